@@ -1,0 +1,22 @@
+//! One configuration format for every HakuRiver binary: the original's TOML sections and keys,
+//! each optional with a documented default (see `default_config.toml`, which `hakuriver init
+//! config` writes and which doubles as the reference).
+//!
+//! Where the file comes from, first match wins: `--config FILE`, `$HAKURIVER_CONFIG`,
+//! `$HAKURIVER_HOME/config.toml` (default home `~/.hakuriver`), then built-in defaults. Any key
+//! can also be set with `HAKURIVER_<SECTION>_<KEY>` (e.g. `HAKURIVER_NETWORK_HOST_PORT=9000`).
+//! Relative paths resolve against the config file's folder (against the home folder when no file
+//! is used). Unknown keys produce warnings; invalid values are errors naming the source and key.
+
+mod load;
+mod schema;
+mod validate;
+
+pub use load::{load, ConfigError, ConfigSource, Env, Loaded};
+pub use schema::{
+    Config, DatabaseSection, DockerSection, EnvironmentSection, NetworkSection, PathsSection,
+    RunnerSection, TimingSection,
+};
+
+/// The commented default configuration, as written by `hakuriver init config`.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");

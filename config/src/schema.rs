@@ -1,0 +1,222 @@
+//! The configuration's shape and built-in defaults. Every key is optional.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub network: NetworkSection,
+    pub paths: PathsSection,
+    pub database: DatabaseSection,
+    pub timing: TimingSection,
+    pub environment: EnvironmentSection,
+    pub docker: DockerSection,
+    pub runner: RunnerSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct NetworkSection {
+    /// Address the host's HTTP server and SSH proxy bind to.
+    pub host_bind_ip: String,
+    pub host_port: u16,
+    pub host_ssh_proxy_port: u16,
+    /// Address runners and clients use to reach the host.
+    pub host_reachable_address: String,
+    /// Address the runner listens on and advertises to the host.
+    pub runner_address: String,
+    pub runner_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PathsSection {
+    /// Storage shared by host and runners (same path on every machine).
+    pub shared_dir: PathBuf,
+    /// Node-local scratch space of the runner.
+    pub local_temp_dir: PathBuf,
+    /// Accepted for compatibility; NUMA topology is read from /sys, numactl is not needed.
+    pub numactl_path: String,
+    /// Accepted for compatibility and unused: logs go to standard error (and so to journald).
+    pub host_log_file: String,
+    /// Accepted for compatibility and unused, as `host_log_file`.
+    pub runner_log_file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSection {
+    /// SQLite database file of the host.
+    pub db_file: PathBuf,
+}
+
+/// Durations in seconds; fractions are allowed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct TimingSection {
+    pub heartbeat_interval: f64,
+    pub heartbeat_timeout_factor: f64,
+    pub cleanup_check_interval: f64,
+    pub resource_check_interval: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(default)]
+pub struct EnvironmentSection {
+    /// User that native (container-less) tasks run as; empty means the runner's own user.
+    pub runner_user: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct DockerSection {
+    /// Folder for environment tarballs, relative to `shared_dir`.
+    pub container_dir: PathBuf,
+    pub default_container_name: String,
+    pub initial_base_image: String,
+    pub tasks_privileged: bool,
+    pub additional_mounts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(default)]
+pub struct RunnerSection {
+    /// Node name; empty means the OS hostname. Lets several runners share one machine.
+    pub hostname: String,
+}
+
+impl Config {
+    /// Built-in defaults, with data under `home` (normally `~/.hakuriver`).
+    pub fn defaults(home: &Path) -> Self {
+        let mut config = Config::default();
+        config.resolve_paths(|_, _| home.to_path_buf());
+        config
+    }
+
+    /// Makes every relative path absolute against the folder `base(section, key)` names for it.
+    pub(crate) fn resolve_paths(&mut self, base: impl Fn(&str, &str) -> PathBuf) {
+        let paths = [
+            ("paths", "shared_dir", &mut self.paths.shared_dir),
+            ("paths", "local_temp_dir", &mut self.paths.local_temp_dir),
+            ("database", "db_file", &mut self.database.db_file),
+        ];
+        for (section, key, path) in paths {
+            if path.is_relative() {
+                *path = base(section, key).join(&*path);
+            }
+        }
+    }
+
+    /// The folder holding environment tarballs: `shared_dir/container_dir`.
+    pub fn container_dir(&self) -> PathBuf {
+        self.paths.shared_dir.join(&self.docker.container_dir)
+    }
+
+    /// Base URL of the host's HTTP API as runners and clients reach it.
+    pub fn host_url(&self) -> String {
+        let addr = &self.network.host_reachable_address;
+        if addr.contains(':') && !addr.starts_with('[') {
+            format!("http://[{addr}]:{}", self.network.host_port)
+        } else {
+            format!("http://{addr}:{}", self.network.host_port)
+        }
+    }
+
+    /// The URL a runner advertises to the host.
+    pub fn runner_url(&self) -> String {
+        let addr = &self.network.runner_address;
+        if addr.contains(':') && !addr.starts_with('[') {
+            format!("http://[{addr}]:{}", self.network.runner_port)
+        } else {
+            format!("http://{addr}:{}", self.network.runner_port)
+        }
+    }
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            // Loopback until the admin opens it up: the host runs commands on every runner.
+            host_bind_ip: "127.0.0.1".into(),
+            host_port: 8000,
+            host_ssh_proxy_port: 8002,
+            host_reachable_address: "127.0.0.1".into(),
+            runner_address: "127.0.1.1".into(),
+            runner_port: 8001,
+        }
+    }
+}
+
+impl Default for TimingSection {
+    fn default() -> Self {
+        TimingSection {
+            heartbeat_interval: 5.0,
+            heartbeat_timeout_factor: 6.0,
+            cleanup_check_interval: 10.0,
+            resource_check_interval: 1.0,
+        }
+    }
+}
+
+impl TimingSection {
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.heartbeat_interval)
+    }
+
+    /// How long a node may stay silent before the host marks it offline.
+    pub fn offline_after(&self) -> Duration {
+        Duration::from_secs_f64(self.heartbeat_interval * self.heartbeat_timeout_factor)
+    }
+
+    pub fn cleanup_check_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.cleanup_check_interval)
+    }
+}
+
+impl Default for DockerSection {
+    fn default() -> Self {
+        DockerSection {
+            container_dir: PathBuf::from("hakuriver-containers"),
+            default_container_name: "hakuriver-base".into(),
+            initial_base_image: "python:3.12.10-alpine3.21".into(),
+            tasks_privileged: false,
+            additional_mounts: Vec::new(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            network: NetworkSection::default(),
+            paths: PathsSection::default(),
+            database: DatabaseSection::default(),
+            timing: TimingSection::default(),
+            environment: EnvironmentSection::default(),
+            docker: DockerSection::default(),
+            runner: RunnerSection::default(),
+        }
+    }
+}
+
+/// Default paths are relative: `load` resolves them against the home folder.
+impl Default for PathsSection {
+    fn default() -> Self {
+        PathsSection {
+            shared_dir: PathBuf::from("shared"),
+            local_temp_dir: PathBuf::from("temp"),
+            numactl_path: String::new(),
+            host_log_file: String::new(),
+            runner_log_file: String::new(),
+        }
+    }
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection { db_file: PathBuf::from("cluster_management.db") }
+    }
+}

@@ -1,0 +1,56 @@
+//! Checks that go beyond types: each failure names the key (`section.key`) and says why.
+
+use std::net::IpAddr;
+use std::path::Component;
+
+use crate::schema::Config;
+
+pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
+    let fail = |key: &str, msg: &str| Err((key.to_string(), msg.to_string()));
+
+    if c.network.host_bind_ip.parse::<IpAddr>().is_err() {
+        return fail("network.host_bind_ip", "expected an IP address such as 0.0.0.0 or 127.0.0.1");
+    }
+    for (key, port) in [
+        ("network.host_port", c.network.host_port),
+        ("network.host_ssh_proxy_port", c.network.host_ssh_proxy_port),
+        ("network.runner_port", c.network.runner_port),
+    ] {
+        if port == 0 {
+            return fail(key, "expected a port between 1 and 65535");
+        }
+    }
+    for (key, addr) in [
+        ("network.host_reachable_address", &c.network.host_reachable_address),
+        ("network.runner_address", &c.network.runner_address),
+    ] {
+        if addr.trim().is_empty() || addr.contains(char::is_whitespace) || addr.contains('/') {
+            return fail(key, "expected a host name or IP address");
+        }
+    }
+    for (key, secs, min) in [
+        ("timing.heartbeat_interval", c.timing.heartbeat_interval, 0.0),
+        ("timing.cleanup_check_interval", c.timing.cleanup_check_interval, 0.0),
+        ("timing.resource_check_interval", c.timing.resource_check_interval, 0.0),
+    ] {
+        if !(secs.is_finite() && secs > min && secs <= 86_400.0) {
+            return fail(key, "expected a number of seconds greater than 0 and at most 86400");
+        }
+    }
+    let factor = c.timing.heartbeat_timeout_factor;
+    if !(factor.is_finite() && (1.0..=1000.0).contains(&factor)) {
+        return fail("timing.heartbeat_timeout_factor", "expected a number between 1 and 1000");
+    }
+    let dir = &c.docker.container_dir;
+    if dir.as_os_str().is_empty() || !dir.components().all(|part| matches!(part, Component::Normal(_))) {
+        return fail("docker.container_dir", "expected a folder name relative to paths.shared_dir, without `..`");
+    }
+    if c.docker.default_container_name.trim().is_empty() {
+        return fail("docker.default_container_name", "must not be empty");
+    }
+    let name = &c.runner.hostname;
+    if !name.is_empty() && !hakuriver_model::node::is_valid_node_name(name) {
+        return fail("runner.hostname", "expected letters, digits, `.`, `-` or `_` (at most 253 characters)");
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! `GET /health`: parallel histories of per-node snapshots and cluster aggregates, oldest first.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use crate::node::{GpuInfo, NodeStatus, NumaTopology};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeHealth {
+    pub hostname: String,
+    pub status: NodeStatus,
+    #[serde(with = "crate::time::opt")]
+    pub last_heartbeat: Option<NaiveDateTime>,
+    pub cpu_percent: Option<f64>,
+    pub memory_percent: Option<f64>,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    pub total_cores: u32,
+    pub numa_topology: Option<NumaTopology>,
+    pub current_avg_temp: Option<f64>,
+    pub current_max_temp: Option<f64>,
+    pub gpu_info: Vec<GpuInfo>,
+}
+
+/// Cluster totals at one instant. Key names are the original's camelCase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AggregateHealth {
+    pub total_nodes: u32,
+    pub online_nodes: u32,
+    pub total_cores: u64,
+    pub total_mem_bytes: u64,
+    pub used_mem_bytes: u64,
+    pub avg_cpu_percent: f64,
+    pub avg_mem_percent: f64,
+    pub max_avg_cpu_temp: f64,
+    pub max_max_cpu_temp: f64,
+    #[serde(with = "crate::time::opt")]
+    pub last_updated: Option<NaiveDateTime>,
+}
+
+/// `{"nodes": [[NodeHealth, ...], ...], "aggregate": [AggregateHealth, ...]}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub nodes: Vec<Vec<NodeHealth>>,
+    pub aggregate: Vec<AggregateHealth>,
+}

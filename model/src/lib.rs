@@ -1,0 +1,23 @@
+//! HakuRiver's vocabulary: the domain and wire types shared by the host, the runner, the CLI and
+//! the WASM dashboard. Serde only: no I/O, no async runtime, builds for `wasm32-unknown-unknown`.
+//!
+//! Wire names follow the original HakuRiver 0.3 contract exactly (see `shared/spec`); Rust names
+//! may be nicer, with serde renames in between.
+
+pub mod api;
+pub mod bytes;
+pub mod events;
+pub mod health;
+pub mod ids;
+pub mod node;
+pub mod target;
+pub mod time;
+
+pub use bytes::{format_bytes, parse_bytes, ByteSizeError};
+pub use events::ClusterEvent;
+pub use ids::TaskId;
+pub use node::{
+    CoresInUse, GpuInfo, HeartbeatData, KilledTask, NodeInfo, NodeStatus, NumaNode, NumaTopology,
+    RunnerInfo,
+};
+pub use target::{Target, TargetError};
