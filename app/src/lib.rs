@@ -1,0 +1,90 @@
+//! The HakuRiver dashboard: Leptos components and routes, rendered on the host (feature `ssr`)
+//! and hydrated in the browser (feature `hydrate`). Data comes from server functions, which call
+//! the host's services through [`HostApi`], and live changes from the `/api/events` websocket.
+
+pub mod format;
+pub mod live;
+pub mod pages;
+pub mod server_fns;
+
+#[cfg(feature = "ssr")]
+mod host_api;
+#[cfg(feature = "ssr")]
+pub use host_api::{HostApi, SharedHostApi};
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::path;
+
+use live::{LinkState, LiveCluster};
+
+/// Paths of dashboard pages. The host serves these as HTML to browsers even where the original's
+/// bare API shares the path (`GET /nodes`).
+pub const PAGE_PATHS: &[&str] = &["/", "/nodes"];
+
+pub fn is_page_path(path: &str) -> bool {
+    PAGE_PATHS.contains(&path)
+}
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let live = LiveCluster::provide();
+    // Marks the page as hydrated for tests and people: effects only run in the browser.
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="hakuriver" href="/pkg/hakuriver.css"/>
+        <Title text="HakuRiver"/>
+        <Router>
+            <div class="layout">
+                <nav class="sidebar">
+                    <div class="brand">"HakuRiver"</div>
+                    <A href="/">"Overview"</A>
+                    <A href="/nodes">"Nodes"</A>
+                    <LinkBadge state=live.link/>
+                </nav>
+                <main>
+                    <Routes fallback=pages::NotFound>
+                        <Route path=path!("/") view=pages::Overview/>
+                        <Route path=path!("/nodes") view=pages::NodesPage/>
+                    </Routes>
+                </main>
+            </div>
+        </Router>
+    }
+}
+
+/// Whether live updates are flowing.
+#[component]
+fn LinkBadge(state: RwSignal<LinkState>) -> impl IntoView {
+    view! {
+        <div class="link-badge" data-link=move || state.get().as_str()>
+            {move || state.get().label()}
+        </div>
+    }
+}

@@ -122,12 +122,15 @@ pub fn load(explicit: Option<&Path>, env: &Env) -> Result<Loaded, ConfigError> {
     Ok(Loaded { config, source, home, warnings })
 }
 
+/// Where the configuration comes from; file paths are made absolute, so the folder that relative
+/// paths resolve against does not depend on the working directory later.
 fn locate(explicit: Option<&Path>, env: &Env, home: &Path) -> ConfigSource {
+    let file = |p: &Path| ConfigSource::File(std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
     if let Some(path) = explicit {
-        return ConfigSource::File(path.to_path_buf());
+        return file(path);
     }
     if let Some(path) = env.get("HAKURIVER_CONFIG") {
-        return ConfigSource::File(PathBuf::from(path));
+        return file(Path::new(path));
     }
     let default = home.join("config.toml");
     if default.is_file() {

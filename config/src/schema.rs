@@ -86,6 +86,9 @@ pub struct DockerSection {
 pub struct RunnerSection {
     /// Node name; empty means the OS hostname. Lets several runners share one machine.
     pub hostname: String,
+    /// JSON file listing this node's GPUs (`GpuInfo` objects), re-read at every heartbeat,
+    /// instead of asking NVML. Empty: use NVML when the driver is installed.
+    pub gpu_inventory_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -103,6 +106,9 @@ impl Config {
             ("paths", "local_temp_dir", &mut self.paths.local_temp_dir),
             ("database", "db_file", &mut self.database.db_file),
         ];
+        if let Some(path) = self.runner.gpu_inventory_file.as_mut().filter(|p| p.is_relative()) {
+            *path = base("runner", "gpu_inventory_file").join(&*path);
+        }
         for (section, key, path) in paths {
             if path.is_relative() {
                 *path = base(section, key).join(&*path);
@@ -117,22 +123,21 @@ impl Config {
 
     /// Base URL of the host's HTTP API as runners and clients reach it.
     pub fn host_url(&self) -> String {
-        let addr = &self.network.host_reachable_address;
-        if addr.contains(':') && !addr.starts_with('[') {
-            format!("http://[{addr}]:{}", self.network.host_port)
-        } else {
-            format!("http://{addr}:{}", self.network.host_port)
-        }
+        http_url(&self.network.host_reachable_address, self.network.host_port)
     }
 
     /// The URL a runner advertises to the host.
     pub fn runner_url(&self) -> String {
-        let addr = &self.network.runner_address;
-        if addr.contains(':') && !addr.starts_with('[') {
-            format!("http://[{addr}]:{}", self.network.runner_port)
-        } else {
-            format!("http://{addr}:{}", self.network.runner_port)
-        }
+        http_url(&self.network.runner_address, self.network.runner_port)
+    }
+}
+
+/// `http://ADDRESS:PORT`, with IPv6 addresses in brackets.
+fn http_url(addr: &str, port: u16) -> String {
+    if addr.contains(':') && !addr.starts_with('[') {
+        format!("http://[{addr}]:{port}")
+    } else {
+        format!("http://{addr}:{port}")
     }
 }
 

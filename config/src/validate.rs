@@ -52,5 +52,8 @@ pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
     if !name.is_empty() && !hakuriver_model::node::is_valid_node_name(name) {
         return fail("runner.hostname", "expected letters, digits, `.`, `-` or `_` (at most 253 characters)");
     }
+    if c.runner.gpu_inventory_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        return fail("runner.gpu_inventory_file", "must be a file path when set (remove the key to use NVML)");
+    }
     Ok(())
 }

@@ -1,0 +1,176 @@
+//! Helpers for tests that run the real `hakuriver-host`, `hakuriver-runner` and `hakuriver`
+//! binaries on free ports with temporary folders. The binaries come from `$HAKURIVER_BIN_DIR`
+//! or `target/debug` (build them first: `cargo build --bins`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hakuriver_model::{NodeInfo, NodeStatus};
+
+/// Path of one of the workspace's binaries; panics with the fix when it is missing.
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("HAKURIVER_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug"));
+    let path = dir.join(name);
+    assert!(path.is_file(), "{} is missing: run `cargo build --bins` first (or set HAKURIVER_BIN_DIR)", path.display());
+    path
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A child process that is killed when dropped; its output goes to a log file that is printed
+/// if the test fails.
+pub struct Proc {
+    child: Child,
+    log: PathBuf,
+    name: String,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, mut command: Command, log: PathBuf) -> Proc {
+        let file = std::fs::File::create(&log).expect("create log file");
+        let err = file.try_clone().expect("clone log handle");
+        command.stdin(Stdio::null()).stdout(Stdio::from(file)).stderr(Stdio::from(err));
+        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc { child, log, name: name.to_string() }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: the process gets no chance to say goodbye (a crashed runner).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits up to `timeout` for a clean exit; returns whether it exited 0.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("----- {} log ({}) -----\n{}", self.name, self.log.display(), self.log());
+        }
+    }
+}
+
+/// A temporary cluster folder with one config file shared by the host and its runners.
+pub struct ClusterDir {
+    pub dir: tempfile::TempDir,
+    pub host_port: u16,
+}
+
+impl ClusterDir {
+    /// Fast timing: heartbeats every 0.5 s, offline after 2 s, checked every 0.5 s.
+    pub fn new() -> ClusterDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cluster = ClusterDir { dir, host_port: free_port() };
+        let config = format!(
+            "[network]\nhost_port = {}\nhost_ssh_proxy_port = {}\nrunner_address = \"127.0.0.1\"\n\
+             [paths]\nshared_dir = \"shared\"\nlocal_temp_dir = \"temp\"\n[database]\ndb_file = \"host.db\"\n\
+             [timing]\nheartbeat_interval = 0.5\nheartbeat_timeout_factor = 4\ncleanup_check_interval = 0.5\n",
+            cluster.host_port,
+            free_port()
+        );
+        std::fs::write(cluster.config(), config).expect("write config");
+        cluster
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path().join("config.toml")
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.host_port)
+    }
+
+    /// The offline timeout this config sets (heartbeat_interval × factor).
+    pub fn offline_after(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+
+    pub fn command(&self, binary: &str) -> Command {
+        let mut command = Command::new(bin(binary));
+        command.arg("--config").arg(self.config()).env("HAKURIVER_HOME", self.path().join("home")).env("RUST_LOG", "info");
+        command
+    }
+
+    pub fn start_host(&self) -> Proc {
+        Proc::spawn("host", self.command("hakuriver-host"), self.path().join("host.log"))
+    }
+
+    /// A runner named `name` listening on a free port.
+    pub fn start_runner(&self, name: &str) -> Proc {
+        let mut command = self.command("hakuriver-runner");
+        command.env("HAKURIVER_RUNNER_HOSTNAME", name).env("HAKURIVER_NETWORK_RUNNER_PORT", free_port().to_string());
+        Proc::spawn(&format!("runner {name}"), command, self.path().join(format!("runner-{name}.log")))
+    }
+
+    /// Runs the CLI against this cluster to completion.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.command("hakuriver").args(args).output().expect("run hakuriver")
+    }
+}
+
+impl Default for ClusterDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Polls `probe` every 100 ms until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `GET /api/nodes`, or `None` while the host does not answer.
+pub async fn nodes(base: &str) -> Option<Vec<NodeInfo>> {
+    reqwest::get(format!("{base}/api/nodes")).await.ok()?.json().await.ok()
+}
+
+/// Waits until node `name` has `status`, and returns it.
+pub async fn wait_for_node(base: &str, name: &str, status: NodeStatus, timeout: Duration) -> NodeInfo {
+    wait_for(&format!("node {name} to be {status}"), timeout, || async {
+        nodes(base).await?.into_iter().find(|n| n.hostname == name && n.status == status)
+    })
+    .await
+}

@@ -1,1 +1,40 @@
-fn main() {}
+//! `hakuriver-host`: loads the configuration, binds, and serves until Ctrl-C or SIGTERM.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use hakuriver_config::{Config, Env};
+
+#[derive(Parser)]
+#[command(name = "hakuriver-host", version, about = "The HakuRiver host: cluster state, REST API and web dashboard")]
+struct Args {
+    /// Configuration file (else $HAKURIVER_CONFIG, else ~/.hakuriver/config.toml, else defaults).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    hakuriver_support::init_tracing();
+    let loaded = hakuriver_config::load(args.config.as_deref(), &Env::from_process())?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(config = %loaded.source, "configuration loaded");
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(loaded.config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let ip: IpAddr = config.network.host_bind_ip.parse().context("network.host_bind_ip")?;
+    let addr = SocketAddr::new(ip, config.network.host_port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (network.host_bind_ip / network.host_port)"))?;
+    let shown = if ip.is_unspecified() { config.network.host_reachable_address.clone() } else { ip.to_string() };
+    let port = config.network.host_port;
+    tracing::info!("HakuRiver host listening on {addr}");
+    println!("HakuRiver dashboard: http://{shown}:{port}/");
+    hakuriver_host::serve(config, listener, hakuriver_support::shutdown_signal()).await
+}

@@ -1,0 +1,174 @@
+//! Live cluster state in the browser: one websocket to `/api/events` per page, reconnecting with
+//! backoff. The server sends a full snapshot first on every connection, then changes.
+
+use hakuriver_model::{ClusterEvent, NodeInfo};
+use leptos::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Connecting,
+    Live,
+    Reconnecting,
+}
+
+impl LinkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Connecting => "connecting",
+            LinkState::Live => "live",
+            LinkState::Reconnecting => "reconnecting",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            LinkState::Connecting => "Connecting…",
+            LinkState::Live => "● Live",
+            LinkState::Reconnecting => "Reconnecting…",
+        }
+    }
+}
+
+/// Live data shared by every page through the context.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveCluster {
+    /// `None` until the first snapshot arrives; pages show their server-rendered data until then.
+    pub nodes: RwSignal<Option<Vec<NodeInfo>>>,
+    pub link: RwSignal<LinkState>,
+}
+
+impl LiveCluster {
+    /// Creates the live state, puts it into the context and, in the browser, connects.
+    pub fn provide() -> Self {
+        let live = LiveCluster { nodes: RwSignal::new(None), link: RwSignal::new(LinkState::Connecting) };
+        provide_context(live);
+        #[cfg(feature = "hydrate")]
+        Effect::new(move |_| untrack(|| socket::connect(live, 0)));
+        live
+    }
+
+    pub fn apply(&self, event: ClusterEvent) {
+        self.nodes.update(|nodes| apply_event(nodes, event));
+    }
+}
+
+/// Folds one event into the node list (kept sorted by hostname).
+pub fn apply_event(nodes: &mut Option<Vec<NodeInfo>>, event: ClusterEvent) {
+    match event {
+        ClusterEvent::Snapshot { nodes: mut all } => {
+            all.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+            *nodes = Some(all);
+        }
+        ClusterEvent::NodeUpdated { node } => {
+            // Before the first snapshot there is nothing to update; the snapshot will include it.
+            let Some(list) = nodes else { return };
+            match list.binary_search_by(|n| n.hostname.cmp(&node.hostname)) {
+                Ok(i) => list[i] = node,
+                Err(i) => list.insert(i, node),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod socket {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use hakuriver_model::ClusterEvent;
+    use leptos::prelude::*;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
+    use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+    use super::{LinkState, LiveCluster};
+
+    fn events_url() -> Option<String> {
+        let location = window().location();
+        let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
+        Some(format!("{scheme}://{}/api/events", location.host().ok()?))
+    }
+
+    pub fn connect(live: LiveCluster, attempt: u32) {
+        let Some(ws) = events_url().and_then(|url| WebSocket::new(&url).ok()) else {
+            retry(live, attempt + 1);
+            return;
+        };
+        let opened = Rc::new(Cell::new(false));
+
+        let on_open = {
+            let opened = opened.clone();
+            Closure::<dyn FnMut()>::new(move || {
+                opened.set(true);
+                live.link.set(LinkState::Live);
+            })
+        };
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                match serde_json::from_str::<ClusterEvent>(&text) {
+                    Ok(event) => live.apply(event),
+                    Err(err) => leptos::logging::warn!("ignoring malformed event: {err}"),
+                }
+            }
+        });
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_| {
+            live.link.set(LinkState::Reconnecting);
+            retry(live, if opened.get() { 0 } else { attempt + 1 });
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        // The socket owns its handlers for its whole life; they are small and a page makes few.
+        on_open.forget();
+        on_message.forget();
+        on_close.forget();
+    }
+
+    /// Waits 0.5 s, 1 s, 2 s ... up to 10 s between attempts.
+    fn retry(live: LiveCluster, attempt: u32) {
+        let delay = Duration::from_millis(500u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(10));
+        set_timeout(move || connect(live, attempt), delay);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hakuriver_model::{CoresInUse, NodeStatus};
+
+    fn node(name: &str, status: NodeStatus) -> NodeInfo {
+        NodeInfo {
+            hostname: name.into(),
+            url: String::new(),
+            total_cores: 1,
+            cores_in_use: CoresInUse::Count(0),
+            available_cores: 1,
+            status,
+            last_heartbeat: None,
+            numa_topology: None,
+            gpu_info: vec![],
+            memory_total_bytes: None,
+            memory_used_bytes: None,
+            cpu_percent: None,
+            memory_percent: None,
+            current_avg_temp: None,
+            current_max_temp: None,
+        }
+    }
+
+    #[test]
+    fn updates_fold_into_the_snapshot_in_name_order() {
+        let mut nodes = None;
+        apply_event(&mut nodes, ClusterEvent::NodeUpdated { node: node("early", NodeStatus::Online) });
+        assert_eq!(nodes, None, "updates before the snapshot are dropped");
+
+        apply_event(&mut nodes, ClusterEvent::Snapshot { nodes: vec![node("c", NodeStatus::Online), node("a", NodeStatus::Online)] });
+        apply_event(&mut nodes, ClusterEvent::NodeUpdated { node: node("b", NodeStatus::Online) });
+        apply_event(&mut nodes, ClusterEvent::NodeUpdated { node: node("c", NodeStatus::Offline) });
+        let list = nodes.unwrap();
+        let names: Vec<&str> = list.iter().map(|n| n.hostname.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(list[2].status, NodeStatus::Offline);
+    }
+}

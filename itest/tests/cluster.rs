@@ -1,0 +1,146 @@
+//! The real host and runner binaries, talking over loopback.
+
+use std::time::{Duration, Instant};
+
+use hakuriver_itest::{wait_for, wait_for_node, ClusterDir};
+use hakuriver_model::node::NotAvailable;
+use hakuriver_model::{CoresInUse, NodeStatus};
+
+const START: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn a_runner_registers_goes_offline_when_killed_and_comes_back() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let mut host = cluster.start_host();
+    let mut runner = cluster.start_runner("it-node-1");
+
+    let node = wait_for_node(&base, "it-node-1", NodeStatus::Online, START).await;
+    assert!(node.total_cores >= 1);
+    assert!(node.memory_total_bytes.unwrap_or(0) > 0, "memory detected");
+    assert!(node.url.starts_with("http://127.0.0.1:"), "{}", node.url);
+    assert_eq!(node.cores_in_use, CoresInUse::Count(0));
+    // Heartbeats carry readings.
+    wait_for("a heartbeat with CPU usage", Duration::from_secs(5), || async {
+        hakuriver_itest::nodes(&base).await?.into_iter().find(|n| n.hostname == "it-node-1" && n.cpu_percent.is_some())
+    })
+    .await;
+
+    runner.kill();
+    let killed_at = Instant::now();
+    let offline = wait_for_node(&base, "it-node-1", NodeStatus::Offline, cluster.offline_after() + Duration::from_secs(5)).await;
+    let took = killed_at.elapsed();
+    assert!(took >= cluster.offline_after() - Duration::from_millis(600), "marked offline too early: {took:?}");
+    assert_eq!(offline.cores_in_use, CoresInUse::NotAvailable(NotAvailable::NA));
+    assert_eq!(offline.available_cores, 0);
+
+    let _runner = cluster.start_runner("it-node-1");
+    wait_for_node(&base, "it-node-1", NodeStatus::Online, START).await;
+    assert!(host.log().contains("node offline"), "host logs the timeout");
+
+    assert!(host.terminate(Duration::from_secs(10)), "host stops cleanly on SIGTERM");
+}
+
+#[tokio::test]
+async fn a_runner_started_before_the_host_keeps_retrying_and_registers() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let mut runner = cluster.start_runner("it-early");
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let attempts = runner.log().matches("registration failed").count();
+    assert!((2..=4).contains(&attempts), "one line per attempt with growing delays (1 s, 2 s, ...): {attempts}");
+    assert!(!runner.has_exited(), "the runner does not give up");
+
+    let _host = cluster.start_host();
+    wait_for_node(&base, "it-early", NodeStatus::Online, START).await;
+}
+
+#[tokio::test]
+async fn a_host_that_forgets_a_node_gets_it_registered_again() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let mut host = cluster.start_host();
+    let _runner = cluster.start_runner("it-forgotten");
+    wait_for_node(&base, "it-forgotten", NodeStatus::Online, START).await;
+
+    // A new host with an empty database on the same port: heartbeats get 404.
+    host.kill();
+    std::fs::remove_file(cluster.path().join("host.db")).expect("remove database");
+    let _host = cluster.start_host();
+    wait_for_node(&base, "it-forgotten", NodeStatus::Online, START).await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors_and_bare_paths_work() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    wait_for("the host", START, || hakuriver_itest::nodes(&base)).await;
+    let http = reqwest::Client::new();
+
+    for (body, needle) in [
+        ("{\"hostname\": \"n\"}", "total_cores"),
+        ("not json", "invalid request body"),
+        ("{\"hostname\":\"n\",\"total_cores\":\"x\",\"total_ram_bytes\":1,\"runner_url\":\"http://a:1\"}", "total_cores"),
+        ("{\"hostname\":\"../x\",\"total_cores\":1,\"total_ram_bytes\":1,\"runner_url\":\"http://a:1\"}", "invalid hostname"),
+    ] {
+        let r = http.post(format!("{base}/register")).body(body).send().await.unwrap();
+        assert_eq!(r.status(), 422, "{body}");
+        let json: serde_json::Value = r.json().await.unwrap();
+        let detail = json["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(needle), "{body} -> {detail}");
+    }
+
+    let r = http.put(format!("{base}/heartbeat/ghost")).body("{\"running_tasks\":[]}").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"detail": "Node not registered"}));
+    let r = http.put(format!("{base}/api/heartbeat/ghost")).body("{\"running_tasks\": 5}").send().await.unwrap();
+    assert_eq!(r.status(), 422);
+
+    // The original's register body, at the bare path, then the bare and /api list.
+    let body = serde_json::json!({"hostname": "compat", "total_cores": 4, "total_ram_bytes": 8_000_000_000u64,
+        "runner_url": "http://127.0.0.1:9", "numa_topology": null, "gpu_info": []});
+    let r = http.post(format!("{base}/register")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"message": "Runner compat acknowledged."}));
+    for path in ["/nodes", "/api/nodes"] {
+        let list: serde_json::Value = http.get(format!("{base}{path}")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(list[0]["hostname"], "compat", "{path}");
+        assert_eq!(list[0]["cores_in_use"], 0);
+        assert_eq!(list[0]["available_cores"], 4);
+    }
+    let page = http.get(format!("{base}/nodes")).header("accept", "text/html").send().await.unwrap();
+    assert!(page.text().await.unwrap().starts_with("<!DOCTYPE html>"), "browsers get the Nodes page");
+
+    let health: serde_json::Value = wait_for("a health sample", Duration::from_secs(5), || async {
+        let h: serde_json::Value = reqwest::get(format!("{base}/health")).await.ok()?.json().await.ok()?;
+        (h["aggregate"].as_array()?.last()?["totalNodes"] == 1).then_some(h)
+    })
+    .await;
+    let snapshots = health["nodes"].as_array().unwrap();
+    assert_eq!(snapshots.len(), health["aggregate"].as_array().unwrap().len(), "parallel histories");
+    assert_eq!(snapshots.last().unwrap()[0]["hostname"], "compat");
+    let r = http.get(format!("{base}/api/health?hostname=nobody")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http.get(format!("{base}/api/no-such-thing")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.json::<serde_json::Value>().await.unwrap()["detail"].is_string());
+}
+
+#[tokio::test]
+async fn an_invalid_config_stops_the_host_naming_file_and_key() {
+    let cluster = ClusterDir::new();
+    let text = std::fs::read_to_string(cluster.config()).unwrap();
+    std::fs::write(cluster.config(), format!("{text}\n[docker]\ntasks_privileged = \"maybe\"\nno_such_key = 1\n")).unwrap();
+    let out = cluster.command("hakuriver-host").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("config.toml") && stderr.contains("docker.tasks_privileged"), "{stderr}");
+
+    std::fs::write(cluster.config(), format!("{text}\n[docker]\nno_such_key = 1\n")).unwrap();
+    let mut host = cluster.start_host();
+    let base = cluster.base_url();
+    wait_for("the host", START, || hakuriver_itest::nodes(&base)).await;
+    assert!(host.log().contains("unknown key `docker.no_such_key`"), "{}", host.log());
+    assert!(host.terminate(Duration::from_secs(10)));
+}

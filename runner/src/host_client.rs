@@ -1,0 +1,63 @@
+//! The runner's calls to the host: `POST /api/register` and `PUT /api/heartbeat/{hostname}`.
+
+use std::time::Duration;
+
+use hakuriver_model::api::ErrorDetail;
+use hakuriver_model::{HeartbeatData, RunnerInfo};
+use reqwest::StatusCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot reach the host at {url}: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("host answered {status}: {detail}")]
+    Rejected { status: StatusCode, detail: String },
+}
+
+pub enum HeartbeatOutcome {
+    Accepted,
+    /// The host does not know this node (404): register again.
+    NotRegistered,
+}
+
+#[derive(Clone)]
+pub struct HostClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl HostClient {
+    pub fn new(base: String) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(15)).build()?;
+        Ok(HostClient { http, base })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn register(&self, info: &RunnerInfo) -> Result<(), HostError> {
+        let url = format!("{}/api/register", self.base);
+        let response = self.http.post(&url).json(info).send().await.map_err(|source| HostError::Unreachable { url, source })?;
+        check(response).await.map(drop)
+    }
+
+    pub async fn heartbeat(&self, hostname: &str, data: &HeartbeatData) -> Result<HeartbeatOutcome, HostError> {
+        let url = format!("{}/api/heartbeat/{hostname}", self.base);
+        let response = self.http.put(&url).json(data).send().await.map_err(|source| HostError::Unreachable { url, source })?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(HeartbeatOutcome::NotRegistered);
+        }
+        check(response).await.map(|_| HeartbeatOutcome::Accepted)
+    }
+}
+
+async fn check(response: reqwest::Response) -> Result<reqwest::Response, HostError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await.unwrap_or_default();
+    let detail = serde_json::from_str::<ErrorDetail>(&body).map(|d| d.detail).unwrap_or(body);
+    Err(HostError::Rejected { status, detail })
+}

@@ -1,0 +1,58 @@
+//! The HakuRiver runner: one per compute node. It registers with the host, heartbeats its load,
+//! and (with the tasks capability) runs the host's tasks on the node's Docker engine or natively.
+
+pub mod agent;
+pub mod backoff;
+pub mod host_client;
+pub mod probe;
+pub mod server;
+
+use std::path::Path;
+
+use anyhow::Context;
+use hakuriver_config::Config;
+use hakuriver_model::node::is_valid_node_name;
+
+use agent::{Agent, SysRoots};
+use host_client::HostClient;
+use probe::gpu::GpuSource;
+
+/// The node name: `[runner] hostname`, else the OS hostname.
+pub fn node_name(config: &Config, proc_root: &Path) -> anyhow::Result<String> {
+    if !config.runner.hostname.is_empty() {
+        return Ok(config.runner.hostname.clone());
+    }
+    let raw = std::fs::read_to_string(proc_root.join("sys/kernel/hostname")).context("cannot read the OS hostname")?;
+    let name = raw.trim().to_string();
+    anyhow::ensure!(
+        is_valid_node_name(&name),
+        "the OS hostname {name:?} is not a valid node name; set [runner] hostname"
+    );
+    Ok(name)
+}
+
+/// Runs the runner until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let roots = SysRoots::default();
+    let hostname = node_name(&config, &roots.proc)?;
+    let addr = (config.network.runner_address.as_str(), config.network.runner_port);
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {}:{} (network.runner_address / network.runner_port)", addr.0, addr.1)
+    })?;
+    tracing::info!(node = %hostname, listen = %listener.local_addr()?, host = %config.host_url(), "runner starting");
+
+    let agent = Agent {
+        client: HostClient::new(config.host_url())?,
+        hostname: hostname.clone(),
+        runner_url: config.runner_url(),
+        interval: config.timing.heartbeat_interval(),
+        gpus: GpuSource::detect(config.runner.gpu_inventory_file.clone()),
+        roots,
+    };
+    let agent_task = tokio::spawn(agent.run());
+    let server = axum::serve(listener, server::router(hostname)).with_graceful_shutdown(shutdown);
+    let result = server.await.context("runner HTTP server failed");
+    agent_task.abort();
+    tracing::info!("runner stopped");
+    result
+}

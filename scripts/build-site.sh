@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the dashboard's browser side into target/site (what cargo-leptos would do, without
+# needing cargo-leptos): the hydrate crate for wasm32, wasm-bindgen's JS glue, the stylesheet and
+# the public assets. The host serves target/site (read from disk in debug builds, embedded in
+# release builds), so build the site before a release build of the host.
+#
+# usage: scripts/build-site.sh [--release]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=dev
+dir=debug
+if [[ "${1:-}" == "--release" ]]; then
+  profile=wasm-release
+  dir=wasm-release
+fi
+
+site=target/site
+pkg="$site/pkg"
+mkdir -p "$pkg"
+
+cargo build --locked -p hakuriver-frontend --lib --target wasm32-unknown-unknown --profile "$profile"
+wasm-bindgen --target web --no-typescript --out-name hakuriver --out-dir "$pkg" \
+  "target/wasm32-unknown-unknown/$dir/hakuriver_frontend.wasm"
+
+if [[ "$profile" == wasm-release ]]; then
+  # binaryen from npm (Debian's binaryen 108 breaks the externref table: see ARCHITECTURE.md).
+  node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-reference-types -o "$pkg/hakuriver_bg.wasm" "$pkg/hakuriver_bg.wasm"
+fi
+
+cp style/main.css "$pkg/hakuriver.css"
+cp -R public/. "$site/"
+echo "site built in $site ($(du -sh "$pkg/hakuriver_bg.wasm" | cut -f1) wasm, profile $profile)"

@@ -1,0 +1,65 @@
+//! How the REST door reports failure: a status code and `{"detail": "..."}`, always JSON.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hakuriver_model::api::ErrorDetail;
+use serde::de::DeserializeOwned;
+
+use crate::services::ServiceError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    NotFound(String),
+    Unprocessable(String),
+    Internal(String),
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound(m) => ApiError::NotFound(m),
+            ServiceError::Invalid(m) => ApiError::Unprocessable(m),
+            ServiceError::Db(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, detail) = match self {
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            ApiError::Internal(m) => {
+                tracing::error!(error = %m, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the host log".to_string())
+            }
+        };
+        (status, Json(ErrorDetail::new(detail))).into_response()
+    }
+}
+
+/// A JSON request body. Unlike `axum::Json` it ignores the content type (the original's clients
+/// do not always send one) and answers a malformed body with 422 and a `detail` naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::Unprocessable(format!("cannot read request body: {}", e.body_text())))?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                ApiError::Unprocessable(format!("invalid request body: {inner}"))
+            } else {
+                ApiError::Unprocessable(format!("invalid request body: {path}: {inner}"))
+            }
+        })
+    }
+}

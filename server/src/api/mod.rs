@@ -1,0 +1,22 @@
+//! The REST door: JSON handlers under `/api`. The original's bare paths (`/register`, `/nodes`,
+//! ...) reach the same handlers through `compat::rewrite`.
+
+mod error;
+mod events;
+mod nodes;
+
+use axum::routing::{get, post, put};
+use axum::Router;
+
+pub use error::{ApiError, ApiJson};
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/health", get(nodes::health))
+        .route("/api/nodes", get(nodes::list))
+        .route("/api/register", post(nodes::register))
+        .route("/api/heartbeat/{hostname}", put(nodes::heartbeat))
+        .route("/api/events", get(events::websocket))
+}

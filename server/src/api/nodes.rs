@@ -1,0 +1,45 @@
+//! Runner-facing and cluster-information endpoints: register, heartbeat, nodes, health.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use hakuriver_model::api::Message;
+use hakuriver_model::health::HealthResponse;
+use hakuriver_model::{HeartbeatData, NodeInfo, RunnerInfo};
+use serde::Deserialize;
+
+use super::error::{ApiError, ApiJson};
+use crate::state::AppState;
+
+pub async fn register(State(s): State<AppState>, ApiJson(info): ApiJson<RunnerInfo>) -> Result<Json<Message>, ApiError> {
+    let name = info.hostname.clone();
+    s.services.nodes.register(info).await?;
+    Ok(Json(Message::new(format!("Runner {name} acknowledged."))))
+}
+
+pub async fn heartbeat(
+    State(s): State<AppState>,
+    Path(hostname): Path<String>,
+    ApiJson(hb): ApiJson<HeartbeatData>,
+) -> Result<Json<Message>, ApiError> {
+    s.services.nodes.heartbeat(&hostname, hb).await?;
+    Ok(Json(Message::new("Heartbeat received")))
+}
+
+pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<NodeInfo>>, ApiError> {
+    Ok(Json(s.services.nodes.list().await?))
+}
+
+#[derive(Deserialize)]
+pub struct HealthQuery {
+    hostname: Option<String>,
+}
+
+pub async fn health(State(s): State<AppState>, Query(q): Query<HealthQuery>) -> Result<Json<HealthResponse>, ApiError> {
+    if let Some(host) = &q.hostname {
+        let known = s.services.nodes.list().await?.iter().any(|n| &n.hostname == host);
+        if !known {
+            return Err(ApiError::NotFound(format!("Node {host} not found")));
+        }
+    }
+    Ok(Json(s.services.health.response(q.hostname.as_deref())))
+}

@@ -1,0 +1,239 @@
+//! The `nodes` table.
+
+use hakuriver_model::{GpuInfo, HeartbeatData, NodeStatus, NumaTopology, RunnerInfo};
+
+use super::{DbError, Pool};
+
+/// One row of `nodes`, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRow {
+    pub hostname: String,
+    pub url: String,
+    pub total_cores: u32,
+    pub memory_total_bytes: Option<u64>,
+    pub status: NodeStatus,
+    pub registered_at_ms: i64,
+    pub last_heartbeat_ms: i64,
+    pub cpu_percent: Option<f64>,
+    pub memory_percent: Option<f64>,
+    pub memory_used_bytes: Option<u64>,
+    pub current_avg_temp: Option<f64>,
+    pub current_max_temp: Option<f64>,
+    pub numa_topology: Option<NumaTopology>,
+    pub gpu_info: Vec<GpuInfo>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RawNode {
+    hostname: String,
+    url: String,
+    total_cores: i64,
+    memory_total_bytes: Option<i64>,
+    status: String,
+    registered_at_ms: i64,
+    last_heartbeat_ms: i64,
+    cpu_percent: Option<f64>,
+    memory_percent: Option<f64>,
+    memory_used_bytes: Option<i64>,
+    current_avg_temp: Option<f64>,
+    current_max_temp: Option<f64>,
+    numa_topology: Option<String>,
+    gpu_info: Option<String>,
+}
+
+impl TryFrom<RawNode> for NodeRow {
+    type Error = DbError;
+
+    fn try_from(r: RawNode) -> Result<Self, DbError> {
+        let corrupt = |message: String| DbError::Corrupt { table: "nodes", message };
+        let numa_topology = r
+            .numa_topology
+            .map(|j| serde_json::from_str(&j))
+            .transpose()
+            .map_err(|e| corrupt(format!("{}: numa_topology: {e}", r.hostname)))?;
+        let gpu_info = match r.gpu_info {
+            Some(j) => serde_json::from_str(&j).map_err(|e| corrupt(format!("{}: gpu_info: {e}", r.hostname)))?,
+            None => Vec::new(),
+        };
+        Ok(NodeRow {
+            status: r.status.parse().map_err(corrupt)?,
+            total_cores: u32::try_from(r.total_cores).map_err(|e| corrupt(e.to_string()))?,
+            memory_total_bytes: r.memory_total_bytes.and_then(|v| u64::try_from(v).ok()),
+            memory_used_bytes: r.memory_used_bytes.and_then(|v| u64::try_from(v).ok()),
+            hostname: r.hostname,
+            url: r.url,
+            registered_at_ms: r.registered_at_ms,
+            last_heartbeat_ms: r.last_heartbeat_ms,
+            cpu_percent: r.cpu_percent,
+            memory_percent: r.memory_percent,
+            current_avg_temp: r.current_avg_temp,
+            current_max_temp: r.current_max_temp,
+            numa_topology,
+            gpu_info,
+        })
+    }
+}
+
+/// What changed when a node registered or sent a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// First registration of this name.
+    New,
+    /// The node was offline and is back.
+    BackOnline,
+    /// Nothing beyond fresh readings.
+    Unchanged,
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    // Serializing plain data structs to a String cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn transition(previous: Option<&str>) -> Transition {
+    match previous {
+        None => Transition::New,
+        Some("offline") => Transition::BackOnline,
+        Some(_) => Transition::Unchanged,
+    }
+}
+
+/// Inserts or refreshes a node from its runner's registration; it is online from now.
+pub async fn upsert_registration(pool: &Pool, info: &RunnerInfo, now_ms: i64) -> Result<Transition, DbError> {
+    let mut tx = pool.begin().await?;
+    let previous: Option<String> = sqlx::query_scalar("SELECT status FROM nodes WHERE hostname = $1")
+        .bind(&info.hostname)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let numa = info.numa_topology.as_ref().filter(|t| !t.is_empty()).map(json);
+    let gpus = info.gpu_info.as_ref().filter(|g| !g.is_empty()).map(json);
+    sqlx::query(
+        "INSERT INTO nodes (hostname, url, total_cores, memory_total_bytes, status, registered_at_ms,
+                            last_heartbeat_ms, numa_topology, gpu_info)
+         VALUES ($1, $2, $3, $4, 'online', $5, $5, $6, $7)
+         ON CONFLICT (hostname) DO UPDATE SET
+            url = excluded.url, total_cores = excluded.total_cores,
+            memory_total_bytes = excluded.memory_total_bytes, status = 'online',
+            last_heartbeat_ms = excluded.last_heartbeat_ms, numa_topology = excluded.numa_topology,
+            gpu_info = excluded.gpu_info",
+    )
+    .bind(&info.hostname)
+    .bind(&info.runner_url)
+    .bind(i64::from(info.total_cores))
+    .bind(to_i64(info.total_ram_bytes))
+    .bind(now_ms)
+    .bind(numa)
+    .bind(gpus)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(transition(previous.as_deref()))
+}
+
+/// Records a heartbeat. `None` when no node of that name is registered.
+pub async fn record_heartbeat(
+    pool: &Pool,
+    hostname: &str,
+    hb: &HeartbeatData,
+    now_ms: i64,
+) -> Result<Option<Transition>, DbError> {
+    let mut tx = pool.begin().await?;
+    let previous: Option<String> = sqlx::query_scalar("SELECT status FROM nodes WHERE hostname = $1")
+        .bind(hostname)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(previous) = previous else {
+        return Ok(None);
+    };
+    let gpus = (!hb.gpu_info.is_empty()).then(|| json(&hb.gpu_info));
+    sqlx::query(
+        "UPDATE nodes SET status = 'online', last_heartbeat_ms = $2, cpu_percent = $3,
+            memory_percent = $4, memory_used_bytes = $5, current_avg_temp = $6,
+            current_max_temp = $7, gpu_info = $8
+         WHERE hostname = $1",
+    )
+    .bind(hostname)
+    .bind(now_ms)
+    .bind(hb.cpu_percent)
+    .bind(hb.memory_percent)
+    .bind(hb.memory_used_bytes.map(to_i64))
+    .bind(hb.current_avg_temp)
+    .bind(hb.current_max_temp)
+    .bind(gpus)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(transition(Some(&previous))))
+}
+
+/// Marks online nodes silent since before `cutoff_ms` offline; returns their names.
+pub async fn mark_silent_offline(pool: &Pool, cutoff_ms: i64) -> Result<Vec<String>, DbError> {
+    let names = sqlx::query_scalar(
+        "UPDATE nodes SET status = 'offline' WHERE status = 'online' AND last_heartbeat_ms < $1
+         RETURNING hostname",
+    )
+    .bind(cutoff_ms)
+    .fetch_all(pool)
+    .await?;
+    Ok(names)
+}
+
+const SELECT: &str = "SELECT hostname, url, total_cores, memory_total_bytes, status, registered_at_ms,
+    last_heartbeat_ms, cpu_percent, memory_percent, memory_used_bytes, current_avg_temp,
+    current_max_temp, numa_topology, gpu_info FROM nodes";
+
+pub async fn list(pool: &Pool) -> Result<Vec<NodeRow>, DbError> {
+    let rows: Vec<RawNode> = sqlx::query_as(&format!("{SELECT} ORDER BY hostname")).fetch_all(pool).await?;
+    rows.into_iter().map(NodeRow::try_from).collect()
+}
+
+pub async fn get(pool: &Pool, hostname: &str) -> Result<Option<NodeRow>, DbError> {
+    let row: Option<RawNode> = sqlx::query_as(&format!("{SELECT} WHERE hostname = $1"))
+        .bind(hostname)
+        .fetch_optional(pool)
+        .await?;
+    row.map(NodeRow::try_from).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runner(name: &str) -> RunnerInfo {
+        RunnerInfo {
+            hostname: name.into(),
+            total_cores: 8,
+            total_ram_bytes: 16_000_000_000,
+            runner_url: "http://10.0.0.5:8001".into(),
+            numa_topology: None,
+            gpu_info: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn register_heartbeat_and_go_offline_in_a_real_sqlite_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("t.db")).await.unwrap();
+
+        assert_eq!(upsert_registration(&pool, &runner("n1"), 1_000).await.unwrap(), Transition::New);
+        assert_eq!(upsert_registration(&pool, &runner("n1"), 1_500).await.unwrap(), Transition::Unchanged);
+
+        let hb = HeartbeatData { cpu_percent: Some(12.5), memory_used_bytes: Some(4_000), ..Default::default() };
+        assert_eq!(record_heartbeat(&pool, "n1", &hb, 2_000).await.unwrap(), Some(Transition::Unchanged));
+        assert_eq!(record_heartbeat(&pool, "ghost", &hb, 2_000).await.unwrap(), None);
+
+        assert!(mark_silent_offline(&pool, 2_000).await.unwrap().is_empty());
+        assert_eq!(mark_silent_offline(&pool, 2_001).await.unwrap(), vec!["n1".to_string()]);
+        let row = get(&pool, "n1").await.unwrap().unwrap();
+        assert_eq!(row.status, NodeStatus::Offline);
+        assert_eq!(row.cpu_percent, Some(12.5));
+        assert_eq!(row.memory_total_bytes, Some(16_000_000_000));
+
+        assert_eq!(record_heartbeat(&pool, "n1", &hb, 3_000).await.unwrap(), Some(Transition::BackOnline));
+        assert_eq!(list(&pool).await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,108 @@
+//! The HakuRiver host: one process keeping the cluster's state in SQLite and serving, from one
+//! origin, the REST API (`/api/...` and the original's bare paths), the live-event websocket and
+//! the Leptos dashboard.
+
+pub mod api;
+pub mod compat;
+pub mod db;
+pub mod services;
+pub mod site;
+pub mod state;
+pub mod storage;
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use hakuriver_config::Config;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use axum::ServiceExt as _;
+
+use services::events::EventBus;
+use services::health::HealthHistory;
+use services::nodes::NodeRegistry;
+use services::Services;
+use state::AppState;
+
+/// How often the health history takes a snapshot.
+const HEALTH_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Prepares storage and the database, then serves on `listener` until `shutdown` completes.
+pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    storage::create_layout(&config)?;
+    let db_path = &config.database.db_file;
+    let pool = db::open(db_path).await.with_context(|| format!("cannot open database {}", db_path.display()))?;
+    tracing::info!(db = %db_path.display(), shared = %config.paths.shared_dir.display(), "state ready");
+
+    let events = EventBus::default();
+    let services = Services {
+        nodes: NodeRegistry::new(pool.clone(), events.clone(), config.timing.offline_after()),
+        events,
+        health: HealthHistory::default(),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let addr = listener.local_addr()?;
+    let state = AppState { services: services.clone(), leptos: site::leptos_options(addr), shutdown: stop_rx.clone() };
+    if !site::has_wasm_bundle() {
+        tracing::warn!("dashboard assets missing (run scripts/build-site.sh): pages render without live updates");
+    }
+
+    let liveness = tokio::spawn(liveness_loop(services.clone(), config.timing.cleanup_check_interval(), stop_rx.clone()));
+    let sampler = tokio::spawn(health_loop(services, stop_rx.clone()));
+
+    let app = router(state);
+    let app = tower::util::MapRequest::new(app, compat::rewrite);
+    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    server.await.context("HTTP server failed")?;
+    let _ = tokio::join!(liveness, sampler);
+    pool.close().await;
+    Ok(())
+}
+
+/// Every route of the host on one router: REST, websockets, dashboard pages and assets.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(hakuriver_app::App);
+    let options = state.leptos.clone();
+    api::router()
+        .leptos_routes_with_context(&state, routes, site::context(&state), move || hakuriver_app::shell(options.clone()))
+        .fallback(site::fallback)
+        .with_state(state)
+}
+
+/// Marks nodes offline when their heartbeats stop.
+async fn liveness_loop(services: Services, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = services.nodes.mark_silent_offline().await {
+                    tracing::error!(error = %e, "liveness check failed");
+                }
+            }
+            () = state::stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Feeds the `/health` history.
+async fn health_loop(services: Services, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(HEALTH_SAMPLE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match services.nodes.list().await {
+                Ok(nodes) => services.health.record(&nodes, chrono::Local::now().naive_local()),
+                Err(e) => tracing::error!(error = %e, "health sample failed"),
+            },
+            () = state::stopped(&mut stop) => return,
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The host's behaviour, behind one Rust API that every door (REST handlers, the dashboard's
+//! server functions, tests) calls. Doors parse and authorize; services decide.
+
+pub mod events;
+pub mod health;
+pub mod nodes;
+
+use crate::db::DbError;
+
+/// All host services, cheap to clone (each holds handles, not data).
+#[derive(Clone)]
+pub struct Services {
+    pub nodes: nodes::NodeRegistry,
+    pub events: events::EventBus,
+    pub health: health::HealthHistory,
+}
+
+/// What a service call can fail with; doors map these to their own error shapes.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Wall-clock milliseconds since the Unix epoch (UTC): how the host stamps everything it stores.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A stored UTC millisecond stamp as the wire's naive local time.
+pub fn local_time(ms: i64) -> Option<chrono::NaiveDateTime> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.with_timezone(&chrono::Local).naive_local())
+}

@@ -1,0 +1,172 @@
+//! The node registry: registration, heartbeats, liveness, and the `GET /nodes` view.
+
+use std::time::Duration;
+
+use hakuriver_model::node::{is_valid_node_name, NotAvailable};
+use hakuriver_model::{ClusterEvent, CoresInUse, HeartbeatData, NodeInfo, NodeStatus, RunnerInfo};
+
+use super::events::EventBus;
+use super::{local_time, now_ms, ServiceError};
+use crate::db::nodes::{self as store, NodeRow, Transition};
+use crate::db::Pool;
+
+#[derive(Clone)]
+pub struct NodeRegistry {
+    pool: Pool,
+    events: EventBus,
+    offline_after: Duration,
+}
+
+impl NodeRegistry {
+    pub fn new(pool: Pool, events: EventBus, offline_after: Duration) -> Self {
+        NodeRegistry { pool, events, offline_after }
+    }
+
+    /// Registers (or re-registers) a runner under its hostname; the node is online from now.
+    pub async fn register(&self, info: RunnerInfo) -> Result<(), ServiceError> {
+        validate_registration(&info)?;
+        let transition = store::upsert_registration(&self.pool, &info, now_ms()).await?;
+        match transition {
+            Transition::New => tracing::info!(node = %info.hostname, url = %info.runner_url, cores = info.total_cores, "node registered"),
+            Transition::BackOnline => tracing::info!(node = %info.hostname, "node re-registered, back online"),
+            Transition::Unchanged => tracing::info!(node = %info.hostname, "node re-registered"),
+        }
+        self.publish(&info.hostname).await
+    }
+
+    /// Records a heartbeat; `NotFound` tells the runner to register again.
+    pub async fn heartbeat(&self, hostname: &str, hb: HeartbeatData) -> Result<(), ServiceError> {
+        let not_registered = || ServiceError::NotFound("Node not registered".into());
+        if !is_valid_node_name(hostname) {
+            return Err(not_registered());
+        }
+        let transition = store::record_heartbeat(&self.pool, hostname, &hb, now_ms())
+            .await?
+            .ok_or_else(not_registered)?;
+        if transition == Transition::BackOnline {
+            tracing::info!(node = %hostname, "node back online");
+        }
+        self.publish(hostname).await
+    }
+
+    pub async fn list(&self) -> Result<Vec<NodeInfo>, ServiceError> {
+        let rows = store::list(&self.pool).await?;
+        Ok(rows.iter().map(node_view).collect())
+    }
+
+    /// Marks nodes silent for longer than the heartbeat timeout offline; returns their names.
+    pub async fn mark_silent_offline(&self) -> Result<Vec<String>, ServiceError> {
+        let cutoff = now_ms() - i64::try_from(self.offline_after.as_millis()).unwrap_or(i64::MAX);
+        let names = store::mark_silent_offline(&self.pool, cutoff).await?;
+        for name in &names {
+            tracing::warn!(node = %name, timeout_s = self.offline_after.as_secs_f64(), "node offline: no heartbeat");
+            self.publish(name).await?;
+        }
+        Ok(names)
+    }
+
+    async fn publish(&self, hostname: &str) -> Result<(), ServiceError> {
+        if let Some(row) = store::get(&self.pool, hostname).await? {
+            self.events.publish(ClusterEvent::NodeUpdated { node: node_view(&row) });
+        }
+        Ok(())
+    }
+}
+
+fn validate_registration(info: &RunnerInfo) -> Result<(), ServiceError> {
+    let invalid = |m: String| Err(ServiceError::Invalid(m));
+    if !is_valid_node_name(&info.hostname) {
+        return invalid(format!(
+            "invalid hostname {:?}: use letters, digits, '.', '-' or '_' (at most 253 characters)",
+            info.hostname
+        ));
+    }
+    if info.total_cores == 0 {
+        return invalid("total_cores must be at least 1".into());
+    }
+    let url = &info.runner_url;
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 || url.contains(char::is_whitespace) {
+        return invalid(format!("invalid runner_url {url:?}: expected http://ADDRESS:PORT"));
+    }
+    Ok(())
+}
+
+/// One node as `GET /nodes` shows it. Cores in use come from task reservations, which arrive
+/// with command tasks; until then every online node has all its cores available.
+pub fn node_view(row: &NodeRow) -> NodeInfo {
+    let online = row.status == NodeStatus::Online;
+    let in_use = 0;
+    NodeInfo {
+        hostname: row.hostname.clone(),
+        url: row.url.clone(),
+        total_cores: row.total_cores,
+        cores_in_use: if online { CoresInUse::Count(in_use) } else { CoresInUse::NotAvailable(NotAvailable::NA) },
+        available_cores: if online { row.total_cores.saturating_sub(in_use) } else { 0 },
+        status: row.status,
+        last_heartbeat: local_time(row.last_heartbeat_ms),
+        numa_topology: row.numa_topology.clone(),
+        gpu_info: row.gpu_info.clone(),
+        memory_total_bytes: row.memory_total_bytes,
+        memory_used_bytes: row.memory_used_bytes,
+        cpu_percent: row.cpu_percent,
+        memory_percent: row.memory_percent,
+        current_avg_temp: row.current_avg_temp,
+        current_max_temp: row.current_max_temp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> RunnerInfo {
+        RunnerInfo {
+            hostname: "n1".into(),
+            total_cores: 4,
+            total_ram_bytes: 1,
+            runner_url: "http://127.0.0.1:8001".into(),
+            numa_topology: None,
+            gpu_info: None,
+        }
+    }
+
+    #[test]
+    fn registration_is_checked() {
+        assert!(validate_registration(&info()).is_ok());
+        for bad in [
+            RunnerInfo { hostname: "../etc".into(), ..info() },
+            RunnerInfo { hostname: String::new(), ..info() },
+            RunnerInfo { total_cores: 0, ..info() },
+            RunnerInfo { runner_url: "ftp://x".into(), ..info() },
+            RunnerInfo { runner_url: "http://a b".into(), ..info() },
+        ] {
+            assert!(matches!(validate_registration(&bad), Err(ServiceError::Invalid(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn offline_nodes_show_na_and_no_available_cores() {
+        let row = NodeRow {
+            hostname: "n1".into(),
+            url: "http://x:1".into(),
+            total_cores: 8,
+            memory_total_bytes: None,
+            status: NodeStatus::Offline,
+            registered_at_ms: 0,
+            last_heartbeat_ms: 0,
+            cpu_percent: None,
+            memory_percent: None,
+            memory_used_bytes: None,
+            current_avg_temp: None,
+            current_max_temp: None,
+            numa_topology: None,
+            gpu_info: vec![],
+        };
+        let view = node_view(&row);
+        assert_eq!(view.cores_in_use, CoresInUse::NotAvailable(NotAvailable::NA));
+        assert_eq!(view.available_cores, 0);
+        let online = node_view(&NodeRow { status: NodeStatus::Online, ..row });
+        assert_eq!(online.cores_in_use, CoresInUse::Count(0));
+        assert_eq!(online.available_cores, 8);
+    }
+}

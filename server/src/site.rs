@@ -1,0 +1,68 @@
+//! The dashboard door: Leptos pages rendered on the server (hydrated in the browser from the
+//! WASM in `/pkg`) and the static assets they load, embedded in release builds.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+
+use hakuriver_model::NodeInfo;
+
+use crate::api::ApiError;
+use crate::services::Services;
+use crate::state::AppState;
+
+/// Name of the WASM bundle: `/pkg/hakuriver.js`, `/pkg/hakuriver_bg.wasm`, `/pkg/hakuriver.css`.
+pub const OUTPUT_NAME: &str = "hakuriver";
+
+#[derive(rust_embed::Embed)]
+#[folder = "$CARGO_MANIFEST_DIR/../target/site"]
+struct SiteAssets;
+
+pub fn leptos_options(site_addr: std::net::SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder().output_name(OUTPUT_NAME).site_pkg_dir("pkg").site_addr(site_addr).build()
+}
+
+/// Whether the WASM bundle is present (a host built without `scripts/build-site.sh` still serves
+/// the API and server-rendered pages, without live updates).
+pub fn has_wasm_bundle() -> bool {
+    SiteAssets::get(&format!("pkg/{OUTPUT_NAME}.js")).is_some()
+}
+
+/// Puts the services into the reactive context of every page render and server function.
+pub fn context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+    let api: hakuriver_app::SharedHostApi = std::sync::Arc::new(state.services.clone());
+    move || provide_context(api.clone())
+}
+
+#[async_trait::async_trait]
+impl hakuriver_app::HostApi for Services {
+    async fn list_nodes(&self) -> Result<Vec<NodeInfo>, String> {
+        self.nodes.list().await.map_err(|e| e.to_string())
+    }
+}
+
+/// Anything no route matched: an embedded asset, a JSON 404 under `/api`, or the dashboard's
+/// 404 page.
+pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
+    let path = req.uri().path().trim_start_matches('/').to_string();
+    if let Some(file) = SiteAssets::get(&path) {
+        let mime = mime_guess::from_path(&path).first_or_octet_stream();
+        let mut response = Response::new(Body::from(file.data.into_owned()));
+        if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
+            response.headers_mut().insert(header::CONTENT_TYPE, v);
+        }
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return response;
+    }
+    if path == "api" || path.starts_with("api/") {
+        return ApiError::NotFound("Not Found".into()).into_response();
+    }
+    let options = state.leptos.clone();
+    let handler = leptos_axum::render_app_to_stream_with_context(context(&state), move || {
+        hakuriver_app::shell(options.clone())
+    });
+    handler(req).await.into_response()
+}
