@@ -63,8 +63,8 @@ pub fn apply_event(nodes: &mut Option<Vec<NodeInfo>>, event: ClusterEvent) {
             // Before the first snapshot there is nothing to update; the snapshot will include it.
             let Some(list) = nodes else { return };
             match list.binary_search_by(|n| n.hostname.cmp(&node.hostname)) {
-                Ok(i) => list[i] = node,
-                Err(i) => list.insert(i, node),
+                Ok(i) => list[i] = *node,
+                Err(i) => list.insert(i, *node),
             }
         }
     }
@@ -160,12 +160,15 @@ mod tests {
     #[test]
     fn updates_fold_into_the_snapshot_in_name_order() {
         let mut nodes = None;
-        apply_event(&mut nodes, ClusterEvent::NodeUpdated { node: node("early", NodeStatus::Online) });
+        apply_event(&mut nodes, ClusterEvent::NodeUpdated { node: Box::new(node("early", NodeStatus::Online)) });
         assert_eq!(nodes, None, "updates before the snapshot are dropped");
 
-        apply_event(&mut nodes, ClusterEvent::Snapshot { nodes: vec![node("c", NodeStatus::Online), node("a", NodeStatus::Online)] });
-        apply_event(&mut nodes, ClusterEvent::NodeUpdated { node: node("b", NodeStatus::Online) });
-        apply_event(&mut nodes, ClusterEvent::NodeUpdated { node: node("c", NodeStatus::Offline) });
+        apply_event(
+            &mut nodes,
+            ClusterEvent::Snapshot { nodes: vec![node("c", NodeStatus::Online), node("a", NodeStatus::Online)] },
+        );
+        apply_event(&mut nodes, ClusterEvent::NodeUpdated { node: Box::new(node("b", NodeStatus::Online)) });
+        apply_event(&mut nodes, ClusterEvent::NodeUpdated { node: Box::new(node("c", NodeStatus::Offline)) });
         let list = nodes.unwrap();
         let names: Vec<&str> = list.iter().map(|n| n.hostname.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);

@@ -35,12 +35,16 @@ enum Command {
     #[command(subcommand)]
     Init(InitCommand),
     /// List the cluster's nodes.
-    #[command(after_help = "Example:\n  hakuriver nodes --json | jq '.[] | select(.status == \"online\") | .hostname'")]
+    #[command(
+        after_help = "Example:\n  hakuriver nodes --json | jq '.[] | select(.status == \"online\") | .hostname'"
+    )]
     Nodes {
         /// Print the host's JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// Print the dashboard's URL (the host this command line talks to).
+    Dashboard,
 }
 
 #[derive(Subcommand)]
@@ -100,11 +104,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             println!("wrote {}", path.display());
             Ok(())
         }
+        Command::Dashboard => {
+            println!("{}/", host_url(cli.config, cli.host, &env)?.trim_end_matches('/'));
+            Ok(())
+        }
         Command::Nodes { json } => {
             let client = client(cli.config, cli.host, &env)?;
             let nodes: Vec<NodeInfo> = client.get("/api/nodes").await?;
             if json {
-                let text = serde_json::to_string_pretty(&nodes).map_err(|e| Failure { code: 1, message: e.to_string() })?;
+                let text =
+                    serde_json::to_string_pretty(&nodes).map_err(|e| Failure { code: 1, message: e.to_string() })?;
                 println!("{text}");
             } else {
                 print!("{}", commands::nodes::render_table(&nodes));
@@ -114,16 +123,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// The host to talk to: `--host` (or `$HAKURIVER_HOST`), else the configuration's.
+fn host_url(config: Option<PathBuf>, host: Option<String>, env: &Env) -> Result<String, Failure> {
+    if let Some(url) = host {
+        return Ok(url);
+    }
+    let loaded =
+        hakuriver_config::load(config.as_deref(), env).map_err(|e| Failure { code: 2, message: e.to_string() })?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(loaded.config.host_url())
+}
+
 fn client(config: Option<PathBuf>, host: Option<String>, env: &Env) -> Result<Client, Failure> {
-    let base = match host {
-        Some(url) => url,
-        None => {
-            let loaded = hakuriver_config::load(config.as_deref(), env).map_err(|e| Failure { code: 2, message: e.to_string() })?;
-            for warning in &loaded.warnings {
-                eprintln!("warning: {warning}");
-            }
-            loaded.config.host_url()
-        }
-    };
-    Ok(Client::new(&base)?)
+    Ok(Client::new(&host_url(config, host, env)?)?)
 }

@@ -28,7 +28,10 @@ mod tests {
 
     #[test]
     fn aligns_columns() {
-        let out = render(&["NAME", "STATUS"], &[vec!["a".into(), "online".into()], vec!["longer-name".into(), "offline".into()]]);
+        let out = render(
+            &["NAME", "STATUS"],
+            &[vec!["a".into(), "online".into()], vec!["longer-name".into(), "offline".into()]],
+        );
         assert_eq!(out, "NAME         STATUS\na            online\nlonger-name  offline\n");
     }
 }

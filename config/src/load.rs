@@ -82,9 +82,18 @@ pub fn load(explicit: Option<&Path>, env: &Env) -> Result<Loaded, ConfigError> {
     let source = locate(explicit, env, &home);
     let (mut table, file_label, base) = match &source {
         ConfigSource::File(path) => {
-            let origin = if explicit.is_some() { "--config" } else if env.get("HAKURIVER_CONFIG").is_some() { "$HAKURIVER_CONFIG" } else { "default location" };
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.clone(), origin, source })?;
+            let origin = if explicit.is_some() {
+                "--config"
+            } else if env.get("HAKURIVER_CONFIG").is_some() {
+                "$HAKURIVER_CONFIG"
+            } else {
+                "default location"
+            };
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                origin,
+                source,
+            })?;
             let label = path.display().to_string();
             let table: toml::Table = text
                 .parse()
@@ -150,9 +159,8 @@ fn apply_env_overrides(table: &mut toml::Table, env: &Env) -> BTreeMap<String, S
     for (var, raw) in vars {
         let Some(rest) = var.strip_prefix("HAKURIVER_") else { continue };
         let rest = rest.to_ascii_lowercase();
-        let Some((section, key)) = SECTIONS
-            .iter()
-            .find_map(|s| rest.strip_prefix(s).and_then(|r| r.strip_prefix('_')).map(|k| (*s, k)))
+        let Some((section, key)) =
+            SECTIONS.iter().find_map(|s| rest.strip_prefix(s).and_then(|r| r.strip_prefix('_')).map(|k| (*s, k)))
         else {
             continue;
         };
@@ -164,9 +172,7 @@ fn apply_env_overrides(table: &mut toml::Table, env: &Env) -> BTreeMap<String, S
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(raw.clone()));
-        let entry = table
-            .entry(section.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if let toml::Value::Table(section_table) = entry {
             section_table.insert(key.to_string(), value);
             applied.insert(format!("{section}.{key}"), var.clone());

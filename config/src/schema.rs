@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(default)]
 pub struct Config {
     pub network: NetworkSection,
@@ -189,20 +189,6 @@ impl Default for DockerSection {
             initial_base_image: "python:3.12.10-alpine3.21".into(),
             tasks_privileged: false,
             additional_mounts: Vec::new(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            network: NetworkSection::default(),
-            paths: PathsSection::default(),
-            database: DatabaseSection::default(),
-            timing: TimingSection::default(),
-            environment: EnvironmentSection::default(),
-            docker: DockerSection::default(),
-            runner: RunnerSection::default(),
         }
     }
 }

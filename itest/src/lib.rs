@@ -119,7 +119,11 @@ impl ClusterDir {
 
     pub fn command(&self, binary: &str) -> Command {
         let mut command = Command::new(bin(binary));
-        command.arg("--config").arg(self.config()).env("HAKURIVER_HOME", self.path().join("home")).env("RUST_LOG", "info");
+        command
+            .arg("--config")
+            .arg(self.config())
+            .env("HAKURIVER_HOME", self.path().join("home"))
+            .env("RUST_LOG", "info");
         command
     }
 

@@ -21,7 +21,10 @@ async fn nodes_as_table_and_json_and_exit_codes() {
     let table = cluster.cli(&["nodes"]);
     assert!(table.status.success());
     let text = String::from_utf8(table.stdout).unwrap();
-    assert!(text.starts_with("HOSTNAME") && text.lines().any(|l| l.starts_with("cli-node") && l.contains("online")), "{text}");
+    assert!(
+        text.starts_with("HOSTNAME") && text.lines().any(|l| l.starts_with("cli-node") && l.contains("online")),
+        "{text}"
+    );
 
     let json = cluster.cli(&["nodes", "--json"]);
     assert!(json.status.success());

@@ -28,7 +28,8 @@ async fn a_runner_registers_goes_offline_when_killed_and_comes_back() {
 
     runner.kill();
     let killed_at = Instant::now();
-    let offline = wait_for_node(&base, "it-node-1", NodeStatus::Offline, cluster.offline_after() + Duration::from_secs(5)).await;
+    let offline =
+        wait_for_node(&base, "it-node-1", NodeStatus::Offline, cluster.offline_after() + Duration::from_secs(5)).await;
     let took = killed_at.elapsed();
     assert!(took >= cluster.offline_after() - Duration::from_millis(600), "marked offline too early: {took:?}");
     assert_eq!(offline.cores_in_use, CoresInUse::NotAvailable(NotAvailable::NA));
@@ -81,8 +82,14 @@ async fn bad_requests_get_json_errors_and_bare_paths_work() {
     for (body, needle) in [
         ("{\"hostname\": \"n\"}", "total_cores"),
         ("not json", "invalid request body"),
-        ("{\"hostname\":\"n\",\"total_cores\":\"x\",\"total_ram_bytes\":1,\"runner_url\":\"http://a:1\"}", "total_cores"),
-        ("{\"hostname\":\"../x\",\"total_cores\":1,\"total_ram_bytes\":1,\"runner_url\":\"http://a:1\"}", "invalid hostname"),
+        (
+            "{\"hostname\":\"n\",\"total_cores\":\"x\",\"total_ram_bytes\":1,\"runner_url\":\"http://a:1\"}",
+            "total_cores",
+        ),
+        (
+            "{\"hostname\":\"../x\",\"total_cores\":1,\"total_ram_bytes\":1,\"runner_url\":\"http://a:1\"}",
+            "invalid hostname",
+        ),
     ] {
         let r = http.post(format!("{base}/register")).body(body).send().await.unwrap();
         assert_eq!(r.status(), 422, "{body}");
@@ -102,7 +109,10 @@ async fn bad_requests_get_json_errors_and_bare_paths_work() {
         "runner_url": "http://127.0.0.1:9", "numa_topology": null, "gpu_info": []});
     let r = http.post(format!("{base}/register")).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"message": "Runner compat acknowledged."}));
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"message": "Runner compat acknowledged."})
+    );
     for path in ["/nodes", "/api/nodes"] {
         let list: serde_json::Value = http.get(format!("{base}{path}")).send().await.unwrap().json().await.unwrap();
         assert_eq!(list[0]["hostname"], "compat", "{path}");
@@ -131,7 +141,8 @@ async fn bad_requests_get_json_errors_and_bare_paths_work() {
 async fn an_invalid_config_stops_the_host_naming_file_and_key() {
     let cluster = ClusterDir::new();
     let text = std::fs::read_to_string(cluster.config()).unwrap();
-    std::fs::write(cluster.config(), format!("{text}\n[docker]\ntasks_privileged = \"maybe\"\nno_such_key = 1\n")).unwrap();
+    std::fs::write(cluster.config(), format!("{text}\n[docker]\ntasks_privileged = \"maybe\"\nno_such_key = 1\n"))
+        .unwrap();
     let out = cluster.command("hakuriver-host").output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -4,12 +4,49 @@ use serde::{Deserialize, Serialize};
 
 use crate::node::NodeInfo;
 
+/// On the wire: `{"type": "node_updated", "data": {...}}`. Adjacently tagged (not internally):
+/// serde buffers internally tagged content, and buffered content cannot turn the string keys of
+/// a NUMA topology back into integers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum ClusterEvent {
     /// Sent first on every subscription: the whole current state, so a client never has to merge
     /// deltas into data fetched separately.
     Snapshot { nodes: Vec<NodeInfo> },
     /// A node registered, sent a heartbeat, or went offline or online.
-    NodeUpdated { node: NodeInfo },
+    NodeUpdated { node: Box<NodeInfo> },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{CoresInUse, NodeStatus, NumaNode};
+
+    #[test]
+    fn events_with_numa_topologies_round_trip() {
+        let node = NodeInfo {
+            hostname: "n".into(),
+            url: "http://n:1".into(),
+            total_cores: 2,
+            cores_in_use: CoresInUse::Count(0),
+            available_cores: 2,
+            status: NodeStatus::Online,
+            last_heartbeat: None,
+            numa_topology: Some([(0, NumaNode { cores: vec![0, 1], memory_bytes: Some(1) })].into()),
+            gpu_info: vec![],
+            memory_total_bytes: None,
+            memory_used_bytes: None,
+            cpu_percent: Some(1.5),
+            memory_percent: None,
+            current_avg_temp: None,
+            current_max_temp: None,
+        };
+        for event in
+            [ClusterEvent::NodeUpdated { node: Box::new(node.clone()) }, ClusterEvent::Snapshot { nodes: vec![node] }]
+        {
+            let json = serde_json::to_string(&event).unwrap();
+            assert!(json.starts_with(r#"{"type":"#), "{json}");
+            assert_eq!(serde_json::from_str::<ClusterEvent>(&json).unwrap(), event);
+        }
+    }
 }

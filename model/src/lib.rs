@@ -17,7 +17,6 @@ pub use bytes::{format_bytes, parse_bytes, ByteSizeError};
 pub use events::ClusterEvent;
 pub use ids::TaskId;
 pub use node::{
-    CoresInUse, GpuInfo, HeartbeatData, KilledTask, NodeInfo, NodeStatus, NumaNode, NumaTopology,
-    RunnerInfo,
+    CoresInUse, GpuInfo, HeartbeatData, KilledTask, NodeInfo, NodeStatus, NumaNode, NumaTopology, RunnerInfo,
 };
 pub use target::{Target, TargetError};

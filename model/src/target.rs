@@ -38,10 +38,10 @@ impl FromStr for Target {
         let (node, numa, gpus) = if let Some((node, gpus)) = s.split_once("::") {
             (node, None, parse_gpus(input, gpus)?)
         } else if let Some((node, numa)) = s.split_once(':') {
-            let id = numa.trim().parse::<u32>().map_err(|_| TargetError::InvalidNuma {
-                target: input.to_string(),
-                value: numa.to_string(),
-            })?;
+            let id = numa
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| TargetError::InvalidNuma { target: input.to_string(), value: numa.to_string() })?;
             (node, Some(id), Vec::new())
         } else {
             (s, None, Vec::new())
@@ -57,10 +57,10 @@ impl FromStr for Target {
 fn parse_gpus(target: &str, list: &str) -> Result<Vec<u32>, TargetError> {
     let mut ids = Vec::new();
     for part in list.split(',') {
-        let id = part.trim().parse::<u32>().map_err(|_| TargetError::InvalidGpu {
-            target: target.to_string(),
-            value: part.to_string(),
-        })?;
+        let id = part
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| TargetError::InvalidGpu { target: target.to_string(), value: part.to_string() })?;
         if ids.contains(&id) {
             return Err(TargetError::DuplicateGpu(target.to_string()));
         }

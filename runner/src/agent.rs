@@ -100,7 +100,10 @@ impl Agent {
                 Err(e) => {
                     // Once per outage, not once per beat.
                     if !host_was_down {
-                        tracing::warn!("heartbeat failed: {e}; will keep trying every {}s", self.interval.as_secs_f64());
+                        tracing::warn!(
+                            "heartbeat failed: {e}; will keep trying every {}s",
+                            self.interval.as_secs_f64()
+                        );
                         host_was_down = true;
                     }
                 }

@@ -28,7 +28,10 @@ pub struct HostClient {
 
 impl HostClient {
     pub fn new(base: String) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(15)).build()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .build()?;
         Ok(HostClient { http, base })
     }
 
@@ -38,13 +41,15 @@ impl HostClient {
 
     pub async fn register(&self, info: &RunnerInfo) -> Result<(), HostError> {
         let url = format!("{}/api/register", self.base);
-        let response = self.http.post(&url).json(info).send().await.map_err(|source| HostError::Unreachable { url, source })?;
+        let response =
+            self.http.post(&url).json(info).send().await.map_err(|source| HostError::Unreachable { url, source })?;
         check(response).await.map(drop)
     }
 
     pub async fn heartbeat(&self, hostname: &str, data: &HeartbeatData) -> Result<HeartbeatOutcome, HostError> {
         let url = format!("{}/api/heartbeat/{hostname}", self.base);
-        let response = self.http.put(&url).json(data).send().await.map_err(|source| HostError::Unreachable { url, source })?;
+        let response =
+            self.http.put(&url).json(data).send().await.map_err(|source| HostError::Unreachable { url, source })?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(HeartbeatOutcome::NotRegistered);
         }

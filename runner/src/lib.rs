@@ -32,7 +32,10 @@ pub fn node_name(config: &Config, proc_root: &Path) -> anyhow::Result<String> {
 }
 
 /// Runs the runner until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let roots = SysRoots::default();
     let hostname = node_name(&config, &roots.proc)?;
     let addr = (config.network.runner_address.as_str(), config.network.runner_port);

@@ -6,7 +6,11 @@ use clap::Parser;
 use hakuriver_config::Env;
 
 #[derive(Parser)]
-#[command(name = "hakuriver-runner", version, about = "The HakuRiver runner: registers this node with the host and runs its tasks")]
+#[command(
+    name = "hakuriver-runner",
+    version,
+    about = "The HakuRiver runner: registers this node with the host and runs its tasks"
+)]
 struct Args {
     /// Configuration file (else $HAKURIVER_CONFIG, else ~/.hakuriver/config.toml, else defaults).
     #[arg(long, value_name = "FILE")]

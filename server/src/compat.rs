@@ -11,9 +11,13 @@ const BARE_API_PATHS: &[&str] = &["/health", "/nodes", "/register", "/heartbeat/
 
 /// The `/api` path a request for `path` belongs to, if it is one of the original's bare paths.
 pub fn api_path(method: &Method, path: &str, accepts_html: bool) -> Option<String> {
-    let is_bare_api = BARE_API_PATHS
-        .iter()
-        .any(|p| if p.ends_with('/') { path.starts_with(p) && path.len() > p.len() } else { path == *p });
+    let is_bare_api = BARE_API_PATHS.iter().any(|p| {
+        if p.ends_with('/') {
+            path.starts_with(p) && path.len() > p.len()
+        } else {
+            path == *p
+        }
+    });
     if !is_bare_api || (method == Method::GET && accepts_html && hakuriver_app::is_page_path(path)) {
         return None;
     }
@@ -22,11 +26,8 @@ pub fn api_path(method: &Method, path: &str, accepts_html: bool) -> Option<Strin
 
 /// Rewrites the request's URI when it targets a bare API path (query string kept).
 pub fn rewrite(mut req: Request) -> Request {
-    let accepts_html = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
+    let accepts_html =
+        req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
     if let Some(path) = api_path(req.method(), req.uri().path(), accepts_html) {
         let target = match req.uri().query() {
             Some(q) => format!("{path}?{q}"),

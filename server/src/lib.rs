@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::ServiceExt as _;
 use hakuriver_config::Config;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use axum::ServiceExt as _;
 
 use services::events::EventBus;
 use services::health::HealthHistory;
@@ -31,7 +31,11 @@ use state::AppState;
 const HEALTH_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Prepares storage and the database, then serves on `listener` until `shutdown` completes.
-pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     storage::create_layout(&config)?;
     let db_path = &config.database.db_file;
     let pool = db::open(db_path).await.with_context(|| format!("cannot open database {}", db_path.display()))?;
@@ -50,7 +54,8 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<
         tracing::warn!("dashboard assets missing (run scripts/build-site.sh): pages render without live updates");
     }
 
-    let liveness = tokio::spawn(liveness_loop(services.clone(), config.timing.cleanup_check_interval(), stop_rx.clone()));
+    let liveness =
+        tokio::spawn(liveness_loop(services.clone(), config.timing.cleanup_check_interval(), stop_rx.clone()));
     let sampler = tokio::spawn(health_loop(services, stop_rx.clone()));
 
     let app = router(state);
@@ -71,7 +76,9 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(hakuriver_app::App);
     let options = state.leptos.clone();
     api::router()
-        .leptos_routes_with_context(&state, routes, site::context(&state), move || hakuriver_app::shell(options.clone()))
+        .leptos_routes_with_context(&state, routes, site::context(&state), move || {
+            hakuriver_app::shell(options.clone())
+        })
         .fallback(site::fallback)
         .with_state(state)
 }

@@ -61,8 +61,7 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
         return ApiError::NotFound("Not Found".into()).into_response();
     }
     let options = state.leptos.clone();
-    let handler = leptos_axum::render_app_to_stream_with_context(context(&state), move || {
-        hakuriver_app::shell(options.clone())
-    });
+    let handler =
+        leptos_axum::render_app_to_stream_with_context(context(&state), move || hakuriver_app::shell(options.clone()));
     handler(req).await.into_response()
 }

@@ -20,12 +20,8 @@ pub struct LayoutError {
 /// folders, and the database's folder. Existing folders are left as they are.
 pub fn create_layout(config: &Config) -> Result<(), LayoutError> {
     let shared = &config.paths.shared_dir;
-    let mut dirs = vec![
-        config.container_dir(),
-        shared.join(TASK_OUTPUTS),
-        shared.join(TASK_ERRORS),
-        shared.join(SHARED_DATA),
-    ];
+    let mut dirs =
+        vec![config.container_dir(), shared.join(TASK_OUTPUTS), shared.join(TASK_ERRORS), shared.join(SHARED_DATA)];
     if let Some(parent) = config.database.db_file.parent().filter(|p| !p.as_os_str().is_empty()) {
         dirs.push(parent.to_path_buf());
     }

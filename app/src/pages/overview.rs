@@ -26,7 +26,9 @@ fn Totals(nodes: Signal<Vec<NodeInfo>>) -> impl IntoView {
     let online = move || nodes.with(|n| n.iter().filter(|n| n.status == NodeStatus::Online).count());
     let total = move || nodes.with(Vec::len);
     let cores = move || {
-        nodes.with(|n| n.iter().filter(|n| n.status == NodeStatus::Online).map(|n| u64::from(n.total_cores)).sum::<u64>())
+        nodes.with(|n| {
+            n.iter().filter(|n| n.status == NodeStatus::Online).map(|n| u64::from(n.total_cores)).sum::<u64>()
+        })
     };
     let memory = move || {
         nodes.with(|n| {

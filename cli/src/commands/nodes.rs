@@ -61,7 +61,14 @@ mod tests {
         };
         let out = render_table(&[node]);
         let row = out.lines().nth(1).unwrap();
-        assert!(row.starts_with("n1") && row.contains("offline") && row.contains("-/8") && row.contains("16.0 GB") && row.ends_with("never"), "{row}");
+        assert!(
+            row.starts_with("n1")
+                && row.contains("offline")
+                && row.contains("-/8")
+                && row.contains("16.0 GB")
+                && row.ends_with("never"),
+            "{row}"
+        );
         assert_eq!(render_table(&[]), "No nodes registered yet.\n");
     }
 }

@@ -99,7 +99,8 @@ mod tests {
     fn inventory_file_is_reread_and_bad_files_mean_no_gpus() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gpus.json");
-        std::fs::write(&path, r#"[{"gpu_id":0,"name":"Test GPU","memory_total_mib":81920.0,"gpu_utilization":7}]"#).unwrap();
+        std::fs::write(&path, r#"[{"gpu_id":0,"name":"Test GPU","memory_total_mib":81920.0,"gpu_utilization":7}]"#)
+            .unwrap();
         let source = GpuSource::detect(Some(path.clone()));
         let gpus = source.read();
         assert_eq!((gpus.len(), gpus[0].name.as_str(), gpus[0].gpu_utilization), (1, "Test GPU", 7));

@@ -67,7 +67,8 @@ mod tests {
             let dir = root.path().join(format!("node{id}"));
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("cpulist"), cpus).unwrap();
-            std::fs::write(dir.join("meminfo"), format!("Node {id} MemTotal:  {kib} kB\nNode {id} MemFree: 1 kB\n")).unwrap();
+            std::fs::write(dir.join("meminfo"), format!("Node {id} MemTotal:  {kib} kB\nNode {id} MemFree: 1 kB\n"))
+                .unwrap();
         }
         std::fs::create_dir_all(root.path().join("power")).unwrap();
         let topo = detect(root.path()).unwrap();

@@ -19,7 +19,9 @@ pub fn read(hwmon_root: &Path) -> Option<(f64, f64)> {
             let fname = file.file_name();
             let fname = fname.to_string_lossy();
             if fname.starts_with("temp") && fname.ends_with("_input") {
-                if let Some(milli) = std::fs::read_to_string(file.path()).ok().and_then(|t| t.trim().parse::<f64>().ok()) {
+                if let Some(milli) =
+                    std::fs::read_to_string(file.path()).ok().and_then(|t| t.trim().parse::<f64>().ok())
+                {
                     temps.push(milli / 1000.0);
                 }
             }

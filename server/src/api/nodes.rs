@@ -10,7 +10,10 @@ use serde::Deserialize;
 use super::error::{ApiError, ApiJson};
 use crate::state::AppState;
 
-pub async fn register(State(s): State<AppState>, ApiJson(info): ApiJson<RunnerInfo>) -> Result<Json<Message>, ApiError> {
+pub async fn register(
+    State(s): State<AppState>,
+    ApiJson(info): ApiJson<RunnerInfo>,
+) -> Result<Json<Message>, ApiError> {
     let name = info.hostname.clone();
     s.services.nodes.register(info).await?;
     Ok(Json(Message::new(format!("Runner {name} acknowledged."))))

@@ -192,10 +192,8 @@ pub async fn list(pool: &Pool) -> Result<Vec<NodeRow>, DbError> {
 }
 
 pub async fn get(pool: &Pool, hostname: &str) -> Result<Option<NodeRow>, DbError> {
-    let row: Option<RawNode> = sqlx::query_as(&format!("{SELECT} WHERE hostname = $1"))
-        .bind(hostname)
-        .fetch_optional(pool)
-        .await?;
+    let row: Option<RawNode> =
+        sqlx::query_as(&format!("{SELECT} WHERE hostname = $1")).bind(hostname).fetch_optional(pool).await?;
     row.map(NodeRow::try_from).transpose()
 }
 

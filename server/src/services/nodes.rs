@@ -27,7 +27,9 @@ impl NodeRegistry {
         validate_registration(&info)?;
         let transition = store::upsert_registration(&self.pool, &info, now_ms()).await?;
         match transition {
-            Transition::New => tracing::info!(node = %info.hostname, url = %info.runner_url, cores = info.total_cores, "node registered"),
+            Transition::New => {
+                tracing::info!(node = %info.hostname, url = %info.runner_url, cores = info.total_cores, "node registered")
+            }
             Transition::BackOnline => tracing::info!(node = %info.hostname, "node re-registered, back online"),
             Transition::Unchanged => tracing::info!(node = %info.hostname, "node re-registered"),
         }
@@ -40,9 +42,8 @@ impl NodeRegistry {
         if !is_valid_node_name(hostname) {
             return Err(not_registered());
         }
-        let transition = store::record_heartbeat(&self.pool, hostname, &hb, now_ms())
-            .await?
-            .ok_or_else(not_registered)?;
+        let transition =
+            store::record_heartbeat(&self.pool, hostname, &hb, now_ms()).await?.ok_or_else(not_registered)?;
         if transition == Transition::BackOnline {
             tracing::info!(node = %hostname, "node back online");
         }
@@ -67,7 +68,7 @@ impl NodeRegistry {
 
     async fn publish(&self, hostname: &str) -> Result<(), ServiceError> {
         if let Some(row) = store::get(&self.pool, hostname).await? {
-            self.events.publish(ClusterEvent::NodeUpdated { node: node_view(&row) });
+            self.events.publish(ClusterEvent::NodeUpdated { node: Box::new(node_view(&row)) });
         }
         Ok(())
     }
@@ -85,7 +86,10 @@ fn validate_registration(info: &RunnerInfo) -> Result<(), ServiceError> {
         return invalid("total_cores must be at least 1".into());
     }
     let url = &info.runner_url;
-    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 || url.contains(char::is_whitespace) {
+    if !(url.starts_with("http://") || url.starts_with("https://"))
+        || url.len() > 2048
+        || url.contains(char::is_whitespace)
+    {
         return invalid(format!("invalid runner_url {url:?}: expected http://ADDRESS:PORT"));
     }
     Ok(())

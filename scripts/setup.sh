@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing HakuRiver needs, and only what is missing:
+#   - Debian packages: Docker engine (docker.io), Chromium (browser tests), busybox-static
+#     (test images), build tools; then starts dockerd if its socket does not answer
+#   - the Rust wasm32 target and wasm-bindgen-cli (pinned: it must equal the wasm-bindgen crate)
+#   - the end2end npm packages (playwright-core, which drives Debian's Chromium; no download)
+# Idempotent, and quick when everything is present. Safe to source or run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+WASM_BINDGEN_VERSION=0.2.129
+APT_PACKAGES=(docker.io chromium busybox-static ca-certificates pkg-config gcc make)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() {
+  if [[ $EUID -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root for: $*" >&2; return 1; fi
+}
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  say "starting the Docker engine"
+  if [[ $EUID -eq 0 ]]; then
+    (nohup dockerd >/var/log/hakuriver-dockerd.log 2>&1 &)
+  else
+    as_root sh -c 'nohup dockerd >/var/log/hakuriver-dockerd.log 2>&1 &'
+  fi
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start: see /var/log/hakuriver-dockerd.log" >&2; exit 1; }
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32 Rust target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]]; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+  cargo install --locked --force wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+if [[ ! -x end2end/node_modules/.bin/playwright-core && ! -d end2end/node_modules/playwright-core ]] \
+   || [[ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]]; then
+  say "installing end2end npm packages"
+  (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test suite:
+#   lint         cargo fmt --check, cargo clippy (warnings are errors)
+#   unit         #[test]s inside the crates (pure logic; real SQLite files; no network)
+#   integration  the real host, runner and CLI binaries as processes on loopback
+#   end2end      the dashboard in Debian's headless Chromium (playwright-core)
+# Prints a summary with the count of each suite, then "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+scripts/setup.sh
+scripts/build.sh
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+declare -A passed failed
+suites=()
+status=0
+
+# Sums cargo's "test result:" lines of a log into passed/failed of a suite.
+count_cargo() {
+  local suite=$1 log=$2 counts
+  counts=$(awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+                END { print p + 0, f + 0 }' "$log")
+  passed[$suite]=${counts% *}
+  failed[$suite]=${counts#* }
+}
+
+run_suite() {
+  local suite=$1; shift
+  suites+=("$suite")
+  printf '\n\033[1m==> %s\033[0m\n' "$suite"
+  if ! "$@" 2>&1 | tee "$logs/$suite.log"; then status=1; fi
+}
+
+lint_ok=yes
+printf '\n\033[1m==> lint\033[0m\n'
+cargo fmt --all --check || lint_ok=no
+cargo clippy --locked --workspace --all-targets -- -D warnings || lint_ok=no
+cargo clippy --locked -p hakuriver-app -p hakuriver-frontend --features hakuriver-app/hydrate \
+  --target wasm32-unknown-unknown -- -D warnings || lint_ok=no
+[[ $lint_ok == yes ]] || status=1
+
+run_suite unit cargo test --locked --workspace --exclude hakuriver-itest --lib --bins
+count_cargo unit "$logs/unit.log"
+
+run_suite integration cargo test --locked -p hakuriver-itest --tests
+count_cargo integration "$logs/integration.log"
+
+run_suite end2end bash -c 'cd end2end && npm test'
+passed[end2end]=$(grep -E '^# pass ' "$logs/end2end.log" | awk '{print $3}' || true)
+failed[end2end]=$(grep -E '^# fail ' "$logs/end2end.log" | awk '{print $3}' || true)
+: "${passed[end2end]:=0}" "${failed[end2end]:=0}"
+
+total_passed=0
+total_failed=0
+printf '\n\033[1m==> summary\033[0m\n'
+echo "  lint (fmt, clippy): $([[ $lint_ok == yes ]] && echo clean || echo FAILED)"
+for suite in "${suites[@]}"; do
+  printf '  %-12s %4s passed  %4s failed\n' "$suite" "${passed[$suite]}" "${failed[$suite]}"
+  total_passed=$((total_passed + passed[$suite]))
+  total_failed=$((total_failed + failed[$suite]))
+done
+echo "  (Docker integration and PostgreSQL suites arrive with the capabilities that need them.)"
+echo "${total_passed} passed, ${total_failed} failed"
+if ((total_failed > 0)); then status=1; fi
+exit "$status"
