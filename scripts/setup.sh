@@ -3,7 +3,8 @@
 #   - Debian packages: Docker engine (docker.io), Chromium (browser tests), busybox-static
 #     (test images), build tools; then starts dockerd if its socket does not answer
 #   - the Rust wasm32 target and wasm-bindgen-cli (pinned: it must equal the wasm-bindgen crate)
-#   - the end2end npm packages (playwright-core, which drives Debian's Chromium; no download)
+#   - npm packages: binaryen (wasm-opt for release builds) and, in end2end/, playwright-core
+#     (which drives Debian's Chromium; no browser download)
 # Idempotent, and quick when everything is present. Safe to source or run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,8 +51,10 @@ if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VER
   cargo install --locked --force wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-if [[ ! -x end2end/node_modules/.bin/playwright-core && ! -d end2end/node_modules/playwright-core ]] \
-   || [[ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]]; then
-  say "installing end2end npm packages"
-  (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# npm packages: binaryen's wasm-opt (release builds) at the top, playwright-core in end2end/.
+for dir in . end2end; do
+  if [[ ! -f $dir/node_modules/.package-lock.json || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+    say "installing npm packages in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
