@@ -155,3 +155,50 @@ async fn an_invalid_config_stops_the_host_naming_file_and_key() {
     assert!(host.log().contains("unknown key `docker.no_such_key`"), "{}", host.log());
     assert!(host.terminate(Duration::from_secs(10)));
 }
+
+#[tokio::test]
+async fn gpus_a_runner_reports_reach_the_host_and_probe_shows_them() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let inventory = cluster.path().join("gpus.json");
+    std::fs::write(
+        &inventory,
+        r#"[{"gpu_id":0,"name":"Test GPU A","memory_total_mib":81920.0,"gpu_utilization":12,"temperature":40},
+            {"gpu_id":3,"name":"Test GPU B","memory_total_mib":81920.0}]"#,
+    )
+    .unwrap();
+
+    let probe = cluster
+        .command("hakuriver-runner")
+        .arg("--probe")
+        .env("HAKURIVER_RUNNER_GPU_INVENTORY_FILE", &inventory)
+        .env("HAKURIVER_RUNNER_HOSTNAME", "probe-node")
+        .output()
+        .unwrap();
+    assert!(probe.status.success(), "{}", String::from_utf8_lossy(&probe.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    assert_eq!(report["register"]["hostname"], "probe-node");
+    assert!(report["register"]["total_cores"].as_u64().unwrap() >= 1);
+    assert_eq!(report["register"]["gpu_info"][1]["gpu_id"], 3);
+    assert!(report["heartbeat"]["cpu_percent"].is_number(), "a real CPU reading: {report}");
+
+    let _host = cluster.start_host();
+    let mut command = cluster.command("hakuriver-runner");
+    command
+        .env("HAKURIVER_RUNNER_HOSTNAME", "gpu-node")
+        .env("HAKURIVER_NETWORK_RUNNER_PORT", hakuriver_itest::free_port().to_string())
+        .env("HAKURIVER_RUNNER_GPU_INVENTORY_FILE", &inventory);
+    let _runner = hakuriver_itest::Proc::spawn("gpu runner", command, cluster.path().join("gpu-runner.log"));
+    let node = wait_for_node(&base, "gpu-node", NodeStatus::Online, START).await;
+    let ids: Vec<u32> = node.gpu_info.iter().map(|g| g.gpu_id).collect();
+    assert_eq!(ids, [0, 3]);
+
+    // Heartbeats re-read the inventory: a changed reading reaches the host.
+    std::fs::write(&inventory, r#"[{"gpu_id":0,"name":"Test GPU A","gpu_utilization":99}]"#).unwrap();
+    wait_for("the new GPU reading", Duration::from_secs(10), || async {
+        let nodes = hakuriver_itest::nodes(&base).await?;
+        let node = nodes.into_iter().find(|n| n.hostname == "gpu-node")?;
+        (node.gpu_info.len() == 1 && node.gpu_info[0].gpu_utilization == 99).then_some(())
+    })
+    .await;
+}

@@ -85,7 +85,7 @@ impl Agent {
         let mut host_was_down = false;
         loop {
             tick.tick().await;
-            let beat = self.heartbeat(&mut cpu).await;
+            let beat = self.sample(&mut cpu).await;
             match self.client.heartbeat(&self.hostname, &beat).await {
                 Ok(HeartbeatOutcome::Accepted) => {
                     if host_was_down {
@@ -111,7 +111,8 @@ impl Agent {
         }
     }
 
-    async fn heartbeat(&self, cpu: &mut CpuMeter) -> HeartbeatData {
+    /// One heartbeat's readings: CPU usage since the previous sample, memory, temperatures, GPUs.
+    pub async fn sample(&self, cpu: &mut CpuMeter) -> HeartbeatData {
         let memory = memory::read(&self.roots.proc);
         let temps = thermal::read(&self.roots.sys.join("class/hwmon"));
         HeartbeatData {

@@ -15,6 +15,7 @@ use hakuriver_model::node::is_valid_node_name;
 
 use agent::{Agent, SysRoots};
 use host_client::HostClient;
+use probe::cpu::CpuMeter;
 use probe::gpu::GpuSource;
 
 /// The node name: `[runner] hostname`, else the OS hostname.
@@ -31,27 +32,43 @@ pub fn node_name(config: &Config, proc_root: &Path) -> anyhow::Result<String> {
     Ok(name)
 }
 
+/// The agent for this node, as configured.
+pub fn agent(config: &Config) -> anyhow::Result<Agent> {
+    let roots = SysRoots::default();
+    Ok(Agent {
+        client: HostClient::new(config.host_url())?,
+        hostname: node_name(config, &roots.proc)?,
+        runner_url: config.runner_url(),
+        interval: config.timing.heartbeat_interval(),
+        gpus: GpuSource::detect(config.runner.gpu_inventory_file.clone()),
+        roots,
+    })
+}
+
+/// What this node would report: its registration and one heartbeat's readings (CPU usage over
+/// one second). For `hakuriver-runner --probe`.
+pub async fn probe(config: &Config) -> anyhow::Result<serde_json::Value> {
+    let agent = agent(config)?;
+    let register = agent.runner_info().await;
+    let mut cpu = CpuMeter::start(&agent.roots.proc);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let heartbeat = agent.sample(&mut cpu).await;
+    Ok(serde_json::json!({ "register": register, "heartbeat": heartbeat }))
+}
+
 /// Runs the runner until `shutdown` completes.
 pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let roots = SysRoots::default();
-    let hostname = node_name(&config, &roots.proc)?;
+    let agent = agent(&config)?;
+    let hostname = agent.hostname.clone();
     let addr = (config.network.runner_address.as_str(), config.network.runner_port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {}:{} (network.runner_address / network.runner_port)", addr.0, addr.1)
     })?;
     tracing::info!(node = %hostname, listen = %listener.local_addr()?, host = %config.host_url(), "runner starting");
 
-    let agent = Agent {
-        client: HostClient::new(config.host_url())?,
-        hostname: hostname.clone(),
-        runner_url: config.runner_url(),
-        interval: config.timing.heartbeat_interval(),
-        gpus: GpuSource::detect(config.runner.gpu_inventory_file.clone()),
-        roots,
-    };
     let agent_task = tokio::spawn(agent.run());
     let server = axum::serve(listener, server::router(hostname)).with_graceful_shutdown(shutdown);
     let result = server.await.context("runner HTTP server failed");

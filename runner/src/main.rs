@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use hakuriver_config::Env;
 
 #[derive(Parser)]
 #[command(
@@ -15,19 +14,21 @@ struct Args {
     /// Configuration file (else $HAKURIVER_CONFIG, else ~/.hakuriver/config.toml, else defaults).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Print what this node would report to the host (registration and one heartbeat, as JSON:
+    /// cores, memory, NUMA, GPUs) and exit.
+    #[arg(long)]
+    probe: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     hakuriver_support::init_tracing();
-    let loaded = hakuriver_config::load(args.config.as_deref(), &Env::from_process())?;
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
+    let config = hakuriver_support::load_config(args.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    if args.probe {
+        let report = runtime.block_on(hakuriver_runner::probe(&config))?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
     }
-    tracing::info!(config = %loaded.source, "configuration loaded");
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?
-        .block_on(hakuriver_runner::run(loaded.config, hakuriver_support::shutdown_signal()))
+    runtime.block_on(hakuriver_runner::run(config, hakuriver_support::shutdown_signal()))
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use hakuriver_config::{Config, Env};
+use hakuriver_config::Config;
 
 #[derive(Parser)]
 #[command(name = "hakuriver-host", version, about = "The HakuRiver host: cluster state, REST API and web dashboard")]
@@ -18,12 +18,8 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     hakuriver_support::init_tracing();
-    let loaded = hakuriver_config::load(args.config.as_deref(), &Env::from_process())?;
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    tracing::info!(config = %loaded.source, "configuration loaded");
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(loaded.config))
+    let config = hakuriver_support::load_config(args.config.as_deref())?;
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(config))
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

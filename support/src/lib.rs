@@ -1,6 +1,20 @@
 //! Process plumbing every HakuRiver daemon needs the same way: logging and shutdown signals.
 
 use std::io::IsTerminal;
+use std::path::Path;
+
+use hakuriver_config::{Config, ConfigError, Env};
+
+/// Loads the configuration for a daemon (see `hakuriver_config::load`), logging where it came
+/// from and any unknown keys.
+pub fn load_config(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+    let loaded = hakuriver_config::load(explicit, &Env::from_process())?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(config = %loaded.source, "configuration loaded");
+    Ok(loaded.config)
+}
 
 /// Logs to standard error (journald picks it up under systemd); `RUST_LOG` overrides the level.
 pub fn init_tracing() {

@@ -1,23 +1,14 @@
 use hakuriver_model::{CoresInUse, NodeInfo};
 use leptos::prelude::*;
 
-use super::current_nodes;
+use super::WithNodes;
 use crate::format;
-use crate::server_fns::list_nodes;
 
 #[component]
 pub fn NodesPage() -> impl IntoView {
-    let initial = Resource::new(|| (), |_| list_nodes());
     view! {
         <h1>"Compute Nodes"</h1>
-        <Suspense fallback=|| view! { <p>"Loading nodes…"</p> }>
-            {move || Suspend::new(async move {
-                match initial.await {
-                    Ok(nodes) => view! { <NodeTable nodes=current_nodes(nodes)/> }.into_any(),
-                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <WithNodes content=|nodes| view! { <NodeTable nodes/> }.into_any()/>
     }
 }
 

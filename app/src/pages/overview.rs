@@ -1,23 +1,14 @@
 use hakuriver_model::{NodeInfo, NodeStatus};
 use leptos::prelude::*;
 
-use super::current_nodes;
+use super::WithNodes;
 use crate::format;
-use crate::server_fns::list_nodes;
 
 #[component]
 pub fn Overview() -> impl IntoView {
-    let initial = Resource::new(|| (), |_| list_nodes());
     view! {
         <h1>"Cluster Overview"</h1>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match initial.await {
-                    Ok(nodes) => view! { <Totals nodes=current_nodes(nodes)/> }.into_any(),
-                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <WithNodes content=|nodes| view! { <Totals nodes/> }.into_any()/>
     }
 }
 
