@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod images;
+
 use hakuriver_model::{NodeInfo, NodeStatus};
 
 /// Path of one of the workspace's binaries; panics with the fix when it is missing.

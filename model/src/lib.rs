@@ -11,6 +11,7 @@ pub mod health;
 pub mod ids;
 pub mod node;
 pub mod target;
+pub mod task;
 pub mod time;
 
 pub use bytes::{format_bytes, parse_bytes, ByteSizeError};
@@ -20,3 +21,4 @@ pub use node::{
     CoresInUse, GpuInfo, HeartbeatData, KilledTask, NodeInfo, NodeStatus, NumaNode, NumaTopology, RunnerInfo,
 };
 pub use target::{Target, TargetError};
+pub use task::{TaskRequest, TaskStatus, TaskView};

@@ -7,6 +7,7 @@ use std::time::Duration;
 use hakuriver_model::{GpuInfo, HeartbeatData, RunnerInfo};
 
 use crate::backoff::Backoff;
+use crate::executor::Executor;
 use crate::host_client::{HeartbeatOutcome, HostClient};
 use crate::probe::cpu::{self, CpuMeter};
 use crate::probe::gpu::GpuSource;
@@ -75,8 +76,8 @@ impl Agent {
         }
     }
 
-    /// Registers, then heartbeats forever.
-    pub async fn run(self) {
+    /// Registers, then heartbeats forever, reporting the tasks `executor` runs.
+    pub async fn run(self, executor: Executor) {
         self.register().await;
         let mut cpu = CpuMeter::start(&self.roots.proc);
         let mut tick = tokio::time::interval(self.interval);
@@ -85,7 +86,8 @@ impl Agent {
         let mut host_was_down = false;
         loop {
             tick.tick().await;
-            let beat = self.sample(&mut cpu).await;
+            let mut beat = self.sample(&mut cpu).await;
+            beat.running_tasks = executor.running_ids().await;
             match self.client.heartbeat(&self.hostname, &beat).await {
                 Ok(HeartbeatOutcome::Accepted) => {
                     if host_was_down {

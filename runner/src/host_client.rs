@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use hakuriver_model::api::ErrorDetail;
+use hakuriver_model::api::{ErrorDetail, Message};
+use hakuriver_model::task::TaskStatusUpdate;
 use hakuriver_model::{HeartbeatData, RunnerInfo};
 use reqwest::StatusCode;
 
@@ -54,6 +55,17 @@ impl HostClient {
             return Ok(HeartbeatOutcome::NotRegistered);
         }
         check(response).await.map(|_| HeartbeatOutcome::Accepted)
+    }
+}
+
+impl HostClient {
+    /// `POST /api/update`; returns the host's message (e.g. "Task already in a final state").
+    pub async fn update(&self, update: &TaskStatusUpdate) -> Result<String, HostError> {
+        let url = format!("{}/api/update", self.base);
+        let response =
+            self.http.post(&url).json(update).send().await.map_err(|source| HostError::Unreachable { url, source })?;
+        let response = check(response).await?;
+        Ok(response.json::<Message>().await.map(|m| m.message).unwrap_or_default())
     }
 }
 

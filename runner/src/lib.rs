@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod backoff;
+pub mod executor;
 pub mod host_client;
 pub mod probe;
 pub mod server;
@@ -14,6 +15,7 @@ use hakuriver_config::Config;
 use hakuriver_model::node::is_valid_node_name;
 
 use agent::{Agent, SysRoots};
+use executor::{Executor, ExecutorConfig};
 use host_client::HostClient;
 use probe::cpu::CpuMeter;
 use probe::gpu::GpuSource;
@@ -69,8 +71,17 @@ pub async fn run(
     })?;
     tracing::info!(node = %hostname, listen = %listener.local_addr()?, host = %config.host_url(), "runner starting");
 
-    let agent_task = tokio::spawn(agent.run());
-    let server = axum::serve(listener, server::router(hostname)).with_graceful_shutdown(shutdown);
+    let executor = Executor::new(ExecutorConfig {
+        host: agent.client.clone(),
+        node: hostname.clone(),
+        shared_dir: config.paths.shared_dir.clone(),
+        local_temp_dir: config.paths.local_temp_dir.clone(),
+        container_dir: config.container_dir(),
+        numa_root: agent.roots.sys.join("devices/system/node"),
+    })
+    .await;
+    let agent_task = tokio::spawn(agent.run(executor.clone()));
+    let server = axum::serve(listener, server::router(hostname, executor)).with_graceful_shutdown(shutdown);
     let result = server.await.context("runner HTTP server failed");
     agent_task.abort();
     tracing::info!("runner stopped");

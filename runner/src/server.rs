@@ -1,9 +1,16 @@
-//! The runner's own HTTP API, which the host calls. For now it answers `GET /health`; task
-//! control (`/run`, `/kill`, `/pause`, `/resume`) arrives with command tasks.
+//! The runner's HTTP API, which the host calls: `/run`, `/kill`, `/pause`, `/resume` (the
+//! original's protocol) and `GET /health`.
 
-use axum::routing::get;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use hakuriver_model::api::{ErrorDetail, Message};
+use hakuriver_model::task::{TaskControl, TaskInfo};
 use serde::Serialize;
+
+use crate::executor::{ExecError, Executor};
 
 #[derive(Clone, Serialize)]
 struct RunnerHealth {
@@ -11,7 +18,61 @@ struct RunnerHealth {
     version: &'static str,
 }
 
-pub fn router(hostname: String) -> Router {
-    let health = RunnerHealth { hostname, version: env!("CARGO_PKG_VERSION") };
-    Router::new().route("/health", get(move || async move { Json(health.clone()) }))
+#[derive(Clone)]
+struct RunnerState {
+    executor: Executor,
+    health: RunnerHealth,
+}
+
+pub fn router(hostname: String, executor: Executor) -> Router {
+    let state = RunnerState { executor, health: RunnerHealth { hostname, version: env!("CARGO_PKG_VERSION") } };
+    Router::new()
+        .route("/health", get(|State(s): State<RunnerState>| async move { Json(s.health) }))
+        .route("/run", post(run))
+        .route("/kill", post(kill))
+        .route("/pause", post(pause))
+        .route("/resume", post(resume))
+        .with_state(state)
+}
+
+fn error(e: ExecError) -> Response {
+    let status = match e {
+        ExecError::Tracked(_) | ExecError::Killed(_) => StatusCode::CONFLICT,
+        ExecError::NotTracked(_) => StatusCode::NOT_FOUND,
+        ExecError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, Json(ErrorDetail::new(e.to_string()))).into_response()
+}
+
+async fn run(State(s): State<RunnerState>, Json(task): Json<TaskInfo>) -> Response {
+    let id = task.task_id;
+    match s.executor.accept(task).await {
+        Ok(()) => Json(serde_json::json!({"message": "Task accepted for launch", "task_id": id})).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn kill(State(s): State<RunnerState>, Json(c): Json<TaskControl>) -> Response {
+    match s.executor.kill(c.task_id).await {
+        Ok(()) => Json(Message::new(format!(
+            "Kill processed for task {}. Final status will be reported via heartbeat.",
+            c.task_id
+        )))
+        .into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn pause(State(s): State<RunnerState>, Json(c): Json<TaskControl>) -> Response {
+    match s.executor.set_paused(c.task_id, true).await {
+        Ok(()) => Json(Message::new(format!("Pause request processed for task {}", c.task_id))).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn resume(State(s): State<RunnerState>, Json(c): Json<TaskControl>) -> Response {
+    match s.executor.set_paused(c.task_id, false).await {
+        Ok(()) => Json(Message::new(format!("Resume request processed for task {}", c.task_id))).into_response(),
+        Err(e) => error(e),
+    }
 }

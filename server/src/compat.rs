@@ -7,7 +7,19 @@ use axum::extract::Request;
 use axum::http::{header, Method, Uri};
 
 /// Bare API paths of the original host; an entry ending in `/` matches as a prefix.
-const BARE_API_PATHS: &[&str] = &["/health", "/nodes", "/register", "/heartbeat/"];
+const BARE_API_PATHS: &[&str] = &[
+    "/health",
+    "/nodes",
+    "/register",
+    "/heartbeat/",
+    "/submit",
+    "/status/",
+    "/tasks",
+    "/kill/",
+    "/command/",
+    "/task/",
+    "/update",
+];
 
 /// The `/api` path a request for `path` belongs to, if it is one of the original's bare paths.
 pub fn api_path(method: &Method, path: &str, accepts_html: bool) -> Option<String> {

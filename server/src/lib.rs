@@ -5,6 +5,8 @@
 pub mod api;
 pub mod compat;
 pub mod db;
+pub mod ids;
+pub mod scheduler;
 pub mod services;
 pub mod site;
 pub mod state;
@@ -24,11 +26,15 @@ use tokio::sync::watch;
 use services::events::EventBus;
 use services::health::HealthHistory;
 use services::nodes::NodeRegistry;
+use services::submit_request::SubmitDefaults;
+use services::tasks::TaskService;
 use services::Services;
 use state::AppState;
 
 /// How often the health history takes a snapshot.
 const HEALTH_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the queue is looked at even without a reason to.
+const QUEUE_RECHECK: Duration = Duration::from_secs(1);
 
 /// Prepares storage and the database, then serves on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -42,11 +48,20 @@ pub async fn serve(
     tracing::info!(db = %db_path.display(), shared = %config.paths.shared_dir.display(), "state ready");
 
     let events = EventBus::default();
-    let services = Services {
-        nodes: NodeRegistry::new(pool.clone(), events.clone(), config.timing.offline_after()),
-        events,
-        health: HealthHistory::default(),
+    let defaults = SubmitDefaults {
+        container_name: config.docker.default_container_name.clone(),
+        privileged: config.docker.tasks_privileged,
+        additional_mounts: config.docker.additional_mounts.clone(),
     };
+    let tasks = TaskService::new(pool.clone(), config.paths.shared_dir.clone(), defaults)?;
+    let nodes = NodeRegistry::new(
+        pool.clone(),
+        events.clone(),
+        tasks.clone(),
+        config.timing.heartbeat_interval(),
+        config.timing.offline_after(),
+    );
+    let services = Services { nodes, tasks, events, health: HealthHistory::default() };
     let (stop_tx, stop_rx) = watch::channel(false);
     let addr = listener.local_addr()?;
     let state = AppState { services: services.clone(), leptos: site::leptos_options(addr), shutdown: stop_rx.clone() };
@@ -56,7 +71,8 @@ pub async fn serve(
 
     let liveness =
         tokio::spawn(liveness_loop(services.clone(), config.timing.cleanup_check_interval(), stop_rx.clone()));
-    let sampler = tokio::spawn(health_loop(services, stop_rx.clone()));
+    let sampler = tokio::spawn(health_loop(services.clone(), stop_rx.clone()));
+    let queue = tokio::spawn(queue_loop(services, stop_rx.clone()));
 
     let app = router(state);
     let app = tower::util::MapRequest::new(app, compat::rewrite);
@@ -66,7 +82,7 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
     server.await.context("HTTP server failed")?;
-    let _ = tokio::join!(liveness, sampler);
+    let _ = tokio::join!(liveness, sampler, queue);
     pool.close().await;
     Ok(())
 }
@@ -95,6 +111,20 @@ async fn liveness_loop(services: Services, every: Duration, mut stop: watch::Rec
                 }
             }
             () = state::stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Places queued tasks when resources may have freed up, and at least once a second.
+async fn queue_loop(services: Services, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = services.tasks.kicked() => {}
+            () = tokio::time::sleep(QUEUE_RECHECK) => {}
+            () = state::stopped(&mut stop) => return,
+        }
+        if let Err(e) = services.tasks.run_queue().await {
+            tracing::error!(error = %e, "queue pass failed");
         }
     }
 }

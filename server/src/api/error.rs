@@ -7,13 +7,18 @@ use axum::Json;
 use hakuriver_model::api::ErrorDetail;
 use serde::de::DeserializeOwned;
 
+use crate::services::tasks::ControlError;
 use crate::services::ServiceError;
 
 #[derive(Debug)]
 pub enum ApiError {
+    BadRequest(String),
     NotFound(String),
+    Conflict(String),
     Unprocessable(String),
     Internal(String),
+    BadGateway(String),
+    Unavailable(String),
 }
 
 impl From<ServiceError> for ApiError {
@@ -26,11 +31,27 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound(m) => ApiError::NotFound(m),
+            ControlError::Conflict(m) => ApiError::Conflict(m),
+            ControlError::BadState(m) => ApiError::BadRequest(m),
+            ControlError::Runner(m) => ApiError::BadGateway(m),
+            ControlError::Service(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, detail) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, m),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the host log".to_string())

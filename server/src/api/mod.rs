@@ -4,6 +4,7 @@
 mod error;
 mod events;
 mod nodes;
+mod tasks;
 
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -19,4 +20,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/register", post(nodes::register))
         .route("/api/heartbeat/{hostname}", put(nodes::heartbeat))
         .route("/api/events", get(events::websocket))
+        .route("/api/submit", post(tasks::submit))
+        .route("/api/status/{id}", get(tasks::status))
+        .route("/api/tasks", get(tasks::list))
+        .route("/api/tasks/page", get(tasks::page))
+        .route("/api/kill/{id}", post(tasks::kill))
+        .route("/api/command/{id}/{command}", post(tasks::command))
+        .route("/api/task/{id}/stdout", get(tasks::stdout))
+        .route("/api/task/{id}/stderr", get(tasks::stderr))
+        .route("/api/update", post(tasks::update))
 }

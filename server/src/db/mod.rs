@@ -2,6 +2,7 @@
 //! start. Queries are plain SQL that also runs on PostgreSQL.
 
 pub mod nodes;
+pub mod tasks;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -186,8 +186,8 @@ const SELECT: &str = "SELECT hostname, url, total_cores, memory_total_bytes, sta
     last_heartbeat_ms, cpu_percent, memory_percent, memory_used_bytes, current_avg_temp,
     current_max_temp, numa_topology, gpu_info FROM nodes";
 
-pub async fn list(pool: &Pool) -> Result<Vec<NodeRow>, DbError> {
-    let rows: Vec<RawNode> = sqlx::query_as(&format!("{SELECT} ORDER BY hostname")).fetch_all(pool).await?;
+pub async fn list<'e>(db: impl sqlx::SqliteExecutor<'e>) -> Result<Vec<NodeRow>, DbError> {
+    let rows: Vec<RawNode> = sqlx::query_as(&format!("{SELECT} ORDER BY hostname")).fetch_all(db).await?;
     rows.into_iter().map(NodeRow::try_from).collect()
 }
 

@@ -4,6 +4,9 @@
 pub mod events;
 pub mod health;
 pub mod nodes;
+pub mod runner_client;
+pub mod submit_request;
+pub mod tasks;
 
 use crate::db::DbError;
 
@@ -11,6 +14,7 @@ use crate::db::DbError;
 #[derive(Clone)]
 pub struct Services {
     pub nodes: nodes::NodeRegistry,
+    pub tasks: tasks::TaskService,
     pub events: events::EventBus,
     pub health: health::HealthHistory,
 }

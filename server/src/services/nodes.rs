@@ -6,6 +6,7 @@ use hakuriver_model::node::{is_valid_node_name, NotAvailable};
 use hakuriver_model::{ClusterEvent, CoresInUse, HeartbeatData, NodeInfo, NodeStatus, RunnerInfo};
 
 use super::events::EventBus;
+use super::tasks::TaskService;
 use super::{local_time, now_ms, ServiceError};
 use crate::db::nodes::{self as store, NodeRow, Transition};
 use crate::db::Pool;
@@ -14,12 +15,20 @@ use crate::db::Pool;
 pub struct NodeRegistry {
     pool: Pool,
     events: EventBus,
+    tasks: TaskService,
+    heartbeat_interval: Duration,
     offline_after: Duration,
 }
 
 impl NodeRegistry {
-    pub fn new(pool: Pool, events: EventBus, offline_after: Duration) -> Self {
-        NodeRegistry { pool, events, offline_after }
+    pub fn new(
+        pool: Pool,
+        events: EventBus,
+        tasks: TaskService,
+        heartbeat_interval: Duration,
+        offline_after: Duration,
+    ) -> Self {
+        NodeRegistry { pool, events, tasks, heartbeat_interval, offline_after }
     }
 
     /// Registers (or re-registers) a runner under its hostname; the node is online from now.
@@ -33,6 +42,7 @@ impl NodeRegistry {
             Transition::BackOnline => tracing::info!(node = %info.hostname, "node re-registered, back online"),
             Transition::Unchanged => tracing::info!(node = %info.hostname, "node re-registered"),
         }
+        self.tasks.kick();
         self.publish(&info.hostname).await
     }
 
@@ -46,13 +56,19 @@ impl NodeRegistry {
             store::record_heartbeat(&self.pool, hostname, &hb, now_ms()).await?.ok_or_else(not_registered)?;
         if transition == Transition::BackOnline {
             tracing::info!(node = %hostname, "node back online");
+            self.tasks.kick();
         }
+        // A task gets three heartbeat intervals to be confirmed before it counts as missing.
+        let grace = i64::try_from((self.heartbeat_interval * 3).as_millis()).unwrap_or(i64::MAX);
+        self.tasks.reconcile(hostname, &hb.running_tasks, grace).await?;
+        self.tasks.apply_runner_kills(hostname, &hb.killed_tasks).await?;
         self.publish(hostname).await
     }
 
     pub async fn list(&self) -> Result<Vec<NodeInfo>, ServiceError> {
         let rows = store::list(&self.pool).await?;
-        Ok(rows.iter().map(node_view).collect())
+        let used = self.tasks.cores_in_use().await?;
+        Ok(rows.iter().map(|r| node_view(r, used.get(&r.hostname).copied().unwrap_or(0))).collect())
     }
 
     /// Marks nodes silent for longer than the heartbeat timeout offline; returns their names.
@@ -61,6 +77,7 @@ impl NodeRegistry {
         let names = store::mark_silent_offline(&self.pool, cutoff).await?;
         for name in &names {
             tracing::warn!(node = %name, timeout_s = self.offline_after.as_secs_f64(), "node offline: no heartbeat");
+            self.tasks.node_lost(name).await?;
             self.publish(name).await?;
         }
         Ok(names)
@@ -68,7 +85,8 @@ impl NodeRegistry {
 
     async fn publish(&self, hostname: &str) -> Result<(), ServiceError> {
         if let Some(row) = store::get(&self.pool, hostname).await? {
-            self.events.publish(ClusterEvent::NodeUpdated { node: Box::new(node_view(&row)) });
+            let used = self.tasks.cores_in_use().await?.get(hostname).copied().unwrap_or(0);
+            self.events.publish(ClusterEvent::NodeUpdated { node: Box::new(node_view(&row, used)) });
         }
         Ok(())
     }
@@ -95,11 +113,9 @@ fn validate_registration(info: &RunnerInfo) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// One node as `GET /nodes` shows it. Cores in use come from task reservations, which arrive
-/// with command tasks; until then every online node has all its cores available.
-pub fn node_view(row: &NodeRow) -> NodeInfo {
+/// One node as `GET /nodes` shows it, with `in_use` cores reserved by its tasks.
+pub fn node_view(row: &NodeRow, in_use: u32) -> NodeInfo {
     let online = row.status == NodeStatus::Online;
-    let in_use = 0;
     NodeInfo {
         hostname: row.hostname.clone(),
         url: row.url.clone(),
@@ -166,11 +182,11 @@ mod tests {
             numa_topology: None,
             gpu_info: vec![],
         };
-        let view = node_view(&row);
+        let view = node_view(&row, 3);
         assert_eq!(view.cores_in_use, CoresInUse::NotAvailable(NotAvailable::NA));
         assert_eq!(view.available_cores, 0);
-        let online = node_view(&NodeRow { status: NodeStatus::Online, ..row });
-        assert_eq!(online.cores_in_use, CoresInUse::Count(0));
-        assert_eq!(online.available_cores, 8);
+        let online = node_view(&NodeRow { status: NodeStatus::Online, ..row }, 3);
+        assert_eq!(online.cores_in_use, CoresInUse::Count(3));
+        assert_eq!(online.available_cores, 5);
     }
 }

@@ -1,0 +1,243 @@
+//! Command tasks through the real host and runner processes on the real Docker engine, with the
+//! locally built busybox image.
+
+use std::time::Duration;
+
+use hakuriver_itest::images::{container_exists, container_state, ensure_busybox, BUSYBOX_ENV};
+use hakuriver_itest::{wait_for, wait_for_node, ClusterDir, Proc};
+use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
+use serde_json::{json, Value};
+
+const START: Duration = Duration::from_secs(20);
+const RUN: Duration = Duration::from_secs(60);
+
+struct Cluster {
+    dir: ClusterDir,
+    base: String,
+    http: reqwest::Client,
+    _procs: Vec<Proc>,
+}
+
+async fn cluster(nodes: &[&str]) -> Cluster {
+    ensure_busybox();
+    let dir = ClusterDir::new();
+    let base = dir.base_url();
+    let mut procs = vec![dir.start_host()];
+    for node in nodes {
+        procs.push(dir.start_runner(node));
+    }
+    for node in nodes {
+        wait_for_node(&base, node, NodeStatus::Online, START).await;
+    }
+    Cluster { dir, base, http: reqwest::Client::new(), _procs: procs }
+}
+
+impl Cluster {
+    async fn submit(&self, body: Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}/submit", self.base)).json(&body).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    async fn submit_one(&self, node: &str, command: &str, args: &[&str], extra: Value) -> String {
+        let mut body = json!({"command": command, "arguments": args, "targets": [node], "container_name": BUSYBOX_ENV});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let (status, answer) = self.submit(body).await;
+        assert_eq!(status, 202, "{answer}");
+        answer["task_ids"][0].as_str().unwrap().to_string()
+    }
+
+    async fn task(&self, id: &str) -> TaskView {
+        self.http.get(format!("{}/status/{id}", self.base)).send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn wait_status(&self, id: &str, status: TaskStatus) -> TaskView {
+        wait_for(&format!("task {id} to be {status}"), RUN, || async {
+            let t = self.task(id).await;
+            (t.status == status).then_some(t)
+        })
+        .await
+    }
+
+    async fn log(&self, id: &str, which: &str) -> String {
+        self.http.get(format!("{}/task/{id}/{which}", self.base)).send().await.unwrap().text().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn echo_round_trip_failures_and_oom() {
+    let c = cluster(&["dock-1"]).await;
+    let id = c.submit_one("dock-1", "echo", &["hello from hakuriver", "$(touch /tmp/pwned)"], json!({})).await;
+    let done = c.wait_status(&id, TaskStatus::Completed).await;
+    assert_eq!(done.exit_code, Some(0));
+    assert_eq!(done.assigned_node.as_deref(), Some("dock-1"));
+    assert_eq!(c.log(&id, "stdout").await, "hello from hakuriver $(touch /tmp/pwned)\n", "argv, never a shell");
+    assert!(!container_exists(&format!("hakuriver-task-{id}")), "container removed when done");
+
+    let id = c.submit_one("dock-1", "sh", &["-c", "echo oops >&2; exit 3"], json!({})).await;
+    let failed = c.wait_status(&id, TaskStatus::Failed).await;
+    assert_eq!(failed.exit_code, Some(3));
+    assert_eq!(c.log(&id, "stderr").await, "oops\n");
+
+    let id = c
+        .submit_one(
+            "dock-1",
+            "dd",
+            &["if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+            json!({"required_memory_bytes": 16_000_000}),
+        )
+        .await;
+    let oom = c.wait_status(&id, TaskStatus::KilledOom).await;
+    assert!(oom.error_message.unwrap_or_default().contains("memory"));
+}
+
+#[tokio::test]
+async fn env_vars_mounts_and_tails_of_logs() {
+    let c = cluster(&["dock-env"]).await;
+    let data = c.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("file.txt"), "mounted content").unwrap();
+    let mount = format!("{}:/data:ro", data.display());
+    let id = c
+        .submit_one(
+            "dock-env",
+            "sh",
+            &["-c", "echo \"$GREETING $HAKURIVER_TASK_ID\"; cat /data/file.txt; touch /data/x || echo read-only"],
+            json!({"env_vars": {"GREETING": "hi"}, "additional_mounts": [mount]}),
+        )
+        .await;
+    c.wait_status(&id, TaskStatus::Completed).await;
+    let out = c.log(&id, "stdout").await;
+    assert!(out.starts_with(&format!("hi {id}\nmounted content")), "{out}");
+    assert!(out.ends_with("read-only\n"), "{out}");
+    let tail = c.http.get(format!("{}/api/task/{id}/stdout?tail=10", c.base)).send().await.unwrap();
+    assert_eq!(tail.headers()["x-log-size"].to_str().unwrap(), out.len().to_string());
+    assert_eq!(tail.text().await.unwrap(), &out[out.len() - 10..]);
+}
+
+#[tokio::test]
+async fn kill_pause_and_resume_reach_the_container() {
+    let c = cluster(&["dock-ctl"]).await;
+    let id = c.submit_one("dock-ctl", "sleep", &["300"], json!({"required_cores": 1})).await;
+    c.wait_status(&id, TaskStatus::Running).await;
+    let name = format!("hakuriver-task-{id}");
+
+    let r = c.http.post(format!("{}/command/{id}/pause", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(c.task(&id).await.status, TaskStatus::Paused);
+    assert_eq!(container_state(&name).as_deref(), Some("paused"));
+
+    let r = c.http.post(format!("{}/command/{id}/resume", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(c.task(&id).await.status, TaskStatus::Running);
+    assert_eq!(container_state(&name).as_deref(), Some("running"));
+
+    let r = c.http.post(format!("{}/kill/{id}", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(c.task(&id).await.status, TaskStatus::Killed);
+    wait_for("the container to go", Duration::from_secs(20), || async { (!container_exists(&name)).then_some(()) })
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(c.task(&id).await.status, TaskStatus::Killed, "final stays final");
+
+    let again = c.http.post(format!("{}/kill/{id}", c.base)).send().await.unwrap();
+    assert_eq!(again.status(), 409);
+}
+
+#[tokio::test]
+async fn a_batch_across_two_runners_and_a_queue_that_drains_in_order() {
+    let c = cluster(&["dock-a", "dock-b"]).await;
+    let (status, answer) = c
+        .submit(json!({"command": "echo", "arguments": ["batch"], "targets": ["dock-a", "dock-b", "nowhere"],
+                       "container_name": BUSYBOX_ENV}))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let ids: Vec<String> =
+        answer["task_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(answer["failed_targets"][0]["target"], "nowhere");
+    assert_eq!(answer["failed_targets"][0]["reason"], "Node not registered");
+    let mut nodes = Vec::new();
+    for id in &ids {
+        let t = c.wait_status(id, TaskStatus::Completed).await;
+        assert_eq!(t.batch_id.map(|b| b.to_string()).as_deref(), Some(ids[0].as_str()));
+        nodes.push(t.assigned_node.unwrap());
+    }
+    nodes.sort();
+    assert_eq!(nodes, ["dock-a", "dock-b"]);
+
+    // Two tasks that each need every core of dock-a: the second waits, then runs.
+    let cores = reqwest::get(format!("{}/api/nodes", c.base)).await.unwrap().json::<Value>().await.unwrap()[0]
+        ["total_cores"]
+        .as_u64()
+        .unwrap();
+    let first = c.submit_one("dock-a", "sleep", &["2"], json!({"required_cores": cores})).await;
+    let second = c.submit_one("dock-a", "echo", &["second"], json!({"required_cores": cores})).await;
+    c.wait_status(&first, TaskStatus::Running).await;
+    assert_eq!(c.task(&second).await.status, TaskStatus::Pending);
+    c.wait_status(&second, TaskStatus::Completed).await;
+    let (a, b) = (c.task(&first).await, c.task(&second).await);
+    assert!(b.started_at >= a.completed_at, "queued task started after the first finished");
+
+    let (status, answer) = c
+        .submit(json!({"command": "true", "targets": ["dock-a"], "required_cores": cores + 1, "container_name": BUSYBOX_ENV}))
+        .await;
+    assert_eq!(status, 503, "{answer}");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_submits_never_oversubscribe() {
+    let c = cluster(&["dock-many"]).await;
+    let total = reqwest::get(format!("{}/api/nodes", c.base)).await.unwrap().json::<Value>().await.unwrap()[0]
+        ["total_cores"]
+        .as_u64()
+        .unwrap();
+    let submits = (0..50).map(|_| c.submit_one("dock-many", "sleep", &["0.3"], json!({"required_cores": 1})));
+    let ids: Vec<String> = futures::future::join_all(submits).await;
+    assert_eq!(ids.len(), 50);
+    let mut max_active = 0;
+    loop {
+        let tasks: Vec<TaskView> =
+            reqwest::get(format!("{}/api/tasks?limit=100", c.base)).await.unwrap().json().await.unwrap();
+        let active = tasks.iter().filter(|t| t.status.holds_resources()).count() as u64;
+        max_active = max_active.max(active);
+        assert!(active <= total, "{active} tasks hold cores on a {total}-core node");
+        if tasks.iter().all(|t| t.status.is_final()) {
+            assert!(tasks.iter().all(|t| t.status == TaskStatus::Completed), "all completed");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(max_active >= 1);
+}
+
+#[tokio::test]
+async fn bad_submits_are_refused_and_run_nothing() {
+    let c = cluster(&["dock-bad"]).await;
+    let big = "x".repeat(1_000_000);
+    for body in [
+        json!({"command": "echo", "targets": ["dock-bad:x"]}),
+        json!({"command": "echo", "targets": ["dock-bad:7"]}),
+        json!({"command": "echo", "targets": ["dock-bad::9"]}),
+        json!({"command": "echo", "targets": ["dock-bad"], "required_cores": -1}),
+        json!({"command": "echo", "targets": ["dock-bad"], "required_cores": 1_000_000}),
+        json!({"command": "echo", "targets": ["dock-bad"], "required_memory_bytes": "12Q"}),
+        json!({"command": "echo", "targets": ["dock-bad"], "env_vars": {"A=B": "x"}}),
+        json!({"command": "echo", "targets": ["dock-bad"], "additional_mounts": ["../etc:/etc"]}),
+        json!({"command": "echo", "targets": ["dock-bad"], "container_name": "../x"}),
+        json!({"command": big, "targets": ["dock-bad"]}),
+    ] {
+        let r = c.http.post(format!("{}/submit", c.base)).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        let answer: Value = r.json().await.unwrap();
+        assert!((400..500).contains(&status) || status == 503, "{status} {answer}");
+        assert!(answer["detail"].is_string(), "{answer}");
+    }
+    let tasks: Vec<Value> = reqwest::get(format!("{}/api/tasks", c.base)).await.unwrap().json().await.unwrap();
+    assert!(tasks.is_empty(), "nothing was created: {tasks:?}");
+    let r = c.http.get(format!("{}/status/12345", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c.http.get(format!("{}/status/abc", c.base)).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+}

@@ -1,0 +1,366 @@
+//! Tasks: their lifecycle (the one transition function everybody uses) and the wire types of
+//! submitting, querying and running them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::TaskId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Waiting on the host for resources (nothing reserved yet).
+    Pending,
+    /// Resources reserved and sent to a runner, not yet confirmed running.
+    Assigning,
+    Running,
+    Paused,
+    Completed,
+    Failed,
+    Killed,
+    KilledOom,
+    /// Its node went offline while it ran.
+    Lost,
+    /// The original runner's word for "gone after a runner restart"; accepted and final.
+    Stopped,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 10] = [
+        TaskStatus::Pending,
+        TaskStatus::Assigning,
+        TaskStatus::Running,
+        TaskStatus::Paused,
+        TaskStatus::Completed,
+        TaskStatus::Failed,
+        TaskStatus::Killed,
+        TaskStatus::KilledOom,
+        TaskStatus::Lost,
+        TaskStatus::Stopped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Assigning => "assigning",
+            TaskStatus::Running => "running",
+            TaskStatus::Paused => "paused",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Killed => "killed",
+            TaskStatus::KilledOom => "killed_oom",
+            TaskStatus::Lost => "lost",
+            TaskStatus::Stopped => "stopped",
+        }
+    }
+
+    /// Final states never change again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Completed
+                | TaskStatus::Failed
+                | TaskStatus::Killed
+                | TaskStatus::KilledOom
+                | TaskStatus::Lost
+                | TaskStatus::Stopped
+        )
+    }
+
+    /// Whether the task holds its node's resources (cores, memory, GPUs).
+    pub fn holds_resources(self) -> bool {
+        matches!(self, TaskStatus::Assigning | TaskStatus::Running | TaskStatus::Paused)
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskStatus::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown task status {s:?}"))
+    }
+}
+
+/// What applying a reported or requested status to a task does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Move to the new status.
+    Apply,
+    /// Already there (a duplicate report): nothing to do.
+    Same,
+    /// Not allowed from the current status; the task keeps it.
+    Refused,
+}
+
+/// The lifecycle, in one place:
+/// pending → assigning → running ⇄ paused → completed | failed | killed | killed_oom | lost.
+/// A task can be killed or fail from any non-final state; final states are final.
+pub fn transition(from: TaskStatus, to: TaskStatus) -> Transition {
+    use TaskStatus::*;
+    if from == to {
+        return Transition::Same;
+    }
+    if from.is_final() {
+        return Transition::Refused;
+    }
+    let allowed = match (from, to) {
+        (_, Killed | Failed) => true,
+        (Pending, Assigning) => true,
+        (Assigning, Pending) => true, // dispatch refused by a busy runner: back in the queue
+        (Assigning | Paused, Running) => true,
+        (Running, Paused) => true,
+        (Assigning | Running | Paused, Completed | KilledOom | Lost | Stopped) => true,
+        _ => false,
+    };
+    if allowed {
+        Transition::Apply
+    } else {
+        Transition::Refused
+    }
+}
+
+fn default_task_type() -> String {
+    "command".into()
+}
+
+fn default_cores() -> u32 {
+    1
+}
+
+/// `POST /submit` body (the original's `TaskRequest`, plus `queue`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRequest {
+    #[serde(default = "default_task_type")]
+    pub task_type: String,
+    #[serde(default)]
+    pub command: String,
+    #[serde(default)]
+    pub arguments: Vec<String>,
+    #[serde(default)]
+    pub env_vars: BTreeMap<String, String>,
+    #[serde(default = "default_cores")]
+    pub required_cores: u32,
+    /// One list of GPU ids per target (the original's shape).
+    #[serde(default)]
+    pub required_gpus: Option<Vec<Vec<u32>>>,
+    #[serde(default)]
+    pub required_memory_bytes: Option<u64>,
+    /// `node`, `node:numa` or `node::gpu,gpu`; none: the host places the task.
+    #[serde(default)]
+    pub targets: Option<Vec<String>>,
+    /// Environment name; `"NULL"` runs without a container; none: the configured default.
+    #[serde(default)]
+    pub container_name: Option<String>,
+    #[serde(default)]
+    pub privileged: Option<bool>,
+    /// Replaces the configured `additional_mounts` when given.
+    #[serde(default)]
+    pub additional_mounts: Option<Vec<String>>,
+    /// Ours: `false` fails a target whose resources are busy instead of queueing the task.
+    #[serde(default)]
+    pub queue: Option<bool>,
+}
+
+/// A target of a submit that could not take a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedTarget {
+    pub target: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignedNode {
+    pub hostname: String,
+    pub url: String,
+}
+
+/// `POST /submit` answer (202).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    pub message: String,
+    pub task_ids: Vec<TaskId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_targets: Vec<FailedTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_node: Option<AssignedNode>,
+}
+
+/// One task as `GET /status/{id}` and `GET /tasks` show it (the original's 20 keys, plus ours).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskView {
+    pub task_id: TaskId,
+    pub batch_id: Option<TaskId>,
+    pub task_type: String,
+    pub command: String,
+    pub arguments: Vec<String>,
+    pub env_vars: BTreeMap<String, String>,
+    pub required_cores: u32,
+    pub required_gpus: Vec<u32>,
+    pub required_memory_bytes: Option<u64>,
+    pub status: TaskStatus,
+    pub assigned_node: Option<String>,
+    pub target_numa_node_id: Option<u32>,
+    pub stdout_path: String,
+    pub stderr_path: String,
+    pub exit_code: Option<i64>,
+    pub error_message: Option<String>,
+    #[serde(with = "crate::time::opt")]
+    pub submitted_at: Option<NaiveDateTime>,
+    #[serde(with = "crate::time::opt")]
+    pub started_at: Option<NaiveDateTime>,
+    #[serde(with = "crate::time::opt")]
+    pub completed_at: Option<NaiveDateTime>,
+    pub systemd_unit_name: String,
+    pub assignment_suspicion_count: u32,
+    pub container_name: Option<String>,
+    pub privileged: bool,
+    pub additional_mounts: Vec<String>,
+    pub ssh_port: Option<u16>,
+}
+
+/// What the host sends a runner's `POST /run` (the original's `TaskInfo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    pub task_id: TaskId,
+    #[serde(default = "default_task_type")]
+    pub task_type: String,
+    pub command: String,
+    #[serde(default)]
+    pub arguments: Vec<String>,
+    #[serde(default)]
+    pub env_vars: BTreeMap<String, String>,
+    #[serde(default)]
+    pub required_cores: u32,
+    #[serde(default)]
+    pub required_gpus: Vec<u32>,
+    pub stdout_path: String,
+    pub stderr_path: String,
+    #[serde(default)]
+    pub required_memory_bytes: Option<u64>,
+    #[serde(default)]
+    pub target_numa_node_id: Option<u32>,
+    /// `hakuriver/<env>:base`, or `"NULL"` to run without a container.
+    pub docker_image_name: String,
+    #[serde(default)]
+    pub docker_privileged: bool,
+    #[serde(default)]
+    pub docker_additional_mounts: Vec<String>,
+}
+
+/// `POST /update` body: a runner reports a task's new status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskStatusUpdate {
+    pub task_id: TaskId,
+    pub status: String,
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default, with = "crate::time::opt")]
+    pub started_at: Option<NaiveDateTime>,
+    #[serde(default, with = "crate::time::opt")]
+    pub completed_at: Option<NaiveDateTime>,
+}
+
+/// Runner `POST /kill`, `/pause`, `/resume` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskControl {
+    pub task_id: TaskId,
+    #[serde(default)]
+    pub unit_name: String,
+}
+
+/// The container name of a command task.
+pub fn task_container_name(id: TaskId) -> String {
+    format!("hakuriver-task-{id}")
+}
+
+/// The image of an environment: `hakuriver/<env>:base`.
+pub fn env_image(env: &str) -> String {
+    format!("hakuriver/{}:base", env.to_ascii_lowercase())
+}
+
+/// Environment names: `[a-z0-9][a-z0-9._-]*`, at most 128 characters (safe as an image name and
+/// a file name).
+pub fn is_valid_env_name(name: &str) -> bool {
+    name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        && !name.contains("..")
+}
+
+/// `NULL` as the container name: run without Docker.
+pub const NO_CONTAINER: &str = "NULL";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TaskStatus::*;
+
+    #[test]
+    fn final_states_are_final() {
+        for from in TaskStatus::ALL.into_iter().filter(|s| s.is_final()) {
+            for to in TaskStatus::ALL {
+                let expected = if from == to { Transition::Same } else { Transition::Refused };
+                assert_eq!(transition(from, to), expected, "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_normal_lifecycle() {
+        for (from, to) in [
+            (Pending, Assigning),
+            (Assigning, Running),
+            (Running, Paused),
+            (Paused, Running),
+            (Running, Completed),
+            (Running, KilledOom),
+            (Pending, Killed),
+            (Assigning, Killed),
+            (Paused, Killed),
+            (Assigning, Failed),
+            (Running, Lost),
+        ] {
+            assert_eq!(transition(from, to), Transition::Apply, "{from} -> {to}");
+        }
+        for (from, to) in [(Pending, Running), (Pending, Completed), (Paused, Paused), (Running, Pending)] {
+            assert_ne!(transition(from, to), Transition::Apply, "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn statuses_use_the_original_strings() {
+        assert_eq!(serde_json::to_string(&KilledOom).unwrap(), "\"killed_oom\"");
+        for s in TaskStatus::ALL {
+            assert_eq!(s.as_str().parse::<TaskStatus>(), Ok(s));
+        }
+        assert!("done".parse::<TaskStatus>().is_err());
+    }
+
+    #[test]
+    fn an_original_submit_body_parses_with_defaults() {
+        let r: TaskRequest = serde_json::from_str(r#"{"command":"echo","arguments":["hi"],"targets":["n1"]}"#).unwrap();
+        assert_eq!((r.task_type.as_str(), r.required_cores, r.queue), ("command", 1, None));
+        assert_eq!(r.targets, Some(vec!["n1".to_string()]));
+    }
+
+    #[test]
+    fn env_names() {
+        assert!(is_valid_env_name("hakuriver-base"));
+        assert!(is_valid_env_name("py3.12_cuda"));
+        for bad in ["", "Base", "a/b", "..", "a..b", "-x", "a b"] {
+            assert!(!is_valid_env_name(bad), "{bad}");
+        }
+        assert_eq!(env_image("torch"), "hakuriver/torch:base");
+    }
+}

@@ -1,0 +1,105 @@
+//! Environment images from shared storage: `hakuriver/<env>:base` is loaded from the newest
+//! `<env>-<unix_ts>.tar` in the container folder when missing locally or older than that tar.
+//! One load at a time per environment, however many tasks arrive together.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bollard::query_parameters::ImportImageOptions;
+use bollard::Docker;
+use futures::StreamExt;
+use tokio::sync::Mutex;
+
+/// The newest tarball of `env` in `dir`: `(unix seconds, path)`.
+pub fn newest_tarball(dir: &Path, env: &str) -> Option<(i64, PathBuf)> {
+    let prefix = format!("{env}-");
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let ts = tarball_timestamp(&name, &prefix)?;
+            Some((ts, entry.path()))
+        })
+        .max_by_key(|(ts, _)| *ts)
+}
+
+/// `<env>-<digits>.tar` → the digits.
+pub fn tarball_timestamp(file_name: &str, prefix: &str) -> Option<i64> {
+    let digits = file_name.strip_prefix(prefix)?.strip_suffix(".tar")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("cannot load {path}: {reason}")]
+    Load { path: PathBuf, reason: String },
+}
+
+#[derive(Clone)]
+pub struct ImageSync {
+    docker: Docker,
+    dir: PathBuf,
+    locks: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
+}
+
+impl ImageSync {
+    pub fn new(docker: Docker, dir: PathBuf) -> Self {
+        ImageSync { docker, dir, locks: Arc::default() }
+    }
+
+    /// Makes sure `hakuriver/<env>:base` is at least as new as the newest tarball of `env`.
+    pub async fn ensure(&self, env: &str, image: &str) -> Result<(), ImageError> {
+        let lock = self.locks.lock().await.entry(env.to_string()).or_default().clone();
+        let _one_at_a_time = lock.lock().await;
+        let Some((ts, path)) = newest_tarball(&self.dir, env) else {
+            return Ok(()); // No tarball: use the local image as it is.
+        };
+        let local = self
+            .docker
+            .inspect_image(image)
+            .await
+            .ok()
+            .and_then(|i| i.created)
+            .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c).ok().map(|t| t.timestamp()));
+        if local.is_some_and(|created| created >= ts) {
+            return Ok(());
+        }
+        tracing::info!(env, tarball = %path.display(), "loading environment image");
+        let fail = |reason: String| ImageError::Load { path: path.clone(), reason };
+        let file = tokio::fs::File::open(&path).await.map_err(|e| fail(e.to_string()))?;
+        let body = tokio_util::io::ReaderStream::new(file);
+        let mut progress =
+            self.docker.import_image_stream(ImportImageOptions { quiet: true, ..Default::default() }, body, None);
+        while let Some(step) = progress.next().await {
+            let info = step.map_err(|e| fail(e.to_string()))?;
+            if let Some(error) = info.error_detail.and_then(|d| d.message) {
+                return Err(fail(error));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_newest_tarball_of_the_env_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in
+            ["base-100.tar", "base-250.tar", "base-x.tar", "base-extra-900.tar", "other-999.tar", "base-300.tar.tmp"]
+        {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let (ts, path) = newest_tarball(dir.path(), "base").unwrap();
+        assert_eq!(ts, 250);
+        assert!(path.ends_with("base-250.tar"));
+        assert_eq!(newest_tarball(dir.path(), "none"), None);
+    }
+}

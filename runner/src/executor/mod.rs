@@ -1,0 +1,279 @@
+//! Running the host's tasks on this node: the table of what runs here, and each task's life from
+//! `/run` to its final report. Docker tasks go through `docker`; image sync through `images`.
+
+pub mod docker;
+pub mod images;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hakuriver_model::task::{TaskInfo, TaskStatusUpdate, NO_CONTAINER};
+use hakuriver_model::TaskId;
+use tokio::sync::Mutex;
+
+use crate::host_client::HostClient;
+use crate::probe::numa;
+use docker::{container_spec, DockerRunner, TaskPaths};
+use images::ImageSync;
+
+/// Killed ids remembered so a `/run` that arrives after its kill never starts.
+const TOMBSTONES: usize = 10_000;
+
+#[derive(Default)]
+struct Tracked {
+    container: Option<String>,
+    killed: bool,
+}
+
+#[derive(Default)]
+struct Table {
+    tasks: HashMap<TaskId, Tracked>,
+    tombstones: HashSet<TaskId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("Task {0} is already running/tracked on this node.")]
+    Tracked(TaskId),
+    #[error("Task {0} was killed before it started.")]
+    Killed(TaskId),
+    #[error("Task {0} not found or not tracked.")]
+    NotTracked(TaskId),
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(Clone)]
+pub struct Executor {
+    table: Arc<Mutex<Table>>,
+    docker: Option<DockerRunner>,
+    images: Option<ImageSync>,
+    host: HostClient,
+    node: String,
+    shared_dir: PathBuf,
+    local_temp_dir: PathBuf,
+    numa_root: PathBuf,
+    docker_problem: String,
+}
+
+pub struct ExecutorConfig {
+    pub host: HostClient,
+    pub node: String,
+    pub shared_dir: PathBuf,
+    pub local_temp_dir: PathBuf,
+    pub container_dir: PathBuf,
+    pub numa_root: PathBuf,
+}
+
+impl Executor {
+    /// Connects to the local Docker engine; without one, container tasks fail with the reason.
+    pub async fn new(c: ExecutorConfig) -> Self {
+        let docker = match bollard::Docker::connect_with_local_defaults() {
+            Ok(d) => match d.negotiate_version().await {
+                Ok(d) => Ok(d),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        let (docker, images, problem) = match docker {
+            Ok(d) => {
+                (Some(DockerRunner { docker: d.clone() }), Some(ImageSync::new(d, c.container_dir)), String::new())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Docker engine not reachable: container tasks will fail");
+                (None, None, e)
+            }
+        };
+        Executor {
+            table: Arc::default(),
+            docker,
+            images,
+            host: c.host,
+            node: c.node,
+            shared_dir: c.shared_dir,
+            local_temp_dir: c.local_temp_dir,
+            numa_root: c.numa_root,
+            docker_problem: problem,
+        }
+    }
+
+    /// Ids of every task this runner tracks (for heartbeats).
+    pub async fn running_ids(&self) -> Vec<TaskId> {
+        self.table.lock().await.tasks.keys().copied().collect()
+    }
+
+    /// Takes a task from the host and runs it in the background.
+    pub async fn accept(&self, task: TaskInfo) -> Result<(), ExecError> {
+        {
+            let mut table = self.table.lock().await;
+            if table.tombstones.contains(&task.task_id) {
+                return Err(ExecError::Killed(task.task_id));
+            }
+            if table.tasks.contains_key(&task.task_id) {
+                return Err(ExecError::Tracked(task.task_id));
+            }
+            table.tasks.insert(task.task_id, Tracked::default());
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let id = task.task_id;
+            let (status, exit_code, message) = this.execute(&task).await;
+            this.table.lock().await.tasks.remove(&id);
+            this.report(id, status, exit_code, message).await;
+        });
+        Ok(())
+    }
+
+    fn paths(&self, id: TaskId) -> TaskPaths {
+        TaskPaths {
+            shared_dir: self.shared_dir.clone(),
+            local_temp_dir: self.local_temp_dir.clone(),
+            stdout: self.shared_dir.join("task_outputs").join(format!("{id}.out")),
+            stderr: self.shared_dir.join("task_errors").join(format!("{id}.err")),
+        }
+    }
+
+    /// Runs the task to its end: `(status, exit code, message)` for the final report.
+    async fn execute(&self, task: &TaskInfo) -> (&'static str, Option<i64>, Option<String>) {
+        let failed = |m: String| ("failed", None, Some(m));
+        if task.docker_image_name == NO_CONTAINER {
+            return failed(format!("Tasks without a container are not supported by the runner on {} yet.", self.node));
+        }
+        let (Some(docker), Some(images)) = (&self.docker, &self.images) else {
+            return failed(format!("Docker is not available on node {}: {}", self.node, self.docker_problem));
+        };
+        let paths = self.paths(task.task_id);
+        for dir in [
+            paths.stdout.parent(),
+            paths.stderr.parent(),
+            Some(self.local_temp_dir.as_path()),
+            Some(&self.shared_dir.join("shared_data")),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Err(e) = tokio::fs::create_dir_all(dir).await {
+                return failed(format!("cannot create {}: {e}", dir.display()));
+            }
+        }
+        let env = task.docker_image_name.strip_prefix("hakuriver/").and_then(|r| r.strip_suffix(":base"));
+        if let Some(env) = env {
+            if let Err(e) = images.ensure(env, &task.docker_image_name).await {
+                return failed(format!("Docker image sync check/load failed for task {}: {e}", task.task_id));
+            }
+        }
+        let numa = numa::detect(&self.numa_root);
+        let spec = match container_spec(task, &self.node, &paths, numa.as_ref()) {
+            Ok(spec) => spec,
+            Err(e) => return failed(e),
+        };
+        if self.was_killed(task.task_id).await {
+            return ("killed", Some(-9), Some("Killed before start.".into()));
+        }
+        let name = match docker.start(task, spec).await {
+            Ok(name) => name,
+            Err(e) => return failed(format!("Unexpected error launching task {}: {e}", task.task_id)),
+        };
+        let killed_meanwhile = {
+            let mut table = self.table.lock().await;
+            let entry = table.tasks.entry(task.task_id).or_default();
+            entry.container = Some(name.clone());
+            entry.killed
+        };
+        if killed_meanwhile {
+            let _ = docker.kill(&name).await;
+        } else if self.report(task.task_id, "running", None, None).await.as_deref()
+            == Some("Task already in a final state")
+        {
+            // The host ended this task while it was starting: it must not run.
+            let _ = docker.kill(&name).await;
+        }
+        let exit = docker.follow(&name, &paths).await;
+        docker.remove(&name).await;
+        let killed = self.was_killed(task.task_id).await;
+        match exit {
+            _ if killed => ("killed", Some(-9), Some("Killed by request.".into())),
+            Ok(exit) if exit.oom_killed => {
+                ("killed_oom", Some(exit.code), Some("Out of memory: killed at its memory limit.".into()))
+            }
+            Ok(exit) if exit.code == 0 => ("completed", Some(0), None),
+            Ok(exit) => ("failed", Some(exit.code), Some(format!("Exited with code {}.", exit.code))),
+            Err(e) => failed(format!("Lost track of the container: {e}")),
+        }
+    }
+
+    async fn was_killed(&self, id: TaskId) -> bool {
+        self.table.lock().await.tasks.get(&id).is_some_and(|t| t.killed)
+    }
+
+    /// Sends a status report, retrying a few times; returns the host's message.
+    async fn report(
+        &self,
+        id: TaskId,
+        status: &str,
+        exit_code: Option<i64>,
+        message: Option<String>,
+    ) -> Option<String> {
+        let update = TaskStatusUpdate {
+            task_id: id,
+            status: status.into(),
+            exit_code,
+            message,
+            started_at: None,
+            completed_at: None,
+        };
+        for attempt in 0..5u32 {
+            match self.host.update(&update).await {
+                Ok(message) => return Some(message),
+                Err(e) => {
+                    tracing::warn!(task = %id, status, error = %e, "status report failed");
+                    tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
+                }
+            }
+        }
+        None
+    }
+
+    pub async fn kill(&self, id: TaskId) -> Result<(), ExecError> {
+        let container = {
+            let mut table = self.table.lock().await;
+            if table.tombstones.len() >= TOMBSTONES {
+                table.tombstones.clear();
+            }
+            table.tombstones.insert(id);
+            match table.tasks.get_mut(&id) {
+                Some(t) => {
+                    t.killed = true;
+                    t.container.clone()
+                }
+                None => return Err(ExecError::NotTracked(id)),
+            }
+        };
+        if let (Some(name), Some(docker)) = (container, &self.docker) {
+            // A paused container must be thawed to die cleanly.
+            let _ = docker.unpause(&name).await;
+            docker.kill(&name).await.map_err(|e| ExecError::Failed(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Pauses (`pause = true`) or resumes a running container task.
+    pub async fn set_paused(&self, id: TaskId, pause: bool) -> Result<(), ExecError> {
+        let container = self
+            .table
+            .lock()
+            .await
+            .tasks
+            .get(&id)
+            .and_then(|t| t.container.clone())
+            .ok_or(ExecError::NotTracked(id))?;
+        let docker = self.docker.as_ref().ok_or_else(|| ExecError::Failed("Docker is not available".into()))?;
+        let result = if pause { docker.pause(&container).await } else { docker.unpause(&container).await };
+        result.map_err(|e| ExecError::Failed(e.to_string()))?;
+        let status = if pause { "paused" } else { "running" };
+        self.report(id, status, None, None).await;
+        Ok(())
+    }
+}

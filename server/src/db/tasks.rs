@@ -1,0 +1,342 @@
+//! The `tasks` table.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use hakuriver_model::{TaskId, TaskStatus};
+use sqlx::{Sqlite, Transaction};
+
+use super::{DbError, Pool};
+
+/// One row of `tasks`, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    pub task_id: TaskId,
+    pub batch_id: Option<TaskId>,
+    pub task_type: String,
+    pub command: String,
+    pub arguments: Vec<String>,
+    pub env_vars: BTreeMap<String, String>,
+    pub required_cores: u32,
+    pub required_memory_bytes: Option<u64>,
+    pub required_gpus: Vec<u32>,
+    /// The node the submitter named (none: the host places the task).
+    pub target_node: Option<String>,
+    pub target_numa_node_id: Option<u32>,
+    pub assigned_node: Option<String>,
+    pub container_name: String,
+    pub privileged: bool,
+    pub additional_mounts: Vec<String>,
+    pub status: TaskStatus,
+    pub exit_code: Option<i64>,
+    pub error_message: Option<String>,
+    pub submitted_at_ms: i64,
+    pub started_at_ms: Option<i64>,
+    pub completed_at_ms: Option<i64>,
+    pub assignment_suspicion_count: u32,
+    pub ssh_port: Option<u16>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RawTask {
+    task_id: i64,
+    batch_id: Option<i64>,
+    task_type: String,
+    command: String,
+    arguments: String,
+    env_vars: String,
+    required_cores: i64,
+    required_memory_bytes: Option<i64>,
+    required_gpus: String,
+    target_node: Option<String>,
+    target_numa_node_id: Option<i64>,
+    assigned_node: Option<String>,
+    container_name: String,
+    privileged: i64,
+    additional_mounts: String,
+    status: String,
+    exit_code: Option<i64>,
+    error_message: Option<String>,
+    submitted_at_ms: i64,
+    started_at_ms: Option<i64>,
+    completed_at_ms: Option<i64>,
+    assignment_suspicion_count: i64,
+    ssh_port: Option<i64>,
+}
+
+fn id(v: i64) -> TaskId {
+    TaskId(u64::try_from(v).unwrap_or_default())
+}
+
+fn sql_id(id: TaskId) -> i64 {
+    i64::try_from(id.0).unwrap_or(i64::MAX)
+}
+
+impl TryFrom<RawTask> for TaskRow {
+    type Error = DbError;
+
+    fn try_from(r: RawTask) -> Result<Self, DbError> {
+        let corrupt =
+            |what: &str, e: String| DbError::Corrupt { table: "tasks", message: format!("{}: {what}: {e}", r.task_id) };
+        Ok(TaskRow {
+            task_id: id(r.task_id),
+            batch_id: r.batch_id.map(id),
+            arguments: serde_json::from_str(&r.arguments).map_err(|e| corrupt("arguments", e.to_string()))?,
+            env_vars: serde_json::from_str(&r.env_vars).map_err(|e| corrupt("env_vars", e.to_string()))?,
+            required_gpus: serde_json::from_str(&r.required_gpus)
+                .map_err(|e| corrupt("required_gpus", e.to_string()))?,
+            additional_mounts: serde_json::from_str(&r.additional_mounts)
+                .map_err(|e| corrupt("additional_mounts", e.to_string()))?,
+            status: r.status.parse().map_err(|e| corrupt("status", e))?,
+            required_cores: u32::try_from(r.required_cores).map_err(|e| corrupt("required_cores", e.to_string()))?,
+            required_memory_bytes: r.required_memory_bytes.and_then(|v| u64::try_from(v).ok()),
+            target_numa_node_id: r.target_numa_node_id.and_then(|v| u32::try_from(v).ok()),
+            assignment_suspicion_count: u32::try_from(r.assignment_suspicion_count).unwrap_or(0),
+            ssh_port: r.ssh_port.and_then(|v| u16::try_from(v).ok()),
+            task_type: r.task_type,
+            command: r.command,
+            target_node: r.target_node,
+            assigned_node: r.assigned_node,
+            container_name: r.container_name,
+            privileged: r.privileged != 0,
+            exit_code: r.exit_code,
+            error_message: r.error_message,
+            submitted_at_ms: r.submitted_at_ms,
+            started_at_ms: r.started_at_ms,
+            completed_at_ms: r.completed_at_ms,
+        })
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    // Plain lists and maps of strings and numbers always serialize.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+const COLUMNS: &str = "task_id, batch_id, task_type, command, arguments, env_vars, required_cores,
+    required_memory_bytes, required_gpus, target_node, target_numa_node_id, assigned_node,
+    container_name, privileged, additional_mounts, status, exit_code, error_message,
+    submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port";
+
+pub async fn insert(tx: &mut Transaction<'_, Sqlite>, t: &TaskRow) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+         $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+    ))
+    .bind(sql_id(t.task_id))
+    .bind(t.batch_id.map(sql_id))
+    .bind(&t.task_type)
+    .bind(&t.command)
+    .bind(json(&t.arguments))
+    .bind(json(&t.env_vars))
+    .bind(i64::from(t.required_cores))
+    .bind(t.required_memory_bytes.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
+    .bind(json(&t.required_gpus))
+    .bind(&t.target_node)
+    .bind(t.target_numa_node_id.map(i64::from))
+    .bind(&t.assigned_node)
+    .bind(&t.container_name)
+    .bind(i64::from(t.privileged))
+    .bind(json(&t.additional_mounts))
+    .bind(t.status.as_str())
+    .bind(t.exit_code)
+    .bind(&t.error_message)
+    .bind(t.submitted_at_ms)
+    .bind(t.started_at_ms)
+    .bind(t.completed_at_ms)
+    .bind(i64::from(t.assignment_suspicion_count))
+    .bind(t.ssh_port.map(i64::from))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(pool: &Pool, task_id: TaskId) -> Result<Option<TaskRow>, DbError> {
+    let row: Option<RawTask> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE task_id = $1"))
+        .bind(sql_id(task_id))
+        .fetch_optional(pool)
+        .await?;
+    row.map(TaskRow::try_from).transpose()
+}
+
+/// Filters of the task list; every one optional.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub task_type: Option<String>,
+    pub statuses: Vec<TaskStatus>,
+    pub node: Option<String>,
+    pub batch: Option<TaskId>,
+    pub text: Option<String>,
+    /// Only tasks older than this id (the cursor of the previous page).
+    pub before: Option<TaskId>,
+    pub limit: u32,
+}
+
+/// Tasks matching `f`, newest first.
+pub async fn list(pool: &Pool, f: &TaskFilter) -> Result<Vec<TaskRow>, DbError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE 1 = 1");
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if f.task_type.is_some() {
+        sql += &format!(" AND task_type = {}", next());
+    }
+    if !f.statuses.is_empty() {
+        let marks: Vec<String> = f.statuses.iter().map(|_| next()).collect();
+        sql += &format!(" AND status IN ({})", marks.join(", "));
+    }
+    if f.node.is_some() {
+        sql += &format!(" AND assigned_node = {}", next());
+    }
+    if f.batch.is_some() {
+        sql += &format!(" AND batch_id = {}", next());
+    }
+    if f.text.is_some() {
+        let (a, b) = (next(), next());
+        sql += &format!(" AND (command LIKE {a} OR arguments LIKE {b})");
+    }
+    if f.before.is_some() {
+        sql += &format!(" AND task_id < {}", next());
+    }
+    sql += &format!(" ORDER BY task_id DESC LIMIT {}", next());
+
+    let mut q = sqlx::query_as::<_, RawTask>(&sql);
+    if let Some(t) = &f.task_type {
+        q = q.bind(t);
+    }
+    for s in &f.statuses {
+        q = q.bind(s.as_str());
+    }
+    if let Some(node) = &f.node {
+        q = q.bind(node);
+    }
+    if let Some(batch) = f.batch {
+        q = q.bind(sql_id(batch));
+    }
+    if let Some(text) = &f.text {
+        let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        q = q.bind(pattern.clone()).bind(pattern);
+    }
+    if let Some(before) = f.before {
+        q = q.bind(sql_id(before));
+    }
+    q = q.bind(i64::from(f.limit));
+    q.fetch_all(pool).await?.into_iter().map(TaskRow::try_from).collect()
+}
+
+/// Pending tasks in submission order (ids grow with time).
+pub async fn pending(tx: &mut Transaction<'_, Sqlite>) -> Result<Vec<TaskRow>, DbError> {
+    let rows: Vec<RawTask> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE status = 'pending' ORDER BY task_id"))
+            .fetch_all(&mut **tx)
+            .await?;
+    rows.into_iter().map(TaskRow::try_from).collect()
+}
+
+/// Resources held per node: (cores, memory bytes, GPU ids) of tasks holding resources.
+pub async fn usage(tx: &mut Transaction<'_, Sqlite>) -> Result<HashMap<String, (u32, u64, BTreeSet<u32>)>, DbError> {
+    let rows: Vec<(String, i64, Option<i64>, String)> = sqlx::query_as(
+        "SELECT assigned_node, required_cores, required_memory_bytes, required_gpus FROM tasks
+         WHERE status IN ('assigning', 'running', 'paused') AND assigned_node IS NOT NULL",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut usage: HashMap<String, (u32, u64, BTreeSet<u32>)> = HashMap::new();
+    for (node, cores, memory, gpus) in rows {
+        let entry = usage.entry(node).or_default();
+        entry.0 += u32::try_from(cores).unwrap_or(0);
+        entry.1 += memory.and_then(|m| u64::try_from(m).ok()).unwrap_or(0);
+        let gpus: Vec<u32> = serde_json::from_str(&gpus).unwrap_or_default();
+        entry.2.extend(gpus);
+    }
+    Ok(usage)
+}
+
+/// Cores in use per node, for `GET /nodes`.
+pub async fn cores_in_use(pool: &Pool) -> Result<HashMap<String, u32>, DbError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT assigned_node, SUM(required_cores) FROM tasks
+         WHERE status IN ('assigning', 'running', 'paused') AND assigned_node IS NOT NULL GROUP BY assigned_node",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(n, c)| (n, u32::try_from(c).unwrap_or(0))).collect())
+}
+
+/// Moves a pending task to `assigning` on `node` with the GPUs chosen for it.
+pub async fn assign(
+    tx: &mut Transaction<'_, Sqlite>,
+    task_id: TaskId,
+    node: &str,
+    gpus: &[u32],
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'assigning', assigned_node = $2, required_gpus = $3, assignment_suspicion_count = 0
+         WHERE task_id = $1 AND status = 'pending'",
+    )
+    .bind(sql_id(task_id))
+    .bind(node)
+    .bind(json(&gpus))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A status change, applied only if the task is still in `from` (compare and set).
+#[derive(Debug, Clone, Default)]
+pub struct StatusChange {
+    pub exit_code: Option<i64>,
+    pub message: Option<String>,
+    pub started_at_ms: Option<i64>,
+    pub completed_at_ms: Option<i64>,
+}
+
+pub async fn change_status(
+    pool: &Pool,
+    task_id: TaskId,
+    from: TaskStatus,
+    to: TaskStatus,
+    change: &StatusChange,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = $3,
+            exit_code = COALESCE($4, exit_code),
+            error_message = COALESCE($5, error_message),
+            started_at_ms = COALESCE(started_at_ms, $6),
+            completed_at_ms = COALESCE(completed_at_ms, $7),
+            assignment_suspicion_count = 0
+         WHERE task_id = $1 AND status = $2",
+    )
+    .bind(sql_id(task_id))
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(change.exit_code)
+    .bind(&change.message)
+    .bind(change.started_at_ms)
+    .bind(change.completed_at_ms)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Tasks of `node` that hold resources there.
+pub async fn active_on(pool: &Pool, node: &str) -> Result<Vec<TaskRow>, DbError> {
+    let rows: Vec<RawTask> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE assigned_node = $1 AND status IN ('assigning', 'running', 'paused')"
+    ))
+    .bind(node)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(TaskRow::try_from).collect()
+}
+
+/// Sets the suspicion count of a task (heartbeat reconciliation).
+pub async fn set_suspicion(pool: &Pool, task_id: TaskId, count: u32) -> Result<(), DbError> {
+    sqlx::query("UPDATE tasks SET assignment_suspicion_count = $2 WHERE task_id = $1")
+        .bind(sql_id(task_id))
+        .bind(i64::from(count))
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,611 @@
+//! Command tasks: submit (validate, queue, place, reserve, dispatch), status updates from
+//! runners, kill, pause, resume, logs and listings.
+//!
+//! Scheduling runs under one lock and in one `BEGIN IMMEDIATE` transaction: placement reads the
+//! reservations and writes the new ones atomically, so concurrent submits cannot oversubscribe a
+//! node. Queued (`pending`) tasks are placed in submission order whenever resources may have
+//! freed up: a task waiting for a node blocks later tasks for that node, and a waiting
+//! host-placed task blocks later host-placed tasks, so big tasks are not starved.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hakuriver_model::task::{
+    env_image, transition, AssignedNode, FailedTarget, SubmitResponse, TaskControl, TaskInfo, TaskStatusUpdate,
+    Transition, NO_CONTAINER,
+};
+use hakuriver_model::{NodeStatus, TaskId, TaskRequest, TaskStatus, TaskView};
+use tokio::sync::{Mutex, Notify};
+
+use super::runner_client::RunnerClient;
+use super::submit_request::{check, CheckedSubmit, SubmitDefaults};
+use super::{local_time, now_ms, ServiceError};
+use crate::db::nodes as node_store;
+use crate::db::tasks::{self as store, StatusChange, TaskFilter, TaskRow};
+use crate::db::Pool;
+use crate::ids::IdGenerator;
+use crate::scheduler::{place, Demand, NodeCapacity, Placement};
+use crate::storage::{TASK_ERRORS, TASK_OUTPUTS};
+
+#[derive(Clone)]
+pub struct TaskService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    shared_dir: PathBuf,
+    defaults: SubmitDefaults,
+    ids: IdGenerator,
+    schedule_lock: Mutex<()>,
+    runners: RunnerClient,
+    /// Wakes the queue loop: resources may have freed up.
+    kick: Notify,
+}
+
+/// Why an outcome of a control request failed, for the door to map.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadState(String),
+    #[error("{0}")]
+    Runner(String),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<crate::db::DbError> for ControlError {
+    fn from(e: crate::db::DbError) -> Self {
+        ControlError::Service(ServiceError::Db(e))
+    }
+}
+
+/// What a submit produced; `task_ids` empty means every target failed.
+pub struct Submitted {
+    pub response: SubmitResponse,
+}
+
+impl TaskService {
+    pub fn new(pool: Pool, shared_dir: PathBuf, defaults: SubmitDefaults) -> Result<Self, reqwest::Error> {
+        Ok(TaskService {
+            inner: Arc::new(Inner {
+                pool,
+                shared_dir,
+                defaults,
+                ids: IdGenerator::default(),
+                schedule_lock: Mutex::new(()),
+                runners: RunnerClient::new()?,
+                kick: Notify::new(),
+            }),
+        })
+    }
+
+    /// Resources may have freed up (a task ended, a node came online): run the queue soon.
+    pub fn kick(&self) {
+        self.inner.kick.notify_one();
+    }
+
+    /// Waits for the next kick.
+    pub async fn kicked(&self) {
+        self.inner.kick.notified().await;
+    }
+
+    pub async fn submit(&self, req: TaskRequest) -> Result<Submitted, ServiceError> {
+        let checked = check(&req, &self.inner.defaults).map_err(ServiceError::Invalid)?;
+        let now = now_ms();
+        let mut failed = Vec::new();
+        let mut created = Vec::new();
+        let mut task_ids: Vec<TaskId> = Vec::new();
+        let placed;
+        {
+            let _guard = self.inner.schedule_lock.lock().await;
+            let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+            let newest: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(task_id) FROM tasks").fetch_one(&mut *tx).await.map_err(db)?;
+            let floor = newest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+            let capacity = capacities(&mut tx).await?;
+            let targets: Vec<Option<(String, hakuriver_model::Target)>> = if checked.targets.is_empty() {
+                vec![None]
+            } else {
+                checked.targets.iter().cloned().map(Some).collect()
+            };
+            let mut batch = None;
+            for target in targets {
+                let demand = demand_of(&checked, target.as_ref().map(|t| &t.1));
+                // Checks that never change with load: refuse now rather than queue forever.
+                if let Placement::Reject(reason) = place(&idle(&capacity), &demand) {
+                    failed.push(FailedTarget { target: label(&target), reason });
+                    continue;
+                }
+                let id = self.inner.ids.next(now, floor);
+                let batch_id = *batch.get_or_insert(id);
+                let row = new_row(&checked, id, batch_id, target.as_ref().map(|t| &t.1), now);
+                store::insert(&mut tx, &row).await?;
+                created.push((id, label(&target), checked.queue));
+            }
+            placed = schedule_pass(&mut tx).await?;
+            // Tasks that asked not to queue and did not get a place now: not created after all.
+            for (id, target, queue) in &created {
+                if *queue || placed.iter().any(|(t, _)| t.task_id == *id) {
+                    task_ids.push(*id);
+                } else {
+                    sqlx::query("DELETE FROM tasks WHERE task_id = $1")
+                        .bind(i64::try_from(id.0).unwrap_or(i64::MAX))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    failed.push(FailedTarget {
+                        target: target.clone(),
+                        reason: "Insufficient available resources".into(),
+                    });
+                }
+            }
+            tx.commit().await.map_err(db)?;
+        }
+        let assigned_node =
+            placed.last().map(|(_, node)| AssignedNode { hostname: node.hostname.clone(), url: node.url.clone() });
+        self.dispatch(placed);
+        let n = task_ids.len();
+        let message = if failed.is_empty() {
+            format!("Task batch submitted successfully. {n} tasks created.")
+        } else {
+            format!("Task batch submitted. {n} tasks created. Some targets failed.")
+        };
+        tracing::info!(tasks = n, failed = failed.len(), "tasks submitted");
+        Ok(Submitted { response: SubmitResponse { message, task_ids, failed_targets: failed, assigned_node } })
+    }
+
+    /// Places what the queue can place now and dispatches it.
+    pub async fn run_queue(&self) -> Result<(), ServiceError> {
+        let placed = {
+            let _guard = self.inner.schedule_lock.lock().await;
+            let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+            let placed = schedule_pass(&mut tx).await?;
+            tx.commit().await.map_err(db)?;
+            placed
+        };
+        self.dispatch(placed);
+        Ok(())
+    }
+
+    fn dispatch(&self, placed: Vec<(TaskRow, node_store::NodeRow)>) {
+        for (task, node) in placed {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let info = this.task_info(&task);
+                if let Err(e) = this.inner.runners.run(&node.url, &info).await {
+                    tracing::warn!(task = %task.task_id, node = %node.hostname, error = %e, "dispatch failed");
+                    let change = StatusChange {
+                        message: Some(e.to_string()),
+                        completed_at_ms: Some(now_ms()),
+                        ..Default::default()
+                    };
+                    if let Ok(true) = store::change_status(
+                        &this.inner.pool,
+                        task.task_id,
+                        TaskStatus::Assigning,
+                        TaskStatus::Failed,
+                        &change,
+                    )
+                    .await
+                    {
+                        this.kick();
+                    }
+                }
+            });
+        }
+    }
+
+    fn task_info(&self, t: &TaskRow) -> TaskInfo {
+        let (stdout, stderr) = self.log_paths(t.task_id);
+        TaskInfo {
+            task_id: t.task_id,
+            task_type: t.task_type.clone(),
+            command: t.command.clone(),
+            arguments: t.arguments.clone(),
+            env_vars: t.env_vars.clone(),
+            required_cores: t.required_cores,
+            required_gpus: t.required_gpus.clone(),
+            stdout_path: stdout.display().to_string(),
+            stderr_path: stderr.display().to_string(),
+            required_memory_bytes: t.required_memory_bytes,
+            target_numa_node_id: t.target_numa_node_id,
+            docker_image_name: if t.container_name == NO_CONTAINER {
+                NO_CONTAINER.into()
+            } else {
+                env_image(&t.container_name)
+            },
+            docker_privileged: t.privileged,
+            docker_additional_mounts: t.additional_mounts.clone(),
+        }
+    }
+
+    pub fn log_paths(&self, id: TaskId) -> (PathBuf, PathBuf) {
+        (
+            self.inner.shared_dir.join(TASK_OUTPUTS).join(format!("{id}.out")),
+            self.inner.shared_dir.join(TASK_ERRORS).join(format!("{id}.err")),
+        )
+    }
+
+    pub async fn get(&self, id: TaskId) -> Result<TaskView, ServiceError> {
+        let row = store::get(&self.inner.pool, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("Task id not found".into()))?;
+        Ok(self.view(&row))
+    }
+
+    pub async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskView>, ServiceError> {
+        Ok(store::list(&self.inner.pool, filter).await?.iter().map(|r| self.view(r)).collect())
+    }
+
+    pub fn view(&self, t: &TaskRow) -> TaskView {
+        let (stdout, stderr) = self.log_paths(t.task_id);
+        TaskView {
+            task_id: t.task_id,
+            batch_id: t.batch_id,
+            task_type: t.task_type.clone(),
+            command: t.command.clone(),
+            arguments: t.arguments.clone(),
+            env_vars: t.env_vars.clone(),
+            required_cores: t.required_cores,
+            required_gpus: t.required_gpus.clone(),
+            required_memory_bytes: t.required_memory_bytes,
+            status: t.status,
+            assigned_node: t.assigned_node.clone(),
+            target_numa_node_id: t.target_numa_node_id,
+            stdout_path: stdout.display().to_string(),
+            stderr_path: stderr.display().to_string(),
+            exit_code: t.exit_code,
+            error_message: t.error_message.clone(),
+            submitted_at: local_time(t.submitted_at_ms),
+            started_at: t.started_at_ms.and_then(local_time),
+            completed_at: t.completed_at_ms.and_then(local_time),
+            systemd_unit_name: format!("hakuriver-task-{}.scope", t.task_id),
+            assignment_suspicion_count: t.assignment_suspicion_count,
+            container_name: Some(t.container_name.clone()),
+            privileged: t.privileged,
+            additional_mounts: t.additional_mounts.clone(),
+            ssh_port: t.ssh_port,
+        }
+    }
+
+    /// A runner's report. Returns the message for the `{"message"}` answer.
+    pub async fn apply_update(&self, update: TaskStatusUpdate) -> Result<String, ServiceError> {
+        let to: TaskStatus = update.status.parse().map_err(ServiceError::Invalid)?;
+        for _ in 0..3 {
+            let Some(row) = store::get(&self.inner.pool, update.task_id).await? else {
+                return Ok("Task ID not recognized".into());
+            };
+            // The original runner reports `pending` when it accepts a task: an acknowledgement.
+            if row.status == TaskStatus::Assigning && to == TaskStatus::Pending {
+                return Ok("Task status updated successfully.".into());
+            }
+            match transition(row.status, to) {
+                Transition::Same => return Ok("Task status unchanged.".into()),
+                Transition::Refused if row.status.is_final() => return Ok("Task already in a final state".into()),
+                Transition::Refused => {
+                    return Err(ServiceError::Invalid(format!("cannot move task from {} to {to}", row.status)));
+                }
+                Transition::Apply => {}
+            }
+            let now = now_ms();
+            let change = StatusChange {
+                exit_code: update.exit_code,
+                message: update.message.clone(),
+                started_at_ms: (to == TaskStatus::Running).then_some(now),
+                completed_at_ms: to.is_final().then_some(now),
+            };
+            if store::change_status(&self.inner.pool, update.task_id, row.status, to, &change).await? {
+                tracing::info!(task = %update.task_id, from = %row.status, to = %to, "task status");
+                if to.is_final() {
+                    self.kick();
+                }
+                return Ok("Task status updated successfully.".into());
+            }
+            // The task changed under us (a kill, a concurrent report): look again.
+        }
+        Err(ServiceError::Invalid("task status is changing too fast; retry".into()))
+    }
+
+    pub async fn kill(&self, id: TaskId) -> Result<String, ControlError> {
+        loop {
+            let row = store::get(&self.inner.pool, id)
+                .await?
+                .ok_or_else(|| ControlError::NotFound("Task not found.".into()))?;
+            if row.status.is_final() {
+                return Err(ControlError::Conflict(format!("Task cannot be killed (state: {})", row.status)));
+            }
+            let change = StatusChange {
+                exit_code: Some(-9),
+                message: Some("Kill requested by user.".into()),
+                completed_at_ms: Some(now_ms()),
+                ..Default::default()
+            };
+            if !store::change_status(&self.inner.pool, id, row.status, TaskStatus::Killed, &change).await? {
+                continue;
+            }
+            tracing::info!(task = %id, from = %row.status, "task killed");
+            if row.status != TaskStatus::Pending {
+                if let Some(node) = self.node_of(&row).await? {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        let control = TaskControl { task_id: id, unit_name: format!("hakuriver-task-{id}.scope") };
+                        if let Err(e) = this.inner.runners.control(&node.url, "kill", &control).await {
+                            tracing::warn!(task = %id, error = %e, "runner did not confirm the kill");
+                        }
+                    });
+                }
+            }
+            self.kick();
+            return Ok(format!("Kill requested for task {id}. Task marked as killed."));
+        }
+    }
+
+    /// `pause` or `resume`: asks the runner, and records the new status once it confirms.
+    pub async fn control(&self, id: TaskId, command: &str) -> Result<String, ControlError> {
+        let row = store::get(&self.inner.pool, id)
+            .await?
+            .ok_or_else(|| ControlError::NotFound("Task id not found".into()))?;
+        let (from, to, word) = match (command, row.status) {
+            ("pause", TaskStatus::Running) => (TaskStatus::Running, TaskStatus::Paused, "Pause"),
+            ("resume", TaskStatus::Paused) => (TaskStatus::Paused, TaskStatus::Running, "Resume"),
+            _ => {
+                return Err(ControlError::BadState(format!(
+                    "Invalid command or task state: {command} for {}",
+                    row.status
+                )))
+            }
+        };
+        let node =
+            self.node_of(&row).await?.ok_or_else(|| ControlError::BadState("Task has no assigned node".into()))?;
+        let control = TaskControl { task_id: id, unit_name: format!("hakuriver-task-{id}.scope") };
+        self.inner
+            .runners
+            .control(&node.url, command, &control)
+            .await
+            .map_err(|e| ControlError::Runner(e.to_string()))?;
+        store::change_status(&self.inner.pool, id, from, to, &StatusChange::default()).await?;
+        Ok(format!("{word} for task {id} sent to runner: {word} command sent successfully."))
+    }
+
+    async fn node_of(&self, row: &TaskRow) -> Result<Option<node_store::NodeRow>, ServiceError> {
+        match &row.assigned_node {
+            Some(name) => Ok(node_store::get(&self.inner.pool, name).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Heartbeat reconciliation: tasks this node should run but does not report. A task in
+    /// `assigning` gets three heartbeats of grace after `grace_ms` since submit; a running one is
+    /// failed on the third report that misses it.
+    pub async fn reconcile(&self, node: &str, running: &[TaskId], grace_ms: i64) -> Result<(), ServiceError> {
+        let now = now_ms();
+        for task in store::active_on(&self.inner.pool, node).await? {
+            if task.status == TaskStatus::Paused || running.contains(&task.task_id) {
+                if task.assignment_suspicion_count > 0 {
+                    store::set_suspicion(&self.inner.pool, task.task_id, 0).await?;
+                }
+                continue;
+            }
+            if task.status == TaskStatus::Assigning && now - task.submitted_at_ms < grace_ms {
+                continue;
+            }
+            if task.assignment_suspicion_count < 2 {
+                store::set_suspicion(&self.inner.pool, task.task_id, task.assignment_suspicion_count + 1).await?;
+                continue;
+            }
+            let message = if task.status == TaskStatus::Assigning {
+                format!("Task assignment failed. Runner {node} did not confirm start after multiple checks.")
+            } else {
+                format!("Runner {node} no longer reports this task running.")
+            };
+            let change = StatusChange {
+                exit_code: Some(-1),
+                message: Some(message),
+                completed_at_ms: Some(now),
+                ..Default::default()
+            };
+            if store::change_status(&self.inner.pool, task.task_id, task.status, TaskStatus::Failed, &change).await? {
+                tracing::warn!(task = %task.task_id, node, "task failed: runner does not report it");
+                self.kick();
+            }
+        }
+        Ok(())
+    }
+
+    /// Heartbeat `killed_tasks`: the runner ended these on its own (out of memory, ...). Only
+    /// tasks of the reporting node are touched.
+    pub async fn apply_runner_kills(
+        &self,
+        node: &str,
+        killed: &[hakuriver_model::KilledTask],
+    ) -> Result<(), ServiceError> {
+        for k in killed {
+            let Some(row) = store::get(&self.inner.pool, k.task_id).await? else { continue };
+            if row.assigned_node.as_deref() != Some(node) || row.status.is_final() {
+                continue;
+            }
+            let to = if k.reason == "oom" { TaskStatus::KilledOom } else { TaskStatus::Failed };
+            let change = StatusChange {
+                exit_code: Some(-9),
+                message: Some(format!("Killed by runner: {}", k.reason)),
+                completed_at_ms: Some(now_ms()),
+                ..Default::default()
+            };
+            if store::change_status(&self.inner.pool, k.task_id, row.status, to, &change).await? {
+                self.kick();
+            }
+        }
+        Ok(())
+    }
+
+    /// The node went offline: what ran there is lost.
+    pub async fn node_lost(&self, node: &str) -> Result<(), ServiceError> {
+        let now = now_ms();
+        for task in store::active_on(&self.inner.pool, node).await? {
+            let change = StatusChange {
+                exit_code: Some(-1),
+                message: Some(format!("Node {node} went offline (heartbeat timeout).")),
+                completed_at_ms: Some(now),
+                ..Default::default()
+            };
+            store::change_status(&self.inner.pool, task.task_id, task.status, TaskStatus::Lost, &change).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn cores_in_use(&self) -> Result<HashMap<String, u32>, ServiceError> {
+        Ok(store::cores_in_use(&self.inner.pool).await?)
+    }
+}
+
+fn db(e: sqlx::Error) -> ServiceError {
+    ServiceError::Db(e.into())
+}
+
+fn label(target: &Option<(String, hakuriver_model::Target)>) -> String {
+    target.as_ref().map_or_else(|| "(host placement)".to_string(), |t| t.0.clone())
+}
+
+fn demand_of(c: &CheckedSubmit, target: Option<&hakuriver_model::Target>) -> Demand {
+    Demand {
+        node: target.map(|t| t.node.clone()),
+        numa: target.and_then(|t| t.numa),
+        cores: c.cores,
+        memory_bytes: c.memory_bytes,
+        gpu_ids: target.map(|t| t.gpus.clone()).unwrap_or_default(),
+    }
+}
+
+fn row_demand(t: &TaskRow) -> Demand {
+    Demand {
+        node: t.target_node.clone(),
+        numa: t.target_numa_node_id,
+        cores: t.required_cores,
+        memory_bytes: t.required_memory_bytes,
+        gpu_ids: t.required_gpus.clone(),
+    }
+}
+
+fn new_row(
+    c: &CheckedSubmit,
+    id: TaskId,
+    batch: TaskId,
+    target: Option<&hakuriver_model::Target>,
+    now: i64,
+) -> TaskRow {
+    TaskRow {
+        task_id: id,
+        batch_id: Some(batch),
+        task_type: "command".into(),
+        command: c.command.clone(),
+        arguments: c.arguments.clone(),
+        env_vars: c.env_vars.clone(),
+        required_cores: c.cores,
+        required_memory_bytes: c.memory_bytes,
+        required_gpus: target.map(|t| t.gpus.clone()).unwrap_or_default(),
+        target_node: target.map(|t| t.node.clone()),
+        target_numa_node_id: target.and_then(|t| t.numa),
+        assigned_node: None,
+        container_name: c.container_name.clone(),
+        privileged: c.privileged,
+        additional_mounts: c.mounts.clone(),
+        status: TaskStatus::Pending,
+        exit_code: None,
+        error_message: None,
+        submitted_at_ms: now,
+        started_at_ms: None,
+        completed_at_ms: None,
+        assignment_suspicion_count: 0,
+        ssh_port: None,
+    }
+}
+
+/// Each node's capacity and what is reserved on it now.
+async fn capacities(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+) -> Result<Vec<(NodeCapacity, node_store::NodeRow)>, ServiceError> {
+    let nodes: Vec<node_store::NodeRow> = node_store::list(&mut **tx).await?;
+    let mut usage = store::usage(tx).await?;
+    Ok(nodes
+        .into_iter()
+        .map(|n| {
+            let (cores, memory, gpus) = usage.remove(&n.hostname).unwrap_or_default();
+            let cap = NodeCapacity {
+                hostname: n.hostname.clone(),
+                online: n.status == NodeStatus::Online,
+                total_cores: n.total_cores,
+                memory_total_bytes: n.memory_total_bytes,
+                numa_ids: n.numa_topology.as_ref().map(|t| t.keys().copied().collect()).unwrap_or_default(),
+                gpu_ids: n.gpu_info.iter().map(|g| g.gpu_id).collect(),
+                used_cores: cores,
+                used_memory_bytes: memory,
+                used_gpus: gpus,
+            };
+            (cap, n)
+        })
+        .collect())
+}
+
+/// The same nodes with nothing reserved: for checks that do not depend on load.
+fn idle(capacity: &[(NodeCapacity, node_store::NodeRow)]) -> Vec<NodeCapacity> {
+    capacity
+        .iter()
+        .map(|(c, _)| NodeCapacity {
+            used_cores: 0,
+            used_memory_bytes: 0,
+            used_gpus: BTreeSet::new(),
+            online: true,
+            ..c.clone()
+        })
+        .collect()
+}
+
+/// Places pending tasks in submission order; returns those placed, with their node.
+async fn schedule_pass(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+) -> Result<Vec<(TaskRow, node_store::NodeRow)>, ServiceError> {
+    let pending = store::pending(tx).await?;
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut capacity = capacities(tx).await?;
+    let mut blocked_nodes: BTreeSet<String> = BTreeSet::new();
+    let mut host_placed_blocked = false;
+    let mut placed = Vec::new();
+    for mut task in pending {
+        match &task.target_node {
+            Some(node) if blocked_nodes.contains(node) => continue,
+            None if host_placed_blocked => continue,
+            _ => {}
+        }
+        let demand = row_demand(&task);
+        let caps: Vec<NodeCapacity> = capacity.iter().map(|(c, _)| c.clone()).collect();
+        match place(&caps, &demand) {
+            Placement::Place { node, gpus } => {
+                if store::assign(tx, task.task_id, &node, &gpus).await? {
+                    if let Some((cap, row)) = capacity.iter_mut().find(|(c, _)| c.hostname == node) {
+                        cap.reserve(&demand, &gpus);
+                        task.status = TaskStatus::Assigning;
+                        task.assigned_node = Some(node.clone());
+                        task.required_gpus = gpus;
+                        placed.push((task, row.clone()));
+                    }
+                }
+            }
+            Placement::Wait(_) | Placement::Reject(_) => match &task.target_node {
+                // A queued task whose node went offline waits for it to come back.
+                Some(node) => {
+                    blocked_nodes.insert(node.clone());
+                }
+                None => host_placed_blocked = true,
+            },
+        }
+    }
+    Ok(placed)
+}
