@@ -33,14 +33,32 @@ impl Client {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .get(&url)
+        let body = self.send(self.http.get(format!("{}{path}", self.base))).await?.1;
+        serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize) -> Result<T, ClientError> {
+        let body = self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await?.1;
+        serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
+    /// A log read: `(text, next offset)`.
+    pub async fn log(&self, path: &str) -> Result<(String, Option<u64>), ClientError> {
+        let (headers, body) = self.send(self.http.get(format!("{}{path}", self.base))).await?;
+        let next = headers.get("x-next-offset").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        Ok((body, next))
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::header::HeaderMap, String), ClientError> {
+        let response = request
             .send()
             .await
             .map_err(|e| ClientError::Unreachable { url: self.base.clone(), reason: root_cause(&e) })?;
         let status = response.status();
+        let headers = response.headers().clone();
         let body = response.text().await.map_err(|e| ClientError::BadAnswer(e.to_string()))?;
         if !status.is_success() {
             let detail = serde_json::from_str::<ErrorDetail>(&body).map(|d| d.detail).unwrap_or(body);
@@ -50,7 +68,7 @@ impl Client {
                 ClientError::HostFailed { status: status.as_u16(), detail }
             });
         }
-        serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))
+        Ok((headers, body))
     }
 }
 

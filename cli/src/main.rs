@@ -45,6 +45,91 @@ enum Command {
     },
     /// Print the dashboard's URL (the host this command line talks to).
     Dashboard,
+    /// Submit, watch and control command tasks.
+    #[command(subcommand)]
+    Task(TaskCommand),
+}
+
+#[derive(Subcommand)]
+enum TaskCommand {
+    /// Submit a command to one or more targets (one task each), or let the host place it.
+    #[command(
+        after_help = "Examples:\n  hakuriver task submit --target node1 --cores 2 --memory 4G -- python train.py\n  \
+        hakuriver task submit --target node1:0 --target node2::0,1 --container NULL --wait -- ./run.sh"
+    )]
+    Submit {
+        /// `node`, `node:numa` or `node::gpu,gpu`; repeat for a batch. None: the host places it.
+        #[arg(long = "target", short = 't', value_name = "TARGET")]
+        targets: Vec<String>,
+        /// CPU cores to reserve (0: no reservation, no limit).
+        #[arg(long, default_value_t = 1)]
+        cores: u32,
+        /// Memory limit, e.g. 512M, 4G (1000-based) or 4Gi.
+        #[arg(long)]
+        memory: Option<String>,
+        /// Environment variable KEY=VALUE; repeatable.
+        #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Environment (container) name, or NULL to run without a container.
+        #[arg(long)]
+        container: Option<String>,
+        /// Run the container privileged.
+        #[arg(long)]
+        privileged: bool,
+        /// Bind mount HOST:CONTAINER[:ro]; repeatable (replaces the configured mounts).
+        #[arg(long = "mount", value_name = "HOST:CONTAINER[:ro]")]
+        mounts: Vec<String>,
+        /// Fail a target whose resources are busy instead of queueing.
+        #[arg(long)]
+        no_queue: bool,
+        /// Wait for the tasks to end; the exit code is 0 only if all completed.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+        /// Print only the task ids.
+        #[arg(long, short)]
+        quiet: bool,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Show one task.
+    Status {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tasks, newest first.
+    List {
+        /// Only these statuses (comma-separated).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        node: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print a task's output.
+    Logs {
+        id: String,
+        /// Standard error instead of standard output.
+        #[arg(long)]
+        stderr: bool,
+        /// Keep printing new output until the task ends.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Kill a task (a pending one never starts).
+    Kill { id: String },
+    /// Pause a running task.
+    Pause { id: String },
+    /// Resume a paused task.
+    Resume { id: String },
 }
 
 #[derive(Subcommand)]
@@ -104,6 +189,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             println!("wrote {}", path.display());
             Ok(())
         }
+        Command::Task(command) => task(client(cli.config, cli.host, &env)?, command).await,
         Command::Dashboard => {
             println!("{}/", host_url(cli.config, cli.host, &env)?.trim_end_matches('/'));
             Ok(())
@@ -121,6 +207,135 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+fn failure(message: impl ToString) -> Failure {
+    Failure { code: 1, message: message.to_string() }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    println!("{}", serde_json::to_string_pretty(value).map_err(failure)?);
+    Ok(())
+}
+
+async fn task(client: Client, command: TaskCommand) -> Result<(), Failure> {
+    use commands::task as t;
+    use hakuriver_model::api::Message;
+    use hakuriver_model::task::SubmitResponse;
+    use hakuriver_model::{TaskStatus, TaskView};
+    match command {
+        TaskCommand::Submit {
+            targets,
+            cores,
+            memory,
+            env,
+            container,
+            privileged,
+            mounts,
+            no_queue,
+            wait,
+            json,
+            quiet,
+            command,
+        } => {
+            let args = t::SubmitArgs { targets, cores, memory, env, container, privileged, mounts, no_queue, command };
+            let request = t::request(args).map_err(|m| Failure { code: 2, message: m })?;
+            let answer: SubmitResponse = client.post("/api/submit", &request).await?;
+            if json {
+                print_json(&answer)?;
+            } else if quiet {
+                answer.task_ids.iter().for_each(|id| println!("{id}"));
+            } else {
+                print!("{}", t::render_submit(&answer));
+            }
+            if !wait {
+                return Ok(());
+            }
+            let mut all_completed = true;
+            for id in &answer.task_ids {
+                let done = loop {
+                    let view: TaskView = client.get(&format!("/api/status/{id}")).await?;
+                    if view.status.is_final() {
+                        break view;
+                    }
+                    tokio::time::sleep(t::POLL).await;
+                };
+                if !quiet && !json {
+                    println!(
+                        "task {id}: {}{}",
+                        done.status,
+                        done.exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default()
+                    );
+                }
+                all_completed &= done.status == TaskStatus::Completed;
+            }
+            if all_completed {
+                Ok(())
+            } else {
+                Err(Failure { code: 1, message: "a task did not complete".into() })
+            }
+        }
+        TaskCommand::Status { id, json } => {
+            let view: TaskView = client.get(&format!("/api/status/{id}")).await?;
+            if json {
+                print_json(&view)
+            } else {
+                print!("{}", t::render_status(&view));
+                Ok(())
+            }
+        }
+        TaskCommand::List { status, node, limit, json, quiet } => {
+            let mut path = format!("/api/tasks?limit={limit}");
+            if let Some(s) = status {
+                path += &format!("&status={s}");
+            }
+            if let Some(n) = node {
+                path += &format!("&node={n}");
+            }
+            let tasks: Vec<TaskView> = client.get(&path).await?;
+            if json {
+                print_json(&tasks)
+            } else if quiet {
+                tasks.iter().for_each(|t| println!("{}", t.task_id));
+                Ok(())
+            } else {
+                print!("{}", t::render_list(&tasks));
+                Ok(())
+            }
+        }
+        TaskCommand::Logs { id, stderr, follow } => {
+            let which = if stderr { "stderr" } else { "stdout" };
+            let mut offset = 0;
+            loop {
+                let (text, next) = client.log(&format!("/api/task/{id}/{which}?offset={offset}")).await?;
+                print!("{text}");
+                offset = next.unwrap_or(offset);
+                if !follow {
+                    return Ok(());
+                }
+                let view: TaskView = client.get(&format!("/api/status/{id}")).await?;
+                if view.status.is_final() && text.is_empty() {
+                    return Ok(());
+                }
+                if text.is_empty() {
+                    tokio::time::sleep(t::POLL).await;
+                }
+            }
+        }
+        TaskCommand::Kill { id } => {
+            let m: Message = client.post(&format!("/api/kill/{id}"), &()).await?;
+            println!("{}", m.message);
+            Ok(())
+        }
+        TaskCommand::Pause { id } => control(&client, &id, "pause").await,
+        TaskCommand::Resume { id } => control(&client, &id, "resume").await,
+    }
+}
+
+async fn control(client: &Client, id: &str, command: &str) -> Result<(), Failure> {
+    let m: hakuriver_model::api::Message = client.post(&format!("/api/command/{id}/{command}"), &()).await?;
+    println!("{}", m.message);
+    Ok(())
 }
 
 /// The host to talk to: `--host` (or `$HAKURIVER_HOST`), else the configuration's.

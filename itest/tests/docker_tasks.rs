@@ -241,3 +241,44 @@ async fn bad_submits_are_refused_and_run_nothing() {
     let r = c.http.get(format!("{}/status/abc", c.base)).send().await.unwrap();
     assert_eq!(r.status(), 422);
 }
+
+#[tokio::test]
+async fn the_cli_submits_waits_and_reads_logs() {
+    let c = cluster(&["dock-cli"]).await;
+    let cli = |args: &[&str]| c.dir.cli(args);
+    let out = cli(&[
+        "task",
+        "submit",
+        "-t",
+        "dock-cli",
+        "--container",
+        BUSYBOX_ENV,
+        "--env",
+        "WHO=cli",
+        "--wait",
+        "-q",
+        "--",
+        "sh",
+        "-c",
+        "echo hi $WHO",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let logs = cli(&["task", "logs", &id]);
+    assert_eq!(String::from_utf8(logs.stdout).unwrap(), "hi cli\n");
+
+    let failed =
+        cli(&["task", "submit", "-t", "dock-cli", "--container", BUSYBOX_ENV, "--wait", "--", "sh", "-c", "exit 4"]);
+    assert_eq!(failed.status.code(), Some(1), "--wait follows the task: it failed");
+
+    let status = cli(&["task", "status", &id, "--json"]);
+    let view: TaskView = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(view.status, TaskStatus::Completed);
+    let list = cli(&["task", "list"]);
+    assert!(String::from_utf8(list.stdout).unwrap().contains(&id));
+
+    assert_eq!(cli(&["task", "status", "not-a-number"]).status.code(), Some(4), "rejected by the host");
+    assert_eq!(cli(&["task", "submit", "-t", "dock-cli", "--memory", "12Q", "--", "true"]).status.code(), Some(2));
+    let killed = cli(&["task", "kill", &id]);
+    assert_eq!(killed.status.code(), Some(4), "a finished task cannot be killed (409)");
+}
