@@ -23,9 +23,15 @@ pub fn ensure_busybox() -> &'static str {
     let _one = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let info = docker(&["info", "--format", "{{.ServerVersion}}"]);
     assert!(info.status.success(), "the Docker engine is not running: {}", String::from_utf8_lossy(&info.stderr));
-    if docker(&["image", "inspect", BUSYBOX_IMAGE]).status.success() {
-        return BUSYBOX_IMAGE;
+    if !docker(&["image", "inspect", BUSYBOX_IMAGE]).status.success() {
+        build_busybox_image(BUSYBOX_IMAGE, &[]);
     }
+    BUSYBOX_IMAGE
+}
+
+/// Imports a busybox root filesystem with `files` (`(path, content)`) added, tagged `tag`;
+/// returns the image id.
+pub fn build_busybox_image(tag: &str, files: &[(&str, &str)]) -> String {
     let busybox = Path::new("/bin/busybox");
     assert!(busybox.is_file(), "/bin/busybox is missing: apt-get install busybox-static");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -37,12 +43,36 @@ pub fn ensure_busybox() -> &'static str {
     for applet in APPLETS {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet link");
     }
+    for (path, content) in files {
+        let file = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(file.parent().expect("a parent folder")).expect("file folder");
+        std::fs::write(file, content).expect("write file");
+    }
     let tar = dir.path().join("rootfs.tar");
     let packed = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("run tar");
     assert!(packed.success(), "tar failed");
-    let imported = docker(&["import", "--change", "ENV PATH=/bin", tar.to_str().expect("utf-8 path"), BUSYBOX_IMAGE]);
+    let imported = docker(&["import", "--change", "ENV PATH=/bin", tar.to_str().expect("utf-8 path"), tag]);
     assert!(imported.status.success(), "docker import failed: {}", String::from_utf8_lossy(&imported.stderr));
-    BUSYBOX_IMAGE
+    String::from_utf8_lossy(&imported.stdout).trim().to_string()
+}
+
+/// Saves `tag` as the environment tarball `<dir>/<env>-<created unix seconds>.tar`.
+pub fn save_env_tarball(tag: &str, dir: &Path, env: &str) -> std::path::PathBuf {
+    let created = docker(&["image", "inspect", "--format", "{{.Created}}", tag]);
+    let created = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    let ts = chrono::DateTime::parse_from_rfc3339(&created).expect("RFC 3339 Created").timestamp();
+    std::fs::create_dir_all(dir).expect("tarball folder");
+    let path = dir.join(format!("{env}-{ts}.tar"));
+    let saved = docker(&["save", "-o", path.to_str().expect("utf-8 path"), tag]);
+    assert!(saved.status.success(), "docker save failed: {}", String::from_utf8_lossy(&saved.stderr));
+    path
+}
+
+/// Runs the docker CLI (test setup only) and asserts it succeeded.
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Whether a container of this name exists (running or not).

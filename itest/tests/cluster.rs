@@ -202,3 +202,34 @@ async fn gpus_a_runner_reports_reach_the_host_and_probe_shows_them() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_task_whose_runner_cannot_be_reached_fails_with_the_reason() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    wait_for("the host", START, || hakuriver_itest::nodes(&base)).await;
+    let http = reqwest::Client::new();
+    // A node whose runner address answers nothing.
+    let dead = format!("http://127.0.0.1:{}", hakuriver_itest::free_port());
+    let body = serde_json::json!({"hostname": "ghost", "total_cores": 4, "total_ram_bytes": 1_000_000_000u64, "runner_url": dead});
+    assert_eq!(http.post(format!("{base}/register")).json(&body).send().await.unwrap().status(), 200);
+
+    let r = http
+        .post(format!("{base}/submit"))
+        .json(&serde_json::json!({"command": "true", "targets": ["ghost"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<serde_json::Value>().await.unwrap()["task_ids"][0].as_str().unwrap().to_string();
+    let task: serde_json::Value = wait_for("the dispatch to fail", Duration::from_secs(15), || async {
+        let t: serde_json::Value = reqwest::get(format!("{base}/status/{id}")).await.ok()?.json().await.ok()?;
+        (t["status"] == "failed").then_some(t)
+    })
+    .await;
+    assert!(task["error_message"].as_str().unwrap().starts_with("Failed to contact runner"), "{task}");
+    // The reservation is released: the node shows no cores in use.
+    let nodes = hakuriver_itest::nodes(&base).await.unwrap();
+    assert_eq!(nodes[0].cores_in_use, CoresInUse::Count(0));
+}

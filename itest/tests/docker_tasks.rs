@@ -282,3 +282,47 @@ async fn the_cli_submits_waits_and_reads_logs() {
     let killed = cli(&["task", "kill", &id]);
     assert_eq!(killed.status.code(), Some(4), "a finished task cannot be killed (409)");
 }
+
+#[tokio::test]
+async fn a_newer_tarball_is_loaded_before_the_next_task() {
+    use hakuriver_itest::images::{build_busybox_image, docker_ok, save_env_tarball};
+    let c = cluster(&["dock-tar"]).await;
+    let tag = "hakuriver/tartest:base";
+    let tars = c.dir.path().join("shared/hakuriver-containers");
+    let v1 = build_busybox_image(tag, &[("/etc/version", "v1\n")]);
+    save_env_tarball(tag, &tars, "tartest");
+    docker_ok(&["rmi", "--force", tag]);
+
+    let read_version = || c.submit_one("dock-tar", "cat", &["/etc/version"], json!({"container_name": "tartest"}));
+    let id = read_version().await;
+    c.wait_status(&id, TaskStatus::Completed).await;
+    assert_eq!(c.log(&id, "stdout").await, "v1\n", "loaded from the tarball");
+
+    // A newer tarball appears while the node still has v1.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    build_busybox_image(tag, &[("/etc/version", "v2\n")]);
+    save_env_tarball(tag, &tars, "tartest");
+    docker_ok(&["tag", &v1, tag]);
+    let id = read_version().await;
+    c.wait_status(&id, TaskStatus::Completed).await;
+    assert_eq!(c.log(&id, "stdout").await, "v2\n", "the newer tarball was loaded first");
+}
+
+#[tokio::test]
+async fn a_numa_target_gets_that_nodes_cpuset() {
+    use hakuriver_itest::images::docker_ok;
+    let c = cluster(&["dock-numa"]).await;
+    let nodes: Value = reqwest::get(format!("{}/api/nodes", c.base)).await.unwrap().json().await.unwrap();
+    let numa = &nodes[0]["numa_topology"];
+    let Some((id, node)) = numa.as_object().and_then(|m| m.iter().next()) else {
+        panic!("this machine reports no NUMA topology in /sys: {nodes}");
+    };
+    let cores: Vec<String> = node["cores"].as_array().unwrap().iter().map(|c| c.to_string()).collect();
+    let task = c.submit_one(&format!("dock-numa:{id}"), "sleep", &["300"], json!({"required_cores": 1})).await;
+    c.wait_status(&task, TaskStatus::Running).await;
+    let name = format!("hakuriver-task-{task}");
+    assert_eq!(docker_ok(&["inspect", "--format", "{{.HostConfig.CpusetCpus}}", &name]), cores.join(","));
+    assert_eq!(docker_ok(&["inspect", "--format", "{{.HostConfig.CpusetMems}}", &name]), *id);
+    assert_eq!(docker_ok(&["inspect", "--format", "{{.HostConfig.NanoCpus}}", &name]), "1000000000");
+    c.http.post(format!("{}/kill/{task}", c.base)).send().await.unwrap();
+}
