@@ -46,7 +46,7 @@ cargo clippy --locked -p hakuriver-app -p hakuriver-frontend --features hakurive
 run_suite unit cargo test --locked --workspace --exclude hakuriver-itest --lib --bins
 count_cargo unit "$logs/unit.log"
 
-run_suite integration cargo test --locked -p hakuriver-itest --test cluster --test cli
+run_suite integration cargo test --locked -p hakuriver-itest --test cluster --test cli --test native_tasks
 count_cargo integration "$logs/integration.log"
 
 run_suite docker cargo test --locked -p hakuriver-itest --test docker_tasks

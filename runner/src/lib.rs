@@ -3,10 +3,12 @@
 
 pub mod agent;
 pub mod backoff;
+pub mod cgroups;
 pub mod executor;
 pub mod host_client;
 pub mod probe;
 pub mod server;
+pub mod shim;
 
 use std::path::Path;
 
@@ -78,6 +80,8 @@ pub async fn run(
         local_temp_dir: config.paths.local_temp_dir.clone(),
         container_dir: config.container_dir(),
         numa_root: agent.roots.sys.join("devices/system/node"),
+        cgroup_root: agent.roots.sys.join("fs/cgroup"),
+        runner_user: config.environment.runner_user.clone(),
     })
     .await;
     let agent_task = tokio::spawn(agent.run(executor.clone()));

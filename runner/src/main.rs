@@ -21,6 +21,13 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The exec shim for tasks without a container (see `shim`): not a user-facing command.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if raw.get(1).is_some_and(|a| a == hakuriver_runner::shim::SUBCOMMAND) {
+        let error = hakuriver_runner::shim::exec(&raw[2..]);
+        eprintln!("hakuriver: {error}");
+        std::process::exit(127);
+    }
     let args = Args::parse();
     hakuriver_support::init_tracing();
     let config = hakuriver_support::load_config(args.config.as_deref())?;

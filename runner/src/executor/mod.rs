@@ -3,6 +3,7 @@
 
 pub mod docker;
 pub mod images;
+pub mod native;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ const TOMBSTONES: usize = 10_000;
 #[derive(Default)]
 struct Tracked {
     container: Option<String>,
+    /// Process group of a native task.
+    pgid: Option<i32>,
     killed: bool,
 }
 
@@ -55,6 +58,8 @@ pub struct Executor {
     shared_dir: PathBuf,
     local_temp_dir: PathBuf,
     numa_root: PathBuf,
+    cgroup_root: PathBuf,
+    runner_user: String,
     docker_problem: String,
 }
 
@@ -65,6 +70,8 @@ pub struct ExecutorConfig {
     pub local_temp_dir: PathBuf,
     pub container_dir: PathBuf,
     pub numa_root: PathBuf,
+    pub cgroup_root: PathBuf,
+    pub runner_user: String,
 }
 
 impl Executor {
@@ -95,6 +102,8 @@ impl Executor {
             shared_dir: c.shared_dir,
             local_temp_dir: c.local_temp_dir,
             numa_root: c.numa_root,
+            cgroup_root: c.cgroup_root,
+            runner_user: c.runner_user,
             docker_problem: problem,
         }
     }
@@ -138,12 +147,6 @@ impl Executor {
     /// Runs the task to its end: `(status, exit code, message)` for the final report.
     async fn execute(&self, task: &TaskInfo) -> (&'static str, Option<i64>, Option<String>) {
         let failed = |m: String| ("failed", None, Some(m));
-        if task.docker_image_name == NO_CONTAINER {
-            return failed(format!("Tasks without a container are not supported by the runner on {} yet.", self.node));
-        }
-        let (Some(docker), Some(images)) = (&self.docker, &self.images) else {
-            return failed(format!("Docker is not available on node {}: {}", self.node, self.docker_problem));
-        };
         let paths = self.paths(task.task_id);
         for dir in [
             paths.stdout.parent(),
@@ -158,6 +161,12 @@ impl Executor {
                 return failed(format!("cannot create {}: {e}", dir.display()));
             }
         }
+        if task.docker_image_name == NO_CONTAINER {
+            return self.execute_native(task, &paths).await;
+        }
+        let (Some(docker), Some(images)) = (&self.docker, &self.images) else {
+            return failed(format!("Docker is not available on node {}: {}", self.node, self.docker_problem));
+        };
         let env = task.docker_image_name.strip_prefix("hakuriver/").and_then(|r| r.strip_suffix(":base"));
         if let Some(env) = env {
             if let Err(e) = images.ensure(env, &task.docker_image_name).await {
@@ -204,6 +213,58 @@ impl Executor {
         }
     }
 
+    async fn execute_native(&self, task: &TaskInfo, paths: &TaskPaths) -> (&'static str, Option<i64>, Option<String>) {
+        if self.was_killed(task.task_id).await {
+            return ("killed", Some(-9), Some("Killed before start.".into()));
+        }
+        let numa = numa::detect(&self.numa_root);
+        let options = native::NativeOptions {
+            node: &self.node,
+            runner_user: &self.runner_user,
+            cgroup_root: &self.cgroup_root,
+            numa: numa.as_ref(),
+        };
+        let mut started = match native::spawn(task, paths, &options) {
+            Ok(t) => t,
+            Err(e) => return ("failed", None, Some(e)),
+        };
+        let killed_meanwhile = {
+            let mut table = self.table.lock().await;
+            let entry = table.tasks.entry(task.task_id).or_default();
+            entry.pgid = Some(started.pgid);
+            entry.killed
+        };
+        let note = (!started.notes.is_empty()).then(|| started.notes.join("; "));
+        if killed_meanwhile
+            || self.report(task.task_id, "running", None, note.clone()).await.as_deref()
+                == Some("Task already in a final state")
+        {
+            let _ = native::signal_group(started.pgid, rustix::process::Signal::KILL);
+        }
+        let status = started.child.wait().await;
+        let oom = started.cgroup.as_ref().is_some_and(|cg| cg.oom_killed());
+        if let Some(cg) = &started.cgroup {
+            cg.remove();
+        }
+        let with_note = |m: String| {
+            Some(match &note {
+                Some(n) => format!("{m} ({n})"),
+                None => m,
+            })
+        };
+        match status {
+            _ if self.was_killed(task.task_id).await => ("killed", Some(-9), Some("Killed by request.".into())),
+            Ok(status) => match native::exit_code(status) {
+                (code, true) if oom => {
+                    ("killed_oom", Some(code), Some("Out of memory: killed at its memory limit.".into()))
+                }
+                (0, _) => ("completed", Some(0), note),
+                (code, _) => ("failed", Some(code), with_note(format!("Exited with code {code}."))),
+            },
+            Err(e) => ("failed", None, Some(format!("Lost track of the process: {e}"))),
+        }
+    }
+
     async fn was_killed(&self, id: TaskId) -> bool {
         self.table.lock().await.tasks.get(&id).is_some_and(|t| t.killed)
     }
@@ -237,7 +298,7 @@ impl Executor {
     }
 
     pub async fn kill(&self, id: TaskId) -> Result<(), ExecError> {
-        let container = {
+        let (container, pgid) = {
             let mut table = self.table.lock().await;
             if table.tombstones.len() >= TOMBSTONES {
                 table.tombstones.clear();
@@ -246,11 +307,16 @@ impl Executor {
             match table.tasks.get_mut(&id) {
                 Some(t) => {
                     t.killed = true;
-                    t.container.clone()
+                    (t.container.clone(), t.pgid)
                 }
                 None => return Err(ExecError::NotTracked(id)),
             }
         };
+        if let Some(pgid) = pgid {
+            // A stopped group must be continued to die.
+            let _ = native::signal_group(pgid, rustix::process::Signal::CONT);
+            native::signal_group(pgid, rustix::process::Signal::KILL).map_err(ExecError::Failed)?;
+        }
         if let (Some(name), Some(docker)) = (container, &self.docker) {
             // A paused container must be thawed to die cleanly.
             let _ = docker.unpause(&name).await;
@@ -259,19 +325,28 @@ impl Executor {
         Ok(())
     }
 
-    /// Pauses (`pause = true`) or resumes a running container task.
+    /// Pauses (`pause = true`) or resumes a running task: its container, or its process group.
     pub async fn set_paused(&self, id: TaskId, pause: bool) -> Result<(), ExecError> {
-        let container = self
+        let (container, pgid) = self
             .table
             .lock()
             .await
             .tasks
             .get(&id)
-            .and_then(|t| t.container.clone())
+            .map(|t| (t.container.clone(), t.pgid))
             .ok_or(ExecError::NotTracked(id))?;
-        let docker = self.docker.as_ref().ok_or_else(|| ExecError::Failed("Docker is not available".into()))?;
-        let result = if pause { docker.pause(&container).await } else { docker.unpause(&container).await };
-        result.map_err(|e| ExecError::Failed(e.to_string()))?;
+        match (container, pgid) {
+            (_, Some(pgid)) => {
+                let signal = if pause { rustix::process::Signal::STOP } else { rustix::process::Signal::CONT };
+                native::signal_group(pgid, signal).map_err(ExecError::Failed)?;
+            }
+            (Some(container), None) => {
+                let docker = self.docker.as_ref().ok_or_else(|| ExecError::Failed("Docker is not available".into()))?;
+                let result = if pause { docker.pause(&container).await } else { docker.unpause(&container).await };
+                result.map_err(|e| ExecError::Failed(e.to_string()))?;
+            }
+            (None, None) => return Err(ExecError::Failed(format!("Task {id} has not started yet"))),
+        }
         let status = if pause { "paused" } else { "running" };
         self.report(id, status, None, None).await;
         Ok(())

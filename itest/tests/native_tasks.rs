@@ -1,0 +1,93 @@
+//! Tasks without a container (`container_name: "NULL"`) through real host and runner processes:
+//! limits through cgroups, kill/pause/resume of the whole process group. No systemd needed.
+
+use std::time::Duration;
+
+use hakuriver_itest::{wait_for, wait_for_node, ClusterDir};
+use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
+use serde_json::{json, Value};
+
+async fn submit(base: &str, body: Value) -> String {
+    let r = reqwest::Client::new().post(format!("{base}/submit")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    r.json::<Value>().await.unwrap()["task_ids"][0].as_str().unwrap().to_string()
+}
+
+async fn wait_status(base: &str, id: &str, status: TaskStatus) -> TaskView {
+    wait_for(&format!("task {id} to be {status}"), Duration::from_secs(30), || async {
+        let t: TaskView = reqwest::get(format!("{base}/status/{id}")).await.ok()?.json().await.ok()?;
+        (t.status == status).then_some(t)
+    })
+    .await
+}
+
+/// Process ids whose command line is exactly `args`.
+fn pids_of(args: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).replace('\0', " ").trim() == args {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn state_of(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(") ").next()?.chars().next()
+}
+
+#[tokio::test]
+async fn native_tasks_run_with_limits_and_obey_kill_pause_resume() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("native-1");
+    wait_for_node(&base, "native-1", NodeStatus::Online, Duration::from_secs(20)).await;
+
+    let id = submit(
+        &base,
+        json!({"command": "sh", "arguments": ["-c", "echo native $HAKURIVER_TASK_ID; pwd"],
+        "targets": ["native-1"], "container_name": "NULL"}),
+    )
+    .await;
+    let done = wait_status(&base, &id, TaskStatus::Completed).await;
+    assert_eq!(done.exit_code, Some(0));
+    let out = reqwest::get(format!("{base}/task/{id}/stdout")).await.unwrap().text().await.unwrap();
+    assert_eq!(out, format!("native {id}\n{}\n", cluster.path().join("shared/shared_data").display()));
+
+    // A memory limit through the runner's own cgroup: 64 MB buffer under a 16 MB limit.
+    let id = submit(
+        &base,
+        json!({"command": "dd", "arguments": ["if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+        "targets": ["native-1"], "container_name": "NULL", "required_memory_bytes": 16_000_000}),
+    )
+    .await;
+    let oom = wait_status(&base, &id, TaskStatus::KilledOom).await;
+    assert!(oom.error_message.unwrap_or_default().contains("memory"));
+
+    // Pause and resume stop and continue the process; kill ends it.
+    let id = submit(
+        &base,
+        json!({"command": "sleep", "arguments": ["3001"], "targets": ["native-1"],
+        "container_name": "NULL", "required_cores": 1}),
+    )
+    .await;
+    wait_status(&base, &id, TaskStatus::Running).await;
+    let pid =
+        wait_for("the sleep process", Duration::from_secs(10), || async { pids_of("sleep 3001").first().copied() })
+            .await;
+    let http = reqwest::Client::new();
+    assert_eq!(http.post(format!("{base}/command/{id}/pause")).send().await.unwrap().status(), 200);
+    assert_eq!(state_of(pid), Some('T'), "stopped");
+    assert_eq!(http.post(format!("{base}/command/{id}/resume")).send().await.unwrap().status(), 200);
+    assert_eq!(state_of(pid), Some('S'), "sleeping again");
+    assert_eq!(http.post(format!("{base}/kill/{id}")).send().await.unwrap().status(), 202);
+    wait_for("the process to end", Duration::from_secs(10), || async {
+        pids_of("sleep 3001").is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(wait_status(&base, &id, TaskStatus::Killed).await.exit_code, Some(-9));
+}
