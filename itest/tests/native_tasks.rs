@@ -91,3 +91,44 @@ async fn native_tasks_run_with_limits_and_obey_kill_pause_resume() {
     .await;
     assert_eq!(wait_status(&base, &id, TaskStatus::Killed).await.exit_code, Some(-9));
 }
+
+#[tokio::test]
+async fn output_streams_live_over_server_sent_events() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("native-sse");
+    wait_for_node(&base, "native-sse", NodeStatus::Online, Duration::from_secs(20)).await;
+    let id = submit(
+        &base,
+        json!({"command": "sh", "arguments": ["-c", "echo one; sleep 2; echo twö"],
+        "targets": ["native-sse"], "container_name": "NULL"}),
+    )
+    .await;
+
+    let mut response = reqwest::get(format!("{base}/api/task/{id}/stdout/follow")).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let started = std::time::Instant::now();
+    let (mut buffer, mut output, mut first_at, mut end) = (String::new(), String::new(), None, None);
+    while end.is_none() {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk()).await.unwrap().unwrap();
+        let Some(chunk) = chunk else { break };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(at) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..at + 2).collect();
+            let field =
+                |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim_start().to_string());
+            match field("event:").as_deref() {
+                Some("output") => {
+                    first_at.get_or_insert(started.elapsed());
+                    output.push_str(&serde_json::from_str::<String>(&field("data:").unwrap()).unwrap());
+                }
+                Some("end") => end = field("data:"),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(output, "one\ntwö\n");
+    assert_eq!(end.as_deref(), Some("completed"));
+    assert!(first_at.unwrap() < Duration::from_millis(1500), "the first line came while the task still ran");
+}

@@ -3,6 +3,7 @@
 
 mod error;
 mod events;
+mod log_follow;
 mod nodes;
 mod tasks;
 
@@ -28,5 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/command/{id}/{command}", post(tasks::command))
         .route("/api/task/{id}/stdout", get(tasks::stdout))
         .route("/api/task/{id}/stderr", get(tasks::stderr))
+        .route("/api/task/{id}/stdout/follow", get(log_follow::stdout))
+        .route("/api/task/{id}/stderr/follow", get(log_follow::stderr))
         .route("/api/update", post(tasks::update))
 }

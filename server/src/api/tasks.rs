@@ -126,9 +126,9 @@ pub async fn update(
 #[derive(Deserialize, Default)]
 pub struct LogQuery {
     /// Read from this byte offset.
-    offset: Option<u64>,
+    pub offset: Option<u64>,
     /// Read the last N bytes.
-    tail: Option<u64>,
+    pub tail: Option<u64>,
 }
 
 pub async fn stdout(state: State<AppState>, id: Path<String>, q: Query<LogQuery>) -> Result<Response, ApiError> {

@@ -1,0 +1,130 @@
+//! `GET /api/task/{id}/stdout/follow` (and `stderr`): server-sent events with the task's output
+//! as it is written. Each `output` event's data is a JSON string and its id the byte offset after
+//! it (reconnect with `?offset=` from it); an `end` event carries the final status once the task
+//! is finished and everything has been sent.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::stream::{self, Stream, StreamExt};
+use hakuriver_model::TaskId;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::error::ApiError;
+use super::tasks::LogQuery;
+use crate::services::tasks::TaskService;
+use crate::state::AppState;
+
+const POLL: Duration = Duration::from_millis(200);
+const CHUNK: u64 = 64 * 1024;
+
+/// How much of `bytes` is whole UTF-8: a multi-byte character cut at the end waits for the next
+/// read; invalid bytes elsewhere are passed on (and shown as U+FFFD).
+pub fn utf8_prefix(bytes: &[u8]) -> usize {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => bytes.len(),
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        Err(_) => bytes.len(),
+    }
+}
+
+pub async fn stdout(
+    s: State<AppState>,
+    id: Path<String>,
+    q: Query<LogQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    follow(s, id, q, true).await
+}
+
+pub async fn stderr(
+    s: State<AppState>,
+    id: Path<String>,
+    q: Query<LogQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    follow(s, id, q, false).await
+}
+
+struct Follow {
+    tasks: TaskService,
+    id: TaskId,
+    path: PathBuf,
+    offset: u64,
+    done: bool,
+}
+
+async fn follow(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+    stdout: bool,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id: TaskId =
+        id.parse().map_err(|e: hakuriver_model::ids::TaskIdError| ApiError::Unprocessable(e.to_string()))?;
+    s.services.tasks.get(id).await?;
+    let (out, err) = s.services.tasks.log_paths(id);
+    let state = Follow {
+        tasks: s.services.tasks.clone(),
+        id,
+        path: if stdout { out } else { err },
+        offset: q.offset.unwrap_or(0),
+        done: false,
+    };
+    let mut shutdown = s.shutdown.clone();
+    let events =
+        stream::unfold(state, next_event).take_until(async move { crate::state::stopped(&mut shutdown).await });
+    Ok(Sse::new(events.map(Ok)).keep_alive(KeepAlive::default()))
+}
+
+/// Waits for new output (or the end) and turns it into the next event.
+async fn next_event(mut f: Follow) -> Option<(Event, Follow)> {
+    if f.done {
+        return None;
+    }
+    loop {
+        // Read the status first: output written before a final status is then surely seen below.
+        let finished = match f.tasks.get(f.id).await {
+            Ok(t) if t.status.is_final() => Some(t.status),
+            Ok(_) => None,
+            Err(_) => return None,
+        };
+        let chunk = read_from(&f.path, f.offset).await;
+        let whole = if finished.is_some() { chunk.len() } else { utf8_prefix(&chunk) };
+        if whole > 0 {
+            f.offset += whole as u64;
+            let text = String::from_utf8_lossy(&chunk[..whole]);
+            let data = serde_json::to_string(&text).unwrap_or_default();
+            return Some((Event::default().event("output").id(f.offset.to_string()).data(data), f));
+        }
+        if let Some(status) = finished {
+            f.done = true;
+            return Some((Event::default().event("end").data(status.as_str()), f));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn read_from(path: &std::path::Path, offset: u64) -> Vec<u8> {
+    let Ok(mut file) = tokio::fs::File::open(path).await else { return Vec::new() };
+    if file.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
+        return Vec::new();
+    }
+    let mut buf = Vec::new();
+    let _ = file.take(CHUNK).read_to_end(&mut buf).await;
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_characters_wait_for_the_rest() {
+        let text = "héllo".as_bytes();
+        assert_eq!(utf8_prefix(text), text.len());
+        assert_eq!(utf8_prefix(&text[..2]), 1, "the é is cut in half");
+        assert_eq!(utf8_prefix(b"ok\xff\xfeok"), 6, "invalid bytes are passed on");
+    }
+}
