@@ -84,17 +84,24 @@ impl Drop for Proc {
 pub struct ClusterDir {
     pub dir: tempfile::TempDir,
     pub host_port: u16,
+    offline_after: Duration,
 }
 
 impl ClusterDir {
     /// Fast timing: heartbeats every 0.5 s, offline after 2 s, checked every 0.5 s.
     pub fn new() -> ClusterDir {
+        Self::with_timing(0.5, 4.0)
+    }
+
+    /// Heartbeats every `interval` seconds, offline after `interval × factor`.
+    pub fn with_timing(interval: f64, factor: f64) -> ClusterDir {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cluster = ClusterDir { dir, host_port: free_port() };
+        let cluster =
+            ClusterDir { dir, host_port: free_port(), offline_after: Duration::from_secs_f64(interval * factor) };
         let config = format!(
             "[network]\nhost_port = {}\nhost_ssh_proxy_port = {}\nrunner_address = \"127.0.0.1\"\n\
              [paths]\nshared_dir = \"shared\"\nlocal_temp_dir = \"temp\"\n[database]\ndb_file = \"host.db\"\n\
-             [timing]\nheartbeat_interval = 0.5\nheartbeat_timeout_factor = 4\ncleanup_check_interval = 0.5\n",
+             [timing]\nheartbeat_interval = {interval}\nheartbeat_timeout_factor = {factor}\ncleanup_check_interval = 0.5\n",
             cluster.host_port,
             free_port()
         );
@@ -116,7 +123,7 @@ impl ClusterDir {
 
     /// The offline timeout this config sets (heartbeat_interval × factor).
     pub fn offline_after(&self) -> Duration {
-        Duration::from_secs(2)
+        self.offline_after
     }
 
     pub fn command(&self, binary: &str) -> Command {

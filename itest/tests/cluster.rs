@@ -233,3 +233,89 @@ async fn a_task_whose_runner_cannot_be_reached_fails_with_the_reason() {
     let nodes = hakuriver_itest::nodes(&base).await.unwrap();
     assert_eq!(nodes[0].cores_in_use, CoresInUse::Count(0));
 }
+
+/// A runner stand-in that accepts every call with 200 and never runs anything.
+async fn accepting_runner() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0; 65536];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}").await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn gpus_are_exclusive_unconfirmed_tasks_fail_and_killed_pending_tasks_never_start() {
+    let cluster = ClusterDir::with_timing(0.5, 40.0);
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    wait_for("the host", START, || hakuriver_itest::nodes(&base)).await;
+    let http = reqwest::Client::new();
+    let gpus: Vec<serde_json::Value> = (0..2).map(|i| serde_json::json!({"gpu_id": i, "name": "fake"})).collect();
+    let body = serde_json::json!({"hostname": "gpu-box", "total_cores": 64, "total_ram_bytes": 64_000_000_000u64,
+        "runner_url": accepting_runner().await, "gpu_info": gpus.clone()});
+    assert_eq!(http.post(format!("{base}/register")).json(&body).send().await.unwrap().status(), 200);
+
+    // Ten concurrent submits for GPU 0: one holds it, the others queue.
+    let submit = |target: &'static str| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let body = serde_json::json!({"command": "train", "targets": [target], "required_cores": 1});
+            let r: serde_json::Value =
+                http.post(format!("{base}/submit")).json(&body).send().await.unwrap().json().await.unwrap();
+            r["task_ids"][0].as_str().unwrap().to_string()
+        }
+    };
+    let ids = futures::future::join_all((0..10).map(|_| submit("gpu-box::0"))).await;
+    let other = submit("gpu-box::1").await;
+    let status = |id: String| {
+        let base = base.clone();
+        async move {
+            let t: serde_json::Value = reqwest::get(format!("{base}/status/{id}")).await.unwrap().json().await.unwrap();
+            t["status"].as_str().unwrap().to_string()
+        }
+    };
+    let mut states = Vec::new();
+    for id in &ids {
+        states.push(status(id.clone()).await);
+    }
+    assert_eq!(states.iter().filter(|s| *s == "assigning").count(), 1, "{states:?}");
+    assert_eq!(states.iter().filter(|s| *s == "pending").count(), 9, "{states:?}");
+    assert_eq!(status(other.clone()).await, "assigning", "GPU 1 is free");
+
+    // A queued task killed now never starts.
+    let queued = ids.iter().zip(&states).find(|(_, s)| *s == "pending").unwrap().0.clone();
+    assert_eq!(http.post(format!("{base}/kill/{queued}")).send().await.unwrap().status(), 202);
+    assert_eq!(status(queued.clone()).await, "killed");
+
+    // Heartbeats that never list the assigned tasks fail them after the grace period, with a
+    // reason; the freed GPU goes to the next task in the queue.
+    let holder = ids.iter().zip(&states).find(|(_, s)| *s == "assigning").unwrap().0.clone();
+    wait_for("the unconfirmed task to fail", Duration::from_secs(20), || async {
+        let beat = serde_json::json!({"running_tasks": [], "gpu_info": gpus});
+        http.put(format!("{base}/heartbeat/gpu-box")).json(&beat).send().await.ok()?;
+        let t: serde_json::Value = reqwest::get(format!("{base}/status/{holder}")).await.ok()?.json().await.ok()?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (t["status"] == "failed").then_some(t)
+    })
+    .await;
+    let t: serde_json::Value = reqwest::get(format!("{base}/status/{holder}")).await.unwrap().json().await.unwrap();
+    assert!(t["error_message"].as_str().unwrap().contains("did not confirm start"), "{t}");
+    assert_eq!(status(queued).await, "killed", "still killed: it never started");
+    wait_for("the next queued task to get GPU 0", Duration::from_secs(5), || async {
+        let mut states = Vec::new();
+        for id in &ids {
+            states.push(status(id.clone()).await);
+        }
+        (states.iter().filter(|s| *s == "assigning").count() == 1).then_some(())
+    })
+    .await;
+}

@@ -303,9 +303,14 @@ async fn a_newer_tarball_is_loaded_before_the_next_task() {
     build_busybox_image(tag, &[("/etc/version", "v2\n")]);
     save_env_tarball(tag, &tars, "tartest");
     docker_ok(&["tag", &v1, tag]);
-    let id = read_version().await;
-    c.wait_status(&id, TaskStatus::Completed).await;
-    assert_eq!(c.log(&id, "stdout").await, "v2\n", "the newer tarball was loaded first");
+    // Ten tasks at once: each sees v2, and the tarball is loaded once.
+    let ids = futures::future::join_all((0..10).map(|_| read_version())).await;
+    for id in &ids {
+        c.wait_status(id, TaskStatus::Completed).await;
+        assert_eq!(c.log(id, "stdout").await, "v2\n", "the newer tarball was loaded first");
+    }
+    let runner_log = std::fs::read_to_string(c.dir.path().join("runner-dock-tar.log")).unwrap();
+    assert_eq!(runner_log.matches("loading environment image").count(), 2, "v1 once, v2 once");
 }
 
 #[tokio::test]

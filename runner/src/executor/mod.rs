@@ -173,7 +173,7 @@ impl Executor {
                 return failed(format!("Docker image sync check/load failed for task {}: {e}", task.task_id));
             }
         }
-        let numa = numa::detect(&self.numa_root);
+        let numa = task.target_numa_node_id.and_then(|_| numa::detect(&self.numa_root));
         let spec = match container_spec(task, &self.node, &paths, numa.as_ref()) {
             Ok(spec) => spec,
             Err(e) => return failed(e),
@@ -217,7 +217,7 @@ impl Executor {
         if self.was_killed(task.task_id).await {
             return ("killed", Some(-9), Some("Killed before start.".into()));
         }
-        let numa = numa::detect(&self.numa_root);
+        let numa = task.target_numa_node_id.and_then(|_| numa::detect(&self.numa_root));
         let options = native::NativeOptions {
             node: &self.node,
             runner_user: &self.runner_user,

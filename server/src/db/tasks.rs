@@ -32,6 +32,7 @@ pub struct TaskRow {
     pub submitted_at_ms: i64,
     pub started_at_ms: Option<i64>,
     pub completed_at_ms: Option<i64>,
+    pub assigned_at_ms: Option<i64>,
     pub assignment_suspicion_count: u32,
     pub ssh_port: Option<u16>,
 }
@@ -59,6 +60,7 @@ struct RawTask {
     submitted_at_ms: i64,
     started_at_ms: Option<i64>,
     completed_at_ms: Option<i64>,
+    assigned_at_ms: Option<i64>,
     assignment_suspicion_count: i64,
     ssh_port: Option<i64>,
 }
@@ -103,6 +105,7 @@ impl TryFrom<RawTask> for TaskRow {
             submitted_at_ms: r.submitted_at_ms,
             started_at_ms: r.started_at_ms,
             completed_at_ms: r.completed_at_ms,
+            assigned_at_ms: r.assigned_at_ms,
         })
     }
 }
@@ -115,12 +118,12 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 const COLUMNS: &str = "task_id, batch_id, task_type, command, arguments, env_vars, required_cores,
     required_memory_bytes, required_gpus, target_node, target_numa_node_id, assigned_node,
     container_name, privileged, additional_mounts, status, exit_code, error_message,
-    submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port";
+    submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms";
 
 pub async fn insert(tx: &mut Transaction<'_, Sqlite>, t: &TaskRow) -> Result<(), DbError> {
     sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-         $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
     ))
     .bind(sql_id(t.task_id))
     .bind(t.batch_id.map(sql_id))
@@ -145,6 +148,7 @@ pub async fn insert(tx: &mut Transaction<'_, Sqlite>, t: &TaskRow) -> Result<(),
     .bind(t.completed_at_ms)
     .bind(i64::from(t.assignment_suspicion_count))
     .bind(t.ssh_port.map(i64::from))
+    .bind(t.assigned_at_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -270,14 +274,17 @@ pub async fn assign(
     task_id: TaskId,
     node: &str,
     gpus: &[u32],
+    now_ms: i64,
 ) -> Result<bool, DbError> {
     let done = sqlx::query(
-        "UPDATE tasks SET status = 'assigning', assigned_node = $2, required_gpus = $3, assignment_suspicion_count = 0
+        "UPDATE tasks SET status = 'assigning', assigned_node = $2, required_gpus = $3, assignment_suspicion_count = 0,
+            assigned_at_ms = $4
          WHERE task_id = $1 AND status = 'pending'",
     )
     .bind(sql_id(task_id))
     .bind(node)
     .bind(json(&gpus))
+    .bind(now_ms)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -299,6 +306,27 @@ pub async fn change_status(
     to: TaskStatus,
     change: &StatusChange,
 ) -> Result<bool, DbError> {
+    change_status_on(pool, task_id, from, to, change).await
+}
+
+/// `change_status` inside a transaction.
+pub async fn change_status_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    task_id: TaskId,
+    from: TaskStatus,
+    to: TaskStatus,
+    change: &StatusChange,
+) -> Result<bool, DbError> {
+    change_status_on(&mut **tx, task_id, from, to, change).await
+}
+
+async fn change_status_on<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    task_id: TaskId,
+    from: TaskStatus,
+    to: TaskStatus,
+    change: &StatusChange,
+) -> Result<bool, DbError> {
     let done = sqlx::query(
         "UPDATE tasks SET status = $3,
             exit_code = COALESCE($4, exit_code),
@@ -315,7 +343,7 @@ pub async fn change_status(
     .bind(&change.message)
     .bind(change.started_at_ms)
     .bind(change.completed_at_ms)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }

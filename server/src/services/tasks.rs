@@ -4,8 +4,9 @@
 //! Scheduling runs under one lock and in one `BEGIN IMMEDIATE` transaction: placement reads the
 //! reservations and writes the new ones atomically, so concurrent submits cannot oversubscribe a
 //! node. Queued (`pending`) tasks are placed in submission order whenever resources may have
-//! freed up: a task waiting for a node blocks later tasks for that node, and a waiting
-//! host-placed task blocks later host-placed tasks, so big tasks are not starved.
+//! freed up. A task waiting for a node books what it needs there ahead (virtually), so later
+//! tasks for that node only take what it does not need (backfill without starving it); a waiting
+//! host-placed task blocks later host-placed tasks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -381,8 +382,8 @@ impl TaskService {
     }
 
     /// Heartbeat reconciliation: tasks this node should run but does not report. A task in
-    /// `assigning` gets three heartbeats of grace after `grace_ms` since submit; a running one is
-    /// failed on the third report that misses it.
+    /// `assigning` has `grace_ms` from its placement, then three more heartbeats; a running one
+    /// is failed on the third report that misses it.
     pub async fn reconcile(&self, node: &str, running: &[TaskId], grace_ms: i64) -> Result<(), ServiceError> {
         let now = now_ms();
         for task in store::active_on(&self.inner.pool, node).await? {
@@ -392,7 +393,8 @@ impl TaskService {
                 }
                 continue;
             }
-            if task.status == TaskStatus::Assigning && now - task.submitted_at_ms < grace_ms {
+            let assigned_at = task.assigned_at_ms.unwrap_or(task.submitted_at_ms);
+            if task.status == TaskStatus::Assigning && now - assigned_at < grace_ms {
                 continue;
             }
             if task.assignment_suspicion_count < 2 {
@@ -521,6 +523,7 @@ fn new_row(
         submitted_at_ms: now,
         started_at_ms: None,
         completed_at_ms: None,
+        assigned_at_ms: None,
         assignment_suspicion_count: 0,
         ssh_port: None,
     }
@@ -566,7 +569,16 @@ fn idle(capacity: &[(NodeCapacity, node_store::NodeRow)]) -> Vec<NodeCapacity> {
         .collect()
 }
 
-/// Places pending tasks in submission order; returns those placed, with their node.
+/// Whether the task's named node is registered and online (host-placed tasks: any node is).
+fn node_is_up(capacity: &[(NodeCapacity, node_store::NodeRow)], node: Option<&str>) -> bool {
+    match node {
+        Some(name) => capacity.iter().any(|(c, _)| c.hostname == name && c.online),
+        None => capacity.iter().any(|(c, _)| c.online),
+    }
+}
+
+/// Places pending tasks in submission order; returns those placed, with their node. A queued
+/// task that can no longer run on its (online) node as asked fails with the reason.
 async fn schedule_pass(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
 ) -> Result<Vec<(TaskRow, node_store::NodeRow)>, ServiceError> {
@@ -575,20 +587,17 @@ async fn schedule_pass(
         return Ok(Vec::new());
     }
     let mut capacity = capacities(tx).await?;
-    let mut blocked_nodes: BTreeSet<String> = BTreeSet::new();
     let mut host_placed_blocked = false;
     let mut placed = Vec::new();
     for mut task in pending {
-        match &task.target_node {
-            Some(node) if blocked_nodes.contains(node) => continue,
-            None if host_placed_blocked => continue,
-            _ => {}
+        if task.target_node.is_none() && host_placed_blocked {
+            continue;
         }
         let demand = row_demand(&task);
         let caps: Vec<NodeCapacity> = capacity.iter().map(|(c, _)| c.clone()).collect();
         match place(&caps, &demand) {
             Placement::Place { node, gpus } => {
-                if store::assign(tx, task.task_id, &node, &gpus).await? {
+                if store::assign(tx, task.task_id, &node, &gpus, now_ms()).await? {
                     if let Some((cap, row)) = capacity.iter_mut().find(|(c, _)| c.hostname == node) {
                         cap.reserve(&demand, &gpus);
                         task.status = TaskStatus::Assigning;
@@ -598,10 +607,17 @@ async fn schedule_pass(
                     }
                 }
             }
+            // A queued task whose node is gone or offline waits for it, like one whose node is busy.
+            Placement::Reject(reason) if node_is_up(&capacity, task.target_node.as_deref()) => {
+                let change =
+                    StatusChange { message: Some(reason), completed_at_ms: Some(now_ms()), ..Default::default() };
+                store::change_status_in(tx, task.task_id, TaskStatus::Pending, TaskStatus::Failed, &change).await?;
+            }
             Placement::Wait(_) | Placement::Reject(_) => match &task.target_node {
-                // A queued task whose node went offline waits for it to come back.
                 Some(node) => {
-                    blocked_nodes.insert(node.clone());
+                    if let Some((cap, _)) = capacity.iter_mut().find(|(c, _)| &c.hostname == node) {
+                        cap.reserve(&demand, &demand.gpu_ids);
+                    }
                 }
                 None => host_placed_blocked = true,
             },

@@ -1,0 +1,128 @@
+//! Control-plane overhead of a command task and burst drain rate, printed as JSON.
+//!
+//! - overhead: submit→completed through a real host and runner, minus `docker run --rm` of the
+//!   same image, command, flags and mounts; p50 over `--runs` sequential tasks (default 20).
+//! - burst: 100 tasks (no core reservation) submitted at once, drained to completion, in Docker
+//!   and without a container; beside it, 100 parallel `docker run`s: the engine's own ceiling.
+//!
+//! Build first (`scripts/build.sh`), then: `cargo run --release -p hakuriver-bench --bin task-overhead`.
+//! Targets (issue [2]): overhead p50 ≤ 30 ms; burst ≥ 10× the original's 2–4 tasks/s.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use hakuriver_itest::images::{ensure_busybox, BUSYBOX_ENV, BUSYBOX_IMAGE};
+use hakuriver_itest::{wait_for_node, ClusterDir};
+use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
+use serde_json::{json, Value};
+
+fn p50(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let runs: usize = std::env::args().skip_while(|a| a != "--runs").nth(1).map_or(Ok(20), |v| v.parse())?;
+    ensure_busybox();
+    // Production-like liveness (the defaults are 5 s × 6): a loaded 2-core machine must not
+    // lose its node in the middle of the burst.
+    let cluster = ClusterDir::with_timing(1.0, 10.0);
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("bench-node");
+    wait_for_node(&base, "bench-node", NodeStatus::Online, Duration::from_secs(30)).await;
+    let shared = cluster.path().join("shared/shared_data");
+    let temp = cluster.path().join("temp");
+    std::fs::create_dir_all(&shared)?;
+    std::fs::create_dir_all(&temp)?;
+
+    // Baseline: the same container as the runner creates, through the docker CLI.
+    let mut baseline = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let status = Command::new("docker")
+            .args(["run", "--rm", "--network", "host", "--cpus", "1", "--workdir", "/shared"])
+            .arg("--mount")
+            .arg(format!("type=bind,source={},target=/shared", shared.display()))
+            .arg("--mount")
+            .arg(format!("type=bind,source={},target=/local_temp", temp.display()))
+            .args([BUSYBOX_IMAGE, "true"])
+            .status()
+            .context("docker run")?;
+        ensure!(status.success(), "docker run failed");
+        baseline.push(ms(started.elapsed()));
+    }
+
+    let http = reqwest::Client::new();
+    let submit = |cores: u32, container: &'static str| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let body = json!({"command": "true", "targets": ["bench-node"], "container_name": container, "required_cores": cores});
+            let answer: Value = http.post(format!("{base}/api/submit")).json(&body).send().await?.json().await?;
+            let id = answer["task_ids"][0].as_str().context("a task id")?.to_string();
+            anyhow::Ok(id)
+        }
+    };
+    let wait_done = |id: String, poll: Duration| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            loop {
+                let t: TaskView = http.get(format!("{base}/api/status/{id}")).send().await?.json().await?;
+                if t.status.is_final() {
+                    ensure!(t.status == TaskStatus::Completed, "task {id} ended {}", t.status);
+                    return anyhow::Ok(());
+                }
+                tokio::time::sleep(poll).await;
+            }
+        }
+    };
+
+    let mut ours = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let id = submit(1, BUSYBOX_ENV).await?;
+        wait_done(id, Duration::from_millis(2)).await?;
+        ours.push(ms(started.elapsed()));
+    }
+
+    let burst = 100;
+    let mut burst_secs = Vec::new();
+    for container in [BUSYBOX_ENV, "NULL"] {
+        let started = Instant::now();
+        let ids = futures::future::try_join_all((0..burst).map(|_| submit(0, container))).await?;
+        futures::future::try_join_all(ids.into_iter().map(|id| wait_done(id, Duration::from_millis(100)))).await?;
+        burst_secs.push(started.elapsed().as_secs_f64());
+    }
+    // The engine's own ceiling: the same burst straight to `docker run`, 100 at once.
+    let started = Instant::now();
+    let children = (0..burst)
+        .map(|_| Command::new("docker").args(["run", "--rm", "--network", "host", BUSYBOX_IMAGE, "true"]).spawn())
+        .collect::<Result<Vec<_>, _>>()?;
+    for mut child in children {
+        ensure!(child.wait()?.success(), "docker run failed");
+    }
+    let engine_secs = started.elapsed().as_secs_f64();
+
+    let (docker_p50, ours_p50) = (p50(baseline), p50(ours));
+    let report = json!({
+        "runs": runs,
+        "docker_run_p50_ms": docker_p50,
+        "hakuriver_submit_to_completed_p50_ms": ours_p50,
+        "control_plane_overhead_p50_ms": ours_p50 - docker_p50,
+        "burst_tasks": burst,
+        "burst_docker_tasks_per_second": f64::from(burst) / burst_secs[0],
+        "burst_native_tasks_per_second": f64::from(burst) / burst_secs[1],
+        "docker_engine_parallel_runs_per_second": f64::from(burst) / engine_secs,
+        "targets": {"overhead_p50_ms_max": 30.0, "burst_tasks_per_second_min": 20.0},
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
