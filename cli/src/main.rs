@@ -125,11 +125,23 @@ enum TaskCommand {
         follow: bool,
     },
     /// Kill a task (a pending one never starts).
-    Kill { id: String },
+    Kill {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Pause a running task.
-    Pause { id: String },
+    Pause {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Resume a paused task.
-    Resume { id: String },
+    Resume {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -322,20 +334,28 @@ async fn task(client: Client, command: TaskCommand) -> Result<(), Failure> {
                 }
             }
         }
-        TaskCommand::Kill { id } => {
+        TaskCommand::Kill { id, json } => {
             let m: Message = client.post(&format!("/api/kill/{id}"), &()).await?;
-            println!("{}", m.message);
-            Ok(())
+            print_message(&m, json)
         }
-        TaskCommand::Pause { id } => control(&client, &id, "pause").await,
-        TaskCommand::Resume { id } => control(&client, &id, "resume").await,
+        TaskCommand::Pause { id, json } => {
+            let m: Message = client.post(&format!("/api/command/{id}/pause"), &()).await?;
+            print_message(&m, json)
+        }
+        TaskCommand::Resume { id, json } => {
+            let m: Message = client.post(&format!("/api/command/{id}/resume"), &()).await?;
+            print_message(&m, json)
+        }
     }
 }
 
-async fn control(client: &Client, id: &str, command: &str) -> Result<(), Failure> {
-    let m: hakuriver_model::api::Message = client.post(&format!("/api/command/{id}/{command}"), &()).await?;
-    println!("{}", m.message);
-    Ok(())
+fn print_message(m: &hakuriver_model::api::Message, json: bool) -> Result<(), Failure> {
+    if json {
+        print_json(m)
+    } else {
+        println!("{}", m.message);
+        Ok(())
+    }
 }
 
 /// The host to talk to: `--host` (or `$HAKURIVER_HOST`), else the configuration's.
