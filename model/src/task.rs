@@ -279,6 +279,15 @@ pub struct TaskControl {
     pub unit_name: String,
 }
 
+/// Where a task's output lives under the shared folder: `task_outputs/<id>.out` and
+/// `task_errors/<id>.err` (the original's layout). Host and runners compute it alike.
+pub fn log_paths(shared_dir: &std::path::Path, id: TaskId) -> (std::path::PathBuf, std::path::PathBuf) {
+    (
+        shared_dir.join("task_outputs").join(format!("{id}.out")),
+        shared_dir.join("task_errors").join(format!("{id}.err")),
+    )
+}
+
 /// The container name of a command task.
 pub fn task_container_name(id: TaskId) -> String {
     format!("hakuriver-task-{id}")

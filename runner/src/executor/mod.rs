@@ -136,12 +136,8 @@ impl Executor {
     }
 
     fn paths(&self, id: TaskId) -> TaskPaths {
-        TaskPaths {
-            shared_dir: self.shared_dir.clone(),
-            local_temp_dir: self.local_temp_dir.clone(),
-            stdout: self.shared_dir.join("task_outputs").join(format!("{id}.out")),
-            stderr: self.shared_dir.join("task_errors").join(format!("{id}.err")),
-        }
+        let (stdout, stderr) = hakuriver_model::task::log_paths(&self.shared_dir, id);
+        TaskPaths { shared_dir: self.shared_dir.clone(), local_temp_dir: self.local_temp_dir.clone(), stdout, stderr }
     }
 
     /// Runs the task to its end: `(status, exit code, message)` for the final report.

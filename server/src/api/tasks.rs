@@ -30,8 +30,7 @@ fn task_id(raw: &str) -> Result<TaskId, ApiError> {
 }
 
 pub async fn submit(State(s): State<AppState>, ApiJson(req): ApiJson<TaskRequest>) -> Result<Response, ApiError> {
-    let submitted = s.services.tasks.submit(req).await?;
-    let r = submitted.response;
+    let r = s.services.tasks.submit(req).await?;
     if r.task_ids.is_empty() {
         let failures: Vec<String> = r.failed_targets.iter().map(|f| format!("{}: {}", f.target, f.reason)).collect();
         return Err(ApiError::Unavailable(format!(

@@ -27,7 +27,6 @@ use crate::db::tasks::{self as store, StatusChange, TaskFilter, TaskRow};
 use crate::db::Pool;
 use crate::ids::IdGenerator;
 use crate::scheduler::{place, Demand, NodeCapacity, Placement};
-use crate::storage::{TASK_ERRORS, TASK_OUTPUTS};
 
 #[derive(Clone)]
 pub struct TaskService {
@@ -66,11 +65,6 @@ impl From<crate::db::DbError> for ControlError {
     }
 }
 
-/// What a submit produced; `task_ids` empty means every target failed.
-pub struct Submitted {
-    pub response: SubmitResponse,
-}
-
 impl TaskService {
     pub fn new(pool: Pool, shared_dir: PathBuf, defaults: SubmitDefaults) -> Result<Self, reqwest::Error> {
         Ok(TaskService {
@@ -96,7 +90,8 @@ impl TaskService {
         self.inner.kick.notified().await;
     }
 
-    pub async fn submit(&self, req: TaskRequest) -> Result<Submitted, ServiceError> {
+    /// Submits one task per target; `task_ids` empty in the answer means every target failed.
+    pub async fn submit(&self, req: TaskRequest) -> Result<SubmitResponse, ServiceError> {
         let checked = check(&req, &self.inner.defaults).map_err(ServiceError::Invalid)?;
         let now = now_ms();
         let mut failed = Vec::new();
@@ -158,7 +153,7 @@ impl TaskService {
             format!("Task batch submitted. {n} tasks created. Some targets failed.")
         };
         tracing::info!(tasks = n, failed = failed.len(), "tasks submitted");
-        Ok(Submitted { response: SubmitResponse { message, task_ids, failed_targets: failed, assigned_node } })
+        Ok(SubmitResponse { message, task_ids, failed_targets: failed, assigned_node })
     }
 
     /// Places what the queue can place now and dispatches it.
@@ -227,10 +222,7 @@ impl TaskService {
     }
 
     pub fn log_paths(&self, id: TaskId) -> (PathBuf, PathBuf) {
-        (
-            self.inner.shared_dir.join(TASK_OUTPUTS).join(format!("{id}.out")),
-            self.inner.shared_dir.join(TASK_ERRORS).join(format!("{id}.err")),
-        )
+        hakuriver_model::task::log_paths(&self.inner.shared_dir, id)
     }
 
     pub async fn get(&self, id: TaskId) -> Result<TaskView, ServiceError> {
