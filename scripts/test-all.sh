@@ -49,7 +49,7 @@ count_cargo unit "$logs/unit.log"
 run_suite integration cargo test --locked -p hakuriver-itest --test cluster --test cli --test native_tasks
 count_cargo integration "$logs/integration.log"
 
-run_suite docker cargo test --locked -p hakuriver-itest --test docker_tasks
+run_suite docker cargo test --locked -p hakuriver-itest --test docker_tasks --test docker_envs
 count_cargo docker "$logs/docker.log"
 
 run_suite end2end bash -c 'cd end2end && npm test'

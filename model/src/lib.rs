@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod bytes;
+pub mod env;
 pub mod events;
 pub mod health;
 pub mod ids;

@@ -19,10 +19,15 @@ const BARE_API_PATHS: &[&str] = &[
     "/command/",
     "/task/",
     "/update",
+    "/docker/",
 ];
 
 /// The `/api` path a request for `path` belongs to, if it is one of the original's bare paths.
+/// The original dashboard's terminal used `/ws/docker/...`: that maps to `/api/docker/...` too.
 pub fn api_path(method: &Method, path: &str, accepts_html: bool) -> Option<String> {
+    if let Some(rest) = path.strip_prefix("/ws/docker/") {
+        return Some(format!("/api/docker/{rest}"));
+    }
     let is_bare_api = BARE_API_PATHS.iter().any(|p| {
         if p.ends_with('/') {
             path.starts_with(p) && path.len() > p.len()
@@ -62,6 +67,9 @@ mod tests {
         assert_eq!(api_path(&Method::PUT, "/heartbeat/n1", false).as_deref(), Some("/api/heartbeat/n1"));
         assert_eq!(api_path(&Method::GET, "/health", true).as_deref(), Some("/api/health"));
         assert_eq!(api_path(&Method::GET, "/nodes", false).as_deref(), Some("/api/nodes"));
+        assert_eq!(api_path(&Method::GET, "/docker/list", false).as_deref(), Some("/api/docker/list"));
+        let ws = api_path(&Method::GET, "/ws/docker/host/containers/e/terminal", true);
+        assert_eq!(ws.as_deref(), Some("/api/docker/host/containers/e/terminal"));
     }
 
     #[test]

@@ -5,12 +5,14 @@
 pub mod api;
 pub mod compat;
 pub mod db;
+pub mod envs;
 pub mod ids;
 pub mod scheduler;
 pub mod services;
 pub mod site;
 pub mod state;
 pub mod storage;
+pub mod text;
 
 use std::future::Future;
 use std::time::Duration;
@@ -61,7 +63,9 @@ pub async fn serve(
         config.timing.heartbeat_interval(),
         config.timing.offline_after(),
     );
-    let services = Services { nodes, tasks, events, health: HealthHistory::default() };
+    let envs = envs::EnvService::connect(config.container_dir()).await;
+    envs.clean_partials();
+    let services = Services { nodes, tasks, envs, events, health: HealthHistory::default() };
     let (stop_tx, stop_rx) = watch::channel(false);
     let addr = listener.local_addr()?;
     let state = AppState { services: services.clone(), leptos: site::leptos_options(addr), shutdown: stop_rx.clone() };

@@ -1,11 +1,13 @@
 //! The REST door: JSON handlers under `/api`. The original's bare paths (`/register`, `/nodes`,
 //! ...) reach the same handlers through `compat::rewrite`.
 
+mod docker;
 mod error;
 mod events;
 mod log_follow;
 mod nodes;
 mod tasks;
+mod terminal;
 
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -32,4 +34,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/task/{id}/stdout/follow", get(log_follow::stdout))
         .route("/api/task/{id}/stderr/follow", get(log_follow::stderr))
         .route("/api/update", post(tasks::update))
+        .route("/api/docker/host/containers", get(docker::containers))
+        .route("/api/docker/host/create", post(docker::create))
+        .route("/api/docker/host/delete/{name}", post(docker::delete))
+        .route("/api/docker/host/stop/{name}", post(docker::stop))
+        .route("/api/docker/host/start/{name}", post(docker::start))
+        .route("/api/docker/host/containers/{name}/terminal", get(terminal::websocket))
+        .route("/api/docker/create_tar/{name}", post(docker::create_tar))
+        .route("/api/docker/list", get(docker::list_tars))
 }

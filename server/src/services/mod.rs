@@ -15,6 +15,7 @@ use crate::db::DbError;
 pub struct Services {
     pub nodes: nodes::NodeRegistry,
     pub tasks: tasks::TaskService,
+    pub envs: crate::envs::EnvService,
     pub events: events::EventBus,
     pub health: health::HealthHistory,
 }

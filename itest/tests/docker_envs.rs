@@ -1,0 +1,135 @@
+//! Host Docker environments on the real engine: create from the busybox image, change it through
+//! the terminal websocket, pack it as a tarball, and run a task on a runner that loads it.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use hakuriver_itest::images::{ensure_busybox, BUSYBOX_IMAGE};
+use hakuriver_itest::{wait_for, wait_for_node, ClusterDir};
+use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new().post(format!("{base}{path}")).json(&body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// Types `input` into the env's terminal and returns what it printed until `until` appeared.
+async fn terminal(base: &str, env: &str, input: &str, until: &str) -> String {
+    let url = format!("{}/ws/docker/host/containers/{env}/terminal", base.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("terminal websocket");
+    ws.send(Message::text(json!({"type": "resize", "rows": 30, "cols": 100}).to_string())).await.unwrap();
+    ws.send(Message::text(json!({"type": "input", "data": input}).to_string())).await.unwrap();
+    let mut seen = String::new();
+    while !seen.contains(until) {
+        let frame =
+            tokio::time::timeout(Duration::from_secs(15), ws.next()).await.expect("terminal output").unwrap().unwrap();
+        if let Message::Text(text) = frame {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["type"], "output", "{v}");
+            seen.push_str(v["data"].as_str().unwrap());
+        }
+    }
+    ws.close(None).await.ok();
+    seen
+}
+
+#[tokio::test]
+async fn an_env_made_in_the_terminal_reaches_a_task_on_a_runner() {
+    ensure_busybox();
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("env-node");
+    wait_for_node(&base, "env-node", NodeStatus::Online, Duration::from_secs(20)).await;
+    let env = format!("it-env-{}", cluster.host_port);
+
+    let (status, answer) =
+        post(&base, "/docker/host/create", json!({"image_name": BUSYBOX_IMAGE, "container_name": env})).await;
+    assert_eq!(status, 201, "{answer}");
+    let list: Vec<Value> = reqwest::get(format!("{base}/docker/host/containers")).await.unwrap().json().await.unwrap();
+    assert!(list.iter().any(|c| c["name"] == env.as_str()), "{list:?}");
+
+    let printed =
+        terminal(&base, &env, "echo made-in-terminal > /etc/marker && echo WROTE-$((6*7))\n", "WROTE-42").await;
+    assert!(printed.starts_with("Terminal connected."), "{printed}");
+
+    let (status, answer) = post(&base, &format!("/docker/create_tar/{env}"), json!(null)).await;
+    assert_eq!(status, 200, "{answer}");
+    let first = answer["tarball_path"].as_str().unwrap().to_string();
+    assert!(std::path::Path::new(&first).is_file());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, answer) = post(&base, &format!("/docker/create_tar/{env}"), json!(null)).await;
+    let second = answer["tarball_path"].as_str().unwrap().to_string();
+    assert!(!std::path::Path::new(&first).exists(), "the older tarball is removed");
+    let tars: Value = reqwest::get(format!("{base}/docker/list")).await.unwrap().json().await.unwrap();
+    assert_eq!(tars[&env]["all_versions"].as_array().unwrap().len(), 1);
+    assert!(second.ends_with(tars[&env]["latest_tarball"].as_str().unwrap()));
+
+    // The runner loads the committed image and a task sees the file made in the terminal.
+    hakuriver_itest::images::docker_ok(&["rmi", "--force", &format!("hakuriver/{env}:base")]);
+    let (status, answer) = post(
+        &base,
+        "/submit",
+        json!({"command": "cat", "arguments": ["/etc/marker"], "targets": ["env-node"], "container_name": env}),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["task_ids"][0].as_str().unwrap().to_string();
+    let task = wait_for("the task", Duration::from_secs(60), || async {
+        let t: TaskView = reqwest::get(format!("{base}/status/{id}")).await.ok()?.json().await.ok()?;
+        t.status.is_final().then_some(t)
+    })
+    .await;
+    assert_eq!(task.status, TaskStatus::Completed, "{task:?}");
+    let out = reqwest::get(format!("{base}/task/{id}/stdout")).await.unwrap().text().await.unwrap();
+    assert_eq!(out, "made-in-terminal\n");
+
+    // Bad input.
+    assert_eq!(post(&base, &format!("/docker/host/delete/{env}"), json!(null)).await.0, 409, "running: needs force");
+    assert_eq!(
+        post(&base, "/docker/host/create", json!({"image_name": BUSYBOX_IMAGE, "container_name": "../x"})).await.0,
+        400
+    );
+    assert_eq!(post(&base, "/docker/create_tar/no-such-env", json!(null)).await.0, 404);
+    let (status, answer) =
+        post(&base, "/docker/host/create", json!({"image_name": "not-here:1", "container_name": "x1"})).await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("import"));
+    assert_eq!(post(&base, &format!("/docker/host/delete/{env}?force=true"), json!(null)).await.0, 200);
+    let _ = std::fs::remove_file(second);
+}
+
+#[tokio::test]
+async fn a_partial_tarball_is_cleaned_at_start_and_never_loaded() {
+    let cluster = ClusterDir::new();
+    let dir = cluster.path().join("shared/hakuriver-containers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let partial = dir.join(".half-1700000000.tar.partial");
+    std::fs::write(&partial, b"half a tarball").unwrap();
+    let _host = cluster.start_host();
+    let base = cluster.base_url();
+    wait_for("the host", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    assert!(!partial.exists(), "removed at start");
+    let tars: Value = reqwest::get(format!("{base}/docker/list")).await.unwrap().json().await.unwrap();
+    assert_eq!(tars, json!({}));
+}
+
+#[tokio::test]
+async fn the_terminal_refuses_unknown_containers_with_an_error_frame() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    wait_for("the host", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    let url = format!("{}/api/docker/host/containers/ghost-env/terminal", base.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let frame = ws.next().await.unwrap().unwrap();
+    let v: Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
+    assert_eq!(v["type"], "error");
+    assert!(v["data"].as_str().unwrap().contains("not found"), "{v}");
+    match ws.next().await {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1008),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}

@@ -1,0 +1,69 @@
+//! Docker environments: the host's env containers, their versioned tarballs in shared storage,
+//! and the web terminal's frames (the original's shapes).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One host environment container (`GET /docker/host/containers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvContainer {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub status: String,
+}
+
+/// `POST /docker/host/create` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateEnvRequest {
+    pub image_name: String,
+    pub container_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TarballVersion {
+    pub timestamp: i64,
+    pub tarball: String,
+}
+
+/// One environment in `GET /docker/list`: its newest tarball and every version, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvTarballs {
+    pub latest_timestamp: i64,
+    pub latest_tarball: String,
+    pub all_versions: Vec<TarballVersion>,
+}
+
+/// `GET /docker/list`: keyed by environment name, sorted.
+pub type TarballList = BTreeMap<String, EnvTarballs>;
+
+/// Terminal frames from the browser or CLI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum TerminalInput {
+    Input { data: String },
+    Resize { rows: u16, cols: u16 },
+}
+
+/// Terminal frames to the browser or CLI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum TerminalOutput {
+    Output { data: String },
+    Error { data: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_frames_use_the_original_json() {
+        let resize: TerminalInput = serde_json::from_str(r#"{"type":"resize","rows":40,"cols":120}"#).unwrap();
+        assert_eq!(resize, TerminalInput::Resize { rows: 40, cols: 120 });
+        let out = serde_json::to_string(&TerminalOutput::Output { data: "hi".into() }).unwrap();
+        assert_eq!(out, r#"{"type":"output","data":"hi"}"#);
+        assert!(serde_json::from_str::<TerminalInput>(r#"{"type":"paste"}"#).is_err());
+    }
+}

@@ -1,0 +1,297 @@
+//! Docker environments on the host: env containers (created from an image, labelled
+//! `hakuriver.kind=env`; only those are listed and touched), committed to `hakuriver/<env>:base`
+//! and saved as versioned tarballs in shared storage for the runners.
+
+pub mod tarballs;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures::StreamExt;
+use hakuriver_model::env::{CreateEnvRequest, EnvContainer, TarballList};
+use hakuriver_model::task::{env_image, is_valid_env_name};
+use tokio::io::AsyncWriteExt;
+
+pub const KIND_LABEL: &str = "hakuriver.kind";
+pub const ENV_KIND: &str = "env";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Docker is not available on the host: {0}")]
+    NoDocker(String),
+    #[error("Docker: {0}")]
+    Docker(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl From<bollard::errors::Error> for EnvError {
+    fn from(e: bollard::errors::Error) -> Self {
+        match e {
+            bollard::errors::Error::DockerResponseServerError { status_code: 404, message } => {
+                EnvError::NotFound(message)
+            }
+            other => EnvError::Docker(other.to_string()),
+        }
+    }
+}
+
+pub fn check_name(name: &str) -> Result<(), EnvError> {
+    if is_valid_env_name(name) {
+        Ok(())
+    } else {
+        Err(EnvError::Invalid(format!(
+            "invalid environment name {name:?}: use lowercase letters, digits, '.', '_' or '-' (at most 128, no '..')"
+        )))
+    }
+}
+
+#[derive(Clone)]
+pub struct EnvService {
+    docker: Result<Docker, String>,
+    dir: PathBuf,
+}
+
+impl EnvService {
+    /// Connects to the host's Docker engine; without one every call says so.
+    pub async fn connect(dir: PathBuf) -> Self {
+        let docker = match Docker::connect_with_local_defaults() {
+            Ok(d) => d.negotiate_version().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = &docker {
+            tracing::warn!(error = %e, "Docker engine not reachable: environment management is unavailable");
+        }
+        EnvService { docker, dir }
+    }
+
+    pub fn docker(&self) -> Result<&Docker, EnvError> {
+        self.docker.as_ref().map_err(|e| EnvError::NoDocker(e.clone()))
+    }
+
+    pub fn tarball_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Removes what interrupted saves left behind.
+    pub fn clean_partials(&self) {
+        for file in tarballs::partials(&self.dir) {
+            tracing::warn!(file = %file.display(), "removing an incomplete tarball from an interrupted save");
+            let _ = std::fs::remove_file(file);
+        }
+    }
+
+    pub async fn list_containers(&self) -> Result<Vec<EnvContainer>, EnvError> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{KIND_LABEL}={ENV_KIND}")])]);
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let list = self.docker()?.list_containers(Some(options)).await?;
+        Ok(list
+            .into_iter()
+            .map(|c| EnvContainer {
+                id: c.id.unwrap_or_default().chars().take(12).collect(),
+                name: c
+                    .names
+                    .unwrap_or_default()
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default(),
+                image: c.image.unwrap_or_default(),
+                status: c.status.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// The env container `name`, if it is one of ours: its state (`running`, `exited`, ...).
+    async fn state_of(&self, name: &str) -> Result<String, EnvError> {
+        check_name(name)?;
+        let not_found = || EnvError::NotFound(format!("Environment container '{name}' not found."));
+        let info = match self.docker()?.inspect_container(name, None).await {
+            Ok(info) => info,
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+        if labels.get(KIND_LABEL).map(String::as_str) != Some(ENV_KIND) {
+            return Err(not_found());
+        }
+        Ok(info.state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default())
+    }
+
+    /// Creates and starts an env container from a local image (no-op if it exists).
+    pub async fn create(&self, req: &CreateEnvRequest) -> Result<bool, EnvError> {
+        check_name(&req.container_name)?;
+        let image = req.image_name.trim();
+        if image.is_empty() || image.contains(char::is_whitespace) || image.starts_with('-') {
+            return Err(EnvError::Invalid(format!("invalid image name {:?}", req.image_name)));
+        }
+        if self.state_of(&req.container_name).await.is_ok() {
+            return Ok(false);
+        }
+        let docker = self.docker()?;
+        if docker.inspect_image(image).await.is_err() {
+            return Err(EnvError::NotFound(format!(
+                "image '{image}' is not on the host; import it first (hakuriver docker import TAR NAME) or docker pull it"
+            )));
+        }
+        let labels = HashMap::from([
+            (KIND_LABEL.to_string(), ENV_KIND.to_string()),
+            ("hakuriver.env".to_string(), req.container_name.clone()),
+        ]);
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            labels: Some(labels),
+            tty: Some(true),
+            ..Default::default()
+        };
+        docker
+            .create_container(Some(CreateContainerOptionsBuilder::new().name(&req.container_name).build()), body)
+            .await?;
+        docker.start_container(&req.container_name, None).await?;
+        tracing::info!(env = %req.container_name, image, "environment container created");
+        Ok(true)
+    }
+
+    pub async fn start(&self, name: &str) -> Result<(), EnvError> {
+        self.state_of(name).await?;
+        self.docker()?.start_container(name, None).await.or_else(already(304))
+    }
+
+    pub async fn stop(&self, name: &str) -> Result<(), EnvError> {
+        self.state_of(name).await?;
+        self.docker()?.stop_container(name, None).await.or_else(already(304))
+    }
+
+    pub async fn delete(&self, name: &str, force: bool) -> Result<(), EnvError> {
+        let state = self.state_of(name).await?;
+        if state == "running" && !force {
+            return Err(EnvError::Conflict(format!("Container '{name}' is running; stop it first or pass force")));
+        }
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        Ok(self.docker()?.remove_container(name, Some(options)).await?)
+    }
+
+    /// Commits the env container to `hakuriver/<env>:base` and saves it as a new tarball; older
+    /// tarballs of the env are removed once the new one is in place. Returns the tarball path.
+    pub async fn create_tar(&self, name: &str) -> Result<PathBuf, EnvError> {
+        self.state_of(name).await?;
+        let docker = self.docker()?;
+        let ts = chrono::Utc::now().timestamp();
+        let image = env_image(name);
+        let repo = image.trim_end_matches(":base");
+        let options = CommitContainerOptionsBuilder::new().container(name).repo(repo).tag("base").pause(true).build();
+        docker.commit_container(options, bollard::models::ContainerConfig::default()).await?;
+
+        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| EnvError::Io(format!("{}: {e}", self.dir.display())))?;
+        let partial = self.dir.join(tarballs::partial_name(name, ts));
+        let done = self.dir.join(tarballs::file_name(name, ts));
+        let result = save(docker, &image, &partial).await;
+        if let Err(e) = result {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(e);
+        }
+        tokio::fs::rename(&partial, &done).await.map_err(|e| EnvError::Io(format!("{}: {e}", done.display())))?;
+        for old in tarballs::older_than(&self.dir, name, ts) {
+            let _ = tokio::fs::remove_file(old).await;
+        }
+        tracing::info!(env = name, tarball = %done.display(), "environment tarball created");
+        Ok(done)
+    }
+
+    pub fn list_tars(&self) -> TarballList {
+        tarballs::list(&self.dir)
+    }
+
+    /// Starts an interactive shell (bash if the image has it, else sh) on a TTY in a running env
+    /// container.
+    pub async fn open_shell(&self, name: &str) -> Result<Shell, EnvError> {
+        let state = self.state_of(name).await?;
+        if state != "running" {
+            return Err(EnvError::Conflict(format!("Container '{name}' is not running (status: {state}).")));
+        }
+        let docker = self.docker()?;
+        // A fixed script: no user input reaches a shell command line.
+        let cmd = vec![
+            "/bin/sh".to_string(),
+            "-c".into(),
+            "if [ -x /bin/bash ]; then exec /bin/bash; else exec /bin/sh; fi".into(),
+        ];
+        let exec = docker
+            .create_exec(
+                name,
+                bollard::exec::CreateExecOptions {
+                    cmd: Some(cmd),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(true),
+                    env: Some(vec!["TERM=xterm-256color".to_string()]),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        match docker.start_exec(&exec.id, None).await? {
+            bollard::exec::StartExecResults::Attached { output, input } => {
+                Ok(Shell { output, input, resizer: Resizer { exec_id: exec.id, docker: docker.clone() } })
+            }
+            bollard::exec::StartExecResults::Detached => Err(EnvError::Docker("the shell did not attach".into())),
+        }
+    }
+}
+
+/// An attached shell in an env container.
+pub struct Shell {
+    pub output: std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>> + Send>,
+    >,
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    pub resizer: Resizer,
+}
+
+/// Resizes a shell's TTY.
+#[derive(Clone)]
+pub struct Resizer {
+    exec_id: String,
+    docker: Docker,
+}
+
+impl Resizer {
+    pub async fn resize(&self, rows: u16, cols: u16) -> Result<(), EnvError> {
+        let options =
+            bollard::query_parameters::ResizeExecOptionsBuilder::new().h(i32::from(rows)).w(i32::from(cols)).build();
+        Ok(self.docker.resize_exec(&self.exec_id, options).await?)
+    }
+}
+
+/// Treats an HTTP status of Docker (304: already started/stopped) as success.
+fn already(code: u16) -> impl Fn(bollard::errors::Error) -> Result<(), EnvError> {
+    move |e| match e {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } if status_code == code => Ok(()),
+        other => Err(other.into()),
+    }
+}
+
+/// `docker save` of `image` into `path`, flushed to disk.
+async fn save(docker: &Docker, image: &str, path: &Path) -> Result<(), EnvError> {
+    let io = |e: std::io::Error| EnvError::Io(format!("{}: {e}", path.display()));
+    let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+    let mut stream = docker.export_image(image);
+    while let Some(chunk) = stream.next().await {
+        file.write_all(&chunk?).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    file.sync_all().await.map_err(io)?;
+    Ok(())
+}
