@@ -32,10 +32,18 @@ pub fn ensure_busybox() -> &'static str {
 /// Imports a busybox root filesystem with `files` (`(path, content)`) added, tagged `tag`;
 /// returns the image id.
 pub fn build_busybox_image(tag: &str, files: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tar = busybox_rootfs_tar(dir.path(), files);
+    let imported = docker(&["import", "--change", "ENV PATH=/bin", tar.to_str().expect("utf-8 path"), tag]);
+    assert!(imported.status.success(), "docker import failed: {}", String::from_utf8_lossy(&imported.stderr));
+    String::from_utf8_lossy(&imported.stdout).trim().to_string()
+}
+
+/// Writes `<dir>/rootfs.tar`: a root file system with Debian's static busybox and `files`.
+pub fn busybox_rootfs_tar(dir: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
     let busybox = Path::new("/bin/busybox");
     assert!(busybox.is_file(), "/bin/busybox is missing: apt-get install busybox-static");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("rootfs");
+    let root = dir.join("rootfs");
     for sub in ["bin", "tmp", "shared", "local_temp", "etc"] {
         std::fs::create_dir_all(root.join(sub)).expect("rootfs folders");
     }
@@ -48,12 +56,10 @@ pub fn build_busybox_image(tag: &str, files: &[(&str, &str)]) -> String {
         std::fs::create_dir_all(file.parent().expect("a parent folder")).expect("file folder");
         std::fs::write(file, content).expect("write file");
     }
-    let tar = dir.path().join("rootfs.tar");
+    let tar = dir.join("rootfs.tar");
     let packed = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("run tar");
     assert!(packed.success(), "tar failed");
-    let imported = docker(&["import", "--change", "ENV PATH=/bin", tar.to_str().expect("utf-8 path"), tag]);
-    assert!(imported.status.success(), "docker import failed: {}", String::from_utf8_lossy(&imported.stderr));
-    String::from_utf8_lossy(&imported.stdout).trim().to_string()
+    tar
 }
 
 /// Saves `tag` as the environment tarball `<dir>/<env>-<created unix seconds>.tar`.

@@ -133,3 +133,53 @@ async fn the_terminal_refuses_unknown_containers_with_an_error_frame() {
         other => panic!("expected a close frame, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn importing_a_rootfs_or_an_image_tar_makes_a_usable_env() {
+    use hakuriver_itest::images::{busybox_rootfs_tar, docker_ok};
+    ensure_busybox();
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("import-node");
+    wait_for_node(&base, "import-node", NodeStatus::Online, Duration::from_secs(20)).await;
+    let rootfs = busybox_rootfs_tar(cluster.path(), &[("/etc/origin", "rootfs\n")]);
+    let image_tar = cluster.path().join("image.tar");
+    docker_ok(&["save", "-o", image_tar.to_str().unwrap(), BUSYBOX_IMAGE]);
+    let suffix = cluster.host_port;
+
+    for (path, env, expected) in
+        [(&rootfs, format!("from-rootfs-{suffix}"), "rootfs\n"), (&image_tar, format!("from-image-{suffix}"), "")]
+    {
+        let (status, answer) = post(&base, "/api/docker/import", json!({"path": path, "name": env})).await;
+        assert_eq!(status, 200, "{answer}");
+        let tarball = answer["tarball_path"].as_str().unwrap().to_string();
+        // The runner loads it from the tarball, as on another machine.
+        docker_ok(&["rmi", "--force", &format!("hakuriver/{env}:base")]);
+        let body = json!({"command": "sh", "arguments": ["-c", "cat /etc/origin 2>/dev/null; echo ok"],
+            "targets": ["import-node"], "container_name": env});
+        let (status, answer) = post(&base, "/submit", body).await;
+        assert_eq!(status, 202, "{answer}");
+        let id = answer["task_ids"][0].as_str().unwrap().to_string();
+        let task = wait_for("the task", Duration::from_secs(60), || async {
+            let t: TaskView = reqwest::get(format!("{base}/status/{id}")).await.ok()?.json().await.ok()?;
+            t.status.is_final().then_some(t)
+        })
+        .await;
+        assert_eq!(task.status, TaskStatus::Completed, "{task:?}");
+        let out = reqwest::get(format!("{base}/task/{id}/stdout")).await.unwrap().text().await.unwrap();
+        assert_eq!(out, format!("{expected}ok\n"));
+        let _ = std::fs::remove_file(tarball);
+    }
+
+    let junk = cluster.path().join("junk.tar");
+    std::fs::write(&junk, b"not a tar").unwrap();
+    let (status, answer) = post(&base, "/api/docker/import", json!({"path": junk, "name": "junk"})).await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, _) = post(&base, "/api/docker/import", json!({"path": "relative.tar", "name": "x"})).await;
+    assert_eq!(status, 400);
+    let (status, _) = post(&base, "/api/docker/import", json!({"path": "/no/such.tar", "name": "x"})).await;
+    assert_eq!(status, 404);
+    let tars: Value = reqwest::get(format!("{base}/docker/list")).await.unwrap().json().await.unwrap();
+    assert!(tars.get("junk").is_none(), "nothing half-made: {tars}");
+}

@@ -73,3 +73,23 @@ pub async fn create_tar(
 pub async fn list_tars(State(s): State<AppState>) -> Json<TarballList> {
     Json(s.services.envs.list_tars())
 }
+
+#[derive(Deserialize)]
+pub struct ImportRequest {
+    /// Absolute path of a tar file on the host: a root file system or a saved image.
+    path: std::path::PathBuf,
+    /// The environment to create.
+    name: String,
+}
+
+/// Ours: `POST /api/docker/import` `{"path", "name"}`: an environment from a tar on the host.
+pub async fn import(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<ImportRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let path = s.services.envs.import(&req.path, &req.name).await?;
+    Ok(Json(serde_json::json!({
+        "message": format!("Environment '{}' imported.", req.name),
+        "tarball_path": path.display().to_string(),
+    })))
+}

@@ -42,4 +42,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/docker/host/containers/{name}/terminal", get(terminal::websocket))
         .route("/api/docker/create_tar/{name}", post(docker::create_tar))
         .route("/api/docker/list", get(docker::list_tars))
+        .route("/api/docker/import", post(docker::import))
 }

@@ -193,7 +193,14 @@ impl EnvService {
         let repo = image.trim_end_matches(":base");
         let options = CommitContainerOptionsBuilder::new().container(name).repo(repo).tag("base").pause(true).build();
         docker.commit_container(options, bollard::models::ContainerConfig::default()).await?;
+        self.save_tarball(name, ts).await
+    }
 
+    /// Saves `hakuriver/<env>:base` as `<env>-<ts>.tar`, through a temporary name; then removes
+    /// the env's older tarballs.
+    async fn save_tarball(&self, name: &str, ts: i64) -> Result<PathBuf, EnvError> {
+        let docker = self.docker()?;
+        let image = env_image(name);
         tokio::fs::create_dir_all(&self.dir).await.map_err(|e| EnvError::Io(format!("{}: {e}", self.dir.display())))?;
         let partial = self.dir.join(tarballs::partial_name(name, ts));
         let done = self.dir.join(tarballs::file_name(name, ts));
@@ -208,6 +215,69 @@ impl EnvService {
         }
         tracing::info!(env = name, tarball = %done.display(), "environment tarball created");
         Ok(done)
+    }
+
+    /// Makes environment `name` from a tar file on the host: a root file system (as `docker
+    /// import` takes) or an image (as `docker save` writes); then saves its tarball.
+    pub async fn import(&self, path: &Path, name: &str) -> Result<PathBuf, EnvError> {
+        check_name(name)?;
+        if !path.is_absolute() {
+            return Err(EnvError::Invalid(format!("{}: give an absolute path on the host", path.display())));
+        }
+        if !path.is_file() {
+            return Err(EnvError::NotFound(format!("{}: no such file on the host", path.display())));
+        }
+        let docker = self.docker()?;
+        let owned = path.to_path_buf();
+        let kind =
+            tokio::task::spawn_blocking(move || tar_kind(&owned)).await.map_err(|e| EnvError::Io(e.to_string()))??;
+        let image = env_image(name);
+        let repo = image.trim_end_matches(":base").to_string();
+        let open = || async {
+            let file =
+                tokio::fs::File::open(path).await.map_err(|e| EnvError::Io(format!("{}: {e}", path.display())))?;
+            Ok::<_, EnvError>(tokio_util::io::ReaderStream::new(file))
+        };
+        match kind {
+            TarKind::RootFs => {
+                let options = bollard::query_parameters::CreateImageOptions {
+                    from_src: Some("-".into()),
+                    repo: Some(repo.clone()),
+                    tag: Some("base".into()),
+                    changes: vec!["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+                    ..Default::default()
+                };
+                let body = bollard::body_try_stream(open().await?);
+                let mut progress = docker.create_image(Some(options), Some(body), None);
+                while let Some(step) = progress.next().await {
+                    let info = step.map_err(|e| EnvError::Invalid(format!("cannot import {}: {e}", path.display())))?;
+                    if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                        return Err(EnvError::Invalid(format!("cannot import {}: {message}", path.display())));
+                    }
+                }
+            }
+            TarKind::Image => {
+                let mut loaded = None;
+                let options = bollard::query_parameters::ImportImageOptions { quiet: false, ..Default::default() };
+                let mut progress = docker.import_image_stream(options, open().await?, None);
+                while let Some(step) = progress.next().await {
+                    let info = step.map_err(|e| EnvError::Invalid(format!("cannot load {}: {e}", path.display())))?;
+                    if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                        return Err(EnvError::Invalid(format!("cannot load {}: {message}", path.display())));
+                    }
+                    if let Some(name) = info.stream.as_deref().and_then(loaded_image) {
+                        loaded = Some(name);
+                    }
+                }
+                let loaded =
+                    loaded.ok_or_else(|| EnvError::Invalid(format!("{}: no image in this tar", path.display())))?;
+                let options =
+                    bollard::query_parameters::TagImageOptions { repo: Some(repo.clone()), tag: Some("base".into()) };
+                docker.tag_image(&loaded, Some(options)).await?;
+            }
+        }
+        tracing::info!(env = name, from = %path.display(), ?kind, "environment imported");
+        self.save_tarball(name, chrono::Utc::now().timestamp()).await
     }
 
     pub fn list_tars(&self) -> TarballList {
@@ -275,6 +345,40 @@ impl Resizer {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TarKind {
+    /// A root file system (`docker import`).
+    RootFs,
+    /// A saved image with `manifest.json` (`docker load`).
+    Image,
+}
+
+/// Tells a saved image from a root file system by its `manifest.json`.
+pub fn tar_kind(path: &Path) -> Result<TarKind, EnvError> {
+    let bad = |e: std::io::Error| EnvError::Invalid(format!("{}: not a readable tar file: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(bad)?;
+    let mut archive = tar::Archive::new(file);
+    let mut entries = 0;
+    for entry in archive.entries().map_err(bad)? {
+        let entry = entry.map_err(bad)?;
+        let name = entry.path().map_err(bad)?.to_string_lossy().trim_start_matches("./").to_string();
+        if name == "manifest.json" {
+            return Ok(TarKind::Image);
+        }
+        entries += 1;
+    }
+    if entries == 0 {
+        return Err(EnvError::Invalid(format!("{}: an empty or corrupt tar file", path.display())));
+    }
+    Ok(TarKind::RootFs)
+}
+
+/// The image name in a `docker load` progress line: `Loaded image: NAME` or `Loaded image ID: ID`.
+pub fn loaded_image(line: &str) -> Option<String> {
+    let line = line.trim();
+    line.strip_prefix("Loaded image: ").or_else(|| line.strip_prefix("Loaded image ID: ")).map(|s| s.trim().to_string())
+}
+
 /// Treats an HTTP status of Docker (304: already started/stopped) as success.
 fn already(code: u16) -> impl Fn(bollard::errors::Error) -> Result<(), EnvError> {
     move |e| match e {
@@ -294,4 +398,38 @@ async fn save(docker: &Docker, image: &str, path: &Path) -> Result<(), EnvError>
     file.flush().await.map_err(io)?;
     file.sync_all().await.map_err(io)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_with(files: &[&str]) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut builder = tar::Builder::new(file.reopen().unwrap());
+        for name in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(2);
+            header.set_cksum();
+            builder.append_data(&mut header, name, &b"{}"[..]).unwrap();
+        }
+        builder.finish().unwrap();
+        file
+    }
+
+    #[test]
+    fn tells_images_from_root_file_systems() {
+        assert_eq!(tar_kind(tar_with(&["manifest.json", "abc/layer.tar"]).path()).unwrap(), TarKind::Image);
+        assert_eq!(tar_kind(tar_with(&["./bin/sh", "./etc/passwd"]).path()).unwrap(), TarKind::RootFs);
+        let junk = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(junk.path(), b"this is not a tar file at all").unwrap();
+        assert!(matches!(tar_kind(junk.path()), Err(EnvError::Invalid(_))));
+    }
+
+    #[test]
+    fn reads_load_progress() {
+        assert_eq!(loaded_image("Loaded image: hakuriver/x:base\n").as_deref(), Some("hakuriver/x:base"));
+        assert_eq!(loaded_image("Loaded image ID: sha256:ab").as_deref(), Some("sha256:ab"));
+        assert_eq!(loaded_image("Loading layer"), None);
+    }
 }
