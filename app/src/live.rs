@@ -153,6 +153,7 @@ mod tests {
             cpu_percent: None,
             memory_percent: None,
             current_avg_temp: None,
+            environments: Default::default(),
             current_max_temp: None,
         }
     }

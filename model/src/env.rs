@@ -38,6 +38,22 @@ pub struct EnvTarballs {
 /// `GET /docker/list`: keyed by environment name, sorted.
 pub type TarballList = BTreeMap<String, EnvTarballs>;
 
+/// One node's copy of an environment image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEnvVersion {
+    /// When the loaded image was made (unix seconds).
+    pub image_created: i64,
+    /// Whether it is at least as new as the newest tarball (what the next task would load).
+    pub current: bool,
+}
+
+/// `GET /api/docker/versions`: per environment, the newest tarball and which runner has what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVersions {
+    pub latest_timestamp: Option<i64>,
+    pub nodes: BTreeMap<String, NodeEnvVersion>,
+}
+
 /// Terminal frames from the browser or CLI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]

@@ -39,6 +39,7 @@ mod tests {
             cpu_percent: Some(1.5),
             memory_percent: None,
             current_avg_temp: None,
+            environments: Default::default(),
             current_max_temp: None,
         };
         for event in

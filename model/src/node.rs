@@ -96,6 +96,9 @@ pub struct HeartbeatData {
     pub current_max_temp: Option<f64>,
     #[serde(default)]
     pub gpu_info: Vec<GpuInfo>,
+    /// Ours: environment images loaded on the node, name → image creation (unix seconds).
+    #[serde(default)]
+    pub environments: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -172,6 +175,9 @@ pub struct NodeInfo {
     pub current_avg_temp: Option<f64>,
     #[serde(default)]
     pub current_max_temp: Option<f64>,
+    /// Environment images loaded on the node, name → image creation (unix seconds).
+    #[serde(default)]
+    pub environments: BTreeMap<String, i64>,
 }
 
 /// Node names: what hostnames allow, plus `_`; at most 253 characters, starting with a letter

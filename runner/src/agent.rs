@@ -88,6 +88,7 @@ impl Agent {
             tick.tick().await;
             let mut beat = self.sample(&mut cpu).await;
             beat.running_tasks = executor.running_ids().await;
+            beat.environments = executor.env_versions().await;
             match self.client.heartbeat(&self.hostname, &beat).await {
                 Ok(HeartbeatOutcome::Accepted) => {
                     if host_was_down {
@@ -127,6 +128,7 @@ impl Agent {
             current_avg_temp: temps.map(|t| t.0),
             current_max_temp: temps.map(|t| t.1),
             gpu_info: self.read_gpus().await,
+            environments: Default::default(),
         }
     }
 }

@@ -34,6 +34,23 @@ pub fn tarball_timestamp(file_name: &str, prefix: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
+/// `hakuriver/<env>:base` images present locally: env → creation (unix seconds).
+pub async fn loaded_envs(docker: &Docker) -> std::collections::BTreeMap<String, i64> {
+    let filters = HashMap::from([("reference".to_string(), vec!["hakuriver/*:base".to_string()])]);
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::new().filters(&filters).build();
+    let Ok(images) = docker.list_images(Some(options)).await else { return Default::default() };
+    images
+        .into_iter()
+        .flat_map(|i| {
+            let created = i.created;
+            i.repo_tags.into_iter().filter_map(move |tag| {
+                let env = tag.strip_prefix("hakuriver/")?.strip_suffix(":base")?.to_string();
+                Some((env, created))
+            })
+        })
+        .collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("cannot load {path}: {reason}")]

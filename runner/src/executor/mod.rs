@@ -108,6 +108,14 @@ impl Executor {
         }
     }
 
+    /// Environment images on this node: env name → image creation (unix seconds).
+    pub async fn env_versions(&self) -> std::collections::BTreeMap<String, i64> {
+        match &self.docker {
+            Some(d) => images::loaded_envs(&d.docker).await,
+            None => Default::default(),
+        }
+    }
+
     /// Ids of every task this runner tracks (for heartbeats).
     pub async fn running_ids(&self) -> Vec<TaskId> {
         self.table.lock().await.tasks.keys().copied().collect()

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hakuriver_model::api::Message;
-use hakuriver_model::env::{CreateEnvRequest, EnvContainer, TarballList};
+use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, TarballList};
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiJson};
@@ -92,4 +92,12 @@ pub async fn import(
         "message": format!("Environment '{}' imported.", req.name),
         "tarball_path": path.display().to_string(),
     })))
+}
+
+/// Ours: `GET /api/docker/versions`: which runner has which version of each environment.
+pub async fn versions(
+    State(s): State<AppState>,
+) -> Result<Json<std::collections::BTreeMap<String, EnvVersions>>, ApiError> {
+    let nodes = s.services.nodes.list().await?;
+    Ok(Json(crate::envs::versions(&s.services.envs.list_tars(), &nodes)))
 }

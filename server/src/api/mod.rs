@@ -43,4 +43,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/docker/create_tar/{name}", post(docker::create_tar))
         .route("/api/docker/list", get(docker::list_tars))
         .route("/api/docker/import", post(docker::import))
+        .route("/api/docker/versions", get(docker::versions))
 }

@@ -14,7 +14,9 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures::StreamExt;
-use hakuriver_model::env::{CreateEnvRequest, EnvContainer, TarballList};
+use std::collections::BTreeMap;
+
+use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, NodeEnvVersion, TarballList};
 use hakuriver_model::task::{env_image, is_valid_env_name};
 use tokio::io::AsyncWriteExt;
 
@@ -345,6 +347,27 @@ impl Resizer {
     }
 }
 
+/// Which runner has which version of each environment: from the tarballs and the images the
+/// runners report in their heartbeats.
+pub fn versions(tars: &TarballList, nodes: &[hakuriver_model::NodeInfo]) -> BTreeMap<String, EnvVersions> {
+    let mut out: BTreeMap<String, EnvVersions> = tars
+        .iter()
+        .map(|(env, t)| {
+            (env.clone(), EnvVersions { latest_timestamp: Some(t.latest_timestamp), nodes: BTreeMap::new() })
+        })
+        .collect();
+    for node in nodes {
+        for (env, &created) in &node.environments {
+            let entry = out
+                .entry(env.clone())
+                .or_insert_with(|| EnvVersions { latest_timestamp: None, nodes: BTreeMap::new() });
+            let current = entry.latest_timestamp.is_none_or(|latest| created >= latest);
+            entry.nodes.insert(node.hostname.clone(), NodeEnvVersion { image_created: created, current });
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TarKind {
     /// A root file system (`docker import`).
@@ -424,6 +447,26 @@ mod tests {
         let junk = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(junk.path(), b"this is not a tar file at all").unwrap();
         assert!(matches!(tar_kind(junk.path()), Err(EnvError::Invalid(_))));
+    }
+
+    #[test]
+    fn versions_compare_loaded_images_with_the_newest_tarball() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in ["base-100.tar", "base-200.tar"] {
+            std::fs::write(dir.path().join(n), b"").unwrap();
+        }
+        let node = |name: &str, created: i64| {
+            let mut n: hakuriver_model::NodeInfo = serde_json::from_value(serde_json::json!({
+                "hostname": name, "url": "", "total_cores": 1, "cores_in_use": 0, "available_cores": 1,
+                "status": "online", "last_heartbeat": null, "numa_topology": null, "gpu_info": []}))
+            .unwrap();
+            n.environments.insert("base".into(), created);
+            n
+        };
+        let v = versions(&tarballs::list(dir.path()), &[node("a", 205), node("b", 150)]);
+        assert_eq!(v["base"].latest_timestamp, Some(200));
+        assert!(v["base"].nodes["a"].current);
+        assert!(!v["base"].nodes["b"].current);
     }
 
     #[test]

@@ -110,6 +110,7 @@ mod tests {
             cpu_percent: cpu,
             memory_percent: None,
             current_avg_temp: temp,
+            environments: Default::default(),
             current_max_temp: temp.map(|t| t + 10.0),
         }
     }

@@ -132,6 +132,7 @@ pub fn node_view(row: &NodeRow, in_use: u32) -> NodeInfo {
         memory_percent: row.memory_percent,
         current_avg_temp: row.current_avg_temp,
         current_max_temp: row.current_max_temp,
+        environments: row.environments.clone(),
     }
 }
 
@@ -181,6 +182,7 @@ mod tests {
             current_max_temp: None,
             numa_topology: None,
             gpu_info: vec![],
+            environments: Default::default(),
         };
         let view = node_view(&row, 3);
         assert_eq!(view.cores_in_use, CoresInUse::NotAvailable(NotAvailable::NA));
