@@ -191,3 +191,40 @@ async fn importing_a_rootfs_or_an_image_tar_makes_a_usable_env() {
     let tars: Value = reqwest::get(format!("{base}/docker/list")).await.unwrap().json().await.unwrap();
     assert!(tars.get("junk").is_none(), "nothing half-made: {tars}");
 }
+
+#[tokio::test]
+async fn first_start_builds_the_default_env_or_says_how_to_fix_it() {
+    ensure_busybox();
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let env = format!("first-{}", cluster.host_port);
+    let mut host = cluster.command("hakuriver-host");
+    host.env("HAKURIVER_DOCKER_DEFAULT_CONTAINER_NAME", &env).env("HAKURIVER_DOCKER_INITIAL_BASE_IMAGE", BUSYBOX_IMAGE);
+    let mut host = hakuriver_itest::Proc::spawn("host", host, cluster.path().join("host.log"));
+    let tars: Value = wait_for("the default env tarball", Duration::from_secs(60), || async {
+        let t: Value = reqwest::get(format!("{base}/docker/list")).await.ok()?.json().await.ok()?;
+        t.get(&env).is_some().then_some(t)
+    })
+    .await;
+    let tarball =
+        cluster.path().join("shared/hakuriver-containers").join(tars[&env]["latest_tarball"].as_str().unwrap());
+    assert!(tarball.is_file());
+    host.kill();
+    hakuriver_itest::images::docker_ok(&["rm", "--force", &env]);
+
+    // Without the image and without a registry: the host still starts and says what to do.
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let mut host = cluster.command("hakuriver-host");
+    host.env("HAKURIVER_DOCKER_DEFAULT_CONTAINER_NAME", "nothing-here")
+        .env("HAKURIVER_DOCKER_INITIAL_BASE_IMAGE", "hakuriver-missing/none:1");
+    let host = hakuriver_itest::Proc::spawn("host", host, cluster.path().join("host.log"));
+    let health: Value = wait_for("the warning", Duration::from_secs(90), || async {
+        let h: Value = reqwest::get(format!("{base}/health")).await.ok()?.json().await.ok()?;
+        h.get("warnings").is_some().then_some(h)
+    })
+    .await;
+    let warning = health["warnings"][0].as_str().unwrap();
+    assert!(warning.contains("nothing-here") && warning.contains("hakuriver docker import"), "{warning}");
+    assert!(host.log().contains("hakuriver docker import"), "logged too");
+}

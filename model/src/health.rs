@@ -44,4 +44,7 @@ pub struct AggregateHealth {
 pub struct HealthResponse {
     pub nodes: Vec<Vec<NodeHealth>>,
     pub aggregate: Vec<AggregateHealth>,
+    /// Ours: what the host needs an admin to fix, each with the fix (absent when nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }

@@ -65,6 +65,11 @@ pub async fn serve(
     );
     let envs = envs::EnvService::connect(config.container_dir()).await;
     envs.clean_partials();
+    {
+        let (envs, env, image) =
+            (envs.clone(), config.docker.default_container_name.clone(), config.docker.initial_base_image.clone());
+        tokio::spawn(async move { envs.ensure_default(&env, &image).await });
+    }
     let services = Services { nodes, tasks, envs, events, health: HealthHistory::default() };
     let (stop_tx, stop_rx) = watch::channel(false);
     let addr = listener.local_addr()?;

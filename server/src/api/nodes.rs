@@ -44,5 +44,7 @@ pub async fn health(State(s): State<AppState>, Query(q): Query<HealthQuery>) -> 
             return Err(ApiError::NotFound(format!("Node {host} not found")));
         }
     }
-    Ok(Json(s.services.health.response(q.hostname.as_deref())))
+    let mut response = s.services.health.response(q.hostname.as_deref());
+    response.warnings = s.services.envs.warnings();
+    Ok(Json(response))
 }

@@ -64,6 +64,7 @@ pub fn check_name(name: &str) -> Result<(), EnvError> {
 pub struct EnvService {
     docker: Result<Docker, String>,
     dir: PathBuf,
+    warnings: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl EnvService {
@@ -76,7 +77,49 @@ impl EnvService {
         if let Err(e) = &docker {
             tracing::warn!(error = %e, "Docker engine not reachable: environment management is unavailable");
         }
-        EnvService { docker, dir }
+        EnvService { docker, dir, warnings: Default::default() }
+    }
+
+    /// Problems an admin must fix, for `/health` and the dashboard.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn warn(&self, message: String) {
+        tracing::warn!("{message}");
+        self.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(message);
+    }
+
+    /// First start: makes sure the default environment has a tarball, building it from `image`
+    /// when that image is on the host or can be pulled; otherwise says what is missing and the
+    /// command that fixes it.
+    pub async fn ensure_default(&self, env: &str, image: &str) {
+        if self.list_tars().contains_key(env) {
+            return;
+        }
+        let fix = format!("import a root file system or image tar: hakuriver docker import /path/to/image.tar {env}");
+        let docker = match self.docker() {
+            Ok(d) => d,
+            Err(e) => {
+                return self
+                    .warn(format!("The default environment '{env}' has no tarball and {e}. Start Docker, then {fix}"))
+            }
+        };
+        if docker.inspect_image(image).await.is_err() && !pull(docker, image).await {
+            return self.warn(format!(
+                "The default environment '{env}' has no tarball and its image '{image}' is not on the host and cannot be pulled. To fix it, {fix}"
+            ));
+        }
+        let made = async {
+            self.create(&CreateEnvRequest { image_name: image.to_string(), container_name: env.to_string() }).await?;
+            self.create_tar(env).await
+        };
+        match made.await {
+            Ok(path) => tracing::info!(env, tarball = %path.display(), "default environment created"),
+            Err(e) => {
+                self.warn(format!("Cannot build the default environment '{env}' from '{image}': {e}. To fix it, {fix}"))
+            }
+        }
     }
 
     pub fn docker(&self) -> Result<&Docker, EnvError> {
@@ -400,6 +443,22 @@ pub fn tar_kind(path: &Path) -> Result<TarKind, EnvError> {
 pub fn loaded_image(line: &str) -> Option<String> {
     let line = line.trim();
     line.strip_prefix("Loaded image: ").or_else(|| line.strip_prefix("Loaded image ID: ")).map(|s| s.trim().to_string())
+}
+
+/// Tries `docker pull`, for at most a minute.
+async fn pull(docker: &Docker, image: &str) -> bool {
+    let options =
+        bollard::query_parameters::CreateImageOptions { from_image: Some(image.to_string()), ..Default::default() };
+    let attempt = async {
+        let mut progress = docker.create_image(Some(options), None, None);
+        while let Some(step) = progress.next().await {
+            if step.is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), attempt).await.unwrap_or(false)
 }
 
 /// Treats an HTTP status of Docker (304: already started/stopped) as success.
