@@ -48,6 +48,46 @@ enum Command {
     /// Submit, watch and control command tasks.
     #[command(subcommand)]
     Task(TaskCommand),
+    /// Docker environments on the host: containers, tarballs, import.
+    #[command(subcommand)]
+    Docker(DockerCommand),
+}
+
+#[derive(Subcommand)]
+enum DockerCommand {
+    /// List the host's environment containers.
+    ListContainers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create (and start) an environment container from an image on the host.
+    #[command(after_help = "Example:\n  hakuriver docker create-container python:3.12-slim my-env")]
+    CreateContainer { image: String, name: String },
+    /// Start an environment container.
+    StartContainer { name: String },
+    /// Stop an environment container.
+    StopContainer { name: String },
+    /// Delete an environment container (a running one needs --force).
+    DeleteContainer {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Commit an environment container and save it as a new tarball for the runners.
+    CreateTar { name: String },
+    /// List environment tarballs in shared storage.
+    ListTars {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an environment from a tar file on the host (a root file system or a saved image).
+    #[command(after_help = "Example:\n  hakuriver docker import /srv/images/debian-rootfs.tar debian")]
+    Import { tar: PathBuf, name: String },
+    /// Which runner has which version of each environment.
+    Versions {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -202,6 +242,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Task(command) => task(client(cli.config, cli.host, &env)?, command).await,
+        Command::Docker(command) => docker(client(cli.config, cli.host, &env)?, command).await,
         Command::Dashboard => {
             println!("{}/", host_url(cli.config, cli.host, &env)?.trim_end_matches('/'));
             Ok(())
@@ -345,6 +386,71 @@ async fn task(client: Client, command: TaskCommand) -> Result<(), Failure> {
         TaskCommand::Resume { id, json } => {
             let m: Message = client.post(&format!("/api/command/{id}/resume"), &()).await?;
             print_message(&m, json)
+        }
+    }
+}
+
+async fn docker(client: Client, command: DockerCommand) -> Result<(), Failure> {
+    use commands::docker as d;
+    use hakuriver_model::api::Message;
+    use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, TarballList};
+    let message = |m: Message| {
+        println!("{}", m.message);
+        Ok(())
+    };
+    match command {
+        DockerCommand::ListContainers { json } => {
+            let list: Vec<EnvContainer> = client.get("/api/docker/host/containers").await?;
+            if json {
+                print_json(&list)
+            } else {
+                print!("{}", d::render_containers(&list));
+                Ok(())
+            }
+        }
+        DockerCommand::CreateContainer { image, name } => message(
+            client
+                .post("/api/docker/host/create", &CreateEnvRequest { image_name: image, container_name: name })
+                .await?,
+        ),
+        DockerCommand::StartContainer { name } => {
+            message(client.post(&format!("/api/docker/host/start/{name}"), &()).await?)
+        }
+        DockerCommand::StopContainer { name } => {
+            message(client.post(&format!("/api/docker/host/stop/{name}"), &()).await?)
+        }
+        DockerCommand::DeleteContainer { name, force } => {
+            message(client.post(&format!("/api/docker/host/delete/{name}?force={force}"), &()).await?)
+        }
+        DockerCommand::CreateTar { name } => {
+            let answer: serde_json::Value = client.post(&format!("/api/docker/create_tar/{name}"), &()).await?;
+            println!("{}", answer["tarball_path"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        DockerCommand::ListTars { json } => {
+            let tars: TarballList = client.get("/api/docker/list").await?;
+            if json {
+                print_json(&tars)
+            } else {
+                print!("{}", d::render_tars(&tars));
+                Ok(())
+            }
+        }
+        DockerCommand::Import { tar, name } => {
+            let path = std::path::absolute(&tar).map_err(failure)?;
+            let answer: serde_json::Value =
+                client.post("/api/docker/import", &serde_json::json!({"path": path, "name": name})).await?;
+            println!("{}", answer["tarball_path"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        DockerCommand::Versions { json } => {
+            let versions: std::collections::BTreeMap<String, EnvVersions> = client.get("/api/docker/versions").await?;
+            if json {
+                print_json(&versions)
+            } else {
+                print!("{}", d::render_versions(&versions));
+                Ok(())
+            }
         }
     }
 }

@@ -228,3 +228,42 @@ async fn first_start_builds_the_default_env_or_says_how_to_fix_it() {
     assert!(warning.contains("nothing-here") && warning.contains("hakuriver docker import"), "{warning}");
     assert!(host.log().contains("hakuriver docker import"), "logged too");
 }
+
+#[tokio::test]
+async fn the_cli_manages_environments() {
+    ensure_busybox();
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    wait_for("the host", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    let env = format!("cli-env-{}", cluster.host_port);
+    let ok = |args: &[&str]| {
+        let out = cluster.cli(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&["docker", "create-container", BUSYBOX_IMAGE, &env]);
+    assert!(ok(&["docker", "list-containers"]).contains(&env));
+    let tarball = ok(&["docker", "create-tar", &env]);
+    assert!(std::path::Path::new(tarball.trim()).is_file());
+    assert!(ok(&["docker", "list-tars"]).contains(&env));
+    let running = cluster.cli(&["docker", "delete-container", &env]);
+    assert_eq!(running.status.code(), Some(4), "a running env needs --force");
+    assert!(String::from_utf8_lossy(&running.stderr).contains("force"));
+    ok(&["docker", "delete-container", &env, "--force"]);
+    assert_eq!(cluster.cli(&["docker", "create-tar", "Bad/Name"]).status.code(), Some(4));
+
+    let rootfs = hakuriver_itest::images::busybox_rootfs_tar(cluster.path(), &[]);
+    let imported = format!("cli-imported-{}", cluster.host_port);
+    ok(&["docker", "import", rootfs.to_str().unwrap(), &imported]);
+    let tars: Value = serde_json::from_str(&ok(&["docker", "list-tars", "--json"])).unwrap();
+    assert!(tars.get(&imported).is_some(), "{tars}");
+    for t in [&env, &imported] {
+        let _ = std::fs::remove_file(
+            cluster
+                .path()
+                .join("shared/hakuriver-containers")
+                .join(tars[t]["latest_tarball"].as_str().unwrap_or("none")),
+        );
+    }
+}

@@ -1,3 +1,4 @@
+pub mod docker;
 pub mod init;
 pub mod nodes;
 pub mod task;
