@@ -32,6 +32,10 @@ impl Client {
         Ok(Client { http, base: base.trim_end_matches('/').to_string() })
     }
 
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let body = self.send(self.http.get(format!("{}{path}", self.base))).await?.1;
         serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))

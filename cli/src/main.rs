@@ -5,6 +5,7 @@
 
 mod client;
 mod commands;
+mod shell;
 mod table;
 
 use std::path::PathBuf;
@@ -88,6 +89,8 @@ enum DockerCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Open a shell in an environment container (this terminal, raw; `exit` to leave).
+    Shell { name: String },
 }
 
 #[derive(Subcommand)]
@@ -442,6 +445,9 @@ async fn docker(client: Client, command: DockerCommand) -> Result<(), Failure> {
                 client.post("/api/docker/import", &serde_json::json!({"path": path, "name": name})).await?;
             println!("{}", answer["tarball_path"].as_str().unwrap_or_default());
             Ok(())
+        }
+        DockerCommand::Shell { name } => {
+            shell::run(client.base(), &name).await.map_err(|m| Failure { code: 4, message: m })
         }
         DockerCommand::Versions { json } => {
             let versions: std::collections::BTreeMap<String, EnvVersions> = client.get("/api/docker/versions").await?;

@@ -247,6 +247,22 @@ async fn the_cli_manages_environments() {
     let tarball = ok(&["docker", "create-tar", &env]);
     assert!(std::path::Path::new(tarball.trim()).is_file());
     assert!(ok(&["docker", "list-tars"]).contains(&env));
+    // A shell through the terminal websocket, fed from a pipe.
+    let mut shell = cluster.command("hakuriver");
+    shell.args(["docker", "shell", &env]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = shell.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"echo shell-$((20+22))\nexit\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("shell-42"));
+    let refused = cluster.cli(&["docker", "shell", "no-such-env"]);
+    assert_eq!(refused.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not found"));
+
     let running = cluster.cli(&["docker", "delete-container", &env]);
     assert_eq!(running.status.code(), Some(4), "a running env needs --force");
     assert!(String::from_utf8_lossy(&running.stderr).contains("force"));
