@@ -426,9 +426,9 @@ async fn docker(client: Client, command: DockerCommand) -> Result<(), Failure> {
             message(client.post(&format!("/api/docker/host/delete/{name}?force={force}"), &()).await?)
         }
         DockerCommand::CreateTar { name } => {
-            let answer: serde_json::Value = client.post(&format!("/api/docker/create_tar/{name}"), &()).await?;
-            println!("{}", answer["tarball_path"].as_str().unwrap_or_default());
-            Ok(())
+            let answer: serde_json::Value =
+                client.post(&format!("/api/docker/create_tar/{name}?background=true"), &()).await?;
+            finish_operation(&client, &answer).await
         }
         DockerCommand::ListTars { json } => {
             let tars: TarballList = client.get("/api/docker/list").await?;
@@ -441,10 +441,9 @@ async fn docker(client: Client, command: DockerCommand) -> Result<(), Failure> {
         }
         DockerCommand::Import { tar, name } => {
             let path = std::path::absolute(&tar).map_err(failure)?;
-            let answer: serde_json::Value =
-                client.post("/api/docker/import", &serde_json::json!({"path": path, "name": name})).await?;
-            println!("{}", answer["tarball_path"].as_str().unwrap_or_default());
-            Ok(())
+            let body = serde_json::json!({"path": path, "name": name, "background": true});
+            let answer: serde_json::Value = client.post("/api/docker/import", &body).await?;
+            finish_operation(&client, &answer).await
         }
         DockerCommand::Shell { name } => {
             shell::run(client.base(), &name).await.map_err(|m| Failure { code: 4, message: m })
@@ -458,6 +457,21 @@ async fn docker(client: Client, command: DockerCommand) -> Result<(), Failure> {
                 Ok(())
             }
         }
+    }
+}
+
+/// Follows the operation an answer started and prints the tarball it made.
+async fn finish_operation(client: &Client, answer: &serde_json::Value) -> Result<(), Failure> {
+    use hakuriver_model::operation::OperationState;
+    let id = answer["operation_id"].as_u64().ok_or_else(|| failure("the host did not start an operation"))?;
+    let op = commands::docker::follow_operation(client, id).await?;
+    match op.state {
+        OperationState::Succeeded => {
+            let path = op.result.as_ref().and_then(|r| r["tarball_path"].as_str()).unwrap_or_default().to_string();
+            println!("{path}");
+            Ok(())
+        }
+        state => Err(failure(format!("{} {state:?}: {}", op.kind, op.error.unwrap_or_default()))),
     }
 }
 

@@ -283,3 +283,69 @@ async fn the_cli_manages_environments() {
         );
     }
 }
+
+#[tokio::test]
+async fn long_operations_report_progress_and_can_be_cancelled() {
+    use hakuriver_itest::images::busybox_rootfs_tar;
+    ensure_busybox();
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    wait_for("the host", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    let env = format!("big-{}", cluster.host_port);
+    let payload = "x".repeat(96 * 1024 * 1024);
+    let rootfs = busybox_rootfs_tar(cluster.path(), &[("/data/payload", &payload)]);
+    drop(payload);
+
+    let (status, answer) =
+        post(&base, "/api/docker/import", json!({"path": rootfs, "name": env, "background": true})).await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["operation_id"].as_u64().unwrap();
+    let phases = std::sync::Mutex::new(Vec::<String>::new());
+    let op: Value = wait_for("the import", Duration::from_secs(120), || async {
+        let op: Value = reqwest::get(format!("{base}/api/operations/{id}")).await.ok()?.json().await.ok()?;
+        phases.lock().unwrap().push(op["phase"].as_str().unwrap_or_default().to_string());
+        (op["state"] != "running").then_some(op)
+    })
+    .await;
+    let phases = phases.into_inner().unwrap();
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert_eq!(op["percent"], 100.0);
+    assert!(phases.iter().any(|p| p == "importing" || p == "saving"), "progress was visible: {phases:?}");
+    let first = op["result"]["tarball_path"].as_str().unwrap().to_string();
+
+    // A create-tar cancelled at once leaves no partial file and keeps the previous tarball.
+    assert_eq!(
+        post(
+            &base,
+            "/docker/host/create",
+            json!({"image_name": format!("hakuriver/{env}:base"), "container_name": env})
+        )
+        .await
+        .0,
+        201
+    );
+    let (status, answer) = post(&base, &format!("/api/docker/create_tar/{env}?background=true"), json!(null)).await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["operation_id"].as_u64().unwrap();
+    let cancelled = reqwest::Client::new().delete(format!("{base}/api/operations/{id}")).send().await.unwrap();
+    if cancelled.status() == 200 {
+        let op: Value = cancelled.json().await.unwrap();
+        assert_eq!(op["state"], "cancelled");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let dir = cluster.path().join("shared/hakuriver-containers");
+        let files: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().into_string().unwrap()).collect();
+        assert_eq!(files.len(), 1, "only the imported tarball: {files:?}");
+        assert!(first.ends_with(&files[0]));
+    } else {
+        // The save finished before the cancel arrived: the cancel is refused, not half-applied.
+        assert_eq!(cancelled.status(), 409);
+    }
+    let again = reqwest::Client::new().delete(format!("{base}/api/operations/{id}")).send().await.unwrap();
+    assert_eq!(again.status(), 409, "a finished operation cannot be cancelled");
+    let list: Vec<Value> = reqwest::get(format!("{base}/api/operations")).await.unwrap().json().await.unwrap();
+    assert!(list.iter().any(|o| o["kind"] == "import"));
+    hakuriver_itest::images::docker_ok(&["rm", "--force", &env]);
+    hakuriver_itest::images::docker_ok(&["rmi", "--force", &format!("hakuriver/{env}:base")]);
+}

@@ -11,6 +11,7 @@ pub mod events;
 pub mod health;
 pub mod ids;
 pub mod node;
+pub mod operation;
 pub mod target;
 pub mod task;
 pub mod time;

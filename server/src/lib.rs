@@ -7,6 +7,7 @@ pub mod compat;
 pub mod db;
 pub mod envs;
 pub mod ids;
+pub mod operations;
 pub mod scheduler;
 pub mod services;
 pub mod site;
@@ -65,12 +66,16 @@ pub async fn serve(
     );
     let envs = envs::EnvService::connect(config.container_dir()).await;
     envs.clean_partials();
+    let operations = operations::Operations::default();
     {
         let (envs, env, image) =
             (envs.clone(), config.docker.default_container_name.clone(), config.docker.initial_base_image.clone());
-        tokio::spawn(async move { envs.ensure_default(&env, &image).await });
+        operations.start("setup_default_env", &config.docker.default_container_name, move |progress| async move {
+            envs.ensure_default(&env, &image, &progress).await;
+            Ok(serde_json::Value::Null)
+        });
     }
-    let services = Services { nodes, tasks, envs, events, health: HealthHistory::default() };
+    let services = Services { nodes, tasks, envs, operations, events, health: HealthHistory::default() };
     let (stop_tx, stop_rx) = watch::channel(false);
     let addr = listener.local_addr()?;
     let state = AppState { services: services.clone(), leptos: site::leptos_options(addr), shutdown: stop_rx.clone() };

@@ -4,7 +4,33 @@ use std::collections::BTreeMap;
 
 use hakuriver_model::env::{EnvContainer, EnvVersions, TarballList};
 
+use crate::client::{Client, ClientError};
 use crate::table;
+
+/// Follows a host operation to its end, with a progress bar on a terminal; returns the
+/// operation's final state.
+pub async fn follow_operation(client: &Client, id: u64) -> Result<hakuriver_model::operation::Operation, ClientError> {
+    use hakuriver_model::operation::{Operation, OperationState};
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    loop {
+        let op: Operation = client.get(&format!("/api/operations/{id}")).await?;
+        bar.set_message(op.phase.clone());
+        if let Some(total) = op.total_bytes {
+            bar.set_length(total.max(op.bytes));
+        }
+        bar.set_position(op.bytes);
+        if op.state != OperationState::Running {
+            bar.finish_and_clear();
+            return Ok(op);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
 
 pub fn render_containers(list: &[EnvContainer]) -> String {
     if list.is_empty() {

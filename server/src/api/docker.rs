@@ -6,10 +6,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hakuriver_model::api::Message;
 use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, TarballList};
+use hakuriver_model::operation::{Operation, OperationState};
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiJson};
 use crate::envs::EnvError;
+use crate::operations::{OperationError, Progress};
 use crate::state::AppState;
 
 impl From<EnvError> for ApiError {
@@ -59,15 +61,62 @@ pub async fn start(State(s): State<AppState>, Path(name): Path<String>) -> Resul
     Ok(Json(Message::new(format!("Container '{name}' started."))))
 }
 
+#[derive(Deserialize, Default)]
+pub struct BackgroundQuery {
+    /// Ours: answer 202 with an `operation_id` at once instead of waiting.
+    #[serde(default)]
+    background: bool,
+}
+
+/// Runs `work` as an operation: waits for it (the original's behaviour), or with `background`
+/// answers 202 with its id.
+async fn run_operation<F>(
+    s: &AppState,
+    kind: &str,
+    target: &str,
+    background: bool,
+    message: &str,
+    work: impl FnOnce(Progress) -> F,
+) -> Result<Response, ApiError>
+where
+    F: std::future::Future<Output = Result<std::path::PathBuf, EnvError>> + Send + 'static,
+{
+    let (id, mut done) = s.services.operations.start(kind, target, move |progress| {
+        let fut = work(progress);
+        async move {
+            fut.await
+                .map(|path| serde_json::json!({"tarball_path": path.display().to_string()}))
+                .map_err(|e| e.to_string())
+        }
+    });
+    if background {
+        let body = serde_json::json!({"message": format!("{kind} of {target} started"), "operation_id": id});
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    }
+    let _ = done.wait_for(|finished| *finished).await;
+    let op = s.services.operations.get(id).ok_or_else(|| ApiError::Internal(format!("operation {id} vanished")))?;
+    match op.state {
+        OperationState::Succeeded => {
+            let path = op.result.as_ref().and_then(|r| r.get("tarball_path")).cloned().unwrap_or_default();
+            Ok(Json(serde_json::json!({"message": message, "tarball_path": path})).into_response())
+        }
+        OperationState::Cancelled => Err(ApiError::Conflict(format!("operation {id} was cancelled"))),
+        _ => Err(ApiError::Failed(op.error.unwrap_or_else(|| "failed".into()))),
+    }
+}
+
 pub async fn create_tar(
     State(s): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let path = s.services.envs.create_tar(&name).await?;
-    Ok(Json(serde_json::json!({
-        "message": "Container tarball created/refreshed successfully.",
-        "tarball_path": path.display().to_string(),
-    })))
+    Query(q): Query<BackgroundQuery>,
+) -> Result<Response, ApiError> {
+    s.services.envs.check_env(&name).await?;
+    let (envs, env) = (s.services.envs.clone(), name.clone());
+    let message = "Container tarball created/refreshed successfully.";
+    run_operation(&s, "create_tar", &name, q.background, message, move |progress| async move {
+        envs.create_tar(&env, &progress).await
+    })
+    .await
 }
 
 pub async fn list_tars(State(s): State<AppState>) -> Json<TarballList> {
@@ -80,18 +129,37 @@ pub struct ImportRequest {
     path: std::path::PathBuf,
     /// The environment to create.
     name: String,
+    /// Answer 202 with an `operation_id` at once instead of waiting.
+    #[serde(default)]
+    background: bool,
 }
 
 /// Ours: `POST /api/docker/import` `{"path", "name"}`: an environment from a tar on the host.
-pub async fn import(
-    State(s): State<AppState>,
-    ApiJson(req): ApiJson<ImportRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let path = s.services.envs.import(&req.path, &req.name).await?;
-    Ok(Json(serde_json::json!({
-        "message": format!("Environment '{}' imported.", req.name),
-        "tarball_path": path.display().to_string(),
-    })))
+pub async fn import(State(s): State<AppState>, ApiJson(req): ApiJson<ImportRequest>) -> Result<Response, ApiError> {
+    let kind = s.services.envs.prepare_import(&req.path, &req.name).await?;
+    let (envs, path, name) = (s.services.envs.clone(), req.path.clone(), req.name.clone());
+    let message = format!("Environment '{}' imported.", req.name);
+    run_operation(&s, "import", &req.name, req.background, &message, move |progress| async move {
+        envs.import(&path, &name, kind, &progress).await
+    })
+    .await
+}
+
+/// Ours: `GET /api/operations`: long operations, newest first.
+pub async fn operations(State(s): State<AppState>) -> Json<Vec<Operation>> {
+    Json(s.services.operations.list())
+}
+
+pub async fn operation(State(s): State<AppState>, Path(id): Path<u64>) -> Result<Json<Operation>, ApiError> {
+    s.services.operations.get(id).map(Json).ok_or_else(|| ApiError::NotFound(format!("operation {id} not found")))
+}
+
+/// `DELETE /api/operations/{id}`: cancel; 409 when it already finished.
+pub async fn cancel_operation(State(s): State<AppState>, Path(id): Path<u64>) -> Result<Json<Operation>, ApiError> {
+    s.services.operations.cancel(id).map(Json).map_err(|e| match e {
+        OperationError::NotFound(_) => ApiError::NotFound(e.to_string()),
+        OperationError::Finished(_) => ApiError::Conflict(e.to_string()),
+    })
 }
 
 /// Ours: `GET /api/docker/versions`: which runner has which version of each environment.

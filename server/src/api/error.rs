@@ -17,6 +17,8 @@ pub enum ApiError {
     Conflict(String),
     Unprocessable(String),
     Internal(String),
+    /// A failure whose message the caller should see (a Docker or storage error in an operation).
+    Failed(String),
     BadGateway(String),
     Unavailable(String),
 }
@@ -50,6 +52,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            ApiError::Failed(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
             ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, m),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             ApiError::Internal(m) => {

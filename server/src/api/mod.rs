@@ -44,4 +44,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/docker/list", get(docker::list_tars))
         .route("/api/docker/import", post(docker::import))
         .route("/api/docker/versions", get(docker::versions))
+        .route("/api/operations", get(docker::operations))
+        .route("/api/operations/{id}", get(docker::operation).delete(docker::cancel_operation))
 }

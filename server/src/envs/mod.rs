@@ -20,6 +20,8 @@ use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, NodeEnvV
 use hakuriver_model::task::{env_image, is_valid_env_name};
 use tokio::io::AsyncWriteExt;
 
+use crate::operations::Progress;
+
 pub const KIND_LABEL: &str = "hakuriver.kind";
 pub const ENV_KIND: &str = "env";
 
@@ -93,7 +95,7 @@ impl EnvService {
     /// First start: makes sure the default environment has a tarball, building it from `image`
     /// when that image is on the host or can be pulled; otherwise says what is missing and the
     /// command that fixes it.
-    pub async fn ensure_default(&self, env: &str, image: &str) {
+    pub async fn ensure_default(&self, env: &str, image: &str, progress: &Progress) {
         if self.list_tars().contains_key(env) {
             return;
         }
@@ -112,7 +114,7 @@ impl EnvService {
         }
         let made = async {
             self.create(&CreateEnvRequest { image_name: image.to_string(), container_name: env.to_string() }).await?;
-            self.create_tar(env).await
+            self.create_tar(env, progress).await
         };
         match made.await {
             Ok(path) => tracing::info!(env, tarball = %path.display(), "default environment created"),
@@ -230,31 +232,38 @@ impl EnvService {
 
     /// Commits the env container to `hakuriver/<env>:base` and saves it as a new tarball; older
     /// tarballs of the env are removed once the new one is in place. Returns the tarball path.
-    pub async fn create_tar(&self, name: &str) -> Result<PathBuf, EnvError> {
+    pub async fn create_tar(&self, name: &str, progress: &Progress) -> Result<PathBuf, EnvError> {
         self.state_of(name).await?;
+        progress.phase("committing", None);
         let docker = self.docker()?;
         let ts = chrono::Utc::now().timestamp();
         let image = env_image(name);
         let repo = image.trim_end_matches(":base");
         let options = CommitContainerOptionsBuilder::new().container(name).repo(repo).tag("base").pause(true).build();
         docker.commit_container(options, bollard::models::ContainerConfig::default()).await?;
-        self.save_tarball(name, ts).await
+        self.save_tarball(name, ts, progress).await
+    }
+
+    /// Checks that `name` is one of our env containers.
+    pub async fn check_env(&self, name: &str) -> Result<(), EnvError> {
+        self.state_of(name).await.map(drop)
     }
 
     /// Saves `hakuriver/<env>:base` as `<env>-<ts>.tar`, through a temporary name; then removes
     /// the env's older tarballs.
-    async fn save_tarball(&self, name: &str, ts: i64) -> Result<PathBuf, EnvError> {
+    async fn save_tarball(&self, name: &str, ts: i64, progress: &Progress) -> Result<PathBuf, EnvError> {
         let docker = self.docker()?;
         let image = env_image(name);
+        let size = docker.inspect_image(&image).await.ok().and_then(|i| i.size).and_then(|s| u64::try_from(s).ok());
+        progress.phase("saving", size);
         tokio::fs::create_dir_all(&self.dir).await.map_err(|e| EnvError::Io(format!("{}: {e}", self.dir.display())))?;
         let partial = self.dir.join(tarballs::partial_name(name, ts));
         let done = self.dir.join(tarballs::file_name(name, ts));
-        let result = save(docker, &image, &partial).await;
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(e);
-        }
+        // Removed on failure and on cancellation (the future is dropped mid-write).
+        let guard = RemoveOnDrop(Some(partial.clone()));
+        save(docker, &image, &partial, progress).await?;
         tokio::fs::rename(&partial, &done).await.map_err(|e| EnvError::Io(format!("{}: {e}", done.display())))?;
+        guard.disarm();
         for old in tarballs::older_than(&self.dir, name, ts) {
             let _ = tokio::fs::remove_file(old).await;
         }
@@ -262,9 +271,8 @@ impl EnvService {
         Ok(done)
     }
 
-    /// Makes environment `name` from a tar file on the host: a root file system (as `docker
-    /// import` takes) or an image (as `docker save` writes); then saves its tarball.
-    pub async fn import(&self, path: &Path, name: &str) -> Result<PathBuf, EnvError> {
+    /// Checks an import's name and file, and tells what kind of tar it is.
+    pub async fn prepare_import(&self, path: &Path, name: &str) -> Result<TarKind, EnvError> {
         check_name(name)?;
         if !path.is_absolute() {
             return Err(EnvError::Invalid(format!("{}: give an absolute path on the host", path.display())));
@@ -272,16 +280,36 @@ impl EnvService {
         if !path.is_file() {
             return Err(EnvError::NotFound(format!("{}: no such file on the host", path.display())));
         }
-        let docker = self.docker()?;
+        self.docker()?;
         let owned = path.to_path_buf();
-        let kind =
-            tokio::task::spawn_blocking(move || tar_kind(&owned)).await.map_err(|e| EnvError::Io(e.to_string()))??;
+        tokio::task::spawn_blocking(move || tar_kind(&owned)).await.map_err(|e| EnvError::Io(e.to_string()))?
+    }
+
+    /// Makes environment `name` from a tar file on the host (checked by `prepare_import`): a root
+    /// file system (as `docker import` takes) or an image (as `docker save` writes); then saves
+    /// its tarball.
+    pub async fn import(
+        &self,
+        path: &Path,
+        name: &str,
+        kind: TarKind,
+        progress: &Progress,
+    ) -> Result<PathBuf, EnvError> {
+        let docker = self.docker()?;
+        let size = tokio::fs::metadata(path).await.ok().map(|m| m.len());
+        progress.phase("importing", size);
         let image = env_image(name);
         let repo = image.trim_end_matches(":base").to_string();
         let open = || async {
             let file =
                 tokio::fs::File::open(path).await.map_err(|e| EnvError::Io(format!("{}: {e}", path.display())))?;
-            Ok::<_, EnvError>(tokio_util::io::ReaderStream::new(file))
+            let counter = progress.clone();
+            let counted = tokio_util::io::ReaderStream::new(file).inspect(move |chunk| {
+                if let Ok(bytes) = chunk {
+                    counter.add_bytes(bytes.len() as u64);
+                }
+            });
+            Ok::<_, EnvError>(counted)
         };
         match kind {
             TarKind::RootFs => {
@@ -322,7 +350,7 @@ impl EnvService {
             }
         }
         tracing::info!(env = name, from = %path.display(), ?kind, "environment imported");
-        self.save_tarball(name, chrono::Utc::now().timestamp()).await
+        self.save_tarball(name, chrono::Utc::now().timestamp(), progress).await
     }
 
     pub fn list_tars(&self) -> TarballList {
@@ -469,13 +497,32 @@ fn already(code: u16) -> impl Fn(bollard::errors::Error) -> Result<(), EnvError>
     }
 }
 
+/// Deletes a file when dropped, unless disarmed: partial tarballs of failed or cancelled saves.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// `docker save` of `image` into `path`, flushed to disk.
-async fn save(docker: &Docker, image: &str, path: &Path) -> Result<(), EnvError> {
+async fn save(docker: &Docker, image: &str, path: &Path, progress: &Progress) -> Result<(), EnvError> {
     let io = |e: std::io::Error| EnvError::Io(format!("{}: {e}", path.display()));
     let mut file = tokio::fs::File::create(path).await.map_err(io)?;
     let mut stream = docker.export_image(image);
     while let Some(chunk) = stream.next().await {
-        file.write_all(&chunk?).await.map_err(io)?;
+        let chunk = chunk?;
+        file.write_all(&chunk).await.map_err(io)?;
+        progress.add_bytes(chunk.len() as u64);
     }
     file.flush().await.map_err(io)?;
     file.sync_all().await.map_err(io)?;

@@ -16,6 +16,7 @@ pub struct Services {
     pub nodes: nodes::NodeRegistry,
     pub tasks: tasks::TaskService,
     pub envs: crate::envs::EnvService,
+    pub operations: crate::operations::Operations,
     pub events: events::EventBus,
     pub health: health::HealthHistory,
 }
