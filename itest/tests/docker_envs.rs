@@ -349,3 +349,40 @@ async fn long_operations_report_progress_and_can_be_cancelled() {
     hakuriver_itest::images::docker_ok(&["rm", "--force", &env]);
     hakuriver_itest::images::docker_ok(&["rmi", "--force", &format!("hakuriver/{env}:base")]);
 }
+
+#[tokio::test]
+async fn a_host_killed_during_a_save_leaves_nothing_a_runner_would_load() {
+    use hakuriver_itest::images::{build_busybox_image, docker_ok};
+    ensure_busybox();
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let env = format!("killed-{}", cluster.host_port);
+    let payload = "y".repeat(128 * 1024 * 1024);
+    build_busybox_image(&format!("hakuriver/{env}:base"), &[("/data/payload", &payload)]);
+    drop(payload);
+    let mut host = cluster.start_host();
+    wait_for("the host", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    let (status, _) = post(&base, "/docker/host/create", json!({"image_name": format!("hakuriver/{env}:base"), "container_name": env})).await;
+    assert_eq!(status, 201);
+    let (status, answer) = post(&base, &format!("/api/docker/create_tar/{env}?background=true"), json!(null)).await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["operation_id"].as_u64().unwrap();
+    // Kill the host while it writes the tarball.
+    wait_for("the save to start", Duration::from_secs(60), || async {
+        let op: Value = reqwest::get(format!("{base}/api/operations/{id}")).await.ok()?.json().await.ok()?;
+        (op["phase"] == "saving" && op["bytes"].as_u64()? > 0).then_some(())
+    })
+    .await;
+    host.kill();
+    let dir = cluster.path().join("shared/hakuriver-containers");
+    let names = || -> Vec<String> {
+        std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.file_name().into_string().unwrap()).collect()).unwrap_or_default()
+    };
+    assert!(names().iter().all(|n| n.starts_with('.') && n.ends_with(".partial")), "only a hidden partial: {:?}", names());
+
+    let _host = cluster.start_host();
+    wait_for("the host again", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    assert!(names().is_empty(), "the partial file is cleaned at start: {:?}", names());
+    docker_ok(&["rm", "--force", &env]);
+    docker_ok(&["rmi", "--force", &format!("hakuriver/{env}:base")]);
+}
