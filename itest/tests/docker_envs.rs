@@ -362,7 +362,12 @@ async fn a_host_killed_during_a_save_leaves_nothing_a_runner_would_load() {
     drop(payload);
     let mut host = cluster.start_host();
     wait_for("the host", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
-    let (status, _) = post(&base, "/docker/host/create", json!({"image_name": format!("hakuriver/{env}:base"), "container_name": env})).await;
+    let (status, _) = post(
+        &base,
+        "/docker/host/create",
+        json!({"image_name": format!("hakuriver/{env}:base"), "container_name": env}),
+    )
+    .await;
     assert_eq!(status, 201);
     let (status, answer) = post(&base, &format!("/api/docker/create_tar/{env}?background=true"), json!(null)).await;
     assert_eq!(status, 202, "{answer}");
@@ -376,9 +381,15 @@ async fn a_host_killed_during_a_save_leaves_nothing_a_runner_would_load() {
     host.kill();
     let dir = cluster.path().join("shared/hakuriver-containers");
     let names = || -> Vec<String> {
-        std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.file_name().into_string().unwrap()).collect()).unwrap_or_default()
+        std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.file_name().into_string().unwrap()).collect())
+            .unwrap_or_default()
     };
-    assert!(names().iter().all(|n| n.starts_with('.') && n.ends_with(".partial")), "only a hidden partial: {:?}", names());
+    assert!(
+        names().iter().all(|n| n.starts_with('.') && n.ends_with(".partial")),
+        "only a hidden partial: {:?}",
+        names()
+    );
 
     let _host = cluster.start_host();
     wait_for("the host again", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;

@@ -89,7 +89,8 @@ impl ImageSync {
         tracing::info!(env, tarball = %path.display(), "loading environment image");
         let fail = |reason: String| ImageError::Load { path: path.clone(), reason };
         let file = tokio::fs::File::open(&path).await.map_err(|e| fail(e.to_string()))?;
-        let body = tokio_util::io::ReaderStream::new(file);
+        // 1 MiB reads: the default 4 KiB would make loading several times slower than `docker load`.
+        let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
         let mut progress =
             self.docker.import_image_stream(ImportImageOptions { quiet: true, ..Default::default() }, body, None);
         while let Some(step) = progress.next().await {

@@ -23,6 +23,8 @@ use tokio::io::AsyncWriteExt;
 use crate::operations::Progress;
 
 pub const KIND_LABEL: &str = "hakuriver.kind";
+/// Read and write size for tarballs (1 MiB).
+const IO_CHUNK: usize = 1 << 20;
 pub const ENV_KIND: &str = "env";
 
 #[derive(Debug, thiserror::Error)]
@@ -304,7 +306,7 @@ impl EnvService {
             let file =
                 tokio::fs::File::open(path).await.map_err(|e| EnvError::Io(format!("{}: {e}", path.display())))?;
             let counter = progress.clone();
-            let counted = tokio_util::io::ReaderStream::new(file).inspect(move |chunk| {
+            let counted = tokio_util::io::ReaderStream::with_capacity(file, IO_CHUNK).inspect(move |chunk| {
                 if let Ok(bytes) = chunk {
                     counter.add_bytes(bytes.len() as u64);
                 }
@@ -517,7 +519,8 @@ impl Drop for RemoveOnDrop {
 /// `docker save` of `image` into `path`, flushed to disk.
 async fn save(docker: &Docker, image: &str, path: &Path, progress: &Progress) -> Result<(), EnvError> {
     let io = |e: std::io::Error| EnvError::Io(format!("{}: {e}", path.display()));
-    let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+    // Large buffered writes: every write to a tokio file is a trip to the blocking pool.
+    let mut file = tokio::io::BufWriter::with_capacity(IO_CHUNK, tokio::fs::File::create(path).await.map_err(io)?);
     let mut stream = docker.export_image(image);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
@@ -525,7 +528,7 @@ async fn save(docker: &Docker, image: &str, path: &Path, progress: &Progress) ->
         progress.add_bytes(chunk.len() as u64);
     }
     file.flush().await.map_err(io)?;
-    file.sync_all().await.map_err(io)?;
+    file.get_ref().sync_all().await.map_err(io)?;
     Ok(())
 }
 

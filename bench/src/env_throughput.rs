@@ -1,0 +1,110 @@
+//! Environment tarball throughput against the docker CLI on the same image, printed as JSON:
+//! - create-tar (commit + save through the host) vs `docker commit` + `docker save -o`;
+//! - a runner's load of the tarball (measured as the extra time of the first task that needs
+//!   it) vs `docker load -i`.
+//!
+//! `HAKURIVER_BIN_DIR=target/release cargo run --release -p hakuriver-bench --bin env-throughput`.
+//! Target (issue [3]): at least 0.9 of the CLI's throughput.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use hakuriver_itest::images::{build_busybox_image, docker_ok, ensure_busybox};
+use hakuriver_itest::{wait_for_node, ClusterDir};
+use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
+use serde_json::{json, Value};
+
+const PAYLOAD_MB: usize = 256;
+
+fn secs(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64()
+}
+
+fn docker(args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new("docker").args(args).status().context("docker CLI")?;
+    ensure!(status.success(), "docker {args:?} failed");
+    Ok(())
+}
+
+async fn task_seconds(http: &reqwest::Client, base: &str, env: &str) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let body = json!({"command": "true", "targets": ["bench-env"], "container_name": env, "required_cores": 0});
+    let answer: Value = http.post(format!("{base}/api/submit")).json(&body).send().await?.json().await?;
+    let id = answer["task_ids"][0].as_str().context("task id")?.to_string();
+    loop {
+        let t: TaskView = http.get(format!("{base}/api/status/{id}")).send().await?.json().await?;
+        if t.status.is_final() {
+            ensure!(t.status == TaskStatus::Completed, "task ended {}", t.status);
+            return Ok(secs(started));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    ensure_busybox();
+    let cluster = ClusterDir::with_timing(1.0, 30.0);
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("bench-env");
+    wait_for_node(&base, "bench-env", NodeStatus::Online, Duration::from_secs(30)).await;
+    let env = format!("bench-{}", cluster.host_port);
+    let image = format!("hakuriver/{env}:base");
+    let payload = "z".repeat(PAYLOAD_MB * 1024 * 1024);
+    build_busybox_image(&image, &[("/data/payload", &payload)]);
+    drop(payload);
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{base}/api/docker/host/create"))
+        .json(&json!({"image_name": image, "container_name": env}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(created["message"].is_string(), "create failed: {created}");
+
+    // The CLI: commit + save.
+    let cli_tar = cluster.path().join("cli.tar");
+    let started = Instant::now();
+    docker(&["commit", &env, "hakuriver-bench/cli:latest"])?;
+    docker(&["save", "-o", cli_tar.to_str().context("path")?, "hakuriver-bench/cli:latest"])?;
+    let cli_save = secs(started);
+    let bytes = std::fs::metadata(&cli_tar)?.len() as f64;
+
+    // The host: create-tar.
+    let started = Instant::now();
+    let answer: Value = http.post(format!("{base}/api/docker/create_tar/{env}")).send().await?.json().await?;
+    let ours_save = secs(started);
+    ensure!(answer["tarball_path"].is_string(), "create-tar failed: {answer}");
+
+    // Loads: the CLI's `docker load`, then the runner's (first task after removing the image).
+    docker(&["rmi", "--force", "hakuriver-bench/cli:latest"])?;
+    let started = Instant::now();
+    docker(&["load", "-i", cli_tar.to_str().context("path")?])?;
+    let cli_load = secs(started);
+    let warm = task_seconds(&http, &base, &env).await?;
+    docker(&["rmi", "--force", &image])?;
+    let cold = task_seconds(&http, &base, &env).await?;
+    let ours_load = (cold - warm).max(1e-3);
+
+    let mb = bytes / 1e6;
+    let report = json!({
+        "image_megabytes": mb,
+        "cli_commit_save_mb_per_s": mb / cli_save,
+        "create_tar_mb_per_s": mb / ours_save,
+        "create_tar_ratio": cli_save / ours_save,
+        "cli_load_mb_per_s": mb / cli_load,
+        "runner_load_mb_per_s": mb / ours_load,
+        "runner_load_ratio": cli_load / ours_load,
+        "target_ratio_min": 0.9,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    docker_ok(&["rm", "--force", &env]);
+    docker_ok(&["rmi", "--force", &image, "hakuriver-bench/cli:latest"]);
+    if let Some(path) = answer["tarball_path"].as_str() {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
