@@ -397,3 +397,46 @@ async fn a_host_killed_during_a_save_leaves_nothing_a_runner_would_load() {
     docker_ok(&["rm", "--force", &env]);
     docker_ok(&["rmi", "--force", &format!("hakuriver/{env}:base")]);
 }
+
+#[tokio::test]
+async fn a_runners_load_shows_its_progress() {
+    use hakuriver_itest::images::{build_busybox_image, docker_ok, save_env_tarball};
+    ensure_busybox();
+    // Fast heartbeats, so a load of a few hundred megabytes is seen while it runs.
+    let cluster = ClusterDir::with_timing(0.2, 50.0);
+    let base = cluster.base_url();
+    let env = format!("loadme-{}", cluster.host_port);
+    let image = format!("hakuriver/{env}:base");
+    let payload = "w".repeat(384 * 1024 * 1024);
+    build_busybox_image(&image, &[("/data/payload", &payload)]);
+    drop(payload);
+    let tarball = save_env_tarball(&image, &cluster.path().join("shared/hakuriver-containers"), &env);
+    docker_ok(&["rmi", "--force", &image]);
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("load-node");
+    wait_for_node(&base, "load-node", NodeStatus::Online, Duration::from_secs(20)).await;
+
+    let (status, answer) =
+        post(&base, "/submit", json!({"command": "true", "targets": ["load-node"], "container_name": env})).await;
+    assert_eq!(status, 202, "{answer}");
+    let seen: Value = wait_for("the load in progress", Duration::from_secs(60), || async {
+        let v: Value = reqwest::get(format!("{base}/api/docker/versions")).await.ok()?.json().await.ok()?;
+        v[&env]["loading"]["load-node"].is_object().then(|| v[&env]["loading"]["load-node"].clone())
+    })
+    .await;
+    assert!(seen["total_bytes"].as_u64().unwrap() > 384_000_000, "{seen}");
+    let id = answer["task_ids"][0].as_str().unwrap().to_string();
+    let task = wait_for("the task", Duration::from_secs(120), || async {
+        let t: TaskView = reqwest::get(format!("{base}/status/{id}")).await.ok()?.json().await.ok()?;
+        t.status.is_final().then_some(t)
+    })
+    .await;
+    assert_eq!(task.status, TaskStatus::Completed);
+    wait_for("the load entry to go", Duration::from_secs(10), || async {
+        let v: Value = reqwest::get(format!("{base}/api/docker/versions")).await.ok()?.json().await.ok()?;
+        v[&env]["loading"].as_object().is_some_and(|m| m.is_empty()).then_some(())
+    })
+    .await;
+    docker_ok(&["rmi", "--force", &image]);
+    let _ = std::fs::remove_file(tarball);
+}

@@ -38,6 +38,13 @@ pub struct EnvTarballs {
 /// `GET /docker/list`: keyed by environment name, sorted.
 pub type TarballList = BTreeMap<String, EnvTarballs>;
 
+/// A runner's load of an environment tarball in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadProgress {
+    pub bytes: u64,
+    pub total_bytes: Option<u64>,
+}
+
 /// One node's copy of an environment image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeEnvVersion {
@@ -52,6 +59,9 @@ pub struct NodeEnvVersion {
 pub struct EnvVersions {
     pub latest_timestamp: Option<i64>,
     pub nodes: BTreeMap<String, NodeEnvVersion>,
+    /// Runners loading a tarball of this environment right now.
+    #[serde(default)]
+    pub loading: BTreeMap<String, LoadProgress>,
 }
 
 /// Terminal frames from the browser or CLI.

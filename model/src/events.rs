@@ -40,6 +40,7 @@ mod tests {
             memory_percent: None,
             current_avg_temp: None,
             environments: Default::default(),
+            env_loading: Default::default(),
             current_max_temp: None,
         };
         for event in

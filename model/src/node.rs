@@ -99,6 +99,9 @@ pub struct HeartbeatData {
     /// Ours: environment images loaded on the node, name → image creation (unix seconds).
     #[serde(default)]
     pub environments: BTreeMap<String, i64>,
+    /// Ours: environment tarballs being loaded now, name → progress.
+    #[serde(default)]
+    pub env_loading: BTreeMap<String, crate::env::LoadProgress>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,6 +181,9 @@ pub struct NodeInfo {
     /// Environment images loaded on the node, name → image creation (unix seconds).
     #[serde(default)]
     pub environments: BTreeMap<String, i64>,
+    /// Environment tarballs being loaded now, name → progress.
+    #[serde(default)]
+    pub env_loading: BTreeMap<String, crate::env::LoadProgress>,
 }
 
 /// Node names: what hostnames allow, plus `_`; at most 253 characters, starting with a letter

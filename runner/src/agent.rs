@@ -89,6 +89,7 @@ impl Agent {
             let mut beat = self.sample(&mut cpu).await;
             beat.running_tasks = executor.running_ids().await;
             beat.environments = executor.env_versions().await;
+            beat.env_loading = executor.env_loading();
             match self.client.heartbeat(&self.hostname, &beat).await {
                 Ok(HeartbeatOutcome::Accepted) => {
                     if host_was_down {
@@ -129,6 +130,7 @@ impl Agent {
             current_max_temp: temps.map(|t| t.1),
             gpu_info: self.read_gpus().await,
             environments: Default::default(),
+            env_loading: Default::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bollard::query_parameters::ImportImageOptions;
 use bollard::Docker;
 use futures::StreamExt;
+use hakuriver_model::env::LoadProgress;
 use tokio::sync::Mutex;
 
 /// The newest tarball of `env` in `dir`: `(unix seconds, path)`.
@@ -57,16 +58,34 @@ pub enum ImageError {
     Load { path: PathBuf, reason: String },
 }
 
+/// Loads in progress, env → progress (reported in heartbeats).
+type Loads = Arc<std::sync::Mutex<std::collections::BTreeMap<String, LoadProgress>>>;
+
 #[derive(Clone)]
 pub struct ImageSync {
     docker: Docker,
     dir: PathBuf,
     locks: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
+    loads: Loads,
+}
+
+/// Removes an env's entry from the loads in progress when the load ends, however it ends.
+struct LoadEntry(Loads, String);
+
+impl Drop for LoadEntry {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.1);
+    }
 }
 
 impl ImageSync {
     pub fn new(docker: Docker, dir: PathBuf) -> Self {
-        ImageSync { docker, dir, locks: Arc::default() }
+        ImageSync { docker, dir, locks: Arc::default(), loads: Arc::default() }
+    }
+
+    /// Loads in progress now.
+    pub fn loading(&self) -> std::collections::BTreeMap<String, LoadProgress> {
+        self.loads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Makes sure `hakuriver/<env>:base` is at least as new as the newest tarball of `env`.
@@ -89,8 +108,21 @@ impl ImageSync {
         tracing::info!(env, tarball = %path.display(), "loading environment image");
         let fail = |reason: String| ImageError::Load { path: path.clone(), reason };
         let file = tokio::fs::File::open(&path).await.map_err(|e| fail(e.to_string()))?;
+        let total = file.metadata().await.ok().map(|m| m.len());
+        self.loads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(env.to_string(), LoadProgress { bytes: 0, total_bytes: total });
+        let _entry = LoadEntry(self.loads.clone(), env.to_string());
+        let (loads, key) = (self.loads.clone(), env.to_string());
         // 1 MiB reads: the default 4 KiB would make loading several times slower than `docker load`.
-        let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+        let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                if let Some(p) = loads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(&key) {
+                    p.bytes += bytes.len() as u64;
+                }
+            }
+        });
         let mut progress =
             self.docker.import_image_stream(ImportImageOptions { quiet: true, ..Default::default() }, body, None);
         while let Some(step) = progress.next().await {

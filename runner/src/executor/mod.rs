@@ -116,6 +116,11 @@ impl Executor {
         }
     }
 
+    /// Environment tarballs being loaded now (for heartbeats).
+    pub fn env_loading(&self) -> std::collections::BTreeMap<String, hakuriver_model::env::LoadProgress> {
+        self.images.as_ref().map(ImageSync::loading).unwrap_or_default()
+    }
+
     /// Ids of every task this runner tracks (for heartbeats).
     pub async fn running_ids(&self) -> Vec<TaskId> {
         self.table.lock().await.tasks.keys().copied().collect()

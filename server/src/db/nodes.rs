@@ -24,6 +24,7 @@ pub struct NodeRow {
     pub numa_topology: Option<NumaTopology>,
     pub gpu_info: Vec<GpuInfo>,
     pub environments: BTreeMap<String, i64>,
+    pub env_loading: BTreeMap<String, hakuriver_model::env::LoadProgress>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -43,6 +44,7 @@ struct RawNode {
     numa_topology: Option<String>,
     gpu_info: Option<String>,
     environments: Option<String>,
+    env_loading: Option<String>,
 }
 
 impl TryFrom<RawNode> for NodeRow {
@@ -63,8 +65,13 @@ impl TryFrom<RawNode> for NodeRow {
             Some(j) => serde_json::from_str(&j).map_err(|e| corrupt(format!("{}: environments: {e}", r.hostname)))?,
             None => BTreeMap::new(),
         };
+        let env_loading = match r.env_loading {
+            Some(j) => serde_json::from_str(&j).map_err(|e| corrupt(format!("{}: env_loading: {e}", r.hostname)))?,
+            None => BTreeMap::new(),
+        };
         Ok(NodeRow {
             environments,
+            env_loading,
             status: r.status.parse().map_err(corrupt)?,
             total_cores: u32::try_from(r.total_cores).map_err(|e| corrupt(e.to_string()))?,
             memory_total_bytes: r.memory_total_bytes.and_then(|v| u64::try_from(v).ok()),
@@ -162,7 +169,7 @@ pub async fn record_heartbeat(
     sqlx::query(
         "UPDATE nodes SET status = 'online', last_heartbeat_ms = $2, cpu_percent = $3,
             memory_percent = $4, memory_used_bytes = $5, current_avg_temp = $6,
-            current_max_temp = $7, gpu_info = $8, environments = $9
+            current_max_temp = $7, gpu_info = $8, environments = $9, env_loading = $10
          WHERE hostname = $1",
     )
     .bind(hostname)
@@ -174,6 +181,7 @@ pub async fn record_heartbeat(
     .bind(hb.current_max_temp)
     .bind(gpus)
     .bind(json(&hb.environments))
+    .bind(json(&hb.env_loading))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -194,7 +202,7 @@ pub async fn mark_silent_offline(pool: &Pool, cutoff_ms: i64) -> Result<Vec<Stri
 
 const SELECT: &str = "SELECT hostname, url, total_cores, memory_total_bytes, status, registered_at_ms,
     last_heartbeat_ms, cpu_percent, memory_percent, memory_used_bytes, current_avg_temp,
-    current_max_temp, numa_topology, gpu_info, environments FROM nodes";
+    current_max_temp, numa_topology, gpu_info, environments, env_loading FROM nodes";
 
 pub async fn list<'e>(db: impl sqlx::SqliteExecutor<'e>) -> Result<Vec<NodeRow>, DbError> {
     let rows: Vec<RawNode> = sqlx::query_as(&format!("{SELECT} ORDER BY hostname")).fetch_all(db).await?;

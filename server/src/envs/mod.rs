@@ -425,20 +425,26 @@ impl Resizer {
 pub fn versions(tars: &TarballList, nodes: &[hakuriver_model::NodeInfo]) -> BTreeMap<String, EnvVersions> {
     let mut out: BTreeMap<String, EnvVersions> = tars
         .iter()
-        .map(|(env, t)| {
-            (env.clone(), EnvVersions { latest_timestamp: Some(t.latest_timestamp), nodes: BTreeMap::new() })
-        })
+        .map(|(env, t)| (env.clone(), EnvVersions { latest_timestamp: Some(t.latest_timestamp), ..empty_versions() }))
         .collect();
     for node in nodes {
         for (env, &created) in &node.environments {
-            let entry = out
-                .entry(env.clone())
-                .or_insert_with(|| EnvVersions { latest_timestamp: None, nodes: BTreeMap::new() });
+            let entry = out.entry(env.clone()).or_insert_with(empty_versions);
             let current = entry.latest_timestamp.is_none_or(|latest| created >= latest);
             entry.nodes.insert(node.hostname.clone(), NodeEnvVersion { image_created: created, current });
         }
+        for (env, progress) in &node.env_loading {
+            out.entry(env.clone())
+                .or_insert_with(empty_versions)
+                .loading
+                .insert(node.hostname.clone(), progress.clone());
+        }
     }
     out
+}
+
+fn empty_versions() -> EnvVersions {
+    EnvVersions { latest_timestamp: None, nodes: BTreeMap::new(), loading: BTreeMap::new() }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

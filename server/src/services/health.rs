@@ -111,6 +111,7 @@ mod tests {
             memory_percent: None,
             current_avg_temp: temp,
             environments: Default::default(),
+            env_loading: Default::default(),
             current_max_temp: temp.map(|t| t + 10.0),
         }
     }

@@ -133,6 +133,7 @@ pub fn node_view(row: &NodeRow, in_use: u32) -> NodeInfo {
         current_avg_temp: row.current_avg_temp,
         current_max_temp: row.current_max_temp,
         environments: row.environments.clone(),
+        env_loading: row.env_loading.clone(),
     }
 }
 
@@ -183,6 +184,7 @@ mod tests {
             numa_topology: None,
             gpu_info: vec![],
             environments: Default::default(),
+            env_loading: Default::default(),
         };
         let view = node_view(&row, 3);
         assert_eq!(view.cores_in_use, CoresInUse::NotAvailable(NotAvailable::NA));
