@@ -62,8 +62,15 @@ pub fn render_tars(tars: &TarballList) -> String {
 pub fn render_versions(versions: &BTreeMap<String, EnvVersions>) -> String {
     let mut rows = Vec::new();
     for (env, v) in versions {
-        if v.nodes.is_empty() {
+        if v.nodes.is_empty() && v.loading.is_empty() {
             rows.push(vec![env.clone(), "-".into(), "-".into(), "no runner has it yet".into()]);
+        }
+        for (node, p) in &v.loading {
+            let done = match p.total_bytes {
+                Some(total) if total > 0 => format!("loading {:.0} %", p.bytes as f64 / total as f64 * 100.0),
+                _ => format!("loading {} bytes", p.bytes),
+            };
+            rows.push(vec![env.clone(), node.clone(), "-".into(), done]);
         }
         for (node, n) in &v.nodes {
             let state = if n.current { "current" } else { "older (loads on next task)" };
@@ -82,7 +89,10 @@ mod tests {
     fn version_rows_say_what_is_current() {
         let mut nodes = BTreeMap::new();
         nodes.insert("n1".to_string(), NodeEnvVersion { image_created: 5, current: false });
-        let versions = BTreeMap::from([("base".to_string(), EnvVersions { latest_timestamp: Some(9), nodes })]);
+        let versions = BTreeMap::from([(
+            "base".to_string(),
+            EnvVersions { latest_timestamp: Some(9), nodes, loading: BTreeMap::new() },
+        )]);
         let out = render_versions(&versions);
         assert!(out.lines().nth(1).unwrap().contains("older"), "{out}");
         assert!(render_tars(&TarballList::new()).contains("create-tar"));
