@@ -187,3 +187,13 @@ pub async fn wait_for_node(base: &str, name: &str, status: NodeStatus, timeout: 
     })
     .await
 }
+
+/// Waits until task `id` reaches a final status, and returns it.
+pub async fn wait_for_final(base: &str, id: &str, timeout: Duration) -> hakuriver_model::TaskView {
+    wait_for(&format!("task {id} to finish"), timeout, || async {
+        let t: hakuriver_model::TaskView =
+            reqwest::get(format!("{base}/api/status/{id}")).await.ok()?.json().await.ok()?;
+        t.status.is_final().then_some(t)
+    })
+    .await
+}

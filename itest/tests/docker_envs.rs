@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use hakuriver_itest::images::{ensure_busybox, BUSYBOX_IMAGE};
 use hakuriver_itest::{wait_for, wait_for_node, ClusterDir};
-use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
+use hakuriver_model::{NodeStatus, TaskStatus};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -77,11 +77,7 @@ async fn an_env_made_in_the_terminal_reaches_a_task_on_a_runner() {
     .await;
     assert_eq!(status, 202, "{answer}");
     let id = answer["task_ids"][0].as_str().unwrap().to_string();
-    let task = wait_for("the task", Duration::from_secs(60), || async {
-        let t: TaskView = reqwest::get(format!("{base}/status/{id}")).await.ok()?.json().await.ok()?;
-        t.status.is_final().then_some(t)
-    })
-    .await;
+    let task = hakuriver_itest::wait_for_final(&base, &id, Duration::from_secs(60)).await;
     assert_eq!(task.status, TaskStatus::Completed, "{task:?}");
     let out = reqwest::get(format!("{base}/task/{id}/stdout")).await.unwrap().text().await.unwrap();
     assert_eq!(out, "made-in-terminal\n");
@@ -169,11 +165,7 @@ async fn importing_a_rootfs_or_an_image_tar_makes_a_usable_env() {
         let (status, answer) = post(&base, "/submit", body).await;
         assert_eq!(status, 202, "{answer}");
         let id = answer["task_ids"][0].as_str().unwrap().to_string();
-        let task = wait_for("the task", Duration::from_secs(60), || async {
-            let t: TaskView = reqwest::get(format!("{base}/status/{id}")).await.ok()?.json().await.ok()?;
-            t.status.is_final().then_some(t)
-        })
-        .await;
+        let task = hakuriver_itest::wait_for_final(&base, &id, Duration::from_secs(60)).await;
         assert_eq!(task.status, TaskStatus::Completed, "{task:?}");
         let out = reqwest::get(format!("{base}/task/{id}/stdout")).await.unwrap().text().await.unwrap();
         assert_eq!(out, format!("{expected}ok\n"));
@@ -426,11 +418,7 @@ async fn a_runners_load_shows_its_progress() {
     .await;
     assert!(seen["total_bytes"].as_u64().unwrap() > 384_000_000, "{seen}");
     let id = answer["task_ids"][0].as_str().unwrap().to_string();
-    let task = wait_for("the task", Duration::from_secs(120), || async {
-        let t: TaskView = reqwest::get(format!("{base}/status/{id}")).await.ok()?.json().await.ok()?;
-        t.status.is_final().then_some(t)
-    })
-    .await;
+    let task = hakuriver_itest::wait_for_final(&base, &id, Duration::from_secs(120)).await;
     assert_eq!(task.status, TaskStatus::Completed);
     wait_for("the load entry to go", Duration::from_secs(10), || async {
         let v: Value = reqwest::get(format!("{base}/api/docker/versions")).await.ok()?.json().await.ok()?;
