@@ -43,13 +43,14 @@ cargo clippy --locked -p hakuriver-app -p hakuriver-frontend --features hakurive
   --target wasm32-unknown-unknown -- -D warnings || lint_ok=no
 [[ $lint_ok == yes ]] || status=1
 
-run_suite unit cargo test --locked --workspace --exclude hakuriver-itest --lib --bins
+run_suite unit cargo test --locked --no-fail-fast --workspace --exclude hakuriver-itest --lib --bins
 count_cargo unit "$logs/unit.log"
 
-run_suite integration cargo test --locked -p hakuriver-itest --test cluster --test cli --test native_tasks
+run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --test cluster --test cli --test native_tasks
 count_cargo integration "$logs/integration.log"
 
-run_suite docker cargo test --locked -p hakuriver-itest --test docker_tasks --test docker_envs
+# Two at a time: several Docker tests move hundreds of megabytes through the engine.
+run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest --test docker_tasks --test docker_envs -- --test-threads=2
 count_cargo docker "$logs/docker.log"
 
 run_suite end2end bash -c 'cd end2end && npm test'

@@ -114,7 +114,7 @@ async fn a_partial_tarball_is_cleaned_at_start_and_never_loaded() {
     std::fs::write(&partial, b"half a tarball").unwrap();
     let _host = cluster.start_host();
     let base = cluster.base_url();
-    wait_for("the host", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    wait_for("the host", Duration::from_secs(60), || hakuriver_itest::nodes(&base)).await;
     assert!(!partial.exists(), "removed at start");
     let tars: Value = reqwest::get(format!("{base}/docker/list")).await.unwrap().json().await.unwrap();
     assert_eq!(tars, json!({}));
@@ -125,7 +125,7 @@ async fn the_terminal_refuses_unknown_containers_with_an_error_frame() {
     let cluster = ClusterDir::new();
     let base = cluster.base_url();
     let _host = cluster.start_host();
-    wait_for("the host", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    wait_for("the host", Duration::from_secs(60), || hakuriver_itest::nodes(&base)).await;
     let url = format!("{}/api/docker/host/containers/ghost-env/terminal", base.replace("http://", "ws://"));
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let frame = ws.next().await.unwrap().unwrap();
@@ -227,7 +227,7 @@ async fn the_cli_manages_environments() {
     let cluster = ClusterDir::new();
     let base = cluster.base_url();
     let _host = cluster.start_host();
-    wait_for("the host", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    wait_for("the host", Duration::from_secs(60), || hakuriver_itest::nodes(&base)).await;
     let env = format!("cli-env-{}", cluster.host_port);
     let ok = |args: &[&str]| {
         let out = cluster.cli(args);
@@ -283,7 +283,7 @@ async fn long_operations_report_progress_and_can_be_cancelled() {
     let cluster = ClusterDir::new();
     let base = cluster.base_url();
     let _host = cluster.start_host();
-    wait_for("the host", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    wait_for("the host", Duration::from_secs(60), || hakuriver_itest::nodes(&base)).await;
     let env = format!("big-{}", cluster.host_port);
     let payload = "x".repeat(96 * 1024 * 1024);
     let rootfs = busybox_rootfs_tar(cluster.path(), &[("/data/payload", &payload)]);
@@ -353,7 +353,7 @@ async fn a_host_killed_during_a_save_leaves_nothing_a_runner_would_load() {
     build_busybox_image(&format!("hakuriver/{env}:base"), &[("/data/payload", &payload)]);
     drop(payload);
     let mut host = cluster.start_host();
-    wait_for("the host", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    wait_for("the host", Duration::from_secs(60), || hakuriver_itest::nodes(&base)).await;
     let (status, _) = post(
         &base,
         "/docker/host/create",
@@ -384,7 +384,7 @@ async fn a_host_killed_during_a_save_leaves_nothing_a_runner_would_load() {
     );
 
     let _host = cluster.start_host();
-    wait_for("the host again", Duration::from_secs(20), || hakuriver_itest::nodes(&base)).await;
+    wait_for("the host again", Duration::from_secs(60), || hakuriver_itest::nodes(&base)).await;
     assert!(names().is_empty(), "the partial file is cleaned at start: {:?}", names());
     docker_ok(&["rm", "--force", &env]);
     docker_ok(&["rmi", "--force", &format!("hakuriver/{env}:base")]);
