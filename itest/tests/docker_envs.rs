@@ -42,7 +42,7 @@ async fn an_env_made_in_the_terminal_reaches_a_task_on_a_runner() {
     let base = cluster.base_url();
     let _host = cluster.start_host();
     let _runner = cluster.start_runner("env-node");
-    wait_for_node(&base, "env-node", NodeStatus::Online, Duration::from_secs(20)).await;
+    wait_for_node(&base, "env-node", NodeStatus::Online, Duration::from_secs(60)).await;
     let env = format!("it-env-{}", cluster.host_port);
 
     let (status, answer) =
@@ -146,7 +146,7 @@ async fn importing_a_rootfs_or_an_image_tar_makes_a_usable_env() {
     let base = cluster.base_url();
     let _host = cluster.start_host();
     let _runner = cluster.start_runner("import-node");
-    wait_for_node(&base, "import-node", NodeStatus::Online, Duration::from_secs(20)).await;
+    wait_for_node(&base, "import-node", NodeStatus::Online, Duration::from_secs(60)).await;
     let rootfs = busybox_rootfs_tar(cluster.path(), &[("/etc/origin", "rootfs\n")]);
     let image_tar = cluster.path().join("image.tar");
     docker_ok(&["save", "-o", image_tar.to_str().unwrap(), BUSYBOX_IMAGE]);
@@ -406,7 +406,7 @@ async fn a_runners_load_shows_its_progress() {
     docker_ok(&["rmi", "--force", &image]);
     let _host = cluster.start_host();
     let _runner = cluster.start_runner("load-node");
-    wait_for_node(&base, "load-node", NodeStatus::Online, Duration::from_secs(20)).await;
+    wait_for_node(&base, "load-node", NodeStatus::Online, Duration::from_secs(60)).await;
 
     let (status, answer) =
         post(&base, "/submit", json!({"command": "true", "targets": ["load-node"], "container_name": env})).await;

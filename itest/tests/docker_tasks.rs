@@ -8,7 +8,7 @@ use hakuriver_itest::{wait_for, wait_for_node, ClusterDir, Proc};
 use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
 use serde_json::{json, Value};
 
-const START: Duration = Duration::from_secs(20);
+const START: Duration = Duration::from_secs(60);
 const RUN: Duration = Duration::from_secs(60);
 
 struct Cluster {
