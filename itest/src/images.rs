@@ -1,15 +1,16 @@
-//! Test images, built locally (no registry is reachable): `hakuriver/busybox-test:base`, a
+//! Test images, built locally (no registry is reachable): `hakuriver/hakuriver-test-busybox:base`, a
 //! `docker import` of a root filesystem holding Debian's static busybox.
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-pub const BUSYBOX_ENV: &str = "busybox-test";
-pub const BUSYBOX_IMAGE: &str = "hakuriver/busybox-test:base";
+pub const BUSYBOX_ENV: &str = "hakuriver-test-busybox";
+pub const BUSYBOX_IMAGE: &str = "hakuriver/hakuriver-test-busybox:base";
 
-const APPLETS: &[&str] =
-    &["sh", "echo", "sleep", "cat", "env", "ls", "head", "tail", "dd", "true", "false", "printf", "nproc", "grep"];
+const APPLETS: &[&str] = &[
+    "sh", "echo", "sleep", "cat", "env", "ls", "head", "tail", "dd", "true", "false", "printf", "nproc", "grep", "stty",
+];
 
 static BUILD: Mutex<()> = Mutex::new(());
 

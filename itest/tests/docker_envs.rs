@@ -52,8 +52,10 @@ async fn an_env_made_in_the_terminal_reaches_a_task_on_a_runner() {
     assert!(list.iter().any(|c| c["name"] == env.as_str()), "{list:?}");
 
     let printed =
-        terminal(&base, &env, "echo made-in-terminal > /etc/marker && echo WROTE-$((6*7))\n", "WROTE-42").await;
+        terminal(&base, &env, "echo made-in-terminal > /etc/marker && stty size && echo WROTE-$((6*7))\n", "WROTE-42")
+            .await;
     assert!(printed.starts_with("Terminal connected."), "{printed}");
+    assert!(printed.contains("30 100"), "the TTY has the size the resize frame set: {printed}");
 
     let (status, answer) = post(&base, &format!("/docker/create_tar/{env}"), json!(null)).await;
     assert_eq!(status, 200, "{answer}");
