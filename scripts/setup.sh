@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing HakuRiver needs, and only what is missing:
-#   - Debian packages: Docker engine (docker.io), Chromium (browser tests), busybox-static
-#     (test images), build tools; then starts dockerd if its socket does not answer
+#   - Debian packages: Docker engine (docker.io), Chromium (browser tests), busybox-static and
+#     debootstrap (test images), openssh-client (`hakuriver ssh`, VPS tests), build tools; then
+#     starts dockerd if its socket does not answer
 #   - the Rust wasm32 target and wasm-bindgen-cli (pinned: it must equal the wasm-bindgen crate)
 #   - npm packages: binaryen (wasm-opt for release builds) and, in end2end/, playwright-core
 #     (which drives Debian's Chromium; no browser download)
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 WASM_BINDGEN_VERSION=0.2.129
-APT_PACKAGES=(docker.io chromium busybox-static ca-certificates pkg-config gcc make)
+APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc make)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

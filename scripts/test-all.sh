@@ -3,8 +3,10 @@
 #   lint         cargo fmt --check, cargo clippy (warnings are errors)
 #   unit         #[test]s inside the crates (pure logic; real SQLite files; no network)
 #   integration  the real host, runner and CLI binaries as processes on loopback
-#   docker       command tasks through host and runner processes on the real Docker engine,
-#                with a locally built busybox image
+#   docker       command tasks, environments and VPS tasks through host and runner processes on
+#                the real Docker engine, with locally built images (busybox; Debian with sshd,
+#                debootstrapped once and cached by scripts/test-image-sshd.sh), and the real
+#                OpenSSH client
 #   end2end      the dashboard in Debian's headless Chromium (playwright-core)
 # Prints a summary with the count of each suite, then "N passed, N failed".
 set -euo pipefail
@@ -46,11 +48,11 @@ cargo clippy --locked -p hakuriver-app -p hakuriver-frontend --features hakurive
 run_suite unit cargo test --locked --no-fail-fast --workspace --exclude hakuriver-itest --lib --bins
 count_cargo unit "$logs/unit.log"
 
-run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --test cluster --test cli --test native_tasks
+run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --test cluster --test cli --test native_tasks --test ssh_proxy
 count_cargo integration "$logs/integration.log"
 
 # Two at a time: several Docker tests move hundreds of megabytes through the engine.
-run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest --test docker_tasks --test docker_envs -- --test-threads=2
+run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest --test docker_tasks --test docker_envs --test docker_vps -- --test-threads=2
 count_cargo docker "$logs/docker.log"
 
 run_suite end2end bash -c 'cd end2end && npm test'

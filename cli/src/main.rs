@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod shell;
 mod table;
+mod tunnel;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,97 @@ enum Command {
     /// Docker environments on the host: containers, tarballs, import.
     #[command(subcommand)]
     Docker(DockerCommand),
+    /// VPS tasks: long-lived containers with sshd, reached through the host.
+    #[command(subcommand)]
+    Vps(VpsCommand),
+    /// Log in to a VPS with the system ssh, through the host's SSH proxy.
+    #[command(after_help = "Examples:\n  hakuriver ssh 7251863349413412864\n  \
+        hakuriver ssh 7251863349413412864 -- -i ~/.ssh/vps_key uname -a\n  \
+        hakuriver ssh 7251863349413412864 --print    # the stock `ssh -J` way, no HakuRiver needed")]
+    Ssh {
+        task_id: String,
+        /// Print the equivalent `ssh -J` command and an ~/.ssh/config entry instead of connecting.
+        #[arg(long)]
+        print: bool,
+        /// User to log in as.
+        #[arg(long, default_value = "root")]
+        user: String,
+        /// Host address of the SSH proxy [default: the host's address].
+        #[arg(long)]
+        proxy_host: Option<String>,
+        /// Port of the SSH proxy [default: network.host_ssh_proxy_port].
+        #[arg(long)]
+        proxy_port: Option<u16>,
+        /// Local port to listen on (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        local_port: u16,
+        /// More arguments for ssh (options, then a remote command), after `--`.
+        #[arg(last = true)]
+        ssh_args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum VpsCommand {
+    /// Start a VPS for a public key; prints its task id (and port once it runs).
+    #[command(after_help = "Examples:\n  hakuriver vps submit --target node1 --cores 2 --memory 4G\n  \
+        hakuriver vps submit --public-key-file ~/.ssh/id_ed25519.pub --container my-env")]
+    Submit {
+        /// `node`, `node:numa` or `node::gpu,gpu`. None: the host places it.
+        #[arg(long, short = 't')]
+        target: Option<String>,
+        /// CPU cores to reserve (0: no reservation, no limit).
+        #[arg(long, default_value_t = 0)]
+        cores: u32,
+        /// Memory limit, e.g. 4G or 4Gi.
+        #[arg(long)]
+        memory: Option<String>,
+        /// Environment (container) name.
+        #[arg(long)]
+        container: Option<String>,
+        #[arg(long)]
+        privileged: bool,
+        /// Bind mount HOST:CONTAINER[:ro]; repeatable.
+        #[arg(long = "mount")]
+        mounts: Vec<String>,
+        /// The public key itself.
+        #[arg(long, conflicts_with = "public_key_file")]
+        public_key_string: Option<String>,
+        /// A public key file [default: ~/.ssh/id_rsa.pub, then ~/.ssh/id_ed25519.pub].
+        #[arg(long)]
+        public_key_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Print only the task id.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// List the VPS tasks that are not over.
+    #[command(alias = "status")]
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Stop and remove a VPS.
+    Kill {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Freeze a running VPS.
+    Pause {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Thaw a paused VPS.
+    Resume {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -225,7 +317,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(Failure { code: 1, message: format!("cannot start: {e}") }),
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(failure) => fail(failure),
     }
 }
@@ -235,8 +327,21 @@ fn fail(failure: Failure) -> ExitCode {
     ExitCode::from(failure.code)
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
+async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let env = Env::from_process();
+    if let Command::Ssh { task_id, print, user, proxy_host, proxy_port, local_port, ssh_args } = cli.command {
+        let (host, port) = proxy_address(cli.config, cli.host.as_deref(), &env, proxy_host, proxy_port)?;
+        if print {
+            print!("{}", commands::vps::print_ssh(&task_id, &host, port, &user));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let t = tunnel::Tunnel { task_id, proxy_host: host, proxy_port: port, local_port, user, ssh_args };
+        return tunnel::run(t).await.map_err(failure);
+    }
+    run_command(cli, env).await.map(|()| ExitCode::SUCCESS)
+}
+
+async fn run_command(cli: Cli, env: Env) -> Result<(), Failure> {
     match cli.command {
         Command::Init(InitCommand::Config { path, force }) => {
             let path = path.unwrap_or_else(|| env.home().join("config.toml"));
@@ -246,6 +351,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Task(command) => task(client(cli.config, cli.host, &env)?, command).await,
         Command::Docker(command) => docker(client(cli.config, cli.host, &env)?, command).await,
+        Command::Vps(command) => vps(client(cli.config, cli.host, &env)?, command).await,
+        Command::Ssh { .. } => Err(failure("ssh is handled before")),
         Command::Dashboard => {
             println!("{}/", host_url(cli.config, cli.host, &env)?.trim_end_matches('/'));
             Ok(())
@@ -391,6 +498,96 @@ async fn task(client: Client, command: TaskCommand) -> Result<(), Failure> {
             print_message(&m, json)
         }
     }
+}
+
+async fn vps(client: Client, command: VpsCommand) -> Result<(), Failure> {
+    use commands::vps as v;
+    use hakuriver_model::api::Message;
+    use hakuriver_model::task::SubmitResponse;
+    use hakuriver_model::TaskView;
+    match command {
+        VpsCommand::Submit {
+            target,
+            cores,
+            memory,
+            container,
+            privileged,
+            mounts,
+            public_key_string,
+            public_key_file,
+            json,
+            quiet,
+        } => {
+            let usage = |m: String| Failure { code: 2, message: m };
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let key = v::read_key(public_key_string, public_key_file, home.as_deref()).map_err(usage)?;
+            let args = v::SubmitArgs { target, cores, memory, container, privileged, mounts, key };
+            let request = v::request(args).map_err(usage)?;
+            let answer: SubmitResponse = client.post("/api/submit", &request).await?;
+            if json {
+                return print_json(&answer);
+            }
+            let id = answer.task_ids.first().map(ToString::to_string).unwrap_or_default();
+            if quiet {
+                println!("{id}");
+                return Ok(());
+            }
+            println!("{}", answer.message);
+            println!("  VPS task {id}");
+            match answer.runner_response.as_ref().and_then(|r| r["ssh_port"].as_u64()) {
+                Some(port) => println!("  running; sshd on port {port} of its node\n  connect: hakuriver ssh {id}"),
+                None => println!("  starting; `hakuriver vps list` shows when it runs"),
+            }
+            Ok(())
+        }
+        VpsCommand::List { json, quiet } => {
+            let list: Vec<TaskView> = client.get("/api/vps/status").await?;
+            if json {
+                print_json(&list)
+            } else if quiet {
+                list.iter().for_each(|t| println!("{}", t.task_id));
+                Ok(())
+            } else {
+                print!("{}", v::render_list(&list));
+                Ok(())
+            }
+        }
+        VpsCommand::Kill { id, json } => {
+            let m: Message = client.post(&format!("/api/kill/{id}"), &()).await?;
+            print_message(&m, json)
+        }
+        VpsCommand::Pause { id, json } => {
+            let m: Message = client.post(&format!("/api/command/{id}/pause"), &()).await?;
+            print_message(&m, json)
+        }
+        VpsCommand::Resume { id, json } => {
+            let m: Message = client.post(&format!("/api/command/{id}/resume"), &()).await?;
+            print_message(&m, json)
+        }
+    }
+}
+
+/// The host's SSH proxy: `--proxy-host`/`--proxy-port`, else the host of `--host` (or of the
+/// configuration) and `network.host_ssh_proxy_port`.
+fn proxy_address(
+    config: Option<PathBuf>,
+    host: Option<&str>,
+    env: &Env,
+    proxy_host: Option<String>,
+    proxy_port: Option<u16>,
+) -> Result<(String, u16), Failure> {
+    let usage = |m: String| Failure { code: 2, message: m };
+    let loaded = hakuriver_config::load(config.as_deref(), env).map_err(|e| usage(e.to_string()))?;
+    let port = proxy_port.unwrap_or(loaded.config.network.host_ssh_proxy_port);
+    let host = match (proxy_host, host) {
+        (Some(h), _) => h,
+        (None, Some(url)) => reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string()))
+            .ok_or_else(|| usage(format!("--host {url:?} is not a URL")))?,
+        (None, None) => loaded.config.network.host_reachable_address.clone(),
+    };
+    Ok((host, port))
 }
 
 async fn docker(client: Client, command: DockerCommand) -> Result<(), Failure> {

@@ -61,6 +61,10 @@ pub struct TimingSection {
     pub heartbeat_timeout_factor: f64,
     pub cleanup_check_interval: f64,
     pub resource_check_interval: f64,
+    /// How long a runner waits for a new VPS's sshd to answer (installing it may take a while).
+    pub vps_ready_timeout: f64,
+    /// How long the host's SSH proxy waits for a client's first line.
+    pub ssh_handshake_timeout: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
@@ -162,6 +166,8 @@ impl Default for TimingSection {
             heartbeat_timeout_factor: 6.0,
             cleanup_check_interval: 10.0,
             resource_check_interval: 1.0,
+            vps_ready_timeout: 300.0,
+            ssh_handshake_timeout: 10.0,
         }
     }
 }
@@ -178,6 +184,14 @@ impl TimingSection {
 
     pub fn cleanup_check_interval(&self) -> Duration {
         Duration::from_secs_f64(self.cleanup_check_interval)
+    }
+
+    pub fn vps_ready_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.vps_ready_timeout)
+    }
+
+    pub fn ssh_handshake_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.ssh_handshake_timeout)
     }
 }
 

@@ -32,6 +32,8 @@ pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
         ("timing.heartbeat_interval", c.timing.heartbeat_interval, 0.0),
         ("timing.cleanup_check_interval", c.timing.cleanup_check_interval, 0.0),
         ("timing.resource_check_interval", c.timing.resource_check_interval, 0.0),
+        ("timing.vps_ready_timeout", c.timing.vps_ready_timeout, 0.0),
+        ("timing.ssh_handshake_timeout", c.timing.ssh_handshake_timeout, 0.0),
     ] {
         if !(secs.is_finite() && secs > min && secs <= 86_400.0) {
             return fail(key, "expected a number of seconds greater than 0 and at most 86400");

@@ -1,5 +1,6 @@
 //! Test images, built locally (no registry is reachable): `hakuriver/hakuriver-test-busybox:base`, a
-//! `docker import` of a root filesystem holding Debian's static busybox.
+//! `docker import` of a root filesystem holding Debian's static busybox, and
+//! `hakuriver/hakuriver-test-sshd:base`, a debootstrapped Debian with openssh-server.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,6 +12,9 @@ pub const BUSYBOX_IMAGE: &str = "hakuriver/hakuriver-test-busybox:base";
 const APPLETS: &[&str] = &[
     "sh", "echo", "sleep", "cat", "env", "ls", "head", "tail", "dd", "true", "false", "printf", "nproc", "grep", "stty",
 ];
+
+pub const SSHD_ENV: &str = "hakuriver-test-sshd";
+pub const SSHD_IMAGE: &str = "hakuriver/hakuriver-test-sshd:base";
 
 static BUILD: Mutex<()> = Mutex::new(());
 
@@ -28,6 +32,24 @@ pub fn ensure_busybox() -> &'static str {
         build_busybox_image(BUSYBOX_IMAGE, &[]);
     }
     BUSYBOX_IMAGE
+}
+
+/// Builds the Debian image with openssh-server unless present (scripts/test-image-sshd.sh:
+/// debootstrap once, the root file system cached outside the checkout). Panics with the reason.
+pub fn ensure_sshd() -> &'static str {
+    let _one = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if docker(&["image", "inspect", SSHD_IMAGE]).status.success() {
+        return SSHD_IMAGE;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-image-sshd.sh");
+    let out = Command::new("bash").arg(&script).output().expect("run scripts/test-image-sshd.sh");
+    assert!(
+        out.status.success(),
+        "building {SSHD_IMAGE} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    SSHD_IMAGE
 }
 
 /// Imports a busybox root filesystem with `files` (`(path, content)`) added, tagged `tag`;

@@ -20,10 +20,21 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A TCP port that was free a moment ago.
+/// A TCP port that was free a moment ago, from 20000–32767: below the kernel's ephemeral range,
+/// where outgoing connections and Docker's published ports take theirs, so the port is not taken
+/// between this check and the bind of the process it is meant for.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    loop {
+        let n = seed.wrapping_add(NEXT.fetch_add(7, Ordering::Relaxed));
+        let port = 20000 + (n % 12768) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A child process that is killed when dropped; its output goes to a log file that is printed
@@ -66,6 +77,10 @@ impl Proc {
         false
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
@@ -84,6 +99,8 @@ impl Drop for Proc {
 pub struct ClusterDir {
     pub dir: tempfile::TempDir,
     pub host_port: u16,
+    /// The host's SSH proxy port.
+    pub proxy_port: u16,
     offline_after: Duration,
 }
 
@@ -96,14 +113,17 @@ impl ClusterDir {
     /// Heartbeats every `interval` seconds, offline after `interval × factor`.
     pub fn with_timing(interval: f64, factor: f64) -> ClusterDir {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cluster =
-            ClusterDir { dir, host_port: free_port(), offline_after: Duration::from_secs_f64(interval * factor) };
+        let cluster = ClusterDir {
+            dir,
+            host_port: free_port(),
+            proxy_port: free_port(),
+            offline_after: Duration::from_secs_f64(interval * factor),
+        };
         let config = format!(
             "[network]\nhost_port = {}\nhost_ssh_proxy_port = {}\nrunner_address = \"127.0.0.1\"\n\
              [paths]\nshared_dir = \"shared\"\nlocal_temp_dir = \"temp\"\n[database]\ndb_file = \"host.db\"\n\
              [timing]\nheartbeat_interval = {interval}\nheartbeat_timeout_factor = {factor}\ncleanup_check_interval = 0.5\n",
-            cluster.host_port,
-            free_port()
+            cluster.host_port, cluster.proxy_port
         );
         std::fs::write(cluster.config(), config).expect("write config");
         cluster

@@ -12,6 +12,7 @@ pub mod health;
 pub mod ids;
 pub mod node;
 pub mod operation;
+pub mod sshkey;
 pub mod target;
 pub mod task;
 pub mod time;

@@ -192,6 +192,9 @@ pub struct SubmitResponse {
     pub failed_targets: Vec<FailedTarget>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_node: Option<AssignedNode>,
+    /// VPS submits: `{"ssh_port": N}` once the VPS runs (the original's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_response: Option<serde_json::Value>,
 }
 
 /// One task as `GET /status/{id}` and `GET /tasks` show it (the original's 20 keys, plus ours).
@@ -269,6 +272,10 @@ pub struct TaskStatusUpdate {
     pub started_at: Option<NaiveDateTime>,
     #[serde(default, with = "crate::time::opt")]
     pub completed_at: Option<NaiveDateTime>,
+    /// Ours: a VPS's published sshd port on the runner (sent with `running`, and again whenever it
+    /// changes, e.g. after a restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_port: Option<u16>,
 }
 
 /// Runner `POST /kill`, `/pause`, `/resume` body.
@@ -292,6 +299,14 @@ pub fn log_paths(shared_dir: &std::path::Path, id: TaskId) -> (std::path::PathBu
 pub fn task_container_name(id: TaskId) -> String {
     format!("hakuriver-task-{id}")
 }
+
+/// The container name of a VPS task.
+pub fn vps_container_name(id: TaskId) -> String {
+    format!("hakuriver-vps-{id}")
+}
+
+/// `task_type` of a VPS task.
+pub const VPS: &str = "vps";
 
 /// The image of an environment: `hakuriver/<env>:base`.
 pub fn env_image(env: &str) -> String {

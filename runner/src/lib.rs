@@ -60,6 +60,20 @@ pub async fn probe(config: &Config) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::json!({ "register": register, "heartbeat": heartbeat }))
 }
 
+/// The IP address VPS ports are published on: the runner's address, resolved when it is a name.
+async fn vps_bind_ip(runner_address: &str) -> String {
+    if runner_address.parse::<std::net::IpAddr>().is_ok() {
+        return runner_address.to_string();
+    }
+    match tokio::net::lookup_host((runner_address, 0)).await.map(|mut a| a.next()) {
+        Ok(Some(addr)) => addr.ip().to_string(),
+        _ => {
+            tracing::warn!(runner_address, "cannot resolve runner_address: VPS ports are published on all addresses");
+            "0.0.0.0".into()
+        }
+    }
+}
+
 /// Runs the runner until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -82,8 +96,11 @@ pub async fn run(
         numa_root: agent.roots.sys.join("devices/system/node"),
         cgroup_root: agent.roots.sys.join("fs/cgroup"),
         runner_user: config.environment.runner_user.clone(),
+        vps_bind_ip: vps_bind_ip(&config.network.runner_address).await,
+        vps_ready_timeout: config.timing.vps_ready_timeout(),
     })
     .await;
+    executor.adopt_vps().await;
     let agent_task = tokio::spawn(agent.run(executor.clone()));
     let server = axum::serve(listener, server::router(hostname, executor)).with_graceful_shutdown(shutdown);
     let result = server.await.context("runner HTTP server failed");

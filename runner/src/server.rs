@@ -1,7 +1,9 @@
 //! The runner's HTTP API, which the host calls: `/run`, `/kill`, `/pause`, `/resume` (the
-//! original's protocol) and `GET /health`.
+//! original's protocol), `GET /health`, and `WS /tasks/{id}/terminal` (a shell in a task's
+//! container, which the host relays to browsers).
 
-use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -32,6 +34,7 @@ pub fn router(hostname: String, executor: Executor) -> Router {
         .route("/kill", post(kill))
         .route("/pause", post(pause))
         .route("/resume", post(resume))
+        .route("/tasks/{id}/terminal", get(terminal))
         .with_state(state)
 }
 
@@ -75,4 +78,17 @@ async fn resume(State(s): State<RunnerState>, Json(c): Json<TaskControl>) -> Res
         Ok(()) => Json(Message::new(format!("Resume request processed for task {}", c.task_id))).into_response(),
         Err(e) => error(e),
     }
+}
+
+async fn terminal(ws: WebSocketUpgrade, State(s): State<RunnerState>, Path(id): Path<String>) -> Response {
+    ws.on_upgrade(move |socket| async move {
+        let shell = match id.parse() {
+            Ok(id) => s.executor.open_shell(id).await,
+            Err(e) => Err(ExecError::Failed(format!("{e}"))),
+        };
+        match shell {
+            Ok(shell) => hakuriver_terminal::serve(socket, shell, &format!("task {id}")).await,
+            Err(e) => hakuriver_terminal::close(socket, hakuriver_terminal::CLOSE_POLICY, Some(e.to_string())).await,
+        }
+    })
 }

@@ -20,6 +20,8 @@ const BARE_API_PATHS: &[&str] = &[
     "/task/",
     "/update",
     "/docker/",
+    "/vps",
+    "/vps/status",
 ];
 
 /// The `/api` path a request for `path` belongs to, if it is one of the original's bare paths.
@@ -68,6 +70,7 @@ mod tests {
         assert_eq!(api_path(&Method::GET, "/health", true).as_deref(), Some("/api/health"));
         assert_eq!(api_path(&Method::GET, "/nodes", false).as_deref(), Some("/api/nodes"));
         assert_eq!(api_path(&Method::GET, "/docker/list", false).as_deref(), Some("/api/docker/list"));
+        assert_eq!(api_path(&Method::GET, "/vps/status", false).as_deref(), Some("/api/vps/status"));
         let ws = api_path(&Method::GET, "/ws/docker/host/containers/e/terminal", true);
         assert_eq!(ws.as_deref(), Some("/api/docker/host/containers/e/terminal"));
     }

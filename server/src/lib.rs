@@ -11,9 +11,9 @@ pub mod operations;
 pub mod scheduler;
 pub mod services;
 pub mod site;
+pub mod ssh_proxy;
 pub mod state;
 pub mod storage;
-pub mod text;
 
 use std::future::Future;
 use std::time::Duration;
@@ -75,13 +75,22 @@ pub async fn serve(
             Ok(serde_json::Value::Null)
         });
     }
-    let services = Services { nodes, tasks, envs, operations, events, health: HealthHistory::default() };
+    let vps = services::vps::VpsDirectory::new(pool.clone());
+    let services = Services { nodes, tasks, vps, envs, operations, events, health: HealthHistory::default() };
     let (stop_tx, stop_rx) = watch::channel(false);
     let addr = listener.local_addr()?;
     let state = AppState { services: services.clone(), leptos: site::leptos_options(addr), shutdown: stop_rx.clone() };
     if !site::has_wasm_bundle() {
         tracing::warn!("dashboard assets missing (run scripts/build-site.sh): pages render without live updates");
     }
+
+    let proxy_listener = ssh_proxy::bind(&config.network.host_bind_ip, config.network.host_ssh_proxy_port)
+        .await
+        .context("cannot listen for SSH (network.host_bind_ip / network.host_ssh_proxy_port)")?;
+    let host_key = ssh_host_key_path(&config);
+    let proxy = ssh_proxy::SshProxy::new(services.vps.clone(), &host_key, config.timing.ssh_handshake_timeout())?;
+    tracing::info!(listen = %proxy_listener.local_addr()?, "SSH proxy (REQUEST_TUNNEL and ssh -J) listening");
+    let proxy = tokio::spawn(proxy.serve(proxy_listener, stop_rx.clone()));
 
     let liveness =
         tokio::spawn(liveness_loop(services.clone(), config.timing.cleanup_check_interval(), stop_rx.clone()));
@@ -96,9 +105,15 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     });
     server.await.context("HTTP server failed")?;
-    let _ = tokio::join!(liveness, sampler, queue);
+    let _ = tokio::join!(liveness, sampler, queue, proxy);
     pool.close().await;
     Ok(())
+}
+
+/// The jump host's SSH host key: next to the database file.
+pub fn ssh_host_key_path(config: &Config) -> std::path::PathBuf {
+    let db = &config.database.db_file;
+    db.parent().unwrap_or(std::path::Path::new(".")).join("hakuriver_ssh_host_ed25519_key")
 }
 
 /// Every route of the host on one router: REST, websockets, dashboard pages and assets.

@@ -4,13 +4,16 @@
 pub mod docker;
 pub mod images;
 pub mod native;
+pub mod vps;
 
 use std::collections::{HashMap, HashSet};
+
+use futures::StreamExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hakuriver_model::task::{TaskInfo, TaskStatusUpdate, NO_CONTAINER};
+use hakuriver_model::task::{vps_container_name, TaskInfo, TaskStatusUpdate, NO_CONTAINER, VPS};
 use hakuriver_model::TaskId;
 use tokio::sync::Mutex;
 
@@ -25,6 +28,8 @@ const TOMBSTONES: usize = 10_000;
 #[derive(Default)]
 struct Tracked {
     container: Option<String>,
+    /// A VPS: killing it removes its container (its restart policy would bring it back).
+    vps: bool,
     /// Process group of a native task.
     pgid: Option<i32>,
     killed: bool,
@@ -60,6 +65,9 @@ pub struct Executor {
     numa_root: PathBuf,
     cgroup_root: PathBuf,
     runner_user: String,
+    /// The address VPS ports are published on (the runner's own).
+    vps_bind_ip: String,
+    vps_ready_timeout: Duration,
     docker_problem: String,
 }
 
@@ -72,7 +80,12 @@ pub struct ExecutorConfig {
     pub numa_root: PathBuf,
     pub cgroup_root: PathBuf,
     pub runner_user: String,
+    pub vps_bind_ip: String,
+    pub vps_ready_timeout: Duration,
 }
+
+/// What a task's run ends with: `(status, exit code, message)` for the final report.
+type Outcome = (&'static str, Option<i64>, Option<String>);
 
 impl Executor {
     /// Connects to the local Docker engine; without one, container tasks fail with the reason.
@@ -104,6 +117,8 @@ impl Executor {
             numa_root: c.numa_root,
             cgroup_root: c.cgroup_root,
             runner_user: c.runner_user,
+            vps_bind_ip: c.vps_bind_ip,
+            vps_ready_timeout: c.vps_ready_timeout,
             docker_problem: problem,
         }
     }
@@ -119,6 +134,15 @@ impl Executor {
     /// Environment tarballs being loaded now (for heartbeats).
     pub fn env_loading(&self) -> std::collections::BTreeMap<String, hakuriver_model::env::LoadProgress> {
         self.images.as_ref().map(ImageSync::loading).unwrap_or_default()
+    }
+
+    /// Opens a shell in task `id`'s container, for a web terminal.
+    pub async fn open_shell(&self, id: TaskId) -> Result<hakuriver_terminal::Shell, ExecError> {
+        let container = self.table.lock().await.tasks.get(&id).and_then(|t| t.container.clone());
+        let name = container
+            .ok_or_else(|| ExecError::Failed(format!("Task {id} has no running container on node {}.", self.node)))?;
+        let docker = self.docker.as_ref().ok_or_else(|| ExecError::Failed("Docker is not available".into()))?;
+        hakuriver_terminal::exec_shell(&docker.docker, &name).await.map_err(|e| ExecError::Failed(e.to_string()))
     }
 
     /// Ids of every task this runner tracks (for heartbeats).
@@ -141,22 +165,16 @@ impl Executor {
         let this = self.clone();
         tokio::spawn(async move {
             let id = task.task_id;
-            let (status, exit_code, message) = this.execute(&task).await;
+            let (status, exit_code, message) =
+                if task.task_type == VPS { this.run_vps(&task).await } else { this.execute(&task).await };
             this.table.lock().await.tasks.remove(&id);
             this.report(id, status, exit_code, message).await;
         });
         Ok(())
     }
 
-    fn paths(&self, id: TaskId) -> TaskPaths {
-        let (stdout, stderr) = hakuriver_model::task::log_paths(&self.shared_dir, id);
-        TaskPaths { shared_dir: self.shared_dir.clone(), local_temp_dir: self.local_temp_dir.clone(), stdout, stderr }
-    }
-
-    /// Runs the task to its end: `(status, exit code, message)` for the final report.
-    async fn execute(&self, task: &TaskInfo) -> (&'static str, Option<i64>, Option<String>) {
-        let failed = |m: String| ("failed", None, Some(m));
-        let paths = self.paths(task.task_id);
+    /// Creates the folders a task's container or process uses on this node.
+    async fn prepare_dirs(&self, paths: &TaskPaths) -> Result<(), String> {
         for dir in [
             paths.stdout.parent(),
             paths.stderr.parent(),
@@ -166,22 +184,195 @@ impl Executor {
         .into_iter()
         .flatten()
         {
-            if let Err(e) = tokio::fs::create_dir_all(dir).await {
-                return failed(format!("cannot create {}: {e}", dir.display()));
-            }
+            tokio::fs::create_dir_all(dir).await.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        if task.docker_image_name == NO_CONTAINER {
-            return self.execute_native(task, &paths).await;
-        }
+        Ok(())
+    }
+
+    /// The Docker engine and the task's environment image, loaded when needed.
+    async fn docker_for(&self, task: &TaskInfo) -> Result<&DockerRunner, String> {
         let (Some(docker), Some(images)) = (&self.docker, &self.images) else {
-            return failed(format!("Docker is not available on node {}: {}", self.node, self.docker_problem));
+            return Err(format!("Docker is not available on node {}: {}", self.node, self.docker_problem));
         };
         let env = task.docker_image_name.strip_prefix("hakuriver/").and_then(|r| r.strip_suffix(":base"));
         if let Some(env) = env {
             if let Err(e) = images.ensure(env, &task.docker_image_name).await {
-                return failed(format!("Docker image sync check/load failed for task {}: {e}", task.task_id));
+                return Err(format!("Docker image sync check/load failed for task {}: {e}", task.task_id));
             }
         }
+        Ok(docker)
+    }
+
+    /// A VPS: start its container, wait for sshd, report `running` with the port, then watch it
+    /// until it ends.
+    async fn run_vps(&self, task: &TaskInfo) -> Outcome {
+        let failed = |m: String| ("failed", None, Some(m));
+        let paths = self.paths(task.task_id);
+        if let Err(e) = self.prepare_dirs(&paths).await {
+            return failed(e);
+        }
+        let docker = match self.docker_for(task).await {
+            Ok(d) => d,
+            Err(e) => return failed(e),
+        };
+        let numa = task.target_numa_node_id.and_then(|_| numa::detect(&self.numa_root));
+        let spec = match vps::vps_container_spec(task, &self.node, &paths, numa.as_ref(), &self.vps_bind_ip) {
+            Ok(spec) => spec,
+            Err(e) => return failed(e),
+        };
+        if self.was_killed(task.task_id).await {
+            return ("killed", Some(-9), Some("Killed before start.".into()));
+        }
+        let name = vps_container_name(task.task_id);
+        if let Err(e) = vps::start(&docker.docker, &name, spec).await {
+            docker.remove(&name).await;
+            return failed(format!("Unexpected error launching VPS {}: {e}", task.task_id));
+        }
+        {
+            let mut table = self.table.lock().await;
+            let entry = table.tasks.entry(task.task_id).or_default();
+            entry.container = Some(name.clone());
+            entry.vps = true;
+        }
+        let ready = vps::wait_ready(&docker.docker, &name, &self.connect_ip(), self.vps_ready_timeout).await;
+        let port = match ready {
+            Ok(port) => port,
+            Err(_) if self.was_killed(task.task_id).await => {
+                docker.remove(&name).await;
+                return ("killed", Some(-9), Some("Killed by request.".into()));
+            }
+            Err(reason) => {
+                tracing::warn!(task = %task.task_id, reason, "VPS did not come up");
+                docker.remove(&name).await;
+                return failed(reason);
+            }
+        };
+        if let Err(e) = vps::keep_running(&docker.docker, &name).await {
+            tracing::warn!(task = %task.task_id, error = %e, "cannot set the VPS restart policy");
+        }
+        tracing::info!(task = %task.task_id, port, "VPS running");
+        self.watch_vps(task.task_id, name, port, "running").await
+    }
+
+    /// Where this runner connects to check a VPS's sshd.
+    fn connect_ip(&self) -> String {
+        match self.vps_bind_ip.parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_unspecified() => "127.0.0.1".into(),
+            _ => self.vps_bind_ip.clone(),
+        }
+    }
+
+    /// Reports the VPS as `status` with its port, then follows its container: Docker restarts it
+    /// after a crash (the port is re-read and re-reported if it moved); it ends when it is
+    /// removed (killed) or stops for good.
+    async fn watch_vps(&self, id: TaskId, name: String, mut port: u16, status: &'static str) -> Outcome {
+        let Some(docker) = &self.docker else { return ("failed", None, Some("Docker went away".into())) };
+        if self.report_with_port(id, status, Some(port)).await.as_deref() == Some("Task already in a final state") {
+            // The host ended this VPS meanwhile: it must not keep running.
+            docker.remove(&name).await;
+            return ("killed", Some(-9), Some("Ended by the host.".into()));
+        }
+        loop {
+            let options =
+                bollard::query_parameters::WaitContainerOptionsBuilder::new().condition("not-running").build();
+            let _ = docker.docker.wait_container(&name, Some(options)).next().await;
+            if self.was_killed(id).await {
+                docker.remove(&name).await;
+                return ("killed", Some(-9), Some("Killed by request.".into()));
+            }
+            // A crash: Docker restarts the container after a moment (its restart policy).
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let info = match docker.docker.inspect_container(&name, None).await {
+                Ok(info) => info,
+                Err(_) if self.was_killed(id).await => return ("killed", Some(-9), Some("Killed by request.".into())),
+                Err(e) => return ("failed", None, Some(format!("The VPS container is gone: {e}"))),
+            };
+            let state = info.state.clone().unwrap_or_default();
+            if state.running == Some(true) || state.restarting == Some(true) {
+                if let Some(now) = vps::published_port(&info).filter(|p| *p != port) {
+                    port = now;
+                    tracing::info!(task = %id, port, "VPS restarted on a new port");
+                    self.report_with_port(id, "running", Some(port)).await;
+                }
+                continue;
+            }
+            let code = state.exit_code.unwrap_or(-1);
+            docker.remove(&name).await;
+            return ("failed", Some(code), Some(format!("The VPS container stopped (exit code {code}).")));
+        }
+    }
+
+    /// Takes over the VPS containers of this node that outlived a runner restart: each one is
+    /// tracked again, its port re-read and reported, and watched as if it had just started.
+    pub async fn adopt_vps(&self) {
+        let Some(docker) = &self.docker else { return };
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec!["hakuriver.kind=vps".to_string(), format!("hakuriver.node={}", self.node)],
+        )]);
+        let options =
+            bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let containers = match docker.docker.list_containers(Some(options)).await {
+            Ok(list) => list,
+            Err(e) => return tracing::warn!(error = %e, "cannot list VPS containers to adopt"),
+        };
+        for summary in containers {
+            let labels = summary.labels.unwrap_or_default();
+            let Some(id) = labels.get("hakuriver.task_id").and_then(|v| v.parse::<TaskId>().ok()) else { continue };
+            let name = vps_container_name(id);
+            let info = match docker.docker.inspect_container(&name, None).await {
+                Ok(info) => info,
+                Err(e) => {
+                    tracing::warn!(task = %id, error = %e, "cannot inspect VPS container");
+                    continue;
+                }
+            };
+            let state = info.state.clone().unwrap_or_default();
+            let port = vps::published_port(&info);
+            let status = if state.paused == Some(true) { "paused" } else { "running" };
+            let alive = state.running == Some(true) || state.restarting == Some(true);
+            let tracked = Tracked { container: Some(name.clone()), vps: true, ..Default::default() };
+            self.table.lock().await.tasks.insert(id, tracked);
+            let this = self.clone();
+            tokio::spawn(async move {
+                let outcome = match port.filter(|_| alive) {
+                    Some(port) => {
+                        tracing::info!(task = %id, port, status, "adopted VPS container");
+                        this.watch_vps(id, name, port, status).await
+                    }
+                    None => {
+                        if let Some(docker) = &this.docker {
+                            docker.remove(&name).await;
+                        }
+                        ("failed", None, Some("The VPS container had stopped while the runner was down.".into()))
+                    }
+                };
+                this.table.lock().await.tasks.remove(&id);
+                let (status, code, message) = outcome;
+                this.report(id, status, code, message).await;
+            });
+        }
+    }
+
+    fn paths(&self, id: TaskId) -> TaskPaths {
+        let (stdout, stderr) = hakuriver_model::task::log_paths(&self.shared_dir, id);
+        TaskPaths { shared_dir: self.shared_dir.clone(), local_temp_dir: self.local_temp_dir.clone(), stdout, stderr }
+    }
+
+    /// Runs the task to its end: `(status, exit code, message)` for the final report.
+    async fn execute(&self, task: &TaskInfo) -> Outcome {
+        let failed = |m: String| ("failed", None, Some(m));
+        let paths = self.paths(task.task_id);
+        if let Err(e) = self.prepare_dirs(&paths).await {
+            return failed(e);
+        }
+        if task.docker_image_name == NO_CONTAINER {
+            return self.execute_native(task, &paths).await;
+        }
+        let docker = match self.docker_for(task).await {
+            Ok(d) => d,
+            Err(e) => return failed(e),
+        };
         let numa = task.target_numa_node_id.and_then(|_| numa::detect(&self.numa_root));
         let spec = match container_spec(task, &self.node, &paths, numa.as_ref()) {
             Ok(spec) => spec,
@@ -222,7 +413,7 @@ impl Executor {
         }
     }
 
-    async fn execute_native(&self, task: &TaskInfo, paths: &TaskPaths) -> (&'static str, Option<i64>, Option<String>) {
+    async fn execute_native(&self, task: &TaskInfo, paths: &TaskPaths) -> Outcome {
         if self.was_killed(task.task_id).await {
             return ("killed", Some(-9), Some("Killed before start.".into()));
         }
@@ -293,7 +484,27 @@ impl Executor {
             message,
             started_at: None,
             completed_at: None,
+            ssh_port: None,
         };
+        self.send_report(update).await
+    }
+
+    /// A VPS's report: its status and published sshd port.
+    async fn report_with_port(&self, id: TaskId, status: &str, ssh_port: Option<u16>) -> Option<String> {
+        let update = TaskStatusUpdate {
+            task_id: id,
+            status: status.into(),
+            exit_code: None,
+            message: None,
+            started_at: None,
+            completed_at: None,
+            ssh_port,
+        };
+        self.send_report(update).await
+    }
+
+    async fn send_report(&self, update: TaskStatusUpdate) -> Option<String> {
+        let (id, status) = (update.task_id, update.status.as_str());
         for attempt in 0..5u32 {
             match self.host.update(&update).await {
                 Ok(message) => return Some(message),
@@ -307,7 +518,7 @@ impl Executor {
     }
 
     pub async fn kill(&self, id: TaskId) -> Result<(), ExecError> {
-        let (container, pgid) = {
+        let (container, pgid, vps) = {
             let mut table = self.table.lock().await;
             if table.tombstones.len() >= TOMBSTONES {
                 table.tombstones.clear();
@@ -316,7 +527,7 @@ impl Executor {
             match table.tasks.get_mut(&id) {
                 Some(t) => {
                     t.killed = true;
-                    (t.container.clone(), t.pgid)
+                    (t.container.clone(), t.pgid, t.vps)
                 }
                 None => return Err(ExecError::NotTracked(id)),
             }
@@ -325,6 +536,11 @@ impl Executor {
             // A stopped group must be continued to die.
             let _ = native::signal_group(pgid, rustix::process::Signal::CONT);
             native::signal_group(pgid, rustix::process::Signal::KILL).map_err(ExecError::Failed)?;
+        }
+        if let (Some(name), Some(docker), true) = (&container, &self.docker, vps) {
+            let force = bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build();
+            docker.docker.remove_container(name, Some(force)).await.map_err(|e| ExecError::Failed(e.to_string()))?;
+            return Ok(());
         }
         if let (Some(name), Some(docker)) = (container, &self.docker) {
             // A paused container must be thawed to die cleanly.

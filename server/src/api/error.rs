@@ -28,6 +28,7 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Invalid(m) => ApiError::Unprocessable(m),
+            ServiceError::BadRequest(m) => ApiError::BadRequest(m),
             ServiceError::Db(e) => ApiError::Internal(e.to_string()),
         }
     }

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::tasks::LogQuery;
 use crate::services::tasks::TaskService;
 use crate::state::AppState;
-use crate::text::utf8_prefix;
+use hakuriver_terminal::utf8_prefix;
 
 const POLL: Duration = Duration::from_millis(200);
 const CHUNK: u64 = 64 * 1024;

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hakuriver_model::api::Message;
-use hakuriver_model::task::TaskStatusUpdate;
+use hakuriver_model::task::{TaskStatusUpdate, VPS};
 use hakuriver_model::{TaskId, TaskRequest, TaskStatus, TaskView};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -84,6 +84,28 @@ impl ListQuery {
 
 /// The original's `GET /tasks`: command tasks, newest first (the same filters as the page work).
 pub async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<TaskView>>, ApiError> {
+    let filter = q.filter(COMPAT_LIST_LIMIT, COMPAT_LIST_LIMIT)?;
+    Ok(Json(s.services.tasks.list(&filter).await?))
+}
+
+/// The original's `GET /vps/status`: VPS tasks that are not over, newest first (the original's
+/// keys and the rest of the task view; `ssh_port` included).
+pub async fn vps_status(State(s): State<AppState>) -> Result<Json<Vec<TaskView>>, ApiError> {
+    let filter = TaskFilter {
+        task_type: Some(VPS.into()),
+        statuses: vec![TaskStatus::Pending, TaskStatus::Assigning, TaskStatus::Running, TaskStatus::Paused],
+        limit: COMPAT_LIST_LIMIT,
+        ..Default::default()
+    };
+    Ok(Json(s.services.tasks.list(&filter).await?))
+}
+
+/// The original's `GET /vps`: every VPS task, newest first (filters as for `/tasks`).
+pub async fn vps_list(
+    State(s): State<AppState>,
+    Query(mut q): Query<ListQuery>,
+) -> Result<Json<Vec<TaskView>>, ApiError> {
+    q.task_type = Some(VPS.into());
     let filter = q.filter(COMPAT_LIST_LIMIT, COMPAT_LIST_LIMIT)?;
     Ok(Json(s.services.tasks.list(&filter).await?))
 }

@@ -1,98 +1,114 @@
-//! `WS /api/docker/host/containers/{name}/terminal`: a TTY in a host env container, with the
-//! original's JSON frames (`input`, `resize` in; `output`, `error` out). Either side going away
-//! ends the session; the shell gets a hangup when its input closes.
+//! Terminal websockets. `WS /api/docker/host/containers/{name}/terminal`: a TTY in a host env
+//! container (served here). `WS /api/tasks/{id}/terminal`: a TTY in a running task or VPS
+//! container, relayed to the runner of its node, which serves it the same way. Frames are the
+//! original's JSON (`input`, `resize` in; `output`, `error` out).
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use futures::StreamExt;
-use hakuriver_model::env::{TerminalInput, TerminalOutput};
-use tokio::io::AsyncWriteExt;
+use futures::{SinkExt, StreamExt};
+use hakuriver_terminal::{close, CLOSE_ERROR, CLOSE_NORMAL, CLOSE_POLICY};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame as RunnerClose;
+use tokio_tungstenite::tungstenite::Message as RunnerMessage;
 
 use crate::envs::{EnvError, EnvService};
+use crate::services::vps::VpsDirectory;
 use crate::state::AppState;
-use crate::text::utf8_prefix;
 
 pub async fn websocket(ws: WebSocketUpgrade, State(s): State<AppState>, Path(name): Path<String>) -> Response {
     let mut shutdown = s.shutdown.clone();
     ws.on_upgrade(move |socket| async move {
         tokio::select! {
-            () = session(socket, s.services.envs, name) => {}
+            () = env_session(socket, s.services.envs, name) => {}
             () = crate::state::stopped(&mut shutdown) => {}
         }
     })
 }
 
-async fn send(socket: &mut WebSocket, frame: &TerminalOutput) -> bool {
-    let text = serde_json::to_string(frame).unwrap_or_default();
-    socket.send(Message::Text(text.into())).await.is_ok()
-}
-
-async fn close(mut socket: WebSocket, code: u16, error: Option<String>) {
-    if let Some(data) = error {
-        send(&mut socket, &TerminalOutput::Error { data: format!("{data}\r\n") }).await;
-    }
-    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: "".into() }))).await;
-}
-
-async fn session(mut socket: WebSocket, envs: EnvService, name: String) {
-    let shell = match envs.open_shell(&name).await {
-        Ok(shell) => shell,
+async fn env_session(socket: WebSocket, envs: EnvService, name: String) {
+    match envs.open_shell(&name).await {
+        Ok(shell) => hakuriver_terminal::serve(socket, shell, &format!("env {name}")).await,
         Err(e) => {
             let code = if matches!(e, EnvError::NotFound(_) | EnvError::Conflict(_) | EnvError::Invalid(_)) {
-                1008
+                CLOSE_POLICY
             } else {
-                1011
+                CLOSE_ERROR
             };
-            return close(socket, code, Some(e.to_string())).await;
+            close(socket, code, Some(e.to_string())).await;
         }
-    };
-    tracing::info!(env = %name, "terminal session opened");
-    if !send(&mut socket, &TerminalOutput::Output { data: "Terminal connected.\r\n".into() }).await {
-        return;
     }
-    let (mut output, mut input, resizer) = (shell.output, shell.input, shell.resizer);
-    let mut pending: Vec<u8> = Vec::new();
+}
+
+pub async fn task_websocket(ws: WebSocketUpgrade, State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let mut shutdown = s.shutdown.clone();
+    ws.on_upgrade(move |socket| async move {
+        tokio::select! {
+            () = task_session(socket, s.services.vps, id) => {}
+            () = crate::state::stopped(&mut shutdown) => {}
+        }
+    })
+}
+
+async fn task_session(socket: WebSocket, vps: VpsDirectory, id: String) {
+    let url = match id.parse() {
+        Ok(id) => vps.terminal_url(id).await,
+        Err(e) => Err(format!("{e}")),
+    };
+    let url = match url {
+        Ok(url) => url,
+        Err(e) => return close(socket, CLOSE_POLICY, Some(e)).await,
+    };
+    let runner = match tokio_tungstenite::connect_async(url.as_str()).await {
+        Ok((runner, _)) => runner,
+        Err(e) => return close(socket, CLOSE_ERROR, Some(format!("Cannot reach the runner: {e}"))).await,
+    };
+    tracing::info!(task = %id, "task terminal relayed to its runner");
+    relay(socket, runner).await;
+    tracing::info!(task = %id, "task terminal closed");
+}
+
+/// Passes text frames both ways until either side closes; the close code travels across.
+async fn relay(
+    browser: WebSocket,
+    runner: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) {
+    let (mut to_browser, mut from_browser) = browser.split();
+    let (mut to_runner, mut from_runner) = runner.split();
     loop {
         tokio::select! {
-            chunk = output.next() => match chunk {
-                Some(Ok(output)) => {
-                    pending.extend_from_slice(&output.into_bytes());
-                    let whole = utf8_prefix(&pending);
-                    let data = String::from_utf8_lossy(&pending[..whole]).into_owned();
-                    pending.drain(..whole);
-                    if !data.is_empty() && !send(&mut socket, &TerminalOutput::Output { data }).await {
-                        break;
+            message = from_runner.next() => match message {
+                Some(Ok(RunnerMessage::Text(text))) => {
+                    if to_browser.send(Message::Text(text.as_str().into())).await.is_err() {
+                        let _ = to_runner.send(RunnerMessage::Close(None)).await;
+                        return;
                     }
                 }
-                Some(Err(e)) => {
-                    send(&mut socket, &TerminalOutput::Error { data: format!("\r\nError reading from container: {e}\r\n") }).await;
-                    break;
+                Some(Ok(RunnerMessage::Close(frame))) => {
+                    let code = frame.map_or(CLOSE_NORMAL, |f| u16::from(f.code));
+                    let _ = to_browser.send(Message::Close(Some(CloseFrame { code, reason: "".into() }))).await;
+                    return;
                 }
-                None => break,
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => {
+                    let _ = to_browser.send(Message::Close(Some(CloseFrame { code: CLOSE_ERROR, reason: "".into() }))).await;
+                    return;
+                }
             },
-            message = socket.recv() => match message {
-                Some(Ok(Message::Text(text))) => match serde_json::from_str::<TerminalInput>(&text) {
-                    Ok(TerminalInput::Input { data }) => {
-                        if input.write_all(data.as_bytes()).await.is_err() {
-                            break;
-                        }
-                        let _ = input.flush().await;
+            message = from_browser.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    if to_runner.send(RunnerMessage::Text(text.as_str().into())).await.is_err() {
+                        let _ = to_browser.send(Message::Close(Some(CloseFrame { code: CLOSE_ERROR, reason: "".into() }))).await;
+                        return;
                     }
-                    Ok(TerminalInput::Resize { rows, cols }) if rows > 0 && cols > 0 => {
-                        if let Err(e) = resizer.resize(rows, cols).await {
-                            tracing::debug!(error = %e, "terminal resize failed");
-                        }
-                    }
-                    // Zero sizes and frames of other shapes are ignored, as in the original.
-                    _ => {}
-                },
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    let close = RunnerClose { code: CloseCode::Normal, reason: "".into() };
+                    let _ = to_runner.send(RunnerMessage::Close(Some(close))).await;
+                    return;
+                }
                 Some(Ok(_)) => {}
             },
         }
     }
-    tracing::info!(env = %name, "terminal session closed");
-    let _ = input.shutdown().await;
-    close(socket, 1000, None).await;
 }

@@ -359,6 +359,16 @@ pub async fn active_on(pool: &Pool, node: &str) -> Result<Vec<TaskRow>, DbError>
     rows.into_iter().map(TaskRow::try_from).collect()
 }
 
+/// Records the published sshd port of a VPS.
+pub async fn set_ssh_port(pool: &Pool, task_id: TaskId, port: u16) -> Result<(), DbError> {
+    sqlx::query("UPDATE tasks SET ssh_port = $2 WHERE task_id = $1")
+        .bind(sql_id(task_id))
+        .bind(i64::from(port))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Sets the suspicion count of a task (heartbeat reconciliation).
 pub async fn set_suspicion(pool: &Pool, task_id: TaskId, count: u32) -> Result<(), DbError> {
     sqlx::query("UPDATE tasks SET assignment_suspicion_count = $2 WHERE task_id = $1")

@@ -361,62 +361,12 @@ impl EnvService {
 
     /// Starts an interactive shell (bash if the image has it, else sh) on a TTY in a running env
     /// container.
-    pub async fn open_shell(&self, name: &str) -> Result<Shell, EnvError> {
+    pub async fn open_shell(&self, name: &str) -> Result<hakuriver_terminal::Shell, EnvError> {
         let state = self.state_of(name).await?;
         if state != "running" {
             return Err(EnvError::Conflict(format!("Container '{name}' is not running (status: {state}).")));
         }
-        let docker = self.docker()?;
-        // A fixed script: no user input reaches a shell command line.
-        let cmd = vec![
-            "/bin/sh".to_string(),
-            "-c".into(),
-            "if [ -x /bin/bash ]; then exec /bin/bash; else exec /bin/sh; fi".into(),
-        ];
-        let exec = docker
-            .create_exec(
-                name,
-                bollard::exec::CreateExecOptions {
-                    cmd: Some(cmd),
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(true),
-                    env: Some(vec!["TERM=xterm-256color".to_string()]),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        match docker.start_exec(&exec.id, None).await? {
-            bollard::exec::StartExecResults::Attached { output, input } => {
-                Ok(Shell { output, input, resizer: Resizer { exec_id: exec.id, docker: docker.clone() } })
-            }
-            bollard::exec::StartExecResults::Detached => Err(EnvError::Docker("the shell did not attach".into())),
-        }
-    }
-}
-
-/// An attached shell in an env container.
-pub struct Shell {
-    pub output: std::pin::Pin<
-        Box<dyn futures::Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>> + Send>,
-    >,
-    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
-    pub resizer: Resizer,
-}
-
-/// Resizes a shell's TTY.
-#[derive(Clone)]
-pub struct Resizer {
-    exec_id: String,
-    docker: Docker,
-}
-
-impl Resizer {
-    pub async fn resize(&self, rows: u16, cols: u16) -> Result<(), EnvError> {
-        let options =
-            bollard::query_parameters::ResizeExecOptionsBuilder::new().h(i32::from(rows)).w(i32::from(cols)).build();
-        Ok(self.docker.resize_exec(&self.exec_id, options).await?)
+        hakuriver_terminal::exec_shell(self.docker()?, name).await.map_err(|e| EnvError::Docker(e.to_string()))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod nodes;
 pub mod runner_client;
 pub mod submit_request;
 pub mod tasks;
+pub mod vps;
 
 use crate::db::DbError;
 
@@ -15,6 +16,7 @@ use crate::db::DbError;
 pub struct Services {
     pub nodes: nodes::NodeRegistry,
     pub tasks: tasks::TaskService,
+    pub vps: vps::VpsDirectory,
     pub envs: crate::envs::EnvService,
     pub operations: crate::operations::Operations,
     pub events: events::EventBus,
@@ -28,6 +30,9 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// A request that breaks a rule of the original's contract (its 400s: a bad submit).
+    #[error("{0}")]
+    BadRequest(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
-use hakuriver_model::task::{is_valid_env_name, NO_CONTAINER};
+use hakuriver_model::sshkey::parse_public_key;
+use hakuriver_model::task::{is_valid_env_name, NO_CONTAINER, VPS};
 use hakuriver_model::{Target, TaskRequest};
 
 /// Limits that keep one request from hurting the host or a runner.
@@ -25,6 +26,9 @@ pub struct SubmitDefaults {
 /// A checked request: one entry per target (or one `None` target: the host places it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedSubmit {
+    /// `command` or `vps`.
+    pub task_type: String,
+    /// For a VPS: its SSH public key (one checked line).
     pub command: String,
     pub arguments: Vec<String>,
     pub env_vars: BTreeMap<String, String>,
@@ -39,13 +43,15 @@ pub struct CheckedSubmit {
 }
 
 pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubmit, String> {
-    match req.task_type.as_str() {
-        "command" => {}
-        "vps" => return Err("VPS tasks are not available on this host yet.".into()),
+    let vps = match req.task_type.as_str() {
+        "command" => false,
+        VPS => true,
         _ => return Err("Invalid task type. Only 'command' and 'vps' are supported.".into()),
-    }
+    };
     let command = req.command.trim();
-    if command.is_empty() {
+    if vps {
+        parse_public_key(command).map_err(|e| format!("Invalid SSH public key: {e}."))?;
+    } else if command.is_empty() {
         return Err("command must not be empty".into());
     }
     let arg_bytes: usize = req.arguments.iter().map(String::len).sum();
@@ -98,16 +104,25 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
     if targets.iter().any(|(_, t)| !t.gpus.is_empty()) && container_name == NO_CONTAINER {
         return Err("GPU tasks need a container; GPUs cannot be given to a task without one".into());
     }
+    if vps && container_name == NO_CONTAINER {
+        return Err("VPS tasks require a Docker container.".into());
+    }
+    if vps && targets.len() > 1 {
+        return Err("VPS tasks cannot be submitted to multiple targets.".into());
+    }
     Ok(CheckedSubmit {
+        task_type: req.task_type.clone(),
         command: command.to_string(),
-        arguments: req.arguments.clone(),
-        env_vars: req.env_vars.clone(),
+        // The original forces these empty for a VPS: it runs sshd, not a command.
+        arguments: if vps { Vec::new() } else { req.arguments.clone() },
+        env_vars: if vps { BTreeMap::new() } else { req.env_vars.clone() },
         cores: req.required_cores,
         memory_bytes: req.required_memory_bytes,
         container_name,
         privileged: req.privileged.unwrap_or(defaults.privileged),
         mounts,
-        queue: req.queue.unwrap_or(true),
+        // An interactive VPS that cannot start now fails at once unless asked to wait.
+        queue: req.queue.unwrap_or(!vps),
         targets,
     })
 }
@@ -222,6 +237,28 @@ mod tests {
             format!(r#"{{"command":"{long}"}}"#),
         ] {
             assert!(check(&req(&body), &defaults()).is_err(), "{}", &body[..body.len().min(80)]);
+        }
+    }
+
+    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIvHW968nTBxRcy05qQApqONnymK/1g3+0T1i0o/j3h alice@laptop";
+
+    #[test]
+    fn a_vps_takes_a_key_one_target_and_no_command() {
+        let body = format!(
+            r#"{{"task_type":"vps","command":"{KEY}","arguments":["x"],"env_vars":{{"A":"1"}},"targets":["n1::0"]}}"#
+        );
+        let c = check(&req(&body), &defaults()).unwrap();
+        assert_eq!((c.task_type.as_str(), c.command.as_str(), c.queue), ("vps", KEY, false));
+        assert!(c.arguments.is_empty() && c.env_vars.is_empty());
+        assert_eq!(c.targets[0].1.gpus, vec![0]);
+        for (body, why) in [
+            (r#"{"task_type":"vps","command":"not a key"}"#.to_string(), "Invalid SSH public key"),
+            (r#"{"task_type":"vps","command":""}"#.to_string(), "Invalid SSH public key"),
+            (format!(r#"{{"task_type":"vps","command":"{KEY}","container_name":"NULL"}}"#), "require a Docker"),
+            (format!(r#"{{"task_type":"vps","command":"{KEY}","targets":["a","b"]}}"#), "multiple targets"),
+        ] {
+            let err = check(&req(&body), &defaults()).unwrap_err();
+            assert!(err.contains(why), "{err}");
         }
     }
 

@@ -11,10 +11,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hakuriver_model::task::{
     env_image, transition, AssignedNode, FailedTarget, SubmitResponse, TaskControl, TaskInfo, TaskStatusUpdate,
-    Transition, NO_CONTAINER,
+    Transition, NO_CONTAINER, VPS,
 };
 use hakuriver_model::{NodeStatus, TaskId, TaskRequest, TaskStatus, TaskView};
 use tokio::sync::{Mutex, Notify};
@@ -27,6 +28,9 @@ use crate::db::tasks::{self as store, StatusChange, TaskFilter, TaskRow};
 use crate::db::Pool;
 use crate::ids::IdGenerator;
 use crate::scheduler::{place, Demand, NodeCapacity, Placement};
+
+/// How long a VPS submit waits for the VPS to come up before answering without its port.
+const VPS_SUBMIT_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct TaskService {
@@ -92,7 +96,7 @@ impl TaskService {
 
     /// Submits one task per target; `task_ids` empty in the answer means every target failed.
     pub async fn submit(&self, req: TaskRequest) -> Result<SubmitResponse, ServiceError> {
-        let checked = check(&req, &self.inner.defaults).map_err(ServiceError::Invalid)?;
+        let checked = check(&req, &self.inner.defaults).map_err(ServiceError::BadRequest)?;
         let now = now_ms();
         let mut failed = Vec::new();
         let mut created = Vec::new();
@@ -146,6 +150,13 @@ impl TaskService {
         let assigned_node =
             placed.last().map(|(_, node)| AssignedNode { hostname: node.hostname.clone(), url: node.url.clone() });
         self.dispatch(placed);
+        // A VPS answers with its SSH port, as the original did, when it comes up soon enough.
+        let runner_response = match (checked.task_type.as_str(), task_ids.first()) {
+            (VPS, Some(&id)) => {
+                self.wait_for_ssh_port(id, VPS_SUBMIT_WAIT).await.map(|p| serde_json::json!({"ssh_port": p}))
+            }
+            _ => None,
+        };
         let n = task_ids.len();
         let message = if failed.is_empty() {
             format!("Task batch submitted successfully. {n} tasks created.")
@@ -153,7 +164,21 @@ impl TaskService {
             format!("Task batch submitted. {n} tasks created. Some targets failed.")
         };
         tracing::info!(tasks = n, failed = failed.len(), "tasks submitted");
-        Ok(SubmitResponse { message, task_ids, failed_targets: failed, assigned_node })
+        Ok(SubmitResponse { message, task_ids, failed_targets: failed, assigned_node, runner_response })
+    }
+
+    /// Polls until the VPS runs with a port, it ends, or `wait` passes.
+    async fn wait_for_ssh_port(&self, id: TaskId, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        while tokio::time::Instant::now() < deadline {
+            match store::get(&self.inner.pool, id).await {
+                Ok(Some(t)) if t.status == TaskStatus::Running && t.ssh_port.is_some() => return t.ssh_port,
+                Ok(Some(t)) if !t.status.is_final() => {}
+                _ => return None,
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        None
     }
 
     /// Places what the queue can place now and dispatches it.
@@ -277,6 +302,12 @@ impl TaskService {
             // The original runner reports `pending` when it accepts a task: an acknowledgement.
             if row.status == TaskStatus::Assigning && to == TaskStatus::Pending {
                 return Ok("Task status updated successfully.".into());
+            }
+            if let Some(port) = update.ssh_port.filter(|_| row.task_type == VPS && !row.status.is_final()) {
+                if row.ssh_port != Some(port) {
+                    store::set_ssh_port(&self.inner.pool, update.task_id, port).await?;
+                    tracing::info!(task = %update.task_id, port, "VPS ssh port");
+                }
             }
             match transition(row.status, to) {
                 Transition::Same => return Ok("Task status unchanged.".into()),
@@ -486,7 +517,7 @@ fn row_demand(t: &TaskRow) -> Demand {
     }
 }
 
-fn new_row(
+pub(crate) fn new_row(
     c: &CheckedSubmit,
     id: TaskId,
     batch: TaskId,
@@ -496,7 +527,7 @@ fn new_row(
     TaskRow {
         task_id: id,
         batch_id: Some(batch),
-        task_type: "command".into(),
+        task_type: c.task_type.clone(),
         command: c.command.clone(),
         arguments: c.arguments.clone(),
         env_vars: c.env_vars.clone(),

@@ -1,0 +1,160 @@
+//! `hakuriver vps ...` and the text of `hakuriver ssh --print`.
+
+use std::path::{Path, PathBuf};
+
+use hakuriver_model::sshkey::parse_public_key;
+use hakuriver_model::task::VPS;
+use hakuriver_model::{parse_bytes, TaskRequest, TaskView};
+
+use crate::table;
+
+/// Options of `vps submit`, as typed.
+pub struct SubmitArgs {
+    pub target: Option<String>,
+    pub cores: u32,
+    pub memory: Option<String>,
+    pub container: Option<String>,
+    pub privileged: bool,
+    pub mounts: Vec<String>,
+    pub key: String,
+}
+
+/// The public key: `--public-key-string`, else `--public-key-file`, else `~/.ssh/id_rsa.pub`,
+/// then `~/.ssh/id_ed25519.pub` (the original's order). Checked before anything is sent.
+pub fn read_key(string: Option<String>, file: Option<PathBuf>, home: Option<&Path>) -> Result<String, String> {
+    let (text, source) = match (string, file) {
+        (Some(s), _) => (s, "--public-key-string".to_string()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            (text, path.display().to_string())
+        }
+        (None, None) => {
+            let home = home.ok_or("no public key given and no home folder to look in: use --public-key-file")?;
+            let found = ["id_rsa.pub", "id_ed25519.pub"]
+                .iter()
+                .map(|name| home.join(".ssh").join(name))
+                .find(|p| p.is_file())
+                .ok_or("no public key given and none in ~/.ssh (id_rsa.pub, id_ed25519.pub): use --public-key-file")?;
+            let text = std::fs::read_to_string(&found).map_err(|e| format!("cannot read {}: {e}", found.display()))?;
+            (text, found.display().to_string())
+        }
+    };
+    let key = parse_public_key(&text).map_err(|e| format!("{source}: not an SSH public key: {e}"))?;
+    let mut line = key.authorized_key();
+    if !key.comment.is_empty() {
+        line = format!("{line} {}", key.comment);
+    }
+    Ok(line)
+}
+
+pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
+    let memory = a.memory.as_deref().map(parse_bytes).transpose().map_err(|e| format!("--memory: {e}"))?;
+    // `node::gpu,gpu` names GPUs the same way as for tasks.
+    let (targets, gpus) = match a.target {
+        Some(t) => match t.split_once("::") {
+            Some((node, ids)) => {
+                let ids = ids
+                    .split(',')
+                    .map(|i| i.trim().parse::<u32>().map_err(|_| format!("--target {t:?}: bad GPU id {i:?}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (Some(vec![node.to_string()]), Some(vec![ids]))
+            }
+            None => (Some(vec![t]), None),
+        },
+        None => (None, None),
+    };
+    Ok(TaskRequest {
+        task_type: VPS.into(),
+        command: a.key,
+        arguments: Vec::new(),
+        env_vars: Default::default(),
+        required_cores: a.cores,
+        required_gpus: gpus,
+        required_memory_bytes: memory,
+        targets,
+        container_name: a.container,
+        privileged: a.privileged.then_some(true),
+        additional_mounts: (!a.mounts.is_empty()).then_some(a.mounts),
+        queue: None,
+    })
+}
+
+pub fn render_list(tasks: &[TaskView]) -> String {
+    if tasks.is_empty() {
+        return "No active VPS.\n".into();
+    }
+    let rows: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|t| {
+            vec![
+                t.task_id.to_string(),
+                t.status.to_string(),
+                t.assigned_node.clone().unwrap_or_else(|| "-".into()),
+                t.required_cores.to_string(),
+                t.ssh_port.map_or("-".into(), |p| p.to_string()),
+                t.submitted_at.map_or("-".into(), |s| s.format("%Y-%m-%d %H:%M:%S").to_string()),
+            ]
+        })
+        .collect();
+    table::render(&["TASK", "STATUS", "NODE", "CORES", "SSH PORT", "SUBMITTED"], &rows)
+}
+
+/// `host:port` as ssh writes it (IPv6 in brackets).
+fn ssh_endpoint(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The stock OpenSSH way in: a `ssh -J` command line and an `~/.ssh/config` entry.
+pub fn print_ssh(id: &str, proxy_host: &str, proxy_port: u16, user: &str) -> String {
+    let jump = format!("hakuriver@{}", ssh_endpoint(proxy_host, proxy_port));
+    format!("ssh -J {jump} {user}@vps-{id}\n\n# ~/.ssh/config\nHost vps-{id}\n    User {user}\n    ProxyJump {jump}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIvHW968nTBxRcy05qQApqONnymK/1g3+0T1i0o/j3h alice@laptop";
+
+    #[test]
+    fn the_key_comes_from_the_first_place_that_has_one() {
+        let home = tempfile::tempdir().unwrap();
+        assert!(read_key(None, None, Some(home.path())).unwrap_err().contains("none in ~/.ssh"));
+        std::fs::create_dir(home.path().join(".ssh")).unwrap();
+        std::fs::write(home.path().join(".ssh/id_ed25519.pub"), format!("{KEY}\n")).unwrap();
+        assert_eq!(read_key(None, None, Some(home.path())).unwrap(), KEY);
+        assert_eq!(read_key(Some(KEY.into()), None, None).unwrap(), KEY);
+        let err = read_key(Some("hello".into()), None, None).unwrap_err();
+        assert!(err.contains("not an SSH public key"), "{err}");
+    }
+
+    #[test]
+    fn a_vps_request() {
+        let args = SubmitArgs {
+            target: Some("n1::0,1".into()),
+            cores: 2,
+            memory: Some("2G".into()),
+            container: None,
+            privileged: false,
+            mounts: vec![],
+            key: KEY.into(),
+        };
+        let r = request(args).unwrap();
+        assert_eq!(r.task_type, "vps");
+        assert_eq!(r.targets, Some(vec!["n1".to_string()]));
+        assert_eq!(r.required_gpus, Some(vec![vec![0, 1]]));
+        assert_eq!(r.required_memory_bytes, Some(2_000_000_000));
+    }
+
+    #[test]
+    fn print_gives_a_jump_command_and_a_config_entry() {
+        let text = print_ssh("42", "10.0.0.1", 8002, "root");
+        assert!(text.starts_with("ssh -J hakuriver@10.0.0.1:8002 root@vps-42\n"));
+        assert!(text.contains("Host vps-42\n    User root\n    ProxyJump hakuriver@10.0.0.1:8002\n"));
+        assert!(print_ssh("1", "fd00::1", 22, "root").contains("hakuriver@[fd00::1]:22"));
+    }
+}

@@ -1,0 +1,150 @@
+//! Web terminals into containers, shared by the host (its env containers) and the runner (task
+//! and VPS containers): a `docker exec` TTY running a shell, served over a websocket with the
+//! original's JSON frames (`input`, `resize` in; `output`, `error` out). Either side going away
+//! ends the session; the shell gets a hangup when its input closes.
+
+mod text;
+
+use std::pin::Pin;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bollard::Docker;
+use futures::StreamExt;
+use hakuriver_model::env::{TerminalInput, TerminalOutput};
+use tokio::io::AsyncWriteExt;
+
+pub use text::utf8_prefix;
+
+/// Websocket close codes the terminals use.
+pub const CLOSE_NORMAL: u16 = 1000;
+/// The request cannot be served (no such container, not running, ...).
+pub const CLOSE_POLICY: u16 = 1008;
+/// Something failed on our side.
+pub const CLOSE_ERROR: u16 = 1011;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    #[error("Docker: {0}")]
+    Docker(#[from] bollard::errors::Error),
+    #[error("the shell did not attach")]
+    Detached,
+}
+
+/// An attached shell in a container.
+pub struct Shell {
+    pub output:
+        Pin<Box<dyn futures::Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>> + Send>>,
+    pub input: Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    pub resizer: Resizer,
+}
+
+/// Resizes a shell's TTY.
+#[derive(Clone)]
+pub struct Resizer {
+    exec_id: String,
+    docker: Docker,
+}
+
+impl Resizer {
+    pub async fn resize(&self, rows: u16, cols: u16) -> Result<(), TerminalError> {
+        let options =
+            bollard::query_parameters::ResizeExecOptionsBuilder::new().h(i32::from(rows)).w(i32::from(cols)).build();
+        Ok(self.docker.resize_exec(&self.exec_id, options).await?)
+    }
+}
+
+/// Starts an interactive shell (bash when the image has it, else sh) with a TTY in a running
+/// container. The command is a fixed script: no user input reaches a shell command line.
+pub async fn exec_shell(docker: &Docker, container: &str) -> Result<Shell, TerminalError> {
+    let cmd = vec![
+        "/bin/sh".to_string(),
+        "-c".into(),
+        "if [ -x /bin/bash ]; then exec /bin/bash; else exec /bin/sh; fi".into(),
+    ];
+    let exec = docker
+        .create_exec(
+            container,
+            bollard::exec::CreateExecOptions {
+                cmd: Some(cmd),
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                tty: Some(true),
+                env: Some(vec!["TERM=xterm-256color".to_string()]),
+                ..Default::default()
+            },
+        )
+        .await?;
+    match docker.start_exec(&exec.id, None).await? {
+        bollard::exec::StartExecResults::Attached { output, input } => {
+            Ok(Shell { output, input, resizer: Resizer { exec_id: exec.id, docker: docker.clone() } })
+        }
+        bollard::exec::StartExecResults::Detached => Err(TerminalError::Detached),
+    }
+}
+
+async fn send(socket: &mut WebSocket, frame: &TerminalOutput) -> bool {
+    let text = serde_json::to_string(frame).unwrap_or_default();
+    socket.send(Message::Text(text.into())).await.is_ok()
+}
+
+/// Ends a session: an `error` frame with `error` when given, then a close frame with `code`.
+pub async fn close(mut socket: WebSocket, code: u16, error: Option<String>) {
+    if let Some(data) = error {
+        send(&mut socket, &TerminalOutput::Error { data: format!("{data}\r\n") }).await;
+    }
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: "".into() }))).await;
+}
+
+/// Pumps frames between the websocket and the shell until either ends; `label` names the session
+/// in the logs.
+pub async fn serve(mut socket: WebSocket, shell: Shell, label: &str) {
+    tracing::info!(session = label, "terminal session opened");
+    if !send(&mut socket, &TerminalOutput::Output { data: "Terminal connected.\r\n".into() }).await {
+        return;
+    }
+    let Shell { mut output, mut input, resizer } = shell;
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        tokio::select! {
+            chunk = output.next() => match chunk {
+                Some(Ok(output)) => {
+                    pending.extend_from_slice(&output.into_bytes());
+                    let whole = utf8_prefix(&pending);
+                    let data = String::from_utf8_lossy(&pending[..whole]).into_owned();
+                    pending.drain(..whole);
+                    if !data.is_empty() && !send(&mut socket, &TerminalOutput::Output { data }).await {
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    send(&mut socket, &TerminalOutput::Error { data: format!("\r\nError reading from container: {e}\r\n") }).await;
+                    break;
+                }
+                None => break,
+            },
+            message = socket.recv() => match message {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<TerminalInput>(&text) {
+                    Ok(TerminalInput::Input { data }) => {
+                        if input.write_all(data.as_bytes()).await.is_err() {
+                            break;
+                        }
+                        let _ = input.flush().await;
+                    }
+                    Ok(TerminalInput::Resize { rows, cols }) if rows > 0 && cols > 0 => {
+                        if let Err(e) = resizer.resize(rows, cols).await {
+                            tracing::debug!(error = %e, "terminal resize failed");
+                        }
+                    }
+                    // Zero sizes and frames of other shapes are ignored, as in the original.
+                    _ => {}
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    tracing::info!(session = label, "terminal session closed");
+    let _ = input.shutdown().await;
+    close(socket, CLOSE_NORMAL, None).await;
+}
