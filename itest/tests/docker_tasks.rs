@@ -331,3 +331,52 @@ async fn a_numa_target_gets_that_nodes_cpuset() {
     assert_eq!(docker_ok(&["inspect", "--format", "{{.HostConfig.NanoCpus}}", &name]), "1000000000");
     c.http.post(format!("{}/kill/{task}", c.base)).send().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_web_terminal_reaches_a_running_task_container_and_only_that() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let c = cluster(&["term-1"]).await;
+    let id = c.submit_one("term-1", "sleep", &["120"], json!({})).await;
+    c.wait_status(&id, TaskStatus::Running).await;
+    let ws_url = |id: &str| format!("{}/api/tasks/{id}/terminal", c.base.replace("http://", "ws://"));
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&id)).await.expect("terminal websocket");
+    ws.send(Message::text(json!({"type": "input", "data": "echo in-task-$HAKURIVER_TASK_ID\n"}).to_string()))
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    while !seen.contains(&format!("in-task-{id}")) {
+        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("output");
+        if let Some(Ok(Message::Text(t))) = frame {
+            seen.push_str(serde_json::from_str::<Value>(&t).unwrap()["data"].as_str().unwrap_or_default());
+        }
+    }
+    ws.close(None).await.ok();
+
+    // A task that is not running: an error frame and a policy close, no shell.
+    let (status, answer) =
+        c.submit(json!({"command": "true", "targets": ["term-1"], "container_name": BUSYBOX_ENV})).await;
+    assert_eq!(status, 202);
+    let done = answer["task_ids"][0].as_str().unwrap().to_string();
+    c.wait_status(&done, TaskStatus::Completed).await;
+    for bad in [done.as_str(), "12345", "abc"] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(bad)).await.expect("terminal websocket");
+        let mut error = None;
+        let mut code = None;
+        while let Some(Ok(m)) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("an answer") {
+            match m {
+                Message::Text(t) => error = Some(serde_json::from_str::<Value>(&t).unwrap()),
+                Message::Close(f) => {
+                    code = f.map(|f| u16::from(f.code));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let error = error.expect("an error frame");
+        assert_eq!(error["type"], "error", "{bad}: {error}");
+        assert_eq!(code, Some(1008), "{bad}");
+    }
+    assert_eq!(c.http.post(format!("{}/kill/{id}", c.base)).send().await.unwrap().status(), 202);
+}

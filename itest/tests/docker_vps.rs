@@ -199,6 +199,21 @@ async fn a_vps_through_hakuriver_ssh_and_ssh_jump_survives_a_runner_restart_and_
     // 3. The web terminal, relayed host → runner → docker exec.
     let seen = terminal(&base, &id, "stty size; echo term-$((20+22))\n", "term-42").await;
     assert!(seen.contains("33 111"), "the resize frame reached the TTY: {seen}");
+    // The other side closing: the shell exits, the runner closes, the host passes the close on.
+    let url = format!("{}/api/tasks/{id}/terminal", base.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("terminal websocket");
+    ws.send(Message::text(json!({"type": "input", "data": "exit\n"}).to_string())).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Close(frame) = m {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("the host closes the terminal when the shell exits");
+    assert_eq!(closed, Some(1000));
 
     // 4. kill -9 the runner and start it again: the VPS keeps running and is adopted.
     let started = docker_ok(&["inspect", "--format", "{{.State.StartedAt}}", &container]);
