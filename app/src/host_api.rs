@@ -1,13 +1,27 @@
 //! The seam between the dashboard and the host: the host implements this trait over its
-//! services and puts it into the Leptos context; server functions call it.
+//! services and puts it into the Leptos context; server functions call it. Errors are the
+//! messages the page shows.
 
 use std::sync::Arc;
 
-use hakuriver_model::NodeInfo;
+use hakuriver_model::api::FieldError;
+use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
+use hakuriver_model::{NodeInfo, TaskId, TaskRequest, TaskView};
 
 #[async_trait::async_trait]
 pub trait HostApi: Send + Sync + 'static {
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>, String>;
+    async fn list_tasks(&self, query: TaskQuery) -> Result<TaskPage, String>;
+    async fn get_task(&self, id: TaskId) -> Result<TaskView, String>;
+    async fn read_log(&self, id: TaskId, stdout: bool, offset: Option<u64>) -> Result<LogChunk, String>;
+    /// The outer error is a failure of the host; the inner one names the field at fault.
+    async fn submit(&self, request: TaskRequest) -> Result<Result<SubmitResponse, FieldError>, String>;
+    /// `kill`, `pause` or `resume`; answers the host's message.
+    async fn task_action(&self, id: TaskId, action: String) -> Result<String, String>;
+    /// Environments a task can name: those with a tarball, newest first.
+    async fn env_names(&self) -> Result<Vec<String>, String>;
+    /// The port of the host's SSH proxy (for the `ssh -J` line of a VPS).
+    fn ssh_proxy_port(&self) -> u16;
 }
 
 pub type SharedHostApi = Arc<dyn HostApi>;

@@ -6,6 +6,8 @@ pub mod format;
 pub mod live;
 pub mod pages;
 pub mod server_fns;
+pub mod task_form;
+pub mod task_list;
 
 #[cfg(feature = "ssr")]
 mod host_api;
@@ -21,7 +23,7 @@ use live::{LinkState, LiveCluster};
 
 /// Paths of dashboard pages. The host serves these as HTML to browsers even where the original's
 /// bare API shares the path (`GET /nodes`).
-pub const PAGE_PATHS: &[&str] = &["/", "/nodes"];
+pub const PAGE_PATHS: &[&str] = &["/", "/nodes", "/tasks", "/vps", "/docker", "/gpus"];
 
 pub fn is_page_path(path: &str) -> bool {
     PAGE_PATHS.contains(&path)
@@ -67,12 +69,14 @@ pub fn App() -> impl IntoView {
                     <div class="brand">"HakuRiver"</div>
                     <A href="/">"Overview"</A>
                     <A href="/nodes">"Nodes"</A>
+                    <A href="/tasks">"Tasks"</A>
                     <LinkBadge state=live.link/>
                 </nav>
                 <main>
                     <Routes fallback=pages::NotFound>
                         <Route path=path!("/") view=pages::Overview/>
                         <Route path=path!("/nodes") view=pages::NodesPage/>
+                        <Route path=path!("/tasks") view=pages::TasksPage/>
                     </Routes>
                 </main>
             </div>

@@ -1,7 +1,9 @@
 //! Live cluster state in the browser: one websocket to `/api/events` per page, reconnecting with
 //! backoff. The server sends a full snapshot first on every connection, then changes.
 
-use hakuriver_model::{ClusterEvent, NodeInfo};
+use std::collections::BTreeMap;
+
+use hakuriver_model::{ClusterEvent, NodeInfo, TaskId, TaskView};
 use leptos::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +36,27 @@ impl LinkState {
 pub struct LiveCluster {
     /// `None` until the first snapshot arrives; pages show their server-rendered data until then.
     pub nodes: RwSignal<Option<Vec<NodeInfo>>>,
+    /// Tasks as the events last showed them (the newest `MAX_LIVE_TASKS`); pages overlay these on
+    /// the list they loaded.
+    pub tasks: RwSignal<BTreeMap<TaskId, TaskView>>,
+    /// Counts snapshots: a page that loaded a list loads it again when this changes (after a
+    /// reconnect, or when the host dropped events for a slow page).
+    pub epoch: RwSignal<u64>,
     pub link: RwSignal<LinkState>,
 }
+
+/// Task updates kept in the browser.
+pub const MAX_LIVE_TASKS: usize = 2000;
 
 impl LiveCluster {
     /// Creates the live state, puts it into the context and, in the browser, connects.
     pub fn provide() -> Self {
-        let live = LiveCluster { nodes: RwSignal::new(None), link: RwSignal::new(LinkState::Connecting) };
+        let live = LiveCluster {
+            nodes: RwSignal::new(None),
+            tasks: RwSignal::new(BTreeMap::new()),
+            epoch: RwSignal::new(0),
+            link: RwSignal::new(LinkState::Connecting),
+        };
         provide_context(live);
         #[cfg(feature = "hydrate")]
         Effect::new(move |_| untrack(|| socket::connect(live, 0)));
@@ -48,7 +64,22 @@ impl LiveCluster {
     }
 
     pub fn apply(&self, event: ClusterEvent) {
-        self.nodes.update(|nodes| apply_event(nodes, event));
+        match event {
+            ClusterEvent::TaskUpdated { task } => self.tasks.update(|tasks| apply_task(tasks, *task)),
+            event @ ClusterEvent::Snapshot { .. } => {
+                self.nodes.update(|nodes| apply_event(nodes, event));
+                self.epoch.update(|e| *e += 1);
+            }
+            event => self.nodes.update(|nodes| apply_event(nodes, event)),
+        }
+    }
+}
+
+/// Keeps the newest version of each task, and only the newest `MAX_LIVE_TASKS` tasks.
+pub fn apply_task(tasks: &mut BTreeMap<TaskId, TaskView>, task: TaskView) {
+    tasks.insert(task.task_id, task);
+    while tasks.len() > MAX_LIVE_TASKS {
+        tasks.pop_first();
     }
 }
 
@@ -59,6 +90,7 @@ pub fn apply_event(nodes: &mut Option<Vec<NodeInfo>>, event: ClusterEvent) {
             all.sort_by(|a, b| a.hostname.cmp(&b.hostname));
             *nodes = Some(all);
         }
+        ClusterEvent::TaskUpdated { .. } => {}
         ClusterEvent::NodeUpdated { node } => {
             // Before the first snapshot there is nothing to update; the snapshot will include it.
             let Some(list) = nodes else { return };

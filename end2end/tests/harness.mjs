@@ -1,7 +1,9 @@
 // Starts the real host and runner binaries on free ports in a temporary folder, and Debian's
 // Chromium through playwright-core. No browser is downloaded: the test fails if Chromium is absent.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync, openSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync, openSync, mkdirSync, copyFileSync, chmodSync, symlinkSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -117,4 +119,46 @@ export function watchPage(page) {
     if (!req.url().endsWith('/favicon.ico')) problems.push(`request failed: ${req.url()}`);
   });
   return problems;
+}
+
+// The busybox test image (the same recipe as itest's images.rs: Debian's static busybox imported
+// as a root file system), saved as an environment tarball into `sharedDir` so the dashboard's
+// environment picker offers it. Throws with the fix when Docker or busybox-static is missing.
+export const BUSYBOX_ENV = 'hakuriver-test-busybox';
+const BUSYBOX_IMAGE = `hakuriver/${BUSYBOX_ENV}:base`;
+const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'env', 'ls', 'head', 'tail', 'dd', 'true', 'false', 'printf', 'nproc', 'grep', 'stty'];
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+export function busyboxEnvTarball(sharedDir) {
+  run('docker', ['info', '--format', '{{.ServerVersion}}']);
+  if (spawnSync('docker', ['image', 'inspect', BUSYBOX_IMAGE]).status !== 0) {
+    if (!existsSync('/bin/busybox')) throw new Error('/bin/busybox is missing: apt-get install busybox-static');
+    const dir = mkdtempSync(join(tmpdir(), 'busybox-'));
+    const root = join(dir, 'rootfs');
+    for (const sub of ['bin', 'tmp', 'shared', 'local_temp', 'etc']) mkdirSync(join(root, sub), { recursive: true });
+    copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
+    chmodSync(join(root, 'bin/busybox'), 0o755);
+    for (const applet of APPLETS) symlinkSync('busybox', join(root, 'bin', applet));
+    run('tar', ['-C', root, '-cf', join(dir, 'rootfs.tar'), '.']);
+    run('docker', ['import', '--change', 'ENV PATH=/bin', join(dir, 'rootfs.tar'), BUSYBOX_IMAGE]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const created = Math.floor(Date.parse(run('docker', ['image', 'inspect', '--format', '{{.Created}}', BUSYBOX_IMAGE])) / 1000);
+  const dir = join(sharedDir, 'hakuriver-containers');
+  mkdirSync(dir, { recursive: true });
+  run('docker', ['save', '-o', join(dir, `${BUSYBOX_ENV}-${created}.tar`), BUSYBOX_IMAGE]);
+}
+
+// Saves a screenshot of `page` as `<name>.png` when E2E_SCREENSHOT_DIR is set (CI keeps them).
+export async function screenshot(page, name) {
+  if (process.env.E2E_SCREENSHOT_DIR) {
+    mkdirSync(process.env.E2E_SCREENSHOT_DIR, { recursive: true });
+    await page.screenshot({ path: join(process.env.E2E_SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+  }
 }

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The dashboard's WASM entry: hydrates the page the host rendered.
 
 use wasm_bindgen::prelude::wasm_bindgen;

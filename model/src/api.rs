@@ -26,3 +26,17 @@ impl ErrorDetail {
         Self { detail: detail.into() }
     }
 }
+
+/// A request refused because of one field: the dashboard shows `message` next to `field` (the
+/// request's JSON name, e.g. `targets`); the REST API sends `message` as its `detail`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::node::NodeInfo;
+use crate::task::TaskView;
 
 /// On the wire: `{"type": "node_updated", "data": {...}}`. Adjacently tagged (not internally):
 /// serde buffers internally tagged content, and buffered content cannot turn the string keys of
@@ -15,6 +16,10 @@ pub enum ClusterEvent {
     Snapshot { nodes: Vec<NodeInfo> },
     /// A node registered, sent a heartbeat, or went offline or online.
     NodeUpdated { node: Box<NodeInfo> },
+    /// A task (command or VPS) was created or changed: status, node, port. Pages showing a list
+    /// of tasks fold it into what they loaded; after a `Snapshot` (a reconnect, or a subscriber
+    /// that fell behind) they load their list again.
+    TaskUpdated { task: Box<TaskView> },
 }
 
 #[cfg(test)]

@@ -230,6 +230,46 @@ pub struct TaskView {
     pub ssh_port: Option<u16>,
 }
 
+/// A query of the task list (`GET /api/tasks/page` and the dashboard); every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskQuery {
+    /// `command` (default) or `vps`.
+    #[serde(default)]
+    pub task_type: Option<String>,
+    /// Comma-separated statuses.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub node: Option<String>,
+    #[serde(default)]
+    pub batch: Option<String>,
+    /// Text searched in command and arguments.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// One page of tasks, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskPage {
+    pub tasks: Vec<TaskView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<TaskId>,
+}
+
+/// A piece of a task's log: `text` from the requested offset, the file's `size`, and where the
+/// next read starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogChunk {
+    pub text: String,
+    pub size: u64,
+    pub next_offset: u64,
+}
+
 /// What the host sends a runner's `POST /run` (the original's `TaskInfo`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskInfo {
@@ -322,6 +362,39 @@ pub fn is_valid_env_name(name: &str) -> bool {
         && !name.contains("..")
 }
 
+/// Environment variable names: letters, digits and `_`, not starting with a digit.
+pub fn is_env_var_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// `host_path:container_path[:ro|rw]`, both absolute, neither with `..`.
+pub fn check_mount(mount: &str) -> Result<(), String> {
+    let parts: Vec<&str> = mount.split(':').collect();
+    let bad = |why: &str| Err(format!("invalid mount {mount:?}: {why}"));
+    if !(2..=3).contains(&parts.len()) {
+        return bad("expected host_path:container_path[:ro|rw]");
+    }
+    for path in &parts[..2] {
+        let p = std::path::Path::new(path);
+        if !p.is_absolute() {
+            return bad("paths must be absolute");
+        }
+        if p.components().any(|c| matches!(c, std::path::Component::ParentDir))
+            || path.contains('\0')
+            || path.contains(',')
+        {
+            return bad("paths must not contain '..', ',' or NUL");
+        }
+    }
+    if parts.len() == 3 && !matches!(parts[2], "ro" | "rw") {
+        return bad("the option must be ro or rw");
+    }
+    Ok(())
+}
+
 /// `NULL` as the container name: run without Docker.
 pub const NO_CONTAINER: &str = "NULL";
 
@@ -376,6 +449,17 @@ mod tests {
         let r: TaskRequest = serde_json::from_str(r#"{"command":"echo","arguments":["hi"],"targets":["n1"]}"#).unwrap();
         assert_eq!((r.task_type.as_str(), r.required_cores, r.queue), ("command", 1, None));
         assert_eq!(r.targets, Some(vec!["n1".to_string()]));
+    }
+
+    #[test]
+    fn mounts_and_variable_names() {
+        assert!(check_mount("/data:/data").is_ok());
+        assert!(check_mount("/data:/data:ro").is_ok());
+        for bad in ["/data", "rel:/x", "/a/../b:/x", "/a:/b:exec", "/a,b:/c"] {
+            assert!(check_mount(bad).is_err(), "{bad}");
+        }
+        assert!(is_env_var_name("CUDA_VISIBLE_DEVICES") && is_env_var_name("_x1"));
+        assert!(!is_env_var_name("1A") && !is_env_var_name("A=B") && !is_env_var_name(""));
     }
 
     #[test]

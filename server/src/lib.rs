@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The HakuRiver host: one process keeping the cluster's state in SQLite and serving, from one
 //! origin, the REST API (`/api/...` and the original's bare paths), the live-event websocket and
 //! the Leptos dashboard.
@@ -56,7 +57,7 @@ pub async fn serve(
         privileged: config.docker.tasks_privileged,
         additional_mounts: config.docker.additional_mounts.clone(),
     };
-    let tasks = TaskService::new(pool.clone(), config.paths.shared_dir.clone(), defaults)?;
+    let tasks = TaskService::new(pool.clone(), config.paths.shared_dir.clone(), defaults, events.clone())?;
     let nodes = NodeRegistry::new(
         pool.clone(),
         events.clone(),
@@ -76,7 +77,16 @@ pub async fn serve(
         });
     }
     let vps = services::vps::VpsDirectory::new(pool.clone());
-    let services = Services { nodes, tasks, vps, envs, operations, events, health: HealthHistory::default() };
+    let services = Services {
+        nodes,
+        tasks,
+        vps,
+        envs,
+        operations,
+        events,
+        health: HealthHistory::default(),
+        ssh_proxy_port: config.network.host_ssh_proxy_port,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let addr = listener.local_addr()?;
     let state = AppState { services: services.clone(), leptos: site::leptos_options(addr), shutdown: stop_rx.clone() };

@@ -8,10 +8,12 @@ use axum::response::{IntoResponse, Response};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 
-use hakuriver_model::NodeInfo;
+use hakuriver_model::api::FieldError;
+use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
+use hakuriver_model::{NodeInfo, TaskId, TaskRequest, TaskView};
 
 use crate::api::ApiError;
-use crate::services::Services;
+use crate::services::{ServiceError, Services};
 use crate::state::AppState;
 
 /// Name of the WASM bundle: `/pkg/hakuriver.js`, `/pkg/hakuriver_bg.wasm`, `/pkg/hakuriver.css`.
@@ -41,6 +43,51 @@ pub fn context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
 impl hakuriver_app::HostApi for Services {
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>, String> {
         self.nodes.list().await.map_err(|e| e.to_string())
+    }
+
+    async fn list_tasks(&self, query: TaskQuery) -> Result<TaskPage, String> {
+        self.tasks.page(&query).await.map_err(|e| e.to_string())
+    }
+
+    async fn get_task(&self, id: TaskId) -> Result<TaskView, String> {
+        self.tasks.get(id).await.map_err(|e| e.to_string())
+    }
+
+    async fn read_log(&self, id: TaskId, stdout: bool, offset: Option<u64>) -> Result<LogChunk, String> {
+        self.tasks.read_log(id, stdout, offset, None).await.map_err(|e| e.to_string())
+    }
+
+    async fn submit(&self, request: TaskRequest) -> Result<Result<SubmitResponse, FieldError>, String> {
+        match self.tasks.submit(request).await {
+            Ok(answer) if answer.task_ids.is_empty() => {
+                let reasons: Vec<String> =
+                    answer.failed_targets.iter().map(|f| format!("{}: {}", f.target, f.reason)).collect();
+                Ok(Err(FieldError { field: "targets".into(), message: reasons.join("; ") }))
+            }
+            Ok(answer) => Ok(Ok(answer)),
+            Err(ServiceError::BadRequest(e)) => Ok(Err(e)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn task_action(&self, id: TaskId, action: String) -> Result<String, String> {
+        match action.as_str() {
+            "kill" => self.tasks.kill(id).await,
+            "pause" | "resume" => self.tasks.control(id, &action).await,
+            _ => return Err(format!("unknown action {action:?}")),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    async fn env_names(&self) -> Result<Vec<String>, String> {
+        let mut envs: Vec<(i64, String)> =
+            self.envs.list_tars().into_iter().map(|(name, t)| (t.latest_timestamp, name)).collect();
+        envs.sort_by(|a, b| b.cmp(a));
+        Ok(envs.into_iter().map(|(_, name)| name).collect())
+    }
+
+    fn ssh_proxy_port(&self) -> u16 {
+        self.ssh_proxy_port
     }
 }
 

@@ -3,11 +3,14 @@
 mod nodes;
 mod not_found;
 mod overview;
+mod tasks;
 
 pub use nodes::NodesPage;
 pub use not_found::NotFound;
 pub use overview::Overview;
+pub use tasks::TasksPage;
 
+use hakuriver_model::api::FieldError;
 use hakuriver_model::NodeInfo;
 use leptos::prelude::*;
 
@@ -35,5 +38,28 @@ fn WithNodes(content: fn(Signal<Vec<NodeInfo>>) -> AnyView) -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The message of `error` when it concerns `field`; `field = ""` shows errors about fields the
+/// form has no place for (and failures of the host).
+#[component]
+pub fn FieldMessage(field: &'static str, error: RwSignal<Option<FieldError>>) -> impl IntoView {
+    /// Fields the forms show next to an input.
+    const PLACED: &[&str] = &[
+        "command",
+        "arguments",
+        "env_vars",
+        "required_cores",
+        "required_memory_bytes",
+        "container_name",
+        "targets",
+        "additional_mounts",
+    ];
+    move || {
+        error
+            .get()
+            .filter(|e| if field.is_empty() { !PLACED.contains(&e.field.as_str()) } else { e.field == field })
+            .map(|e| view! { <span class="field-error" role="alert" data-field=field>{e.message}</span> })
     }
 }

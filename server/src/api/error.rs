@@ -28,8 +28,9 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Invalid(m) => ApiError::Unprocessable(m),
-            ServiceError::BadRequest(m) => ApiError::BadRequest(m),
+            ServiceError::BadRequest(e) => ApiError::BadRequest(e.message),
             ServiceError::Db(e) => ApiError::Internal(e.to_string()),
+            ServiceError::Io(m) => ApiError::Internal(m),
         }
     }
 }

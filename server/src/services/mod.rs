@@ -21,6 +21,8 @@ pub struct Services {
     pub operations: crate::operations::Operations,
     pub events: events::EventBus,
     pub health: health::HealthHistory,
+    /// `network.host_ssh_proxy_port`, for the dashboard's `ssh -J` lines.
+    pub ssh_proxy_port: u16,
 }
 
 /// What a service call can fail with; doors map these to their own error shapes.
@@ -32,9 +34,12 @@ pub enum ServiceError {
     Invalid(String),
     /// A request that breaks a rule of the original's contract (its 400s: a bad submit).
     #[error("{0}")]
-    BadRequest(String),
+    BadRequest(hakuriver_model::api::FieldError),
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A file the host keeps could not be read or written.
+    #[error("{0}")]
+    Io(String),
 }
 
 /// Wall-clock milliseconds since the Unix epoch (UTC): how the host stamps everything it stores.

@@ -1,10 +1,10 @@
 //! Checking a submit request before anything is stored or run: pure, so every rule has a test.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path};
 
+use hakuriver_model::api::FieldError;
 use hakuriver_model::sshkey::parse_public_key;
-use hakuriver_model::task::{is_valid_env_name, NO_CONTAINER, VPS};
+use hakuriver_model::task::{check_mount, is_env_var_name, is_valid_env_name, NO_CONTAINER, VPS};
 use hakuriver_model::{Target, TaskRequest};
 
 /// Limits that keep one request from hurting the host or a runner.
@@ -42,73 +42,79 @@ pub struct CheckedSubmit {
     pub targets: Vec<(String, Target)>,
 }
 
-pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubmit, String> {
+fn err(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.to_string(), message: message.into() }
+}
+
+pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubmit, FieldError> {
     let vps = match req.task_type.as_str() {
         "command" => false,
         VPS => true,
-        _ => return Err("Invalid task type. Only 'command' and 'vps' are supported.".into()),
+        _ => return Err(err("task_type", "Invalid task type. Only 'command' and 'vps' are supported.")),
     };
     let command = req.command.trim();
     if vps {
-        parse_public_key(command).map_err(|e| format!("Invalid SSH public key: {e}."))?;
+        parse_public_key(command).map_err(|e| err("command", format!("Invalid SSH public key: {e}.")))?;
     } else if command.is_empty() {
-        return Err("command must not be empty".into());
+        return Err(err("command", "command must not be empty"));
     }
     let arg_bytes: usize = req.arguments.iter().map(String::len).sum();
     if req.command.len() + arg_bytes > MAX_COMMAND_BYTES {
-        return Err(format!("command and arguments exceed {MAX_COMMAND_BYTES} bytes"));
+        return Err(err("arguments", format!("command and arguments exceed {MAX_COMMAND_BYTES} bytes")));
     }
     if req.arguments.len() > MAX_ARGUMENTS {
-        return Err(format!("at most {MAX_ARGUMENTS} arguments"));
+        return Err(err("arguments", format!("at most {MAX_ARGUMENTS} arguments")));
     }
     if req.command.contains('\0') || req.arguments.iter().any(|a| a.contains('\0')) {
-        return Err("command and arguments must not contain NUL".into());
+        return Err(err("arguments", "command and arguments must not contain NUL"));
     }
     if req.env_vars.len() > MAX_ENV_VARS {
-        return Err(format!("at most {MAX_ENV_VARS} environment variables"));
+        return Err(err("env_vars", format!("at most {MAX_ENV_VARS} environment variables")));
     }
     for (name, value) in &req.env_vars {
-        if !is_env_name(name) {
-            return Err(format!(
-                "invalid environment variable name {name:?}: use letters, digits and '_', not starting with a digit"
+        if !is_env_var_name(name) {
+            return Err(err(
+                "env_vars",
+                format!("invalid environment variable name {name:?}: use letters, digits and '_', not starting with a digit"),
             ));
         }
         if value.contains('\0') {
-            return Err(format!("environment variable {name} contains NUL"));
+            return Err(err("env_vars", format!("environment variable {name} contains NUL")));
         }
     }
     if req.required_cores > MAX_CORES {
-        return Err(format!("required_cores {} is more than {MAX_CORES}", req.required_cores));
+        return Err(err("required_cores", format!("required_cores {} is more than {MAX_CORES}", req.required_cores)));
     }
     if req.required_memory_bytes == Some(0) {
-        return Err("required_memory_bytes must be positive when set".into());
+        return Err(err("required_memory_bytes", "required_memory_bytes must be positive when set"));
     }
     let container_name = match &req.container_name {
         None => defaults.container_name.clone(),
         Some(name) if name == NO_CONTAINER => NO_CONTAINER.to_string(),
         Some(name) if is_valid_env_name(name) => name.clone(),
         Some(name) => {
-            return Err(format!(
-                "invalid container name {name:?}: use lowercase letters, digits, '.', '_' or '-' (or \"NULL\" for no container)"
+            return Err(err(
+                "container_name",
+                format!("invalid container name {name:?}: use lowercase letters, digits, '.', '_' or '-' (or \"NULL\" for no container)"),
             ))
         }
     };
     let mounts = req.additional_mounts.clone().unwrap_or_else(|| defaults.additional_mounts.clone());
     if mounts.len() > MAX_MOUNTS {
-        return Err(format!("at most {MAX_MOUNTS} mounts"));
+        return Err(err("additional_mounts", format!("at most {MAX_MOUNTS} mounts")));
     }
     for mount in &mounts {
-        check_mount(mount)?;
+        check_mount(mount).map_err(|m| err("additional_mounts", m))?;
     }
-    let targets = check_targets(req)?;
+    let targets = check_targets(req).map_err(|m| err("targets", m))?;
     if targets.iter().any(|(_, t)| !t.gpus.is_empty()) && container_name == NO_CONTAINER {
-        return Err("GPU tasks need a container; GPUs cannot be given to a task without one".into());
+        return Err(err("container_name", "GPU tasks need a container; GPUs cannot be given to a task without one"));
     }
     if vps && container_name == NO_CONTAINER {
-        return Err("VPS tasks require a Docker container.".into());
+        return Err(err("container_name", "VPS tasks require a Docker container."));
     }
     if vps && targets.len() > 1 {
-        return Err("VPS tasks cannot be submitted to multiple targets.".into());
+        return Err(err("targets", "VPS tasks cannot be submitted to multiple targets."));
     }
     Ok(CheckedSubmit {
         task_type: req.task_type.clone(),
@@ -156,35 +162,6 @@ fn check_targets(req: &TaskRequest) -> Result<Vec<(String, Target)>, String> {
         }
     }
     Ok(targets)
-}
-
-fn is_env_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 256
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-}
-
-/// `host_path:container_path[:ro|rw]`, both absolute, neither with `..`.
-pub fn check_mount(mount: &str) -> Result<(), String> {
-    let parts: Vec<&str> = mount.split(':').collect();
-    let bad = |why: &str| Err(format!("invalid mount {mount:?}: {why}"));
-    if !(2..=3).contains(&parts.len()) {
-        return bad("expected host_path:container_path[:ro|rw]");
-    }
-    for path in &parts[..2] {
-        let p = Path::new(path);
-        if !p.is_absolute() {
-            return bad("paths must be absolute");
-        }
-        if p.components().any(|c| matches!(c, Component::ParentDir)) || path.contains('\0') || path.contains(',') {
-            return bad("paths must not contain '..', ',' or NUL");
-        }
-    }
-    if parts.len() == 3 && !matches!(parts[2], "ro" | "rw") {
-        return bad("the option must be ro or rw");
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -257,15 +234,8 @@ mod tests {
             (format!(r#"{{"task_type":"vps","command":"{KEY}","container_name":"NULL"}}"#), "require a Docker"),
             (format!(r#"{{"task_type":"vps","command":"{KEY}","targets":["a","b"]}}"#), "multiple targets"),
         ] {
-            let err = check(&req(&body), &defaults()).unwrap_err();
-            assert!(err.contains(why), "{err}");
+            let e = check(&req(&body), &defaults()).unwrap_err();
+            assert!(e.message.contains(why), "{e:?}");
         }
-    }
-
-    #[test]
-    fn mounts() {
-        assert!(check_mount("/data:/data").is_ok());
-        assert!(check_mount("/data:/data:ro").is_ok());
-        assert!(check_mount("/data").is_err());
     }
 }

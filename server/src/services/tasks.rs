@@ -14,12 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hakuriver_model::task::{
-    env_image, transition, AssignedNode, FailedTarget, SubmitResponse, TaskControl, TaskInfo, TaskStatusUpdate,
-    Transition, NO_CONTAINER, VPS,
+    env_image, transition, AssignedNode, FailedTarget, LogChunk, SubmitResponse, TaskControl, TaskInfo, TaskPage,
+    TaskQuery, TaskStatusUpdate, Transition, NO_CONTAINER, VPS,
 };
 use hakuriver_model::{NodeStatus, TaskId, TaskRequest, TaskStatus, TaskView};
 use tokio::sync::{Mutex, Notify};
 
+use super::events::EventBus;
 use super::runner_client::RunnerClient;
 use super::submit_request::{check, CheckedSubmit, SubmitDefaults};
 use super::{local_time, now_ms, ServiceError};
@@ -28,6 +29,35 @@ use crate::db::tasks::{self as store, StatusChange, TaskFilter, TaskRow};
 use crate::db::Pool;
 use crate::ids::IdGenerator;
 use crate::scheduler::{place, Demand, NodeCapacity, Placement};
+
+/// Most bytes one log read returns.
+const MAX_LOG_READ: u64 = 4 * 1024 * 1024;
+/// Default and largest page of the task list.
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+/// The store's filter for a list query: `task_type` defaults to `command`, the limit to
+/// `default_limit` (at most `max_limit`).
+pub fn filter_of(q: &TaskQuery, default_limit: u32, max_limit: u32) -> Result<TaskFilter, ServiceError> {
+    let id = |raw: &str| raw.parse::<TaskId>().map_err(|e| ServiceError::Invalid(e.to_string()));
+    let statuses = match &q.status {
+        Some(list) => list
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<TaskStatus>().map_err(ServiceError::Invalid))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    Ok(TaskFilter {
+        task_type: Some(q.task_type.clone().unwrap_or_else(|| "command".into())),
+        statuses,
+        node: q.node.clone().filter(|n| !n.is_empty()),
+        batch: q.batch.as_deref().filter(|b| !b.is_empty()).map(id).transpose()?,
+        text: q.q.clone().filter(|q| !q.is_empty()),
+        before: q.cursor.as_deref().filter(|c| !c.is_empty()).map(id).transpose()?,
+        limit: q.limit.unwrap_or(default_limit).clamp(1, max_limit),
+    })
+}
 
 /// How long a VPS submit waits for the VPS to come up before answering without its port.
 const VPS_SUBMIT_WAIT: Duration = Duration::from_secs(30);
@@ -39,6 +69,7 @@ pub struct TaskService {
 
 struct Inner {
     pool: Pool,
+    events: EventBus,
     shared_dir: PathBuf,
     defaults: SubmitDefaults,
     ids: IdGenerator,
@@ -70,10 +101,16 @@ impl From<crate::db::DbError> for ControlError {
 }
 
 impl TaskService {
-    pub fn new(pool: Pool, shared_dir: PathBuf, defaults: SubmitDefaults) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        pool: Pool,
+        shared_dir: PathBuf,
+        defaults: SubmitDefaults,
+        events: EventBus,
+    ) -> Result<Self, reqwest::Error> {
         Ok(TaskService {
             inner: Arc::new(Inner {
                 pool,
+                events,
                 shared_dir,
                 defaults,
                 ids: IdGenerator::default(),
@@ -82,6 +119,33 @@ impl TaskService {
                 kick: Notify::new(),
             }),
         })
+    }
+
+    /// A compare-and-set status change; a change that happened is published as an event.
+    async fn change_status(
+        &self,
+        id: TaskId,
+        from: TaskStatus,
+        to: TaskStatus,
+        change: &StatusChange,
+    ) -> Result<bool, crate::db::DbError> {
+        let changed = store::change_status(&self.inner.pool, id, from, to, change).await?;
+        if changed {
+            self.publish(id).await;
+        }
+        Ok(changed)
+    }
+
+    /// Publishes task `id` as it is stored now.
+    async fn publish(&self, id: TaskId) {
+        match store::get(&self.inner.pool, id).await {
+            Ok(Some(row)) => self
+                .inner
+                .events
+                .publish(hakuriver_model::ClusterEvent::TaskUpdated { task: Box::new(self.view(&row)) }),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(task = %id, error = %e, "cannot read task for its event"),
+        }
     }
 
     /// Resources may have freed up (a task ended, a node came online): run the queue soon.
@@ -102,6 +166,7 @@ impl TaskService {
         let mut created = Vec::new();
         let mut task_ids: Vec<TaskId> = Vec::new();
         let placed;
+        let failed_in_queue;
         {
             let _guard = self.inner.schedule_lock.lock().await;
             let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
@@ -128,7 +193,9 @@ impl TaskService {
                 store::insert(&mut tx, &row).await?;
                 created.push((id, label(&target), checked.queue));
             }
-            placed = schedule_pass(&mut tx).await?;
+            let pass = schedule_pass(&mut tx).await?;
+            placed = pass.placed;
+            failed_in_queue = pass.failed;
             // Tasks that asked not to queue and did not get a place now: not created after all.
             for (id, target, queue) in &created {
                 if *queue || placed.iter().any(|(t, _)| t.task_id == *id) {
@@ -149,6 +216,11 @@ impl TaskService {
         }
         let assigned_node =
             placed.last().map(|(_, node)| AssignedNode { hostname: node.hostname.clone(), url: node.url.clone() });
+        let changed: BTreeSet<TaskId> =
+            task_ids.iter().chain(&failed_in_queue).copied().chain(placed.iter().map(|(t, _)| t.task_id)).collect();
+        for id in changed {
+            self.publish(id).await;
+        }
         self.dispatch(placed);
         // A VPS answers with its SSH port, as the original did, when it comes up soon enough.
         let runner_response = match (checked.task_type.as_str(), task_ids.first()) {
@@ -183,14 +255,17 @@ impl TaskService {
 
     /// Places what the queue can place now and dispatches it.
     pub async fn run_queue(&self) -> Result<(), ServiceError> {
-        let placed = {
+        let pass = {
             let _guard = self.inner.schedule_lock.lock().await;
             let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-            let placed = schedule_pass(&mut tx).await?;
+            let pass = schedule_pass(&mut tx).await?;
             tx.commit().await.map_err(db)?;
-            placed
+            pass
         };
-        self.dispatch(placed);
+        for id in pass.placed.iter().map(|(t, _)| t.task_id).chain(pass.failed.iter().copied()) {
+            self.publish(id).await;
+        }
+        self.dispatch(pass.placed);
         Ok(())
     }
 
@@ -206,14 +281,8 @@ impl TaskService {
                         completed_at_ms: Some(now_ms()),
                         ..Default::default()
                     };
-                    if let Ok(true) = store::change_status(
-                        &this.inner.pool,
-                        task.task_id,
-                        TaskStatus::Assigning,
-                        TaskStatus::Failed,
-                        &change,
-                    )
-                    .await
+                    if let Ok(true) =
+                        this.change_status(task.task_id, TaskStatus::Assigning, TaskStatus::Failed, &change).await
                     {
                         this.kick();
                     }
@@ -255,6 +324,48 @@ impl TaskService {
             .await?
             .ok_or_else(|| ServiceError::NotFound("Task id not found".into()))?;
         Ok(self.view(&row))
+    }
+
+    /// One page of the task list for `q` (`/api/tasks/page` and the dashboard).
+    pub async fn page(&self, q: &TaskQuery) -> Result<TaskPage, ServiceError> {
+        let filter = filter_of(q, DEFAULT_PAGE, MAX_PAGE)?;
+        let tasks = self.list(&filter).await?;
+        let next_cursor = (tasks.len() == filter.limit as usize).then(|| tasks.last().map(|t| t.task_id)).flatten();
+        Ok(TaskPage { tasks, next_cursor })
+    }
+
+    /// A task's log: from `offset`, or the last `tail` bytes, or from the start; at most 4 MiB.
+    pub async fn read_log(
+        &self,
+        id: TaskId,
+        stdout: bool,
+        offset: Option<u64>,
+        tail: Option<u64>,
+    ) -> Result<LogChunk, ServiceError> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        self.get(id).await?;
+        let (out, err) = self.log_paths(id);
+        let path = if stdout { out } else { err };
+        let io = |e: std::io::Error| ServiceError::Io(format!("cannot read {}: {e}", path.display()));
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(LogChunk { text: String::new(), size: 0, next_offset: 0 })
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let size = file.metadata().await.map_err(io)?.len();
+        let start = match (offset, tail) {
+            (Some(_), Some(_)) => return Err(ServiceError::Invalid("use offset or tail, not both".into())),
+            (Some(offset), None) => offset.min(size),
+            (None, Some(tail)) => size.saturating_sub(tail),
+            (None, None) => 0,
+        };
+        let len = (size - start).min(MAX_LOG_READ);
+        file.seek(std::io::SeekFrom::Start(start)).await.map_err(io)?;
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.take(len).read_to_end(&mut buf).await.map_err(io)?;
+        Ok(LogChunk { text: String::from_utf8_lossy(&buf).into_owned(), size, next_offset: start + len })
     }
 
     pub async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskView>, ServiceError> {
@@ -306,6 +417,7 @@ impl TaskService {
             if let Some(port) = update.ssh_port.filter(|_| row.task_type == VPS && !row.status.is_final()) {
                 if row.ssh_port != Some(port) {
                     store::set_ssh_port(&self.inner.pool, update.task_id, port).await?;
+                    self.publish(update.task_id).await;
                     tracing::info!(task = %update.task_id, port, "VPS ssh port");
                 }
             }
@@ -324,7 +436,7 @@ impl TaskService {
                 started_at_ms: (to == TaskStatus::Running).then_some(now),
                 completed_at_ms: to.is_final().then_some(now),
             };
-            if store::change_status(&self.inner.pool, update.task_id, row.status, to, &change).await? {
+            if self.change_status(update.task_id, row.status, to, &change).await? {
                 tracing::info!(task = %update.task_id, from = %row.status, to = %to, "task status");
                 if to.is_final() {
                     self.kick();
@@ -350,7 +462,7 @@ impl TaskService {
                 completed_at_ms: Some(now_ms()),
                 ..Default::default()
             };
-            if !store::change_status(&self.inner.pool, id, row.status, TaskStatus::Killed, &change).await? {
+            if !self.change_status(id, row.status, TaskStatus::Killed, &change).await? {
                 continue;
             }
             tracing::info!(task = %id, from = %row.status, "task killed");
@@ -393,7 +505,7 @@ impl TaskService {
             .control(&node.url, command, &control)
             .await
             .map_err(|e| ControlError::Runner(e.to_string()))?;
-        store::change_status(&self.inner.pool, id, from, to, &StatusChange::default()).await?;
+        self.change_status(id, from, to, &StatusChange::default()).await?;
         Ok(format!("{word} for task {id} sent to runner: {word} command sent successfully."))
     }
 
@@ -435,7 +547,7 @@ impl TaskService {
                 completed_at_ms: Some(now),
                 ..Default::default()
             };
-            if store::change_status(&self.inner.pool, task.task_id, task.status, TaskStatus::Failed, &change).await? {
+            if self.change_status(task.task_id, task.status, TaskStatus::Failed, &change).await? {
                 tracing::warn!(task = %task.task_id, node, "task failed: runner does not report it");
                 self.kick();
             }
@@ -462,7 +574,7 @@ impl TaskService {
                 completed_at_ms: Some(now_ms()),
                 ..Default::default()
             };
-            if store::change_status(&self.inner.pool, k.task_id, row.status, to, &change).await? {
+            if self.change_status(k.task_id, row.status, to, &change).await? {
                 self.kick();
             }
         }
@@ -479,7 +591,7 @@ impl TaskService {
                 completed_at_ms: Some(now),
                 ..Default::default()
             };
-            store::change_status(&self.inner.pool, task.task_id, task.status, TaskStatus::Lost, &change).await?;
+            self.change_status(task.task_id, task.status, TaskStatus::Lost, &change).await?;
         }
         Ok(())
     }
@@ -600,18 +712,25 @@ fn node_is_up(capacity: &[(NodeCapacity, node_store::NodeRow)], node: Option<&st
     }
 }
 
+/// What a scheduling pass did.
+struct Pass {
+    /// Tasks placed now, with their node (to dispatch).
+    placed: Vec<(TaskRow, node_store::NodeRow)>,
+    /// Queued tasks that can no longer run as asked, failed with the reason.
+    failed: Vec<TaskId>,
+}
+
 /// Places pending tasks in submission order; returns those placed, with their node. A queued
 /// task that can no longer run on its (online) node as asked fails with the reason.
-async fn schedule_pass(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-) -> Result<Vec<(TaskRow, node_store::NodeRow)>, ServiceError> {
+async fn schedule_pass(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<Pass, ServiceError> {
     let pending = store::pending(tx).await?;
     if pending.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Pass { placed: Vec::new(), failed: Vec::new() });
     }
     let mut capacity = capacities(tx).await?;
     let mut host_placed_blocked = false;
     let mut placed = Vec::new();
+    let mut failed = Vec::new();
     for mut task in pending {
         if task.target_node.is_none() && host_placed_blocked {
             continue;
@@ -634,7 +753,9 @@ async fn schedule_pass(
             Placement::Reject(reason) if node_is_up(&capacity, task.target_node.as_deref()) => {
                 let change =
                     StatusChange { message: Some(reason), completed_at_ms: Some(now_ms()), ..Default::default() };
-                store::change_status_in(tx, task.task_id, TaskStatus::Pending, TaskStatus::Failed, &change).await?;
+                if store::change_status_in(tx, task.task_id, TaskStatus::Pending, TaskStatus::Failed, &change).await? {
+                    failed.push(task.task_id);
+                }
             }
             Placement::Wait(_) | Placement::Reject(_) => match &task.target_node {
                 Some(node) => {
@@ -646,5 +767,5 @@ async fn schedule_pass(
             },
         }
     }
-    Ok(placed)
+    Ok(Pass { placed, failed })
 }

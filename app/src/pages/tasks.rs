@@ -1,0 +1,645 @@
+//! Command tasks: the filtered, paginated list (server-rendered, kept live by task events), the
+//! submit form, and the detail panel with live log tails and kill/pause/resume.
+//!
+//! Filters, the page cursor and the selected task live in the URL (`/tasks?status=running&task=ID`),
+//! so reading works without JavaScript (a plain GET form and links); actions need hydration.
+
+use hakuriver_model::api::FieldError;
+use hakuriver_model::task::TaskQuery;
+use hakuriver_model::{NodeInfo, NodeStatus, TaskId, TaskStatus, TaskView};
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use super::FieldMessage;
+use crate::format;
+use crate::live::LiveCluster;
+use crate::server_fns::{env_names, get_task, list_nodes, list_tasks, read_log, submit_task, task_action};
+use crate::task_form::{PickedNode, TaskForm, DEFAULT_ENV};
+use crate::task_list::merge;
+
+/// Rows per page.
+const PAGE: u32 = 50;
+
+/// The list query in the URL: `status`, `node`, `batch`, `q`, `cursor`.
+fn query_from_url(task_type: &'static str) -> Memo<TaskQuery> {
+    let params = use_query_map();
+    Memo::new(move |_| {
+        let p = params.get();
+        let get = |k: &str| p.get(k).filter(|v| !v.is_empty());
+        TaskQuery {
+            task_type: Some(task_type.to_string()),
+            status: get("status"),
+            node: get("node"),
+            batch: get("batch"),
+            q: get("q"),
+            cursor: get("cursor"),
+            limit: Some(PAGE),
+        }
+    })
+}
+
+/// `/tasks?...` with `key` set to `value` (or removed), other parameters kept.
+fn url_with(path: &str, query: &TaskQuery, selected: Option<TaskId>, key: &str, value: Option<String>) -> String {
+    let mut pairs: Vec<(&str, String)> = [
+        ("status", query.status.clone()),
+        ("node", query.node.clone()),
+        ("batch", query.batch.clone()),
+        ("q", query.q.clone()),
+        ("cursor", query.cursor.clone()),
+        ("task", selected.map(|t| t.to_string())),
+    ]
+    .into_iter()
+    .filter(|(k, _)| *k != key)
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    if let Some(v) = value {
+        pairs.push((key, v));
+    }
+    if pairs.is_empty() {
+        return path.to_string();
+    }
+    let encoded: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    format!("{path}?{}", encoded.join("&"))
+}
+
+/// Percent-encodes a query value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn selected_task() -> Memo<Option<TaskId>> {
+    let params = use_query_map();
+    Memo::new(move |_| params.get().get("task").and_then(|t| t.parse().ok()))
+}
+
+#[component]
+pub fn TasksPage() -> impl IntoView {
+    let query = query_from_url("command");
+    let selected = selected_task();
+    view! {
+        <h1>"Command Tasks"</h1>
+        <SubmitTask/>
+        <Filters query/>
+        <TaskList query selected/>
+        <TaskDetail selected query/>
+    }
+}
+
+/// A GET form: filtering works without JavaScript.
+#[component]
+fn Filters(query: Memo<TaskQuery>) -> impl IntoView {
+    let q = query.get_untracked();
+    let status = q.status.clone().unwrap_or_default();
+    let statuses = TaskStatus::ALL.map(|s| s.as_str());
+    view! {
+        <form class="filters" method="get" action="/tasks" role="search" aria-label="Filter tasks">
+            <label>"Status "
+                <select name="status">
+                    <option value="" selected=status.is_empty()>"any"</option>
+                    {statuses.into_iter().map(|s| {
+                        let is = status == s;
+                        view! { <option value=s selected=is>{s}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Node "<input name="node" value=q.node.clone().unwrap_or_default() size="12"/></label>
+            <label>"Batch "<input name="batch" value=q.batch.clone().unwrap_or_default() size="20"/></label>
+            <label>"Text "<input name="q" type="search" value=q.q.clone().unwrap_or_default() size="16"/></label>
+            <button type="submit">"Filter"</button>
+            <a href="/tasks">"Clear"</a>
+        </form>
+    }
+}
+
+#[component]
+fn TaskList(query: Memo<TaskQuery>, selected: Memo<Option<TaskId>>) -> impl IntoView {
+    let live = expect_context::<LiveCluster>();
+    let page = Resource::new(move || (query.get(), live.epoch.get()), |(q, _)| list_tasks(q));
+    view! {
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(page) => {
+                        let q = query.get_untracked();
+                        let rows = Memo::new(move |_| live.tasks.with(|l| merge(&page.tasks, l, &q)));
+                        let next = page.next_cursor;
+                        view! { <TaskTable rows query selected next/> }.into_any()
+                    }
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn TaskTable(
+    rows: Memo<Vec<TaskView>>,
+    query: Memo<TaskQuery>,
+    selected: Memo<Option<TaskId>>,
+    next: Option<TaskId>,
+) -> impl IntoView {
+    let older = move || next.map(|c| url_with("/tasks", &query.get(), None, "cursor", Some(c.to_string())));
+    let newest = move || query.get().cursor.is_some().then(|| url_with("/tasks", &query.get(), None, "cursor", None));
+    view! {
+        <Show
+            when=move || rows.with(|r| !r.is_empty())
+            fallback=|| view! { <p class="empty" data-testid="no-tasks">"No tasks match."</p> }
+        >
+            <div class="table-wrap">
+                <table class="tasks" data-testid="tasks-table">
+                    <thead>
+                        <tr>
+                            <th>"Task"</th>
+                            <th>"Command"</th>
+                            <th>"Status"</th>
+                            <th>"Node"</th>
+                            <th>"Cores"</th>
+                            <th>"GPUs"</th>
+                            <th>"Submitted"</th>
+                            <th>"Actions"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        <For each=move || rows.get() key=|t| (t.task_id, t.status) let:task>
+                            <TaskRow task query selected/>
+                        </For>
+                    </tbody>
+                </table>
+            </div>
+        </Show>
+        <nav class="pager" aria-label="Pages">
+            {move || newest().map(|href| view! { <a href=href>"← Newest"</a> })}
+            {move || older().map(|href| view! { <a href=href data-testid="older">"Older →"</a> })}
+        </nav>
+    }
+}
+
+/// The command and its arguments on one line, cut to `max` characters.
+fn command_line(t: &TaskView, max: usize) -> String {
+    let full =
+        std::iter::once(t.command.as_str()).chain(t.arguments.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+    if full.chars().count() > max {
+        full.chars().take(max - 1).collect::<String>() + "…"
+    } else {
+        full
+    }
+}
+
+#[component]
+fn TaskRow(task: TaskView, query: Memo<TaskQuery>, selected: Memo<Option<TaskId>>) -> impl IntoView {
+    let id = task.task_id;
+    let href = move || url_with("/tasks", &query.get(), None, "task", Some(id.to_string()));
+    let status = task.status;
+    let gpus = if task.required_gpus.is_empty() {
+        "–".to_string()
+    } else {
+        task.required_gpus.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    };
+    let suspicious = task.assignment_suspicion_count > 0;
+    view! {
+        <tr data-task=id.to_string() data-status=status.as_str() class:selected=move || selected.get() == Some(id)>
+            <td><a href=href class="mono">{id.to_string()}</a></td>
+            <td class="command" title=command_line(&task, 10_000)>{command_line(&task, 50)}</td>
+            <td>
+                <StatusBadge status/>
+                {suspicious.then(|| view! { <span title="the runner has not confirmed this task">" (?)"</span> })}
+            </td>
+            <td>{task.assigned_node.clone().unwrap_or_else(|| "–".into())}</td>
+            <td>{task.required_cores}</td>
+            <td>{gpus}</td>
+            <td>{format::time(task.submitted_at)}</td>
+            <td><TaskActions id status/></td>
+        </tr>
+    }
+}
+
+#[component]
+pub fn StatusBadge(status: TaskStatus) -> impl IntoView {
+    let s = status.as_str();
+    view! { <span class=format!("badge badge-{s}")>{s}</span> }
+}
+
+/// Kill (any unfinished task), pause (running) and resume (paused), each asking once to confirm.
+#[component]
+pub fn TaskActions(id: TaskId, status: TaskStatus) -> impl IntoView {
+    let confirm = RwSignal::new(None::<&'static str>);
+    let message = RwSignal::new(None::<String>);
+    let act = Action::new(move |action: &&'static str| {
+        let action = action.to_string();
+        async move { task_action(id, action).await }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = act.value().get() {
+            message.set(Some(match result {
+                Ok(m) => m,
+                Err(e) => format!("Failed: {e}"),
+            }));
+            confirm.set(None);
+        }
+    });
+    let button = move |action: &'static str, label: &'static str| {
+        view! {
+            <button type="button" class=format!("action action-{action}") on:click=move |_| confirm.set(Some(action))
+                disabled=move || act.pending().get()>{label}</button>
+        }
+    };
+    view! {
+        <span class="actions">
+            {move || match confirm.get() {
+                Some(action) => view! {
+                    <span class="confirm" role="group" aria-label="Confirm">
+                        {format!("{action} task?")}" "
+                        <button type="button" class="danger" data-confirm=action
+                            on:click=move |_| { act.dispatch(action); }>"Yes"</button>
+                        <button type="button" on:click=move |_| confirm.set(None)>"No"</button>
+                    </span>
+                }.into_any(),
+                None => view! {
+                    <span>
+                        {(status == TaskStatus::Running).then(|| button("pause", "Pause"))}
+                        {(status == TaskStatus::Paused).then(|| button("resume", "Resume"))}
+                        {(!status.is_final()).then(|| button("kill", "Kill"))}
+                    </span>
+                }.into_any(),
+            }}
+            {move || message.get().map(|m| view! { <span class="action-message" role="status">{m}</span> })}
+        </span>
+    }
+}
+
+/// The panel of the task in `?task=ID`: every field, live log tails, actions.
+#[component]
+fn TaskDetail(selected: Memo<Option<TaskId>>, query: Memo<TaskQuery>) -> impl IntoView {
+    let live = expect_context::<LiveCluster>();
+    let task = Resource::new(
+        move || selected.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_task(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    let close = move || url_with("/tasks", &query.get(), None, "task", None);
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match task.await {
+                    Ok(Some(loaded)) => {
+                        let id = loaded.task_id;
+                        let current = Memo::new(move |_| live.tasks.with(|l| l.get(&id).cloned()).unwrap_or_else(|| loaded.clone()));
+                        view! {
+                            <aside class="detail" aria-label="Task details" data-testid="task-detail">
+                                <header>
+                                    <h2>"Task "<span class="mono">{id.to_string()}</span></h2>
+                                    <a href=close aria-label="Close details">"✕"</a>
+                                </header>
+                                {move || {
+                                    let t = current.get();
+                                    view! {
+                                        <p><StatusBadge status=t.status/>" "<TaskActions id status=t.status/></p>
+                                        <dl class="fields">
+                                            <dt>"Command"</dt><dd class="mono">{command_line(&t, 10_000)}</dd>
+                                            <dt>"Node"</dt><dd>{t.assigned_node.clone().unwrap_or_else(|| "–".into())}</dd>
+                                            <dt>"Batch"</dt><dd class="mono">{t.batch_id.map(|b| b.to_string()).unwrap_or_default()}</dd>
+                                            <dt>"Environment"</dt><dd>{t.container_name.clone().unwrap_or_default()}</dd>
+                                            <dt>"Cores"</dt><dd>{t.required_cores}</dd>
+                                            <dt>"Memory"</dt><dd>{format::bytes(t.required_memory_bytes)}</dd>
+                                            <dt>"GPUs"</dt><dd>{format!("{:?}", t.required_gpus)}</dd>
+                                            <dt>"NUMA node"</dt><dd>{t.target_numa_node_id.map_or("whole node".to_string(), |n| n.to_string())}</dd>
+                                            <dt>"Exit code"</dt><dd>{t.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "–".into())}</dd>
+                                            <dt>"Message"</dt><dd>{t.error_message.clone().unwrap_or_default()}</dd>
+                                            <dt>"Submitted"</dt><dd>{format::time(t.submitted_at)}</dd>
+                                            <dt>"Started"</dt><dd>{format::time(t.started_at)}</dd>
+                                            <dt>"Completed"</dt><dd>{format::time(t.completed_at)}</dd>
+                                        </dl>
+                                    }
+                                }}
+                                <LogTail id stdout=true current/>
+                                <LogTail id stdout=false current/>
+                            </aside>
+                        }.into_any()
+                    }
+                    Ok(None) => ().into_any(),
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The end of a task's stdout or stderr; in the browser it keeps reading what is appended, once
+/// a second, until the task has ended and nothing more comes.
+#[component]
+fn LogTail(id: TaskId, stdout: bool, current: Memo<TaskView>) -> impl IntoView {
+    let name = if stdout { "stdout" } else { "stderr" };
+    let first = Resource::new(move || (), move |_| read_log(id, stdout, None));
+    view! {
+        <section class="log">
+            <h3>{name}</h3>
+            <Suspense fallback=|| view! { <pre>"…"</pre> }>
+                {move || Suspend::new(async move {
+                    match first.await {
+                        Ok(chunk) => {
+                            let text = RwSignal::new(chunk.text);
+                            let offset = RwSignal::new(chunk.next_offset);
+                            follow(id, stdout, current, text, offset);
+                            view! { <pre data-testid=format!("log-{name}")>{move || text.get()}</pre> }.into_any()
+                        }
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// Polls for appended output while the task may still write (browser only).
+fn follow(id: TaskId, stdout: bool, current: Memo<TaskView>, text: RwSignal<String>, offset: RwSignal<u64>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use std::time::Duration;
+        /// Most text kept in the panel.
+        const KEEP: usize = 256 * 1024;
+        let handle = set_interval_with_handle(
+            move || {
+                let Some(from) = offset.try_get_untracked() else { return };
+                leptos::task::spawn_local(async move {
+                    if let Ok(chunk) = read_log(id, stdout, Some(from)).await {
+                        if !chunk.text.is_empty() {
+                            text.update(|t| {
+                                t.push_str(&chunk.text);
+                                if t.len() > KEEP {
+                                    let cut = t.len() - KEEP;
+                                    let cut = (cut..t.len()).find(|i| t.is_char_boundary(*i)).unwrap_or(t.len());
+                                    t.drain(..cut);
+                                }
+                            });
+                        }
+                        offset.set(chunk.next_offset);
+                    }
+                });
+            },
+            Duration::from_secs(1),
+        );
+        if let Ok(handle) = handle {
+            // Stop once the task is over and a last read had its chance.
+            Effect::new(move |_| {
+                if current.get().status.is_final() {
+                    set_timeout(move || handle.clear(), Duration::from_millis(2500));
+                }
+            });
+            on_cleanup(move || handle.clear());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (id, stdout, current, text, offset);
+}
+
+/// The submit form: targets picked per node (NUMA node or GPUs), environment, limits, variables,
+/// mounts. Checked in the browser with the host's own rules; the host's answer shows inline.
+#[component]
+fn SubmitTask() -> impl IntoView {
+    let form = RwSignal::new(TaskForm { cores: "1".into(), ..Default::default() });
+    let error = RwSignal::new(None::<FieldError>);
+    let done = RwSignal::new(None::<String>);
+    let submit = Action::new(|request: &hakuriver_model::TaskRequest| submit_task(request.clone()));
+    Effect::new(move |_| match submit.value().get() {
+        Some(Ok(Ok(answer))) => {
+            let ids: Vec<String> = answer.task_ids.iter().map(ToString::to_string).collect();
+            done.set(Some(format!("{} Task ids: {}", answer.message, ids.join(", "))));
+            error.set(None);
+        }
+        Some(Ok(Err(field_error))) => error.set(Some(field_error)),
+        Some(Err(e)) => error.set(Some(FieldError { field: String::new(), message: e.to_string() })),
+        None => {}
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        done.set(None);
+        match form.get_untracked().request() {
+            Ok(request) => {
+                error.set(None);
+                submit.dispatch(request);
+            }
+            Err(e) => error.set(Some(e)),
+        }
+    };
+    let text = |get: fn(&TaskForm) -> String, set: fn(&mut TaskForm, String)| {
+        (move || get(&form.get()), move |ev| form.update(|f| set(f, event_target_value(&ev))))
+    };
+    let (command, set_command) = text(|f| f.command.clone(), |f, v| f.command = v);
+    let (arguments, set_arguments) = text(|f| f.arguments.clone(), |f, v| f.arguments = v);
+    let (env_vars, set_env_vars) = text(|f| f.env_vars.clone(), |f, v| f.env_vars = v);
+    let (cores, set_cores) = text(|f| f.cores.clone(), |f, v| f.cores = v);
+    let (memory, set_memory) = text(|f| f.memory.clone(), |f, v| f.memory = v);
+    let (mounts, set_mounts) = text(|f| f.mounts.clone(), |f, v| f.mounts = v);
+    view! {
+        <details class="panel" data-testid="submit-task">
+            <summary>"Submit a task"</summary>
+            <form on:submit=on_submit novalidate>
+                <div class="field">
+                    <label for="t-command">"Command"</label>
+                    <input id="t-command" name="command" prop:value=command on:input=set_command required/>
+                    <FieldMessage field="command" error/>
+                </div>
+                <div class="field">
+                    <label for="t-arguments">"Arguments (one per line)"</label>
+                    <textarea id="t-arguments" rows="3" prop:value=arguments on:input=set_arguments></textarea>
+                    <FieldMessage field="arguments" error/>
+                </div>
+                <div class="field">
+                    <label for="t-env">"Environment variables (KEY=VALUE per line)"</label>
+                    <textarea id="t-env" rows="2" prop:value=env_vars on:input=set_env_vars></textarea>
+                    <FieldMessage field="env_vars" error/>
+                </div>
+                <div class="row">
+                    <div class="field">
+                        <label for="t-cores">"CPU cores"</label>
+                        <input id="t-cores" inputmode="numeric" size="6" prop:value=cores on:input=set_cores/>
+                        <FieldMessage field="required_cores" error/>
+                    </div>
+                    <div class="field">
+                        <label for="t-memory">"Memory limit (e.g. 512M, 4G)"</label>
+                        <input id="t-memory" size="10" prop:value=memory on:input=set_memory/>
+                        <FieldMessage field="required_memory_bytes" error/>
+                    </div>
+                    <EnvPicker id="t-env-name" form_container=Callback::new(move |v| form.update(|f| f.container = v)) allow_null=true/>
+                </div>
+                <FieldMessage field="container_name" error/>
+                <fieldset class="field">
+                    <legend>"Targets (none: the host places the task)"</legend>
+                    <NodePicker multiple=true on_change=Callback::new(move |picked| form.update(|f| f.targets = picked))/>
+                    <FieldMessage field="targets" error/>
+                </fieldset>
+                <div class="field">
+                    <label for="t-mounts">"Extra mounts (host:container[:ro] per line; replaces the defaults)"</label>
+                    <textarea id="t-mounts" rows="2" prop:value=mounts on:input=set_mounts></textarea>
+                    <FieldMessage field="additional_mounts" error/>
+                </div>
+                <label class="check">
+                    <input type="checkbox" prop:checked=move || form.get().privileged
+                        on:change=move |ev| form.update(|f| f.privileged = event_target_checked(&ev))/>
+                    " Privileged container"
+                </label>
+                <div class="buttons">
+                    <button type="submit" class="primary" disabled=move || submit.pending().get()>"Submit"</button>
+                    <FieldMessage field="" error/>
+                    {move || done.get().map(|m| view! { <span class="ok" role="status" data-testid="submit-result">{m}</span> })}
+                </div>
+            </form>
+        </details>
+    }
+}
+
+/// The environment select: the host default, environments with a tarball (newest first), and
+/// optionally `NULL` (no container).
+#[component]
+pub fn EnvPicker(id: &'static str, form_container: Callback<String>, allow_null: bool) -> impl IntoView {
+    let envs = Resource::new(|| (), |_| env_names());
+    view! {
+        <div class="field">
+            <label for=id>"Environment"</label>
+            <select id=id on:change=move |ev| form_container.run(event_target_value(&ev))>
+                <option value=DEFAULT_ENV>"host default"</option>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        envs.await.unwrap_or_default().into_iter()
+                            .map(|e| view! { <option value=e.clone()>{e.clone()}</option> })
+                            .collect_view()
+                    })}
+                </Suspense>
+                {allow_null.then(|| view! { <option value="NULL">"none (run natively)"</option> })}
+            </select>
+        </div>
+    }
+}
+
+/// Nodes to run on: per online node a checkbox, and either one of its NUMA nodes or some of its
+/// GPUs. `multiple = false` allows one node (a VPS).
+#[component]
+pub fn NodePicker(multiple: bool, on_change: Callback<Vec<PickedNode>>) -> impl IntoView {
+    let live = expect_context::<LiveCluster>();
+    let loaded = Resource::new(|| (), |_| list_nodes());
+    let picked = RwSignal::new(Vec::<PickedNode>::new());
+    Effect::new(move |_| on_change.run(picked.get()));
+    let nodes = move |initial: Vec<NodeInfo>| {
+        Signal::derive(move || {
+            live.nodes
+                .get()
+                .unwrap_or_else(|| initial.clone())
+                .into_iter()
+                .filter(|n| n.status == NodeStatus::Online)
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading nodes…"</p> }>
+            {move || Suspend::new(async move {
+                let online = nodes(loaded.await.unwrap_or_default());
+                view! {
+                    <Show when=move || online.with(|n| !n.is_empty()) fallback=|| view! { <p class="empty">"No node is online."</p> }>
+                        <div class="node-picker">
+                            <For each=move || online.get() key=|n| n.hostname.clone() let:node>
+                                <NodeChoice node picked multiple/>
+                            </For>
+                        </div>
+                    </Show>
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn NodeChoice(node: NodeInfo, picked: RwSignal<Vec<PickedNode>>, multiple: bool) -> impl IntoView {
+    let name = node.hostname.clone();
+    let is_picked = {
+        let name = name.clone();
+        Memo::new(move |_| picked.with(|p| p.iter().any(|t| t.node == name)))
+    };
+    let edit = {
+        let name = name.clone();
+        move |f: &dyn Fn(&mut PickedNode)| {
+            picked.update(|p| {
+                if let Some(t) = p.iter_mut().find(|t| t.node == name) {
+                    f(t);
+                }
+            })
+        }
+    };
+    let toggle = {
+        let name = name.clone();
+        move |ev| {
+            let on = event_target_checked(&ev);
+            picked.update(|p| {
+                p.retain(|t| t.node != name && multiple);
+                if on {
+                    p.push(PickedNode { node: name.clone(), ..Default::default() });
+                }
+            })
+        }
+    };
+    let numa_ids: Vec<u32> = node.numa_topology.as_ref().map(|t| t.keys().copied().collect()).unwrap_or_default();
+    let gpus = node.gpu_info.clone();
+    let set_numa = edit.clone();
+    view! {
+        <div class="node-choice" data-node=name.clone()>
+            <label class="check">
+                <input type="checkbox" prop:checked=is_picked on:change=toggle/>
+                " "{name.clone()}
+                <span class="muted">{format!(" ({} cores free)", node.available_cores)}</span>
+            </label>
+            {(!numa_ids.is_empty()).then(|| view! {
+                <label>" NUMA "
+                    <select disabled=move || !is_picked.get() on:change=move |ev| {
+                        let v = event_target_value(&ev).parse::<u32>().ok();
+                        set_numa(&|t| { t.numa = v; if v.is_some() { t.gpus.clear(); } });
+                    }>
+                        <option value="">"whole node"</option>
+                        {numa_ids.iter().map(|id| view! { <option value=id.to_string()>{id.to_string()}</option> }).collect_view()}
+                    </select>
+                </label>
+            })}
+            {gpus.into_iter().map(|g| {
+                let id = g.gpu_id;
+                let edit = edit.clone();
+                view! {
+                    <label class="check gpu" title=g.name.clone()>
+                        <input type="checkbox" disabled=move || !is_picked.get() on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            edit(&|t| {
+                                t.gpus.retain(|x| *x != id);
+                                if on { t.gpus.push(id); t.gpus.sort_unstable(); t.numa = None; }
+                            });
+                        }/>
+                        {format!(" GPU {id}")}
+                    </label>
+                }
+            }).collect_view()}
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_keep_the_other_filters() {
+        let q = TaskQuery { status: Some("running".into()), q: Some("a b&c".into()), ..Default::default() };
+        assert_eq!(url_with("/tasks", &q, None, "task", Some("7".into())), "/tasks?status=running&q=a%20b%26c&task=7");
+        assert_eq!(url_with("/tasks", &TaskQuery::default(), Some(TaskId(7)), "task", None), "/tasks");
+        assert_eq!(
+            url_with("/tasks", &q, None, "cursor", Some("9".into())),
+            "/tasks?status=running&q=a%20b%26c&cursor=9"
+        );
+    }
+}
