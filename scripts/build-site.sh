@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the dashboard's browser side into target/site (what cargo-leptos would do, without
-# needing cargo-leptos): the hydrate crate for wasm32, wasm-bindgen's JS glue, the stylesheet and
-# the public assets. The host serves target/site (read from disk in debug builds, embedded in
+# needing cargo-leptos): the hydrate crate for wasm32, wasm-bindgen's JS glue, the stylesheet, the
+# public assets and xterm.js (from node_modules: run scripts/setup.sh first). The host serves target/site (read from disk in debug builds, embedded in
 # release builds), so build the site before a release build of the host.
 #
 # usage: scripts/build-site.sh [--release]
@@ -31,4 +31,9 @@ fi
 
 cp style/main.css "$pkg/hakuriver.css"
 cp -R public/. "$site/"
+# xterm.js from npm (pinned in package.json), served as /xterm/...: the dashboard's terminal
+# imports these ES modules directly (no bundler).
+mkdir -p "$site/xterm"
+cp node_modules/@xterm/xterm/lib/xterm.mjs node_modules/@xterm/xterm/css/xterm.css \
+  node_modules/@xterm/addon-fit/lib/addon-fit.mjs "$site/xterm/"
 echo "site built in $site ($(du -sh "$pkg/hakuriver_bg.wasm" | cut -f1) wasm, profile $profile)"

@@ -4,7 +4,8 @@
 #     debootstrap (test images), openssh-client (`hakuriver ssh`, VPS tests), build tools; then
 #     starts dockerd if its socket does not answer
 #   - the Rust wasm32 target and wasm-bindgen-cli (pinned: it must equal the wasm-bindgen crate)
-#   - npm packages: binaryen (wasm-opt for release builds) and, in end2end/, playwright-core
+#   - npm packages: binaryen (wasm-opt for release builds), xterm.js and its fit addon (the
+#     dashboard's terminal) and, in end2end/, playwright-core
 #     (which drives Debian's Chromium; no browser download)
 # Idempotent, and quick when everything is present. Safe to source or run.
 set -euo pipefail

@@ -55,7 +55,7 @@ count_cargo integration "$logs/integration.log"
 run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest --test docker_tasks --test docker_envs --test docker_vps -- --test-threads=2
 count_cargo docker "$logs/docker.log"
 
-run_suite end2end bash -c 'cd end2end && npm test'
+run_suite end2end bash -c 'cd end2end && E2E_SCREENSHOT_DIR="$PWD/../target/e2e-screenshots" npm test'
 passed[end2end]=$(grep -E '^# pass ' "$logs/end2end.log" | awk '{print $3}' || true)
 failed[end2end]=$(grep -E '^# fail ' "$logs/end2end.log" | awk '{print $3}' || true)
 : "${passed[end2end]:=0}" "${failed[end2end]:=0}"

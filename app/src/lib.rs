@@ -8,6 +8,9 @@ pub mod pages;
 pub mod server_fns;
 pub mod task_form;
 pub mod task_list;
+pub mod terminal;
+#[cfg(feature = "hydrate")]
+mod xterm;
 
 #[cfg(feature = "ssr")]
 mod host_api;
@@ -38,6 +41,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <link rel="stylesheet" href="/xterm/xterm.css"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -70,6 +74,7 @@ pub fn App() -> impl IntoView {
                     <A href="/">"Overview"</A>
                     <A href="/nodes">"Nodes"</A>
                     <A href="/tasks">"Tasks"</A>
+                    <A href="/vps">"VPS"</A>
                     <LinkBadge state=live.link/>
                 </nav>
                 <main>
@@ -77,6 +82,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/") view=pages::Overview/>
                         <Route path=path!("/nodes") view=pages::NodesPage/>
                         <Route path=path!("/tasks") view=pages::TasksPage/>
+                        <Route path=path!("/vps") view=pages::VpsPage/>
                     </Routes>
                 </main>
             </div>

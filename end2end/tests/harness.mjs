@@ -32,7 +32,8 @@ export function freePort() {
 }
 
 export class Cluster {
-  static async create() {
+  // `extra`: more config lines, appended (e.g. a [docker] section).
+  static async create(extra = []) {
     const c = new Cluster();
     c.dir = mkdtempSync(join(tmpdir(), 'hakuriver-e2e-'));
     c.hostPort = await freePort();
@@ -42,7 +43,8 @@ export class Cluster {
       '[network]', `host_port = ${c.hostPort}`, `host_ssh_proxy_port = ${await freePort()}`, 'runner_address = "127.0.0.1"',
       '[paths]', 'shared_dir = "shared"', 'local_temp_dir = "temp"',
       '[database]', 'db_file = "host.db"',
-      '[timing]', 'heartbeat_interval = 0.5', 'heartbeat_timeout_factor = 4', 'cleanup_check_interval = 0.5', '',
+      '[timing]', 'heartbeat_interval = 0.5', 'heartbeat_timeout_factor = 4', 'cleanup_check_interval = 0.5',
+      ...extra, '',
     ].join('\n'));
     c.procs = [];
     return c;
@@ -161,4 +163,19 @@ export async function screenshot(page, name) {
     mkdirSync(process.env.E2E_SCREENSHOT_DIR, { recursive: true });
     await page.screenshot({ path: join(process.env.E2E_SCREENSHOT_DIR, `${name}.png`), fullPage: true });
   }
+}
+
+// The Debian test image with openssh-server (scripts/test-image-sshd.sh: debootstrap once, cached).
+export const SSHD_ENV = 'hakuriver-test-sshd';
+export function ensureSshdImage() {
+  run('bash', [join(root, 'scripts/test-image-sshd.sh')]);
+}
+
+// A fresh ed25519 key pair; returns the public key line.
+export function newPublicKey() {
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-key-'));
+  run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'e2e', '-f', join(dir, 'id_ed25519')]);
+  const key = readFileSync(join(dir, 'id_ed25519.pub'), 'utf8').trim();
+  rmSync(dir, { recursive: true, force: true });
+  return key;
 }

@@ -1,7 +1,7 @@
 // The dashboard in Chromium: server-rendered, hydrated, and live.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, launchBrowser, watchPage } from './harness.mjs';
+import { Cluster, launchBrowser, watchPage, screenshot } from './harness.mjs';
 
 let cluster;
 let browser;
@@ -43,9 +43,7 @@ test('a runner appears on the Nodes page without a reload, then goes offline', a
   await page.waitForSelector('tr[data-node="e2e-node"][data-status="offline"]', { timeout: 15000 });
 
   assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was never reloaded');
-  if (process.env.E2E_SCREENSHOT_DIR) {
-    await page.screenshot({ path: `${process.env.E2E_SCREENSHOT_DIR}/nodes.png`, fullPage: true });
-  }
+  await screenshot(page, 'nodes');
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -4,11 +4,13 @@ mod nodes;
 mod not_found;
 mod overview;
 mod tasks;
+mod vps;
 
 pub use nodes::NodesPage;
 pub use not_found::NotFound;
 pub use overview::Overview;
 pub use tasks::TasksPage;
+pub use vps::VpsPage;
 
 use hakuriver_model::api::FieldError;
 use hakuriver_model::NodeInfo;

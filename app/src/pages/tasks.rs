@@ -39,7 +39,13 @@ fn query_from_url(task_type: &'static str) -> Memo<TaskQuery> {
 }
 
 /// `/tasks?...` with `key` set to `value` (or removed), other parameters kept.
-fn url_with(path: &str, query: &TaskQuery, selected: Option<TaskId>, key: &str, value: Option<String>) -> String {
+pub(super) fn url_with(
+    path: &str,
+    query: &TaskQuery,
+    selected: Option<TaskId>,
+    key: &str,
+    value: Option<String>,
+) -> String {
     let mut pairs: Vec<(&str, String)> = [
         ("status", query.status.clone()),
         ("node", query.node.clone()),
