@@ -2,9 +2,13 @@
 //! services and puts it into the Leptos context; server functions call it. Errors are the
 //! messages the page shows.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hakuriver_model::api::FieldError;
+use hakuriver_model::env::{EnvContainer, EnvVersions, TarballList};
+use hakuriver_model::history::NodeSeries;
+use hakuriver_model::operation::Operation;
 use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
 use hakuriver_model::{NodeInfo, TaskId, TaskRequest, TaskView};
 
@@ -22,6 +26,19 @@ pub trait HostApi: Send + Sync + 'static {
     async fn env_names(&self) -> Result<Vec<String>, String>;
     /// The port of the host's SSH proxy (for the `ssh -J` line of a VPS).
     fn ssh_proxy_port(&self) -> u16;
+    /// Every node's readings of the last hour.
+    async fn history(&self) -> Result<Vec<NodeSeries>, String>;
+    /// Command tasks per status.
+    async fn task_counts(&self) -> Result<BTreeMap<String, u64>, String>;
+    async fn env_containers(&self) -> Result<Vec<EnvContainer>, String>;
+    /// `start`, `stop` or `delete` (a running one is stopped first) an env container.
+    async fn env_action(&self, name: String, action: String) -> Result<String, String>;
+    async fn create_env(&self, image: String, name: String) -> Result<String, String>;
+    /// Starts create-tar; answers the operation's id.
+    async fn create_tar(&self, name: String) -> Result<u64, String>;
+    async fn operation(&self, id: u64) -> Result<Operation, String>;
+    async fn tarballs(&self) -> Result<TarballList, String>;
+    async fn env_versions(&self) -> Result<BTreeMap<String, EnvVersions>, String>;
 }
 
 pub type SharedHostApi = Arc<dyn HostApi>;

@@ -1,10 +1,13 @@
+#![recursion_limit = "256"]
 //! The HakuRiver dashboard: Leptos components and routes, rendered on the host (feature `ssr`)
 //! and hydrated in the browser (feature `hydrate`). Data comes from server functions, which call
 //! the host's services through [`HostApi`], and live changes from the `/api/events` websocket.
 
+pub mod chart;
 pub mod format;
 pub mod live;
 pub mod pages;
+pub mod series;
 pub mod server_fns;
 pub mod task_form;
 pub mod task_list;
@@ -73,16 +76,20 @@ pub fn App() -> impl IntoView {
                     <div class="brand">"HakuRiver"</div>
                     <A href="/">"Overview"</A>
                     <A href="/nodes">"Nodes"</A>
+                    <A href="/gpus">"GPUs"</A>
                     <A href="/tasks">"Tasks"</A>
                     <A href="/vps">"VPS"</A>
+                    <A href="/docker">"Docker"</A>
                     <LinkBadge state=live.link/>
                 </nav>
                 <main>
                     <Routes fallback=pages::NotFound>
                         <Route path=path!("/") view=pages::Overview/>
                         <Route path=path!("/nodes") view=pages::NodesPage/>
+                        <Route path=path!("/gpus") view=pages::GpusPage/>
                         <Route path=path!("/tasks") view=pages::TasksPage/>
                         <Route path=path!("/vps") view=pages::VpsPage/>
+                        <Route path=path!("/docker") view=pages::DockerPage/>
                     </Routes>
                 </main>
             </div>

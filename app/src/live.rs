@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use hakuriver_model::history::{push_sample, sample_of, NodeSample};
 use hakuriver_model::{ClusterEvent, NodeInfo, TaskId, TaskView};
 use leptos::prelude::*;
 
@@ -42,8 +43,16 @@ pub struct LiveCluster {
     /// Counts snapshots: a page that loaded a list loads it again when this changes (after a
     /// reconnect, or when the host dropped events for a slow page).
     pub epoch: RwSignal<u64>,
+    /// Node readings: the hour the host kept (loaded by the first page with a chart), extended
+    /// by every node event.
+    pub history: RwSignal<Option<BTreeMap<String, Vec<NodeSample>>>>,
+    /// Counts task events (for pages that summarize tasks and refresh their summary now and then).
+    pub task_changes: RwSignal<u64>,
     pub link: RwSignal<LinkState>,
 }
+
+/// Samples kept per node in the browser.
+const MAX_SAMPLES: usize = 40_000;
 
 /// Task updates kept in the browser.
 pub const MAX_LIVE_TASKS: usize = 2000;
@@ -55,6 +64,8 @@ impl LiveCluster {
             nodes: RwSignal::new(None),
             tasks: RwSignal::new(BTreeMap::new()),
             epoch: RwSignal::new(0),
+            history: RwSignal::new(None),
+            task_changes: RwSignal::new(0),
             link: RwSignal::new(LinkState::Connecting),
         };
         provide_context(live);
@@ -65,12 +76,24 @@ impl LiveCluster {
 
     pub fn apply(&self, event: ClusterEvent) {
         match event {
-            ClusterEvent::TaskUpdated { task } => self.tasks.update(|tasks| apply_task(tasks, *task)),
+            ClusterEvent::TaskUpdated { task } => {
+                self.tasks.update(|tasks| apply_task(tasks, *task));
+                self.task_changes.update(|n| *n += 1);
+            }
             event @ ClusterEvent::Snapshot { .. } => {
                 self.nodes.update(|nodes| apply_event(nodes, event));
                 self.epoch.update(|e| *e += 1);
             }
-            event => self.nodes.update(|nodes| apply_event(nodes, event)),
+            ClusterEvent::NodeUpdated { node } => {
+                if let Some(sample) = sample_of(&node) {
+                    self.history.update(|h| {
+                        if let Some(h) = h {
+                            push_sample(h.entry(node.hostname.clone()).or_default(), sample, MAX_SAMPLES);
+                        }
+                    });
+                }
+                self.nodes.update(|nodes| apply_event(nodes, ClusterEvent::NodeUpdated { node }));
+            }
         }
     }
 }

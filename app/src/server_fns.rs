@@ -1,6 +1,11 @@
 //! Server functions: the dashboard's door into the host's services (through [`HostApi`]).
 
+use std::collections::BTreeMap;
+
 use hakuriver_model::api::FieldError;
+use hakuriver_model::env::{EnvContainer, EnvVersions, TarballList};
+use hakuriver_model::history::NodeSeries;
+use hakuriver_model::operation::Operation;
 use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
 use hakuriver_model::{NodeInfo, TaskId, TaskRequest, TaskView};
 use leptos::prelude::*;
@@ -49,4 +54,49 @@ pub async fn env_names() -> Result<Vec<String>, ServerFnError> {
 #[server(prefix = "/api/ui")]
 pub async fn ssh_proxy_port() -> Result<u16, ServerFnError> {
     Ok(api()?.ssh_proxy_port())
+}
+
+#[server(prefix = "/api/ui")]
+pub async fn node_history() -> Result<Vec<NodeSeries>, ServerFnError> {
+    api()?.history().await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/api/ui")]
+pub async fn task_counts() -> Result<BTreeMap<String, u64>, ServerFnError> {
+    api()?.task_counts().await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/api/ui")]
+pub async fn env_containers() -> Result<Vec<EnvContainer>, ServerFnError> {
+    api()?.env_containers().await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/api/ui", input = Json)]
+pub async fn env_action(name: String, action: String) -> Result<String, ServerFnError> {
+    api()?.env_action(name, action).await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/api/ui", input = Json)]
+pub async fn create_env(image: String, name: String) -> Result<String, ServerFnError> {
+    api()?.create_env(image, name).await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/api/ui", input = Json)]
+pub async fn create_tar(name: String) -> Result<u64, ServerFnError> {
+    api()?.create_tar(name).await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/api/ui", input = Json)]
+pub async fn get_operation(id: u64) -> Result<Operation, ServerFnError> {
+    api()?.operation(id).await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/api/ui")]
+pub async fn tarballs() -> Result<TarballList, ServerFnError> {
+    api()?.tarballs().await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/api/ui")]
+pub async fn list_env_versions() -> Result<BTreeMap<String, EnvVersions>, ServerFnError> {
+    api()?.env_versions().await.map_err(ServerFnError::new)
 }

@@ -9,6 +9,7 @@ pub mod bytes;
 pub mod env;
 pub mod events;
 pub mod health;
+pub mod history;
 pub mod ids;
 pub mod node;
 pub mod operation;

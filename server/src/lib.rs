@@ -58,9 +58,11 @@ pub async fn serve(
         additional_mounts: config.docker.additional_mounts.clone(),
     };
     let tasks = TaskService::new(pool.clone(), config.paths.shared_dir.clone(), defaults, events.clone())?;
+    let history = services::history::NodeHistory::new(config.timing.heartbeat_interval());
     let nodes = NodeRegistry::new(
         pool.clone(),
         events.clone(),
+        history.clone(),
         tasks.clone(),
         config.timing.heartbeat_interval(),
         config.timing.offline_after(),
@@ -85,6 +87,7 @@ pub async fn serve(
         operations,
         events,
         health: HealthHistory::default(),
+        history,
         ssh_proxy_port: config.network.host_ssh_proxy_port,
     };
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -8,7 +8,12 @@ use axum::response::{IntoResponse, Response};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 
+use std::collections::BTreeMap;
+
 use hakuriver_model::api::FieldError;
+use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, TarballList};
+use hakuriver_model::history::NodeSeries;
+use hakuriver_model::operation::Operation;
 use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
 use hakuriver_model::{NodeInfo, TaskId, TaskRequest, TaskView};
 
@@ -88,6 +93,50 @@ impl hakuriver_app::HostApi for Services {
 
     fn ssh_proxy_port(&self) -> u16 {
         self.ssh_proxy_port
+    }
+
+    async fn history(&self) -> Result<Vec<NodeSeries>, String> {
+        Ok(self.history.all())
+    }
+
+    async fn task_counts(&self) -> Result<BTreeMap<String, u64>, String> {
+        self.tasks.counts().await.map_err(|e| e.to_string())
+    }
+
+    async fn env_containers(&self) -> Result<Vec<EnvContainer>, String> {
+        self.envs.list_containers().await.map_err(|e| e.to_string())
+    }
+
+    async fn env_action(&self, name: String, action: String) -> Result<String, String> {
+        match action.as_str() {
+            "start" => self.envs.start(&name).await.map(|()| format!("Container '{name}' started.")),
+            "stop" => self.envs.stop(&name).await.map(|()| format!("Container '{name}' stopped.")),
+            "delete" => self.envs.delete(&name, true).await.map(|()| format!("Container '{name}' deleted.")),
+            _ => return Err(format!("unknown action {action:?}")),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    async fn create_env(&self, image: String, name: String) -> Result<String, String> {
+        let request = CreateEnvRequest { image_name: image, container_name: name.clone() };
+        self.envs.create(&request).await.map(|_| format!("Container '{name}' created.")).map_err(|e| e.to_string())
+    }
+
+    async fn create_tar(&self, name: String) -> Result<u64, String> {
+        self.start_create_tar(&name).await.map(|(id, _)| id).map_err(|e| e.to_string())
+    }
+
+    async fn operation(&self, id: u64) -> Result<Operation, String> {
+        self.operations.get(id).ok_or_else(|| format!("operation {id} not found"))
+    }
+
+    async fn tarballs(&self) -> Result<TarballList, String> {
+        Ok(self.envs.list_tars())
+    }
+
+    async fn env_versions(&self) -> Result<BTreeMap<String, EnvVersions>, String> {
+        let nodes = self.nodes.list().await.map_err(|e| e.to_string())?;
+        Ok(crate::envs::versions(&self.envs.list_tars(), &nodes))
     }
 }
 

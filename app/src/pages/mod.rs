@@ -1,11 +1,15 @@
 //! One module per dashboard page.
 
+mod docker;
+mod gpus;
 mod nodes;
 mod not_found;
 mod overview;
 mod tasks;
 mod vps;
 
+pub use docker::DockerPage;
+pub use gpus::GpusPage;
 pub use nodes::NodesPage;
 pub use not_found::NotFound;
 pub use overview::Overview;
@@ -17,7 +21,8 @@ use hakuriver_model::NodeInfo;
 use leptos::prelude::*;
 
 use crate::live::LiveCluster;
-use crate::server_fns::list_nodes;
+use crate::series::History;
+use crate::server_fns::{list_nodes, node_history};
 
 /// The node list a page shows: the live one once the websocket delivered it, else the list the
 /// server rendered (so hydration matches the server's HTML).
@@ -39,6 +44,40 @@ fn WithNodes(content: fn(Signal<Vec<NodeInfo>>) -> AnyView) -> impl IntoView {
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 }
             })}
+        </Suspense>
+    }
+}
+
+/// Loads the last hour of node readings (server function, rendered on the server) and shows
+/// `content` with the live history: the browser extends it from node events.
+#[component]
+fn WithHistory<F>(content: F) -> impl IntoView
+where
+    F: Fn(Signal<History>) -> AnyView + Clone + Send + Sync + 'static,
+{
+    let live = expect_context::<LiveCluster>();
+    let loaded = Resource::new(|| (), |_| node_history());
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading charts…"</p> }>
+            {move || {
+                let content = content.clone();
+                Suspend::new(async move {
+                match loaded.await {
+                    Ok(series) => {
+                        let initial: History = series.into_iter().map(|s| (s.hostname, s.samples)).collect();
+                        let seed = initial.clone();
+                        Effect::new(move |_| {
+                            live.history.update(|h| {
+                                if h.is_none() {
+                                    *h = Some(seed.clone());
+                                }
+                            })
+                        });
+                        content(Signal::derive(move || live.history.get().unwrap_or_else(|| initial.clone())))
+                    }
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}}
         </Suspense>
     }
 }

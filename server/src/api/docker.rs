@@ -68,8 +68,7 @@ pub struct BackgroundQuery {
     background: bool,
 }
 
-/// Runs `work` as an operation: waits for it (the original's behaviour), or with `background`
-/// answers 202 with its id.
+/// Runs `work` as an operation, then answers as [`answer_operation`] does.
 async fn run_operation<F>(
     s: &AppState,
     kind: &str,
@@ -81,16 +80,25 @@ async fn run_operation<F>(
 where
     F: std::future::Future<Output = Result<std::path::PathBuf, EnvError>> + Send + 'static,
 {
-    let (id, mut done) = s.services.operations.start(kind, target, move |progress| {
+    let (id, done) = s.services.operations.start(kind, target, move |progress| {
         let fut = work(progress);
-        async move {
-            fut.await
-                .map(|path| serde_json::json!({"tarball_path": path.display().to_string()}))
-                .map_err(|e| e.to_string())
-        }
+        async move { fut.await.map(|path| crate::services::tarball_result(&path)).map_err(|e| e.to_string()) }
     });
+    answer_operation(s, id, done, background, &format!("{kind} of {target} started"), message).await
+}
+
+/// Waits for operation `id` (the original's behaviour), or with `background` answers 202 with
+/// its id at once.
+async fn answer_operation(
+    s: &AppState,
+    id: u64,
+    mut done: tokio::sync::watch::Receiver<bool>,
+    background: bool,
+    started: &str,
+    message: &str,
+) -> Result<Response, ApiError> {
     if background {
-        let body = serde_json::json!({"message": format!("{kind} of {target} started"), "operation_id": id});
+        let body = serde_json::json!({"message": started, "operation_id": id});
         return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
     }
     let _ = done.wait_for(|finished| *finished).await;
@@ -110,13 +118,9 @@ pub async fn create_tar(
     Path(name): Path<String>,
     Query(q): Query<BackgroundQuery>,
 ) -> Result<Response, ApiError> {
-    s.services.envs.check_env(&name).await?;
-    let (envs, env) = (s.services.envs.clone(), name.clone());
-    let message = "Container tarball created/refreshed successfully.";
-    run_operation(&s, "create_tar", &name, q.background, message, move |progress| async move {
-        envs.create_tar(&env, &progress).await
-    })
-    .await
+    let (id, done) = s.services.start_create_tar(&name).await?;
+    let started = format!("create_tar of {name} started");
+    answer_operation(&s, id, done, q.background, &started, "Container tarball created/refreshed successfully.").await
 }
 
 pub async fn list_tars(State(s): State<AppState>) -> Json<TarballList> {

@@ -120,7 +120,9 @@ fn transition(previous: Option<&str>) -> Transition {
 
 /// Inserts or refreshes a node from its runner's registration; it is online from now.
 pub async fn upsert_registration(pool: &Pool, info: &RunnerInfo, now_ms: i64) -> Result<Transition, DbError> {
-    let mut tx = pool.begin().await?;
+    // IMMEDIATE: this transaction reads, then writes; a deferred one would fail at once
+    // (SQLITE_BUSY, no waiting) when another writer got in between.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let previous: Option<String> = sqlx::query_scalar("SELECT status FROM nodes WHERE hostname = $1")
         .bind(&info.hostname)
         .fetch_optional(&mut *tx)
@@ -157,7 +159,9 @@ pub async fn record_heartbeat(
     hb: &HeartbeatData,
     now_ms: i64,
 ) -> Result<Option<Transition>, DbError> {
-    let mut tx = pool.begin().await?;
+    // IMMEDIATE: this transaction reads, then writes; a deferred one would fail at once
+    // (SQLITE_BUSY, no waiting) when another writer got in between.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let previous: Option<String> = sqlx::query_scalar("SELECT status FROM nodes WHERE hostname = $1")
         .bind(hostname)
         .fetch_optional(&mut *tx)

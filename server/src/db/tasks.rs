@@ -359,6 +359,14 @@ pub async fn active_on(pool: &Pool, node: &str) -> Result<Vec<TaskRow>, DbError>
     rows.into_iter().map(TaskRow::try_from).collect()
 }
 
+/// How many tasks of `task_type` are in each status.
+pub async fn count_by_status(pool: &Pool, task_type: &str) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(sqlx::query_as("SELECT status, COUNT(*) FROM tasks WHERE task_type = $1 GROUP BY status")
+        .bind(task_type)
+        .fetch_all(pool)
+        .await?)
+}
+
 /// Records the published sshd port of a VPS.
 pub async fn set_ssh_port(pool: &Pool, task_id: TaskId, port: u16) -> Result<(), DbError> {
     sqlx::query("UPDATE tasks SET ssh_port = $2 WHERE task_id = $1")

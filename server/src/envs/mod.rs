@@ -157,7 +157,8 @@ impl EnvService {
                     .map(|n| n.trim_start_matches('/').to_string())
                     .unwrap_or_default(),
                 image: c.image.unwrap_or_default(),
-                status: c.status.unwrap_or_default(),
+                // The state (`running`, `exited`, ...), as the original's Docker SDK called status.
+                status: c.state.map(|s| s.to_string()).unwrap_or_default(),
             })
             .collect())
     }

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod health;
+pub mod history;
 pub mod nodes;
 pub mod runner_client;
 pub mod submit_request;
@@ -21,8 +22,29 @@ pub struct Services {
     pub operations: crate::operations::Operations,
     pub events: events::EventBus,
     pub health: health::HealthHistory,
+    pub history: history::NodeHistory,
     /// `network.host_ssh_proxy_port`, for the dashboard's `ssh -J` lines.
     pub ssh_proxy_port: u16,
+}
+
+impl Services {
+    /// Starts committing env `name` and saving it as a new tarball, as an operation; returns its
+    /// id and a receiver that turns true when it has ended.
+    pub async fn start_create_tar(
+        &self,
+        name: &str,
+    ) -> Result<(u64, tokio::sync::watch::Receiver<bool>), crate::envs::EnvError> {
+        self.envs.check_env(name).await?;
+        let (envs, env) = (self.envs.clone(), name.to_string());
+        Ok(self.operations.start("create_tar", name, move |progress| async move {
+            envs.create_tar(&env, &progress).await.map(|path| tarball_result(&path)).map_err(|e| e.to_string())
+        }))
+    }
+}
+
+/// An operation's result when it made a tarball.
+pub fn tarball_result(path: &std::path::Path) -> serde_json::Value {
+    serde_json::json!({"tarball_path": path.display().to_string()})
 }
 
 /// What a service call can fail with; doors map these to their own error shapes.

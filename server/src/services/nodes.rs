@@ -15,6 +15,7 @@ use crate::db::Pool;
 pub struct NodeRegistry {
     pool: Pool,
     events: EventBus,
+    history: super::history::NodeHistory,
     tasks: TaskService,
     heartbeat_interval: Duration,
     offline_after: Duration,
@@ -24,11 +25,12 @@ impl NodeRegistry {
     pub fn new(
         pool: Pool,
         events: EventBus,
+        history: super::history::NodeHistory,
         tasks: TaskService,
         heartbeat_interval: Duration,
         offline_after: Duration,
     ) -> Self {
-        NodeRegistry { pool, events, tasks, heartbeat_interval, offline_after }
+        NodeRegistry { pool, events, history, tasks, heartbeat_interval, offline_after }
     }
 
     /// Registers (or re-registers) a runner under its hostname; the node is online from now.
@@ -86,7 +88,9 @@ impl NodeRegistry {
     async fn publish(&self, hostname: &str) -> Result<(), ServiceError> {
         if let Some(row) = store::get(&self.pool, hostname).await? {
             let used = self.tasks.cores_in_use().await?.get(hostname).copied().unwrap_or(0);
-            self.events.publish(ClusterEvent::NodeUpdated { node: Box::new(node_view(&row, used)) });
+            let view = node_view(&row, used);
+            self.history.record(&view);
+            self.events.publish(ClusterEvent::NodeUpdated { node: Box::new(view) });
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 //! tasks for that node only take what it does not need (backfill without starving it); a waiting
 //! host-placed task blocks later host-placed tasks.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -594,6 +594,12 @@ impl TaskService {
             self.change_status(task.task_id, task.status, TaskStatus::Lost, &change).await?;
         }
         Ok(())
+    }
+
+    /// Command tasks per status.
+    pub async fn counts(&self) -> Result<BTreeMap<String, u64>, ServiceError> {
+        let rows = store::count_by_status(&self.inner.pool, "command").await?;
+        Ok(rows.into_iter().map(|(status, n)| (status, u64::try_from(n).unwrap_or(0))).collect())
     }
 
     pub async fn cores_in_use(&self) -> Result<HashMap<String, u32>, ServiceError> {
