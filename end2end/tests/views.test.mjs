@@ -128,10 +128,14 @@ test('every view renders on the server and fits a phone-sized screen', async () 
     assert.match(await r.text(), /<main>/, path);
   }
   const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  for (const path of ['/', '/nodes', '/gpus', '/tasks', '/vps', '/docker']) {
+    await page.goto(`${cluster.base}${path}`);
+    await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20000 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `${path} is ${overflow}px wider than a 390px screen`);
+  }
   await page.goto(`${cluster.base}/tasks`);
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20000 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
   await screenshot(page, 'tasks-390px');
   await page.close();
 });

@@ -268,7 +268,7 @@ fn Tarballs(version: RwSignal<u64>) -> impl IntoView {
                     return view! { <p class="empty">"No tarballs yet."</p> }.into_any();
                 }
                 view! {
-                    <table data-testid="tarball-table">
+                    <div class="table-wrap"><table data-testid="tarball-table">
                         <thead><tr><th>"Environment"</th><th>"Newest"</th><th>"File"</th><th>"Versions"</th></tr></thead>
                         <tbody>
                             {list.into_iter().map(|(env, t)| view! {
@@ -280,7 +280,7 @@ fn Tarballs(version: RwSignal<u64>) -> impl IntoView {
                                 </tr>
                             }).collect_view()}
                         </tbody>
-                    </table>
+                    </table></div>
                 }.into_any()
             })}
         </Transition>
@@ -298,7 +298,7 @@ fn Versions(version: RwSignal<u64>) -> impl IntoView {
                     return view! { <p class="empty">"No runner has loaded an environment yet."</p> }.into_any();
                 }
                 view! {
-                    <table data-testid="versions-table">
+                    <div class="table-wrap"><table data-testid="versions-table">
                         <thead><tr><th>"Environment"</th><th>"Runner"</th><th>"Image made"</th><th>"State"</th></tr></thead>
                         <tbody>
                             {list.into_iter().flat_map(|(env, v)| {
@@ -319,7 +319,7 @@ fn Versions(version: RwSignal<u64>) -> impl IntoView {
                                 <tr><td class="mono">{env}</td><td>{node}</td><td>{made}</td><td>{state}</td></tr>
                             }).collect_view()}
                         </tbody>
-                    </table>
+                    </table></div>
                 }.into_any()
             })}
         </Transition>

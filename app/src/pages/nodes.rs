@@ -113,14 +113,14 @@ fn NodeDetail(nodes: Signal<Vec<NodeInfo>>) -> impl IntoView {
                     </dl>
                     {n.numa_topology.clone().map(|t| view! {
                         <h3>"NUMA nodes"</h3>
-                        <table class="numa">
+                        <div class="table-wrap"><table class="numa">
                             <thead><tr><th>"NUMA node"</th><th>"Cores"</th><th>"Memory"</th></tr></thead>
                             <tbody>
                                 {t.into_iter().map(|(id, numa)| view! {
                                     <tr><td>{id}</td><td class="mono">{compact_ranges(&numa.cores)}</td><td>{format::bytes(numa.memory_bytes)}</td></tr>
                                 }).collect_view()}
                             </tbody>
-                        </table>
+                        </table></div>
                     })}
                     {(!n.gpu_info.is_empty()).then(|| view! {
                         <h3>"GPUs"</h3>

@@ -16,6 +16,7 @@ use crate::live::LiveCluster;
 use crate::server_fns::{env_names, get_task, list_nodes, list_tasks, read_log, submit_task, task_action};
 use crate::task_form::{PickedNode, TaskForm, DEFAULT_ENV};
 use crate::task_list::merge;
+use crate::terminal::TerminalView;
 
 /// Rows per page.
 const PAGE: u32 = 50;
@@ -301,6 +302,7 @@ fn TaskDetail(selected: Memo<Option<TaskId>>, query: Memo<TaskQuery>) -> impl In
                     Ok(Some(loaded)) => {
                         let id = loaded.task_id;
                         let current = Memo::new(move |_| live.tasks.with(|l| l.get(&id).cloned()).unwrap_or_else(|| loaded.clone()));
+                        let terminal = RwSignal::new(false);
                         view! {
                             <aside class="detail" aria-label="Task details" data-testid="task-detail">
                                 <header>
@@ -309,8 +311,20 @@ fn TaskDetail(selected: Memo<Option<TaskId>>, query: Memo<TaskQuery>) -> impl In
                                 </header>
                                 {move || {
                                     let t = current.get();
+                                    let shell = t.status == TaskStatus::Running
+                                        && t.container_name.as_deref() != Some(hakuriver_model::task::NO_CONTAINER);
                                     view! {
-                                        <p><StatusBadge status=t.status/>" "<TaskActions id status=t.status/></p>
+                                        <p>
+                                            <StatusBadge status=t.status/>" "<TaskActions id status=t.status/>
+                                            {shell.then(|| view! {
+                                                <button type="button" class="action-terminal" on:click=move |_| terminal.update(|o| *o = !*o)>
+                                                    {move || if terminal.get() { "Close terminal" } else { "Terminal" }}
+                                                </button>
+                                            })}
+                                        </p>
+                                        {(shell && terminal.get()).then(|| view! {
+                                            <TerminalView path=format!("/api/tasks/{id}/terminal") label=format!("Terminal of task {id}")/>
+                                        })}
                                         <dl class="fields">
                                             <dt>"Command"</dt><dd class="mono">{command_line(&t, 10_000)}</dd>
                                             <dt>"Node"</dt><dd>{t.assigned_node.clone().unwrap_or_else(|| "–".into())}</dd>
