@@ -19,13 +19,14 @@ site=target/site
 pkg="$site/pkg"
 mkdir -p "$pkg"
 
+# (.cargo/config.toml sets --cfg erase_components for this build and the host's alike.)
 cargo build --locked -p hakuriver-frontend --lib --target wasm32-unknown-unknown --profile "$profile"
 wasm-bindgen --target web --no-typescript --out-name hakuriver --out-dir "$pkg" \
   "target/wasm32-unknown-unknown/$dir/hakuriver_frontend.wasm"
 
 if [[ "$profile" == wasm-release ]]; then
   # binaryen from npm (Debian's binaryen 108 breaks the externref table: see ARCHITECTURE.md).
-  node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+  node_modules/.bin/wasm-opt -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-reference-types -o "$pkg/hakuriver_bg.wasm" "$pkg/hakuriver_bg.wasm"
 fi
 
