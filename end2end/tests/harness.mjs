@@ -179,3 +179,22 @@ export function newPublicKey() {
   rmSync(dir, { recursive: true, force: true });
   return key;
 }
+
+// Opens `path` in a new page and waits until it is hydrated and its live link is up; returns the
+// page and the list of problems (console errors, failed requests) seen on it.
+export async function openHydrated(browser, base, path, options = {}) {
+  const page = await browser.newPage(options);
+  const problems = watchPage(page);
+  await page.goto(`${base}${path}`);
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20000 });
+  await page.waitForSelector('[data-link="live"]', { timeout: 10000 });
+  return { page, problems };
+}
+
+// Waits until node `name` is online.
+export async function waitForNode(base, name) {
+  await waitFor(`node ${name}`, 20000, async () => {
+    const nodes = await (await fetch(`${base}/api/nodes`)).json();
+    return nodes.some((n) => n.hostname === name && n.status === 'online');
+  });
+}

@@ -1,7 +1,7 @@
 // The dashboard in Chromium: server-rendered, hydrated, and live.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, launchBrowser, watchPage, screenshot } from './harness.mjs';
+import { Cluster, launchBrowser, screenshot, openHydrated } from './harness.mjs';
 
 let cluster;
 let browser;
@@ -18,17 +18,9 @@ after(async () => {
   cluster?.stop();
 });
 
-async function openHydrated(path) {
-  const page = await browser.newPage();
-  const problems = watchPage(page);
-  await page.goto(`${cluster.base}${path}`);
-  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20000 });
-  await page.waitForSelector('[data-link="live"]', { timeout: 10000 });
-  return { page, problems };
-}
 
 test('a runner appears on the Nodes page without a reload, then goes offline', async () => {
-  const { page, problems } = await openHydrated('/nodes');
+  const { page, problems } = await openHydrated(browser, cluster.base, '/nodes');
   await page.waitForSelector('[data-testid="no-nodes"]');
   // A marker that a reload would wipe out.
   await page.evaluate(() => { window.__noReload = true; });
@@ -49,7 +41,7 @@ test('a runner appears on the Nodes page without a reload, then goes offline', a
 });
 
 test('the overview counts nodes and client-side navigation reaches the Nodes page', async () => {
-  const { page, problems } = await openHydrated('/');
+  const { page, problems } = await openHydrated(browser, cluster.base, '/');
   await page.waitForSelector('[data-testid="card-nodes"]');
   assert.match(await page.locator('[data-testid="card-nodes"] .card-value').innerText(), /^\d+ \/ \d+$/);
   await page.evaluate(() => { window.__noReload = true; });

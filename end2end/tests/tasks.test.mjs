@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Cluster, launchBrowser, watchPage, busyboxEnvTarball, BUSYBOX_ENV, screenshot, waitFor } from './harness.mjs';
+import { Cluster, launchBrowser, busyboxEnvTarball, BUSYBOX_ENV, screenshot, openHydrated, waitForNode } from './harness.mjs';
 
 let cluster;
 let browser;
@@ -15,10 +15,7 @@ before(async () => {
   busyboxEnvTarball(join(cluster.dir, 'shared'));
   await cluster.startHost();
   await cluster.startRunner('e2e-tasks');
-  await waitFor('the runner', 20000, async () => {
-    const nodes = await (await fetch(`${cluster.base}/api/nodes`)).json();
-    return nodes.some((n) => n.hostname === 'e2e-tasks' && n.status === 'online');
-  });
+  await waitForNode(cluster.base, 'e2e-tasks');
   ({ browser, cleanup } = await launchBrowser());
 });
 
@@ -27,21 +24,13 @@ after(async () => {
   cluster?.stop();
 });
 
-async function openHydrated(path) {
-  const page = await browser.newPage();
-  const problems = watchPage(page);
-  await page.goto(`${cluster.base}${path}`);
-  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20000 });
-  await page.waitForSelector('[data-link="live"]', { timeout: 10000 });
-  return { page, problems };
-}
 
 function fail(e) {
   throw new Error(`${e.message}\n${cluster.logs()}`);
 }
 
 test('a task submitted from the form completes and its stdout shows in the detail panel', async () => {
-  const { page, problems } = await openHydrated('/tasks');
+  const { page, problems } = await openHydrated(browser, cluster.base, '/tasks');
   await page.click('[data-testid="submit-task"] summary');
   // The browser checks with the host's rules before sending: a bad memory size stays here.
   await page.fill('#t-command', 'echo');
@@ -77,7 +66,7 @@ test('a running task is killed from the page', async () => {
     body: JSON.stringify({ command: 'sleep', arguments: ['300'], targets: ['e2e-tasks'], container_name: BUSYBOX_ENV }),
   });
   const id = (await r.json()).task_ids[0];
-  const { page, problems } = await openHydrated('/tasks');
+  const { page, problems } = await openHydrated(browser, cluster.base, '/tasks');
   await page.waitForSelector(`tr[data-task="${id}"][data-status="running"]`, { timeout: 30000 }).catch(fail);
   await page.click(`tr[data-task="${id}"] button.action-kill`);
   await page.click(`tr[data-task="${id}"] button[data-confirm="kill"]`);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Cluster, launchBrowser, watchPage, busyboxEnvTarball, screenshot, waitFor } from './harness.mjs';
+import { Cluster, launchBrowser, busyboxEnvTarball, screenshot, openHydrated, waitForNode } from './harness.mjs';
 
 let cluster;
 let browser;
@@ -25,10 +25,7 @@ before(async () => {
   }]));
   await cluster.startHost();
   await cluster.startRunner('e2e-views');
-  await waitFor('the runner', 20000, async () => {
-    const nodes = await (await fetch(`${cluster.base}/api/nodes`)).json();
-    return nodes.some((n) => n.hostname === 'e2e-views' && n.status === 'online');
-  });
+  await waitForNode(cluster.base, 'e2e-views');
   ({ browser, cleanup } = await launchBrowser());
 });
 
@@ -39,21 +36,13 @@ after(async () => {
   spawnSync('docker', ['rmi', `hakuriver/${ENV}:base`]);
 });
 
-async function openHydrated(path) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const problems = watchPage(page);
-  await page.goto(`${cluster.base}${path}`);
-  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20000 });
-  await page.waitForSelector('[data-link="live"]', { timeout: 10000 });
-  return { page, problems };
-}
 
 function fail(e) {
   throw new Error(`${e.message}\n${cluster.logs()}`);
 }
 
 test('the overview shows totals, task counts and live load charts', async () => {
-  const { page, problems } = await openHydrated('/');
+  const { page, problems } = await openHydrated(browser, cluster.base, '/');
   await page.waitForSelector('[data-testid="card-nodes"]');
   assert.match(await page.locator('[data-testid="card-nodes"] .card-value').innerText(), /^1 \/ 1$/);
   await page.waitForSelector('[data-testid="task-counts"]');
@@ -66,7 +55,7 @@ test('the overview shows totals, task counts and live load charts', async () => 
 });
 
 test('a node shows its NUMA layout, GPUs and charts', async () => {
-  const { page, problems } = await openHydrated('/nodes');
+  const { page, problems } = await openHydrated(browser, cluster.base, '/nodes');
   await page.click('tr[data-node="e2e-views"] a');
   await page.waitForSelector('[data-testid="node-detail"]');
   assert.match(await page.locator('[data-testid="node-detail"]').innerText(), /Test GPU 24GB/);
@@ -77,7 +66,7 @@ test('a node shows its NUMA layout, GPUs and charts', async () => {
 });
 
 test('the GPU page shows a card per GPU with its readings and history', async () => {
-  const { page, problems } = await openHydrated('/gpus');
+  const { page, problems } = await openHydrated(browser, cluster.base, '/gpus');
   const card = page.locator('section[data-node="e2e-views"] article[data-gpu="0"]');
   await card.waitFor();
   const text = await card.innerText();
@@ -92,7 +81,7 @@ test('the GPU page shows a card per GPU with its readings and history', async ()
 });
 
 test('the Docker page creates an environment, opens its terminal and packs a tarball with progress', async () => {
-  const { page, problems } = await openHydrated('/docker');
+  const { page, problems } = await openHydrated(browser, cluster.base, '/docker');
   await page.click('[data-testid="create-env"] summary');
   await page.fill('#e-image', 'hakuriver/hakuriver-test-busybox:base');
   await page.fill('#e-name', ENV);

@@ -3,7 +3,7 @@
 // runs `echo` and shows the output, and it is killed from the page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, launchBrowser, watchPage, ensureSshdImage, newPublicKey, SSHD_ENV, screenshot, waitFor } from './harness.mjs';
+import { Cluster, launchBrowser, watchPage, ensureSshdImage, newPublicKey, SSHD_ENV, screenshot, waitForNode } from './harness.mjs';
 
 let cluster;
 let browser;
@@ -14,10 +14,7 @@ before(async () => {
   cluster = await Cluster.create(['[docker]', `default_container_name = "${SSHD_ENV}"`]);
   await cluster.startHost();
   await cluster.startRunner('e2e-vps');
-  await waitFor('the runner', 20000, async () => {
-    const nodes = await (await fetch(`${cluster.base}/api/nodes`)).json();
-    return nodes.some((n) => n.hostname === 'e2e-vps' && n.status === 'online');
-  });
+  await waitForNode(cluster.base, 'e2e-vps');
   ({ browser, cleanup } = await launchBrowser());
 });
 
