@@ -150,6 +150,7 @@ impl TaskForm {
             privileged: self.privileged.then_some(true),
             additional_mounts: (!mounts.is_empty()).then_some(mounts),
             queue: None,
+            argument_sets: None,
         })
     }
 }
@@ -179,6 +180,7 @@ impl VpsForm {
             privileged: None,
             additional_mounts: None,
             queue: None,
+            argument_sets: None,
         })
     }
 }

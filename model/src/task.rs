@@ -168,6 +168,10 @@ pub struct TaskRequest {
     /// Ours: `false` fails a target whose resources are busy instead of queueing the task.
     #[serde(default)]
     pub queue: Option<bool>,
+    /// Ours: a sweep. Each list is the `arguments` of one task (times each target), all in one
+    /// batch; `arguments` must then be empty. Command tasks only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argument_sets: Option<Vec<Vec<String>>>,
 }
 
 /// A target of a submit that could not take a task.

@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/health", get(nodes::health))
         .route("/api/nodes", get(nodes::list))
+        .route("/api/nodes/{hostname}", get(nodes::show))
         .route("/api/register", post(nodes::register))
         .route("/api/heartbeat/{hostname}", put(nodes::heartbeat))
         .route("/api/events", get(events::websocket))

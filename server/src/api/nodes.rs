@@ -32,6 +32,18 @@ pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<NodeInfo>>, ApiE
     Ok(Json(s.services.nodes.list().await?))
 }
 
+/// `GET /api/nodes/{hostname}` (ours): one node, 404 when the host has never heard of it.
+pub async fn show(State(s): State<AppState>, Path(hostname): Path<String>) -> Result<Json<NodeInfo>, ApiError> {
+    s.services
+        .nodes
+        .list()
+        .await?
+        .into_iter()
+        .find(|n| n.hostname == hostname)
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("Node {hostname} not found")))
+}
+
 #[derive(Deserialize)]
 pub struct HealthQuery {
     hostname: Option<String>,

@@ -101,7 +101,8 @@ impl EnvService {
         if self.list_tars().contains_key(env) {
             return;
         }
-        let fix = format!("import a root file system or image tar: hakuriver docker import /path/to/image.tar {env}");
+        let fix =
+            format!("import a root file system or image tar: hakuriver docker tar import /path/to/image.tar {env}");
         let docker = match self.docker() {
             Ok(d) => d,
             Err(e) => {
@@ -192,7 +193,7 @@ impl EnvService {
         let docker = self.docker()?;
         if docker.inspect_image(image).await.is_err() {
             return Err(EnvError::NotFound(format!(
-                "image '{image}' is not on the host; import it first (hakuriver docker import TAR NAME) or docker pull it"
+                "image '{image}' is not on the host; import it first (hakuriver docker tar import TAR NAME) or docker pull it"
             )));
         }
         let labels = HashMap::from([

@@ -14,6 +14,8 @@ pub const MAX_TARGETS: usize = 256;
 pub const MAX_CORES: u32 = 4096;
 pub const MAX_ENV_VARS: usize = 1024;
 pub const MAX_MOUNTS: usize = 64;
+/// Most tasks one submit may create (argument sets times targets).
+pub const MAX_TASKS_PER_SUBMIT: usize = 10_000;
 
 /// Defaults from the host's configuration.
 #[derive(Debug, Clone)]
@@ -30,7 +32,8 @@ pub struct CheckedSubmit {
     pub task_type: String,
     /// For a VPS: its SSH public key (one checked line).
     pub command: String,
-    pub arguments: Vec<String>,
+    /// The arguments of each task; one entry unless the request is a sweep.
+    pub argument_sets: Vec<Vec<String>>,
     pub env_vars: BTreeMap<String, String>,
     pub cores: u32,
     pub memory_bytes: Option<u64>,
@@ -58,15 +61,21 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
     } else if command.is_empty() {
         return Err(err("command", "command must not be empty"));
     }
-    let arg_bytes: usize = req.arguments.iter().map(String::len).sum();
-    if req.command.len() + arg_bytes > MAX_COMMAND_BYTES {
-        return Err(err("arguments", format!("command and arguments exceed {MAX_COMMAND_BYTES} bytes")));
+    let argument_sets = match &req.argument_sets {
+        None => vec![req.arguments.clone()],
+        Some(_) if vps => return Err(err("argument_sets", "VPS tasks take no arguments, so no argument sets.")),
+        Some(_) if !req.arguments.is_empty() => {
+            return Err(err("argument_sets", "give either arguments or argument_sets, not both"))
+        }
+        Some(sets) if sets.is_empty() => return Err(err("argument_sets", "argument_sets is empty: no task to run")),
+        Some(sets) => sets.clone(),
+    };
+    if req.command.contains('\0') {
+        return Err(err("command", "command must not contain NUL"));
     }
-    if req.arguments.len() > MAX_ARGUMENTS {
-        return Err(err("arguments", format!("at most {MAX_ARGUMENTS} arguments")));
-    }
-    if req.command.contains('\0') || req.arguments.iter().any(|a| a.contains('\0')) {
-        return Err(err("arguments", "command and arguments must not contain NUL"));
+    for arguments in &argument_sets {
+        check_arguments(&req.command, arguments)
+            .map_err(|m| err(if req.argument_sets.is_some() { "argument_sets" } else { "arguments" }, m))?;
     }
     if req.env_vars.len() > MAX_ENV_VARS {
         return Err(err("env_vars", format!("at most {MAX_ENV_VARS} environment variables")));
@@ -116,11 +125,21 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
     if vps && targets.len() > 1 {
         return Err(err("targets", "VPS tasks cannot be submitted to multiple targets."));
     }
+    if argument_sets.len() * targets.len().max(1) > MAX_TASKS_PER_SUBMIT {
+        return Err(err(
+            "argument_sets",
+            format!(
+                "{} argument sets on {} targets make more than {MAX_TASKS_PER_SUBMIT} tasks",
+                argument_sets.len(),
+                targets.len().max(1)
+            ),
+        ));
+    }
     Ok(CheckedSubmit {
         task_type: req.task_type.clone(),
         command: command.to_string(),
         // The original forces these empty for a VPS: it runs sshd, not a command.
-        arguments: if vps { Vec::new() } else { req.arguments.clone() },
+        argument_sets: if vps { vec![Vec::new()] } else { argument_sets },
         env_vars: if vps { BTreeMap::new() } else { req.env_vars.clone() },
         cores: req.required_cores,
         memory_bytes: req.required_memory_bytes,
@@ -131,6 +150,21 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
         queue: req.queue.unwrap_or(!vps),
         targets,
     })
+}
+
+/// One task's command line: size, count and no NUL.
+fn check_arguments(command: &str, arguments: &[String]) -> Result<(), String> {
+    let arg_bytes: usize = arguments.iter().map(String::len).sum();
+    if command.len() + arg_bytes > MAX_COMMAND_BYTES {
+        return Err(format!("command and arguments exceed {MAX_COMMAND_BYTES} bytes"));
+    }
+    if arguments.len() > MAX_ARGUMENTS {
+        return Err(format!("at most {MAX_ARGUMENTS} arguments"));
+    }
+    if arguments.iter().any(|a| a.contains('\0')) {
+        return Err("arguments must not contain NUL".into());
+    }
+    Ok(())
 }
 
 fn check_targets(req: &TaskRequest) -> Result<Vec<(String, Target)>, String> {
@@ -217,6 +251,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_sweep_is_a_list_of_argument_sets() {
+        let c = check(
+            &req(r#"{"command":"run","argument_sets":[["1","a"],["2","a"]],"targets":["n1","n2"]}"#),
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(c.argument_sets, vec![vec!["1".to_string(), "a".into()], vec!["2".into(), "a".into()]]);
+        for (body, why) in [
+            (r#"{"command":"x","argument_sets":[]}"#.to_string(), "no task"),
+            (r#"{"command":"x","arguments":["y"],"argument_sets":[["z"]]}"#.to_string(), "not both"),
+            (r#"{"command":"x","argument_sets":[["ok"],["a\u0000b"]]}"#.to_string(), "NUL"),
+            (format!(r#"{{"task_type":"vps","command":"{KEY}","argument_sets":[["a"]]}}"#), "VPS"),
+            (
+                format!(
+                    r#"{{"command":"x","argument_sets":{},"targets":["a","b"]}}"#,
+                    serde_json::json!(vec![["1"]; 5001])
+                ),
+                "more than 10000 tasks",
+            ),
+        ] {
+            let e = check(&req(&body), &defaults()).unwrap_err();
+            assert!(e.field == "argument_sets" && e.message.contains(why), "{e:?}");
+        }
+    }
+
     const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIvHW968nTBxRcy05qQApqONnymK/1g3+0T1i0o/j3h alice@laptop";
 
     #[test]
@@ -226,7 +286,7 @@ mod tests {
         );
         let c = check(&req(&body), &defaults()).unwrap();
         assert_eq!((c.task_type.as_str(), c.command.as_str(), c.queue), ("vps", KEY, false));
-        assert!(c.arguments.is_empty() && c.env_vars.is_empty());
+        assert!(c.argument_sets == vec![Vec::<String>::new()] && c.env_vars.is_empty());
         assert_eq!(c.targets[0].1.gpus, vec![0]);
         for (body, why) in [
             (r#"{"task_type":"vps","command":"not a key"}"#.to_string(), "Invalid SSH public key"),

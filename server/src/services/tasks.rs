@@ -179,19 +179,24 @@ impl TaskService {
             } else {
                 checked.targets.iter().cloned().map(Some).collect()
             };
-            let mut batch = None;
+            // Checks that never change with load: refuse such a target now rather than queue forever.
+            let mut open_targets = Vec::new();
             for target in targets {
                 let demand = demand_of(&checked, target.as_ref().map(|t| &t.1));
-                // Checks that never change with load: refuse now rather than queue forever.
-                if let Placement::Reject(reason) = place(&idle(&capacity), &demand) {
-                    failed.push(FailedTarget { target: label(&target), reason });
-                    continue;
+                match place(&idle(&capacity), &demand) {
+                    Placement::Reject(reason) => failed.push(FailedTarget { target: label(&target), reason }),
+                    _ => open_targets.push(target),
                 }
-                let id = self.inner.ids.next(now, floor);
-                let batch_id = *batch.get_or_insert(id);
-                let row = new_row(&checked, id, batch_id, target.as_ref().map(|t| &t.1), now);
-                store::insert(&mut tx, &row).await?;
-                created.push((id, label(&target), checked.queue));
+            }
+            let mut batch = None;
+            for arguments in &checked.argument_sets {
+                for target in &open_targets {
+                    let id = self.inner.ids.next(now, floor);
+                    let batch_id = *batch.get_or_insert(id);
+                    let row = new_row(&checked, arguments, id, batch_id, target.as_ref().map(|t| &t.1), now);
+                    store::insert(&mut tx, &row).await?;
+                    created.push((id, label(target), checked.queue));
+                }
             }
             let pass = schedule_pass(&mut tx).await?;
             placed = pass.placed;
@@ -637,6 +642,7 @@ fn row_demand(t: &TaskRow) -> Demand {
 
 pub(crate) fn new_row(
     c: &CheckedSubmit,
+    arguments: &[String],
     id: TaskId,
     batch: TaskId,
     target: Option<&hakuriver_model::Target>,
@@ -647,7 +653,7 @@ pub(crate) fn new_row(
         batch_id: Some(batch),
         task_type: c.task_type.clone(),
         command: c.command.clone(),
-        arguments: c.arguments.clone(),
+        arguments: arguments.to_vec(),
         env_vars: c.env_vars.clone(),
         required_cores: c.cores,
         required_memory_bytes: c.memory_bytes,

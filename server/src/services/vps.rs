@@ -146,7 +146,8 @@ mod tests {
     fn vps(status: TaskStatus, port: Option<u16>) -> TaskRow {
         let defaults = SubmitDefaults { container_name: "base".into(), privileged: false, additional_mounts: vec![] };
         let req = serde_json::from_value(serde_json::json!({"task_type": "vps", "command": KEY})).unwrap();
-        let mut row = crate::services::tasks::new_row(&check(&req, &defaults).unwrap(), TaskId(7), TaskId(7), None, 0);
+        let mut row =
+            crate::services::tasks::new_row(&check(&req, &defaults).unwrap(), &[], TaskId(7), TaskId(7), None, 0);
         row.status = status;
         row.assigned_node = Some("n1".into());
         row.ssh_port = port;
