@@ -33,6 +33,6 @@ done
 echo
 echo "HakuRiver is running: one host and one runner on this machine."
 echo "  Dashboard:  $("$bin/hakuriver" "$@" dashboard)"
-echo "  Nodes:      $bin/hakuriver nodes"
+echo "  Nodes:      $bin/hakuriver node list"
 echo "Press Ctrl-C to stop."
 wait

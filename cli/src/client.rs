@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use hakuriver_model::api::ErrorDetail;
+use hakuriver_model::task::LogChunk;
 use serde::de::DeserializeOwned;
 
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +12,7 @@ pub enum ClientError {
     Unreachable { url: String, reason: String },
     #[error("the host rejected the request ({status}): {detail}")]
     Rejected { status: u16, detail: String },
-    #[error("the host failed ({status}): {detail}")]
+    #[error("the host could not do it ({status}): {detail}")]
     HostFailed { status: u16, detail: String },
     #[error("unexpected answer from the host: {0}")]
     BadAnswer(String),
@@ -41,16 +42,45 @@ impl Client {
         serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))
     }
 
+    pub async fn get_query<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &impl serde::Serialize,
+    ) -> Result<T, ClientError> {
+        let body = self.send(self.http.get(format!("{}{path}", self.base)).query(query)).await?.1;
+        serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
     pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize) -> Result<T, ClientError> {
         let body = self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await?.1;
         serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))
     }
 
-    /// A log read: `(text, next offset)`.
-    pub async fn log(&self, path: &str) -> Result<(String, Option<u64>), ClientError> {
-        let (headers, body) = self.send(self.http.get(format!("{}{path}", self.base))).await?;
-        let next = headers.get("x-next-offset").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-        Ok((body, next))
+    /// A log read: the text, the log's size and where the next read starts (from the headers
+    /// `X-Log-Size` and `X-Next-Offset`).
+    pub async fn log(&self, path: &str) -> Result<LogChunk, ClientError> {
+        let (headers, text) = self.send(self.http.get(format!("{}{path}", self.base))).await?;
+        let number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let next_offset = number("x-next-offset").ok_or_else(|| ClientError::BadAnswer("no X-Next-Offset".into()))?;
+        Ok(LogChunk { text, size: number("x-log-size").unwrap_or(next_offset), next_offset })
+    }
+
+    /// A streaming GET (server-sent events): the response once the host accepted it. No overall
+    /// time limit, since such a stream lasts as long as what it follows.
+    pub async fn stream(&self, path: &str) -> Result<reqwest::Response, ClientError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(60 * 60 * 24 * 365))
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable { url: self.base.clone(), reason: root_cause(&e) })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let body = response.text().await.map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+        Err(rejection(status, body))
     }
 
     async fn send(
@@ -65,15 +95,31 @@ impl Client {
         let headers = response.headers().clone();
         let body = response.text().await.map_err(|e| ClientError::BadAnswer(e.to_string()))?;
         if !status.is_success() {
-            let detail = serde_json::from_str::<ErrorDetail>(&body).map(|d| d.detail).unwrap_or(body);
-            return Err(if status.is_client_error() {
-                ClientError::Rejected { status: status.as_u16(), detail }
-            } else {
-                ClientError::HostFailed { status: status.as_u16(), detail }
-            });
+            return Err(rejection(status, body));
         }
         Ok((headers, body))
     }
+}
+
+/// A non-success answer: 4xx is the host refusing (with its `detail`), the rest its failure.
+fn rejection(status: reqwest::StatusCode, body: String) -> ClientError {
+    let detail = serde_json::from_str::<ErrorDetail>(&body).map(|d| d.detail).unwrap_or(body);
+    if status.is_client_error() {
+        ClientError::Rejected { status: status.as_u16(), detail }
+    } else {
+        ClientError::HostFailed { status: status.as_u16(), detail }
+    }
+}
+
+/// `text` as one URL path segment: everything but unreserved characters percent-encoded, so a
+/// name typed by a user can never reach another path.
+pub fn seg(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The innermost error message (reqwest's own is "error sending request for url ...").
@@ -83,4 +129,15 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cause = inner;
     }
     cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_segment_cannot_leave_its_place() {
+        assert_eq!(seg("node-1.lab"), "node-1.lab");
+        assert_eq!(seg("../kill/1?x=é"), "..%2Fkill%2F1%3Fx%3D%C3%A9");
+    }
 }

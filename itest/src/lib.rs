@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod golden;
 pub mod images;
 
 use hakuriver_model::{NodeInfo, NodeStatus};

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use hakuriver_itest::golden::assert_golden;
 use hakuriver_itest::images::{ensure_busybox, BUSYBOX_IMAGE};
 use hakuriver_itest::{wait_for, wait_for_node, ClusterDir};
 use hakuriver_model::{NodeStatus, TaskStatus};
@@ -219,8 +220,8 @@ async fn first_start_builds_the_default_env_or_says_how_to_fix_it() {
     })
     .await;
     let warning = health["warnings"][0].as_str().unwrap();
-    assert!(warning.contains("nothing-here") && warning.contains("hakuriver docker import"), "{warning}");
-    assert!(host.log().contains("hakuriver docker import"), "logged too");
+    assert!(warning.contains("nothing-here") && warning.contains("hakuriver docker tar import"), "{warning}");
+    assert!(host.log().contains("hakuriver docker tar import"), "logged too");
 }
 
 #[tokio::test]
@@ -236,14 +237,25 @@ async fn the_cli_manages_environments() {
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    ok(&["docker", "create-container", BUSYBOX_IMAGE, &env]);
-    assert!(ok(&["docker", "list-containers"]).contains(&env));
-    let tarball = ok(&["docker", "create-tar", &env]);
-    assert!(std::path::Path::new(tarball.trim()).is_file());
-    assert!(ok(&["docker", "list-tars"]).contains(&env));
+    let created = ok(&["docker", "container", "create", BUSYBOX_IMAGE, &env]);
+    assert!(created.contains(&env), "{created}");
+    assert!(ok(&["docker", "container", "list"]).contains(&env));
+    assert!(ok(&["docker", "container", "list", "-q"]).lines().any(|l| l == env), "names only, one per line");
+    assert_golden("docker-container-list", ok(&["docker", "container", "list", "--json"]).as_bytes());
+    ok(&["docker", "container", "stop", &env]);
+    assert_golden("docker-container-start", ok(&["docker", "container", "start", &env, "--json"]).as_bytes());
+    let tarball = ok(&["docker", "tar", "create", &env, "-q"]);
+    assert!(std::path::Path::new(tarball.trim()).is_file(), "-q prints the tarball's path: {tarball}");
+    assert!(ok(&["docker", "tar", "list"]).contains(&env));
+    assert_eq!(ok(&["docker", "tar", "list", "-q"]), format!("{env}\n"));
+    assert_golden("docker-tar-list", ok(&["docker", "tar", "list", "--json"]).as_bytes());
+    assert_golden("docker-tar-versions", ok(&["docker", "tar", "versions", "--json"]).as_bytes());
     // A shell through the terminal websocket, fed from a pipe.
     let mut shell = cluster.command("hakuriver");
-    shell.args(["docker", "shell", &env]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    shell
+        .args(["docker", "container", "shell", &env])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
     let mut child = shell.spawn().unwrap();
     {
         use std::io::Write;
@@ -253,20 +265,26 @@ async fn the_cli_manages_environments() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("shell-42"));
-    let refused = cluster.cli(&["docker", "shell", "no-such-env"]);
+    let refused = cluster.cli(&["docker", "container", "shell", "no-such-env"]);
     assert_eq!(refused.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not found"));
 
-    let running = cluster.cli(&["docker", "delete-container", &env]);
+    let running = cluster.cli(&["docker", "container", "delete", &env]);
     assert_eq!(running.status.code(), Some(4), "a running env needs --force");
     assert!(String::from_utf8_lossy(&running.stderr).contains("force"));
-    ok(&["docker", "delete-container", &env, "--force"]);
-    assert_eq!(cluster.cli(&["docker", "create-tar", "Bad/Name"]).status.code(), Some(4));
+    ok(&["docker", "container", "delete", &env, "--force"]);
+    let bad = cluster.cli(&["docker", "tar", "create", "Bad/Name"]);
+    assert_eq!(bad.status.code(), Some(4), "{}", String::from_utf8_lossy(&bad.stderr));
+    let missing = cluster.cli(&["docker", "container", "create", "no-such-image:1", &format!("{env}-x")]);
+    assert_eq!(missing.status.code(), Some(4), "{}", String::from_utf8_lossy(&missing.stderr));
 
     let rootfs = hakuriver_itest::images::busybox_rootfs_tar(cluster.path(), &[]);
     let imported = format!("cli-imported-{}", cluster.host_port);
-    ok(&["docker", "import", rootfs.to_str().unwrap(), &imported]);
-    let tars: Value = serde_json::from_str(&ok(&["docker", "list-tars", "--json"])).unwrap();
+    let op = cluster.cli(&["docker", "tar", "import", rootfs.to_str().unwrap(), &imported, "--json"]);
+    assert!(op.status.success(), "{}", String::from_utf8_lossy(&op.stderr));
+    let op = assert_golden("docker-tar-import", &op.stdout);
+    assert_eq!(op["state"], "succeeded", "{op}");
+    let tars: Value = serde_json::from_str(&ok(&["docker", "tar", "list", "--json"])).unwrap();
     assert!(tars.get(&imported).is_some(), "{tars}");
     for t in [&env, &imported] {
         let _ = std::fs::remove_file(

@@ -272,8 +272,8 @@ async fn the_cli_submits_waits_and_reads_logs() {
     assert_eq!(failed.status.code(), Some(1), "--wait follows the task: it failed");
 
     let status = cli(&["task", "status", &id, "--json"]);
-    let view: TaskView = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(view.status, TaskStatus::Completed);
+    let views: Vec<TaskView> = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(views[0].status, TaskStatus::Completed);
     let list = cli(&["task", "list"]);
     assert!(String::from_utf8(list.stdout).unwrap().contains(&id));
 

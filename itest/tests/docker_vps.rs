@@ -140,7 +140,7 @@ async fn a_vps_through_hakuriver_ssh_and_ssh_jump_survives_a_runner_restart_and_
         "--json",
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let answer = hakuriver_itest::golden::assert_golden("vps-submit", &out.stdout);
     let id = answer["task_ids"][0].as_str().unwrap().to_string();
     let running = wait_running(&base, &id).await;
     let port = running.ssh_port.unwrap();
@@ -160,6 +160,8 @@ async fn a_vps_through_hakuriver_ssh_and_ssh_jump_survives_a_runner_restart_and_
     // `vps list` shows it with its port.
     let out = cluster.cli(&["vps", "list"]);
     assert!(text(&out).contains(&id) && text(&out).contains(&port.to_string()), "{}", text(&out));
+    hakuriver_itest::golden::assert_golden("vps-list", &cluster.cli(&["vps", "list", "--json"]).stdout);
+    assert_eq!(cluster.cli(&["vps", "list", "-q"]).stdout, format!("{id}\n").into_bytes());
 
     // 1. hakuriver ssh: local proxy + the system ssh, a command and its output.
     let out =

@@ -106,7 +106,7 @@ fn Containers(
             {move || Suspend::new(async move {
                 match list.await {
                     Ok(list) if list.is_empty() => view! {
-                        <p class="empty" data-testid="no-envs">"No environment containers. Create one above, or import a tar: "<code>"hakuriver docker import FILE NAME"</code></p>
+                        <p class="empty" data-testid="no-envs">"No environment containers. Create one above, or import a tar: "<code>"hakuriver docker tar import FILE NAME"</code></p>
                     }.into_any(),
                     Ok(list) => view! {
                         <div class="table-wrap">

@@ -1,22 +1,153 @@
-//! `hakuriver docker ...`: tables for environments and their tarballs.
+//! `hakuriver docker ...`: the host's environment containers and the tarballs runners load.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use hakuriver_model::env::{EnvContainer, EnvVersions, TarballList};
+use clap::Subcommand;
+use hakuriver_model::api::Message;
+use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, TarballList};
+use hakuriver_model::operation::{Operation, OperationState};
 
-use crate::client::{Client, ClientError};
-use crate::table;
+use crate::client::{seg, Client, ClientError};
+use crate::context::Ctx;
+use crate::exit::Failure;
+use crate::output::{progress, status_tone, Output, Tone};
+use crate::table::{self, Cell};
 
-/// Follows a host operation to its end, with a progress bar on a terminal; returns the
-/// operation's final state.
-pub async fn follow_operation(client: &Client, id: u64) -> Result<hakuriver_model::operation::Operation, ClientError> {
-    use hakuriver_model::operation::{Operation, OperationState};
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+#[derive(Subcommand)]
+pub enum DockerCommand {
+    /// Environment containers on the host: where an environment is prepared by hand.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Environment tarballs in shared storage: what runners load to run tasks.
+    #[command(subcommand)]
+    Tar(TarCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ContainerCommand {
+    /// List the host's environment containers.
+    #[command(after_help = "Example:\n  hakuriver docker container list")]
+    List,
+    /// Create (and start) an environment container from an image the host's Docker has.
+    #[command(after_help = "Example:\n  hakuriver docker container create python:3.12-slim my-env")]
+    Create { image: String, name: String },
+    /// Start an environment container.
+    #[command(after_help = "Example:\n  hakuriver docker container start my-env")]
+    Start { name: String },
+    /// Stop an environment container.
+    #[command(after_help = "Example:\n  hakuriver docker container stop my-env")]
+    Stop { name: String },
+    /// Delete an environment container (a running one needs --force).
+    #[command(after_help = "Example:\n  hakuriver docker container delete my-env --force")]
+    Delete {
+        name: String,
+        /// Delete it even while it runs.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Open a shell in an environment container (this terminal, raw; `exit` to leave).
+    #[command(after_help = "Example:\n  hakuriver docker container shell my-env")]
+    Shell { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum TarCommand {
+    /// List environment tarballs in shared storage.
+    #[command(after_help = "Example:\n  hakuriver docker tar list")]
+    List,
+    /// Commit an environment container and save it as a new tarball for the runners.
+    #[command(after_help = "Example:\n  hakuriver docker tar create my-env")]
+    Create { name: String },
+    /// Make an environment tarball from a tar file on the host (a root file system or a saved image).
+    #[command(after_help = "Example:\n  hakuriver docker tar import /srv/images/debian-rootfs.tar debian")]
+    Import { tar: PathBuf, name: String },
+    /// Which runner has which version of each environment.
+    #[command(after_help = "Example:\n  hakuriver docker tar versions")]
+    Versions,
+}
+
+pub async fn run(ctx: &Ctx, command: DockerCommand) -> Result<(), Failure> {
+    let client = ctx.client()?;
+    match command {
+        DockerCommand::Container(c) => container(ctx, &client, c).await,
+        DockerCommand::Tar(t) => tar(ctx, &client, t).await,
+    }
+}
+
+async fn container(ctx: &Ctx, client: &Client, command: ContainerCommand) -> Result<(), Failure> {
+    let (message, name): (Message, String) = match command {
+        ContainerCommand::List => {
+            let list: Vec<EnvContainer> = client.get("/api/docker/host/containers").await?;
+            let ids = || list.iter().map(|c| c.name.clone()).collect();
+            ctx.out.print(&list, ids, || render_containers(&ctx.out, &list))?;
+            return Ok(());
+        }
+        ContainerCommand::Shell { name } => {
+            return crate::shell::run(client.base(), &name).await.map_err(|m| Failure::new(crate::exit::REJECTED, m));
+        }
+        ContainerCommand::Create { image, name } => {
+            let body = CreateEnvRequest { image_name: image, container_name: name.clone() };
+            (client.post("/api/docker/host/create", &body).await?, name)
+        }
+        ContainerCommand::Start { name } => {
+            (client.post(&format!("/api/docker/host/start/{}", seg(&name)), &()).await?, name)
+        }
+        ContainerCommand::Stop { name } => {
+            (client.post(&format!("/api/docker/host/stop/{}", seg(&name)), &()).await?, name)
+        }
+        ContainerCommand::Delete { name, force } => {
+            (client.post(&format!("/api/docker/host/delete/{}?force={force}", seg(&name)), &()).await?, name)
+        }
+    };
+    ctx.out.print(&message, || vec![name.clone()], || format!("{}\n", message.message))?;
+    Ok(())
+}
+
+async fn tar(ctx: &Ctx, client: &Client, command: TarCommand) -> Result<(), Failure> {
+    match command {
+        TarCommand::List => {
+            let tars: TarballList = client.get("/api/docker/list").await?;
+            let ids = || tars.keys().cloned().collect();
+            ctx.out.print(&tars, ids, || render_tars(&ctx.out, &tars))?;
+            Ok(())
+        }
+        TarCommand::Versions => {
+            let versions: BTreeMap<String, EnvVersions> = client.get("/api/docker/versions").await?;
+            let ids = || versions.keys().cloned().collect();
+            ctx.out.print(&versions, ids, || render_versions(&ctx.out, &versions))?;
+            Ok(())
+        }
+        TarCommand::Create { name } => {
+            let answer: serde_json::Value =
+                client.post(&format!("/api/docker/create_tar/{}?background=true", seg(&name)), &()).await?;
+            finish_operation(ctx, client, &answer).await
+        }
+        TarCommand::Import { tar, name } => {
+            let path = std::path::absolute(&tar).map_err(|e| Failure::usage(format!("{}: {e}", tar.display())))?;
+            let body = serde_json::json!({"path": path, "name": name, "background": true});
+            let answer: serde_json::Value = client.post("/api/docker/import", &body).await?;
+            finish_operation(ctx, client, &answer).await
+        }
+    }
+}
+
+/// Follows the operation an answer started (a progress bar on a terminal) and prints how it
+/// ended: the operation (`--json`), the tarball's path (`-q`), or a line for people.
+async fn finish_operation(ctx: &Ctx, client: &Client, answer: &serde_json::Value) -> Result<(), Failure> {
+    let id = answer["operation_id"].as_u64().ok_or_else(|| Failure::failed("the host did not start an operation"))?;
+    let op = follow_operation(client, id).await?;
+    let path = op.result.as_ref().and_then(|r| r["tarball_path"].as_str()).unwrap_or_default().to_string();
+    ctx.out.print(&op, || vec![path.clone()], || format!("saved {path}\n"))?;
+    match op.state {
+        OperationState::Succeeded => Ok(()),
+        state => Err(Failure::failed(format!("{} {state:?}: {}", op.kind, op.error.unwrap_or_default()))),
+    }
+}
+
+/// Polls a host operation to its end, showing its phase and bytes.
+async fn follow_operation(client: &Client, id: u64) -> Result<Operation, ClientError> {
+    let bar = progress(Some(0), "{msg:>10} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})");
     loop {
         let op: Operation = client.get(&format!("/api/operations/{id}")).await?;
         bar.set_message(op.phase.clone());
@@ -32,69 +163,80 @@ pub async fn follow_operation(client: &Client, id: u64) -> Result<hakuriver_mode
     }
 }
 
-pub fn render_containers(list: &[EnvContainer]) -> String {
+pub fn render_containers(out: &Output, list: &[EnvContainer]) -> String {
     if list.is_empty() {
-        return "No environment containers. Create one: hakuriver docker create-container IMAGE NAME\n".into();
+        return "No environment containers. Create one: hakuriver docker container create IMAGE NAME\n".into();
     }
-    let rows: Vec<Vec<String>> =
-        list.iter().map(|c| vec![c.name.clone(), c.image.clone(), c.status.clone(), c.id.clone()]).collect();
-    table::render(&["NAME", "IMAGE", "STATUS", "ID"], &rows)
+    let rows: Vec<Vec<Cell>> = list
+        .iter()
+        .map(|c| {
+            let tone = if c.status == "running" { Tone::Good } else { Tone::Dim };
+            vec![c.name.clone().into(), c.image.clone().into(), Cell::new(c.status.clone(), tone), c.id.clone().into()]
+        })
+        .collect();
+    table::render(out, &["NAME", "IMAGE", "STATUS", "ID"], &rows)
 }
 
-pub fn render_tars(tars: &TarballList) -> String {
+pub fn render_tars(out: &Output, tars: &TarballList) -> String {
     if tars.is_empty() {
-        return "No environment tarballs. Make one: hakuriver docker create-tar NAME\n".into();
+        return "No environment tarballs. Make one: hakuriver docker tar create NAME\n".into();
     }
-    let rows: Vec<Vec<String>> = tars
+    let rows: Vec<Vec<Cell>> = tars
         .iter()
         .map(|(env, t)| {
             vec![
-                env.clone(),
-                t.latest_tarball.clone(),
-                t.latest_timestamp.to_string(),
-                t.all_versions.len().to_string(),
+                env.clone().into(),
+                t.latest_tarball.clone().into(),
+                t.latest_timestamp.to_string().into(),
+                t.all_versions.len().to_string().into(),
             ]
         })
         .collect();
-    table::render(&["ENV", "LATEST TARBALL", "TIMESTAMP", "VERSIONS"], &rows)
+    table::render(out, &["ENV", "LATEST TARBALL", "TIMESTAMP", "VERSIONS"], &rows)
 }
 
-pub fn render_versions(versions: &BTreeMap<String, EnvVersions>) -> String {
-    let mut rows = Vec::new();
+pub fn render_versions(out: &Output, versions: &BTreeMap<String, EnvVersions>) -> String {
+    let mut rows: Vec<Vec<Cell>> = Vec::new();
     for (env, v) in versions {
         if v.nodes.is_empty() && v.loading.is_empty() {
-            rows.push(vec![env.clone(), "-".into(), "-".into(), "no runner has it yet".into()]);
+            rows.push(vec![env.clone().into(), "-".into(), "-".into(), Cell::new("no runner has it yet", Tone::Dim)]);
         }
         for (node, p) in &v.loading {
             let done = match p.total_bytes {
                 Some(total) if total > 0 => format!("loading {:.0} %", p.bytes as f64 / total as f64 * 100.0),
                 _ => format!("loading {} bytes", p.bytes),
             };
-            rows.push(vec![env.clone(), node.clone(), "-".into(), done]);
+            rows.push(vec![env.clone().into(), node.clone().into(), "-".into(), Cell::new(done, Tone::Warn)]);
         }
         for (node, n) in &v.nodes {
-            let state = if n.current { "current" } else { "older (loads on next task)" };
-            rows.push(vec![env.clone(), node.clone(), n.image_created.to_string(), state.into()]);
+            let state = if n.current {
+                Cell::new("current", status_tone("completed"))
+            } else {
+                Cell::new("older (loads on next task)", Tone::Warn)
+            };
+            rows.push(vec![env.clone().into(), node.clone().into(), n.image_created.to_string().into(), state]);
         }
     }
-    table::render(&["ENV", "NODE", "IMAGE CREATED", "STATE"], &rows)
+    table::render(out, &["ENV", "NODE", "IMAGE CREATED", "STATE"], &rows)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::Mode;
     use hakuriver_model::env::NodeEnvVersion;
 
     #[test]
     fn version_rows_say_what_is_current() {
+        let out = Output { mode: Mode::Human, color: false };
         let mut nodes = BTreeMap::new();
         nodes.insert("n1".to_string(), NodeEnvVersion { image_created: 5, current: false });
         let versions = BTreeMap::from([(
             "base".to_string(),
             EnvVersions { latest_timestamp: Some(9), nodes, loading: BTreeMap::new() },
         )]);
-        let out = render_versions(&versions);
-        assert!(out.lines().nth(1).unwrap().contains("older"), "{out}");
-        assert!(render_tars(&TarballList::new()).contains("create-tar"));
+        let text = render_versions(&out, &versions);
+        assert!(text.lines().nth(1).unwrap().contains("older"), "{text}");
+        assert!(render_tars(&out, &TarballList::new()).contains("docker tar create"));
     }
 }

@@ -1,4 +1,5 @@
-//! `hakuriver init config`: writes the commented default configuration.
+//! `hakuriver init config|service`: the commented default configuration, and systemd units for
+//! the host and the runner. Nothing is installed here: the commands to do so are printed.
 
 use std::path::{Path, PathBuf};
 
@@ -10,8 +11,8 @@ pub enum InitError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
-/// Writes the default configuration to `path`, never over an existing file unless `force`.
-pub fn write_config(path: &Path, force: bool) -> Result<(), InitError> {
+/// Writes `text` to `path`, never over an existing file unless `force`.
+fn write_new(path: &Path, text: &str, force: bool) -> Result<(), InitError> {
     if path.exists() && !force {
         return Err(InitError::Exists(path.to_path_buf()));
     }
@@ -19,7 +20,91 @@ pub fn write_config(path: &Path, force: bool) -> Result<(), InitError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(write_err)?;
     }
-    std::fs::write(path, hakuriver_config::DEFAULT_CONFIG_TOML).map_err(write_err)
+    std::fs::write(path, text).map_err(write_err)
+}
+
+/// Writes the default configuration to `path`.
+pub fn write_config(path: &Path, force: bool) -> Result<(), InitError> {
+    write_new(path, hakuriver_config::DEFAULT_CONFIG_TOML, force)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Host,
+    Runner,
+}
+
+impl Role {
+    pub fn binary(self) -> &'static str {
+        match self {
+            Role::Host => "hakuriver-host",
+            Role::Runner => "hakuriver-runner",
+        }
+    }
+
+    pub fn unit_name(self) -> String {
+        format!("{}.service", self.binary())
+    }
+}
+
+/// What a unit needs to know; every path absolute.
+pub struct Unit {
+    pub role: Role,
+    pub binary: PathBuf,
+    pub config: PathBuf,
+    pub user: String,
+    pub group: String,
+}
+
+/// A systemd unit: started after the network is up and Docker runs, restarted on failure, with
+/// the hardening that leaves Docker's socket, the database folder and shared storage reachable.
+pub fn unit_file(u: &Unit) -> String {
+    let description = match u.role {
+        Role::Host => "HakuRiver Host (API, dashboard, SSH proxy)",
+        Role::Runner => "HakuRiver Runner (runs tasks on this node)",
+    };
+    // The runner starts tasks without a container as child processes that may need their own
+    // privileges and /tmp; only the host gets the stricter sandbox.
+    let hardening = match u.role {
+        Role::Host => {
+            "NoNewPrivileges=yes\nPrivateTmp=yes\nProtectSystem=full\nProtectKernelTunables=yes\n\
+            ProtectKernelModules=yes\nProtectControlGroups=yes\nRestrictSUIDSGID=yes\nLockPersonality=yes\n"
+        }
+        Role::Runner => "ProtectKernelModules=yes\nLockPersonality=yes\n",
+    };
+    format!(
+        "# Written by `hakuriver init service`.\n\
+         [Unit]\nDescription={description}\nWants=network-online.target\n\
+         After=network-online.target docker.service\n\n\
+         [Service]\nType=simple\nUser={user}\nGroup={group}\n\
+         ExecStart={binary} --config {config}\n\
+         Restart=on-failure\nRestartSec=5\nTimeoutStopSec=30\n{hardening}\n\
+         [Install]\nWantedBy=multi-user.target\n",
+        user = u.user,
+        group = u.group,
+        binary = u.binary.display(),
+        config = u.config.display(),
+    )
+}
+
+/// Writes the unit into `dir`; returns its path.
+pub fn write_unit(dir: &Path, unit: &Unit, force: bool) -> Result<PathBuf, InitError> {
+    let path = dir.join(unit.role.unit_name());
+    write_new(&path, &unit_file(unit), force)?;
+    Ok(path)
+}
+
+/// The commands that install and start the units just written.
+pub fn install_hint(paths: &[PathBuf], roles: &[Role]) -> String {
+    let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let units: Vec<String> = roles.iter().map(|r| r.unit_name()).collect();
+    format!(
+        "Install and start with:\n  sudo cp {} /etc/systemd/system/\n  sudo systemctl daemon-reload\n  \
+         sudo systemctl enable --now {}\nLogs: journalctl -u {} -f\n",
+        files.join(" "),
+        units.join(" "),
+        units.first().map(String::as_str).unwrap_or_default()
+    )
 }
 
 #[cfg(test)]
@@ -37,5 +122,32 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine", "kept");
         write_config(&path, true).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), hakuriver_config::DEFAULT_CONFIG_TOML);
+    }
+
+    #[test]
+    fn a_unit_runs_the_binary_with_its_config_after_docker() {
+        let unit = Unit {
+            role: Role::Runner,
+            binary: "/opt/hakuriver/bin/hakuriver-runner".into(),
+            config: "/etc/hakuriver/config.toml".into(),
+            user: "lab".into(),
+            group: "lab".into(),
+        };
+        let text = unit_file(&unit);
+        for line in [
+            "ExecStart=/opt/hakuriver/bin/hakuriver-runner --config /etc/hakuriver/config.toml",
+            "After=network-online.target docker.service",
+            "Wants=network-online.target",
+            "Restart=on-failure",
+            "User=lab",
+            "Group=lab",
+            "WantedBy=multi-user.target",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        let host = unit_file(&Unit { role: Role::Host, ..unit });
+        assert!(host.contains("ProtectSystem=full") && !text.contains("ProtectSystem"));
+        let hint = install_hint(&["/tmp/x/hakuriver-runner.service".into()], &[Role::Runner]);
+        assert!(hint.contains("sudo systemctl enable --now hakuriver-runner.service"), "{hint}");
     }
 }

@@ -1,5 +1,9 @@
+pub mod action;
 pub mod docker;
+pub mod health;
 pub mod init;
-pub mod nodes;
+pub mod node;
+pub mod ssh;
+pub mod sweep;
 pub mod task;
 pub mod vps;

@@ -2,11 +2,130 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::Subcommand;
 use hakuriver_model::sshkey::parse_public_key;
-use hakuriver_model::task::VPS;
+use hakuriver_model::task::{SubmitResponse, TaskQuery, VPS};
 use hakuriver_model::{parse_bytes, TaskRequest, TaskView};
 
-use crate::table;
+use super::action::{self, Action};
+use crate::context::Ctx;
+use crate::exit::Failure;
+use crate::output::{status_tone, Output};
+use crate::table::{self, Cell};
+
+#[derive(Subcommand)]
+pub enum VpsCommand {
+    /// Start a VPS for a public key; prints its task id (and its port once it runs).
+    #[command(after_help = "Examples:\n  hakuriver vps submit --target node1 --cores 2 --memory 4G\n  \
+        hakuriver vps submit --public-key-file ~/.ssh/id_ed25519.pub --container my-env\n  \
+        ID=$(hakuriver vps submit -q) && hakuriver ssh \"$ID\"")]
+    Submit {
+        /// `node`, `node:numa` or `node::gpu,gpu`. None: the host places it.
+        #[arg(long, short = 't')]
+        target: Option<String>,
+        /// CPU cores to reserve (0: no reservation, no limit).
+        #[arg(long, default_value_t = 0)]
+        cores: u32,
+        /// Memory limit, e.g. 4G or 4Gi.
+        #[arg(long)]
+        memory: Option<String>,
+        /// Environment (container) name.
+        #[arg(long)]
+        container: Option<String>,
+        /// Run the container privileged.
+        #[arg(long)]
+        privileged: bool,
+        /// Bind mount HOST:CONTAINER[:ro]; repeatable.
+        #[arg(long = "mount")]
+        mounts: Vec<String>,
+        /// The public key itself.
+        #[arg(long, conflicts_with = "public_key_file")]
+        public_key_string: Option<String>,
+        /// A public key file [default: ~/.ssh/id_rsa.pub, then ~/.ssh/id_ed25519.pub].
+        #[arg(long)]
+        public_key_file: Option<PathBuf>,
+    },
+    /// List VPS tasks: those not over (the original's `vps status`), or all with --all.
+    #[command(alias = "status", after_help = "Examples:\n  hakuriver vps list\n  hakuriver vps list --all --json")]
+    List {
+        /// Also the ones that ended.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Stop and remove VPS tasks.
+    #[command(after_help = "Example:\n  hakuriver vps kill 7251863349413412864")]
+    Kill {
+        #[arg(required = true, value_name = "TASK_ID")]
+        ids: Vec<String>,
+    },
+    /// Freeze running VPS tasks.
+    #[command(after_help = "Example:\n  hakuriver vps pause 7251863349413412864")]
+    Pause {
+        #[arg(required = true, value_name = "TASK_ID")]
+        ids: Vec<String>,
+    },
+    /// Thaw paused VPS tasks.
+    #[command(after_help = "Example:\n  hakuriver vps resume 7251863349413412864")]
+    Resume {
+        #[arg(required = true, value_name = "TASK_ID")]
+        ids: Vec<String>,
+    },
+}
+
+pub async fn run(ctx: &Ctx, command: VpsCommand) -> Result<(), Failure> {
+    match command {
+        VpsCommand::Submit {
+            target,
+            cores,
+            memory,
+            container,
+            privileged,
+            mounts,
+            public_key_string,
+            public_key_file,
+        } => {
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let key = read_key(public_key_string, public_key_file, home.as_deref()).map_err(Failure::usage)?;
+            let args = SubmitArgs { target, cores, memory, container, privileged, mounts, key };
+            let request = request(args).map_err(Failure::usage)?;
+            let answer: SubmitResponse = ctx.client()?.post("/api/submit", &request).await?;
+            let ids = || answer.task_ids.iter().map(ToString::to_string).collect();
+            ctx.out.print(&answer, ids, || render_submit(&answer))?;
+            match answer.failed_targets.first() {
+                Some(f) => Err(Failure::new(crate::exit::REJECTED, format!("{}: {}", f.target, f.reason))),
+                None => Ok(()),
+            }
+        }
+        VpsCommand::List { all } => {
+            let client = ctx.client()?;
+            let list: Vec<TaskView> = if all {
+                client.get_query("/api/vps", &TaskQuery { limit: Some(1000), ..Default::default() }).await?
+            } else {
+                client.get("/api/vps/status").await?
+            };
+            let ids = || list.iter().map(|t| t.task_id.to_string()).collect();
+            ctx.out.print(&list, ids, || render_list(&ctx.out, &list))?;
+            Ok(())
+        }
+        VpsCommand::Kill { ids } => action::run(ctx, Action::Kill, &ids).await,
+        VpsCommand::Pause { ids } => action::run(ctx, Action::Pause, &ids).await,
+        VpsCommand::Resume { ids } => action::run(ctx, Action::Resume, &ids).await,
+    }
+}
+
+fn render_submit(answer: &SubmitResponse) -> String {
+    let mut text = format!("{}\n", answer.message);
+    for f in &answer.failed_targets {
+        text += &format!("  failed {}: {}\n", f.target, f.reason);
+    }
+    let Some(id) = answer.task_ids.first() else { return text };
+    text += &format!("  VPS task {id}\n");
+    match answer.runner_response.as_ref().and_then(|r| r["ssh_port"].as_u64()) {
+        Some(port) => text += &format!("  running; sshd on port {port} of its node\n  connect: hakuriver ssh {id}\n"),
+        None => text += "  starting; `hakuriver vps list` shows when it runs\n",
+    }
+    text
+}
 
 /// Options of `vps submit`, as typed.
 pub struct SubmitArgs {
@@ -76,27 +195,29 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         privileged: a.privileged.then_some(true),
         additional_mounts: (!a.mounts.is_empty()).then_some(a.mounts),
         queue: None,
+        argument_sets: None,
     })
 }
 
-pub fn render_list(tasks: &[TaskView]) -> String {
+pub fn render_list(out: &Output, tasks: &[TaskView]) -> String {
     if tasks.is_empty() {
         return "No active VPS.\n".into();
     }
-    let rows: Vec<Vec<String>> = tasks
+    let rows: Vec<Vec<Cell>> = tasks
         .iter()
         .map(|t| {
+            let status = t.status.to_string();
             vec![
-                t.task_id.to_string(),
-                t.status.to_string(),
-                t.assigned_node.clone().unwrap_or_else(|| "-".into()),
-                t.required_cores.to_string(),
-                t.ssh_port.map_or("-".into(), |p| p.to_string()),
-                t.submitted_at.map_or("-".into(), |s| s.format("%Y-%m-%d %H:%M:%S").to_string()),
+                t.task_id.to_string().into(),
+                Cell::new(status.clone(), status_tone(&status)),
+                t.assigned_node.clone().unwrap_or_else(|| "-".into()).into(),
+                t.required_cores.to_string().into(),
+                t.ssh_port.map_or("-".into(), |p| p.to_string()).into(),
+                t.submitted_at.map_or("-".into(), |s| s.format("%Y-%m-%d %H:%M:%S").to_string()).into(),
             ]
         })
         .collect();
-    table::render(&["TASK", "STATUS", "NODE", "CORES", "SSH PORT", "SUBMITTED"], &rows)
+    table::render(out, &["TASK", "STATUS", "NODE", "CORES", "SSH PORT", "SUBMITTED"], &rows)
 }
 
 /// `host:port` as ssh writes it (IPv6 in brackets).

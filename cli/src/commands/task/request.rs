@@ -1,12 +1,11 @@
-//! `hakuriver task ...`: submit, watch and control command tasks.
+//! `task submit`'s options → the host's `TaskRequest` (pure, so every rule has a test). Spans in
+//! the arguments make a sweep: one task per combination, all in one batch.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use hakuriver_model::task::SubmitResponse;
-use hakuriver_model::{parse_bytes, TaskRequest, TaskView};
+use hakuriver_model::{parse_bytes, TaskRequest};
 
-use crate::table;
+use crate::sweep;
 
 /// `KEY=VALUE` → `(KEY, VALUE)`.
 pub fn parse_env(pairs: &[String]) -> Result<BTreeMap<String, String>, String> {
@@ -35,10 +34,15 @@ pub struct SubmitArgs {
 pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
     let (command, arguments) = a.command.split_first().ok_or("a command is required after --")?;
     let memory = a.memory.as_deref().map(parse_bytes).transpose().map_err(|e| format!("--memory: {e}"))?;
+    let (arguments, argument_sets) = if sweep::is_sweep(arguments) {
+        (Vec::new(), Some(sweep::expand(arguments).map_err(|e| e.to_string())?))
+    } else {
+        (arguments.to_vec(), None)
+    };
     Ok(TaskRequest {
         task_type: "command".into(),
         command: command.clone(),
-        arguments: arguments.to_vec(),
+        arguments,
         env_vars: parse_env(&a.env)?,
         required_cores: a.cores,
         required_gpus: None,
@@ -48,63 +52,9 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         privileged: a.privileged.then_some(true),
         additional_mounts: (!a.mounts.is_empty()).then_some(a.mounts),
         queue: a.no_queue.then_some(false),
+        argument_sets,
     })
 }
-
-pub fn render_submit(r: &SubmitResponse) -> String {
-    let mut out = format!("{}\n", r.message);
-    for id in &r.task_ids {
-        out += &format!("  task {id}\n");
-    }
-    for f in &r.failed_targets {
-        out += &format!("  failed {}: {}\n", f.target, f.reason);
-    }
-    out
-}
-
-pub fn render_list(tasks: &[TaskView]) -> String {
-    if tasks.is_empty() {
-        return "No tasks.\n".into();
-    }
-    let rows: Vec<Vec<String>> = tasks
-        .iter()
-        .map(|t| {
-            let mut cmd = std::iter::once(t.command.as_str())
-                .chain(t.arguments.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" ");
-            if cmd.chars().count() > 50 {
-                cmd = cmd.chars().take(49).collect::<String>() + "…";
-            }
-            vec![
-                t.task_id.to_string(),
-                t.status.to_string(),
-                t.assigned_node.clone().unwrap_or_else(|| "-".into()),
-                t.required_cores.to_string(),
-                t.exit_code.map_or("-".into(), |c| c.to_string()),
-                t.submitted_at.map_or("-".into(), |s| s.format("%Y-%m-%d %H:%M:%S").to_string()),
-                cmd,
-            ]
-        })
-        .collect();
-    table::render(&["TASK", "STATUS", "NODE", "CORES", "EXIT", "SUBMITTED", "COMMAND"], &rows)
-}
-
-pub fn render_status(t: &TaskView) -> String {
-    let mut out = format!("task {}: {}\n", t.task_id, t.status);
-    out += &format!("  command:  {} {}\n", t.command, t.arguments.join(" "));
-    out += &format!("  node:     {}\n", t.assigned_node.as_deref().unwrap_or("-"));
-    if let Some(code) = t.exit_code {
-        out += &format!("  exit:     {code}\n");
-    }
-    if let Some(m) = &t.error_message {
-        out += &format!("  message:  {m}\n");
-    }
-    out
-}
-
-/// How often `--wait` and `logs -f` look again.
-pub const POLL: Duration = Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {
@@ -132,6 +82,19 @@ mod tests {
         assert_eq!(r.env_vars["B"], "x=y");
         assert_eq!(r.queue, Some(false));
         assert_eq!(r.privileged, None, "the host's default unless asked");
+        assert_eq!(r.argument_sets, None, "no span: the original's wire shape");
+    }
+
+    #[test]
+    fn spans_make_one_request_with_every_combination() {
+        let r = request(args(&["python", "train.py", "--seed", "span:{1..3}", "span:[a,b]"])).unwrap();
+        assert_eq!(r.command, "python");
+        assert!(r.arguments.is_empty());
+        let sets = r.argument_sets.unwrap();
+        assert_eq!(sets.len(), 6);
+        assert_eq!(sets[0], ["train.py", "--seed", "1", "a"]);
+        assert_eq!(sets[5], ["train.py", "--seed", "3", "b"]);
+        assert!(request(args(&["x", "span:{5..1}"])).unwrap_err().contains("FIRST is greater"));
     }
 
     #[test]

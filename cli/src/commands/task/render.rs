@@ -1,0 +1,103 @@
+//! Text for people: submit answers, task tables and task details.
+
+use hakuriver_model::task::SubmitResponse;
+use hakuriver_model::{format_bytes, TaskView};
+
+use crate::output::{status_tone, Output, Tone};
+use crate::table::{self, Cell};
+
+pub fn render_submit(out: &Output, r: &SubmitResponse) -> String {
+    let mut text = format!("{}\n", r.message);
+    for id in &r.task_ids {
+        text += &format!("  task {id}\n");
+    }
+    for f in &r.failed_targets {
+        text += &format!("  {} {}: {}\n", out.paint("failed", Tone::Bad), f.target, f.reason);
+    }
+    text
+}
+
+/// The command line, shortened to `width` characters.
+fn command_line(t: &TaskView, width: usize) -> String {
+    let cmd = std::iter::once(t.command.as_str()).chain(t.arguments.iter().map(String::as_str)).collect::<Vec<_>>();
+    let cmd = cmd.join(" ");
+    if cmd.chars().count() > width {
+        cmd.chars().take(width - 1).collect::<String>() + "…"
+    } else {
+        cmd
+    }
+}
+
+fn status_cell(t: &TaskView) -> Cell {
+    let status = t.status.to_string();
+    Cell::new(status.clone(), status_tone(&status))
+}
+
+pub fn render_list(out: &Output, tasks: &[TaskView]) -> String {
+    if tasks.is_empty() {
+        return "No tasks.\n".into();
+    }
+    let rows: Vec<Vec<Cell>> = tasks
+        .iter()
+        .map(|t| {
+            vec![
+                t.task_id.to_string().into(),
+                status_cell(t),
+                t.assigned_node.clone().unwrap_or_else(|| "-".into()).into(),
+                t.required_cores.to_string().into(),
+                t.exit_code.map_or("-".into(), |c| c.to_string()).into(),
+                t.submitted_at.map_or("-".into(), |s| s.format("%Y-%m-%d %H:%M:%S").to_string()).into(),
+                command_line(t, 50).into(),
+            ]
+        })
+        .collect();
+    table::render(out, &["TASK", "STATUS", "NODE", "CORES", "EXIT", "SUBMITTED", "COMMAND"], &rows)
+}
+
+pub fn render_status(out: &Output, t: &TaskView) -> String {
+    let status = t.status.to_string();
+    let mut text = format!(
+        "task {}: {}\n",
+        out.paint(&t.task_id.to_string(), Tone::Bold),
+        out.paint(&status, status_tone(&status))
+    );
+    let line = |label: &str, value: String| format!("  {label:<11}{value}\n");
+    text += &line("command:", command_line(t, usize::MAX));
+    text += &line("node:", t.assigned_node.clone().unwrap_or_else(|| "-".into()));
+    if let Some(b) = t.batch_id.filter(|b| *b != t.task_id) {
+        text += &line("batch:", b.to_string());
+    }
+    text += &line(
+        "resources:",
+        format!(
+            "{} cores, memory {}{}",
+            t.required_cores,
+            t.required_memory_bytes.map_or("unlimited".into(), format_bytes),
+            if t.required_gpus.is_empty() { String::new() } else { format!(", GPUs {:?}", t.required_gpus) }
+        ),
+    );
+    text += &line("container:", t.container_name.clone().unwrap_or_else(|| "none".into()));
+    for (label, at) in [("submitted:", t.submitted_at), ("started:", t.started_at), ("ended:", t.completed_at)] {
+        if let Some(at) = at {
+            text += &line(label, at.format("%Y-%m-%d %H:%M:%S").to_string());
+        }
+    }
+    if let Some(code) = t.exit_code {
+        text += &line("exit:", code.to_string());
+    }
+    if let Some(m) = &t.error_message {
+        text += &line("message:", m.clone());
+    }
+    if let Some(port) = t.ssh_port {
+        text += &line("ssh port:", port.to_string());
+    }
+    text
+}
+
+/// One line for a task that ended while waiting.
+pub fn render_ended(out: &Output, t: &TaskView) -> String {
+    let status = t.status.to_string();
+    let exit = t.exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default();
+    let why = t.error_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+    format!("task {}: {}{exit}{why}\n", t.task_id, out.paint(&status, status_tone(&status)))
+}

@@ -1,0 +1,46 @@
+//! What every command gets: where the host is (flags, environment, configuration file) and how
+//! to print.
+
+use std::path::PathBuf;
+
+use hakuriver_config::{Env, Loaded};
+
+use crate::client::Client;
+use crate::exit::Failure;
+use crate::output::Output;
+
+pub struct Ctx {
+    /// `--config`; else `$HAKURIVER_CONFIG`, else `~/.hakuriver/config.toml`, else defaults.
+    pub config: Option<PathBuf>,
+    /// `--host` or `$HAKURIVER_HOST`: wins over the configuration.
+    pub host: Option<String>,
+    pub env: Env,
+    pub out: Output,
+}
+
+impl Ctx {
+    /// The configuration; a bad file is a usage error (2). Its warnings go to standard error.
+    pub fn config(&self) -> Result<Loaded, Failure> {
+        let loaded = hakuriver_config::load(self.config.as_deref(), &self.env).map_err(Failure::usage)?;
+        for warning in &loaded.warnings {
+            eprintln!("warning: {warning}");
+        }
+        Ok(loaded)
+    }
+
+    /// The host's base URL.
+    pub fn host_url(&self) -> Result<String, Failure> {
+        match &self.host {
+            Some(url) => Ok(url.clone()),
+            None => Ok(self.config()?.config.host_url()),
+        }
+    }
+
+    pub fn client(&self) -> Result<Client, Failure> {
+        let url = self.host_url()?;
+        reqwest::Url::parse(&url).map_err(|e| {
+            Failure::usage(format!("the host URL {url:?} is not a URL ({e}); e.g. http://10.0.0.1:8000"))
+        })?;
+        Ok(Client::new(&url)?)
+    }
+}
