@@ -131,9 +131,7 @@ pub fn progress(len: Option<u64>, template: &str) -> indicatif::ProgressBar {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> ");
     bar.set_style(style);
-    if len.is_none() {
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }
 

@@ -351,8 +351,16 @@ async fn ctrl_c_stops_waiting_and_the_task_runs_on() {
     fails(cluster.cli(&["task", "wait", id]), 1);
 }
 
-/// Runs the CLI with standard output on a new pseudo-terminal; returns what it printed there.
-fn on_a_terminal(cluster: &ClusterDir, args: &[&str], env: &[(&str, &str)]) -> String {
+/// Which of the CLI's streams goes to the pseudo-terminal (the other is captured from a pipe).
+#[derive(Clone, Copy, PartialEq)]
+enum OnTerminal {
+    Stdout,
+    Stderr,
+}
+
+/// Runs the CLI with one stream on a new pseudo-terminal; returns what it printed there and on
+/// the other stream.
+fn on_a_terminal(cluster: &ClusterDir, args: &[&str], env: &[(&str, &str)], which: OnTerminal) -> (String, String) {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
     grantpt(&master).unwrap();
@@ -360,37 +368,63 @@ fn on_a_terminal(cluster: &ClusterDir, args: &[&str], env: &[(&str, &str)]) -> S
     let name = ptsname(&master, Vec::new()).unwrap();
     let terminal = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
     let mut command = cluster.command("hakuriver");
-    command.args(args).env_remove("NO_COLOR").env("TERM", "xterm").stdout(terminal).stderr(Stdio::null());
+    command.args(args).env_remove("NO_COLOR").env("TERM", "xterm");
+    match which {
+        OnTerminal::Stdout => command.stdout(terminal).stderr(Stdio::piped()),
+        OnTerminal::Stderr => command.stderr(terminal).stdout(Stdio::piped()),
+    };
     for (k, v) in env {
         command.env(k, v);
     }
-    let status = command.status().unwrap();
+    let child = command.spawn().unwrap();
     drop(command);
-    assert!(status.success(), "{args:?}");
+    // Read the terminal while the program runs (a full terminal buffer would block it), until
+    // the kernel says the far side is closed (EIO).
     let mut master = std::fs::File::from(master);
-    let mut text = Vec::new();
-    let mut buf = [0u8; 4096];
-    // The terminal is closed on the far side: read until the kernel says so (EIO).
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&buf[..n]);
         }
-        text.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&text).into_owned()
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    let other = if which == OnTerminal::Stdout { stderr(&out) } else { stdout(&out) };
+    (reader.join().unwrap(), other)
 }
 
 #[tokio::test]
-async fn colour_only_on_a_terminal_and_never_with_no_color() {
+async fn colour_and_progress_only_on_a_terminal() {
     let (cluster, _host, _runner) = cluster("cli-colour").await;
-    let coloured = on_a_terminal(&cluster, &["node", "list"], &[]);
+    let (coloured, _) = on_a_terminal(&cluster, &["node", "list"], &[], OnTerminal::Stdout);
     assert!(coloured.contains("\x1b[32monline\x1b[0m"), "{coloured:?}");
-    let plain = on_a_terminal(&cluster, &["node", "list"], &[("NO_COLOR", "1")]);
+    let (plain, _) = on_a_terminal(&cluster, &["node", "list"], &[("NO_COLOR", "1")], OnTerminal::Stdout);
     assert!(plain.contains("online") && !plain.contains('\x1b'), "{plain:?}");
-    let never = on_a_terminal(&cluster, &["--color", "never", "node", "list"], &[]);
+    let (never, _) = on_a_terminal(&cluster, &["--color", "never", "node", "list"], &[], OnTerminal::Stdout);
     assert!(!never.contains('\x1b'), "{never:?}");
     let forced = ok(cluster.cli(&["--color", "always", "node", "list"]));
     assert!(forced.contains("\x1b[1mHOSTNAME"), "{forced:?}");
+
+    // --wait on many tasks: a progress bar on the terminal, clean ids on the pipe.
+    let mut args = vec!["task", "submit", "-q", "--wait", "--cores", "0", "-t", "cli-colour", "-t", "cli-colour"];
+    args.extend(["--container", "NULL", "--", "sleep", "1.5"]);
+    let (progress, ids) = on_a_terminal(&cluster, &args, &[], OnTerminal::Stderr);
+    assert!(progress.contains("waiting: 0/2 ended") && progress.contains("waiting: 2/2 ended"), "{progress:?}");
+    assert_eq!(ids.lines().count(), 2, "{ids:?}");
+    assert!(!ids.contains('\x1b'), "{ids:?}");
+    // Without a terminal there is no bar at all.
+    let piped = cluster.cli(&args);
+    assert!(!stderr(&piped).contains("waiting:"), "{}", stderr(&piped));
+    // Following logs: a spinner on the terminal while the output streams to the pipe.
+    let id = ids.lines().next().unwrap();
+    let (spinner, text) = on_a_terminal(&cluster, &["task", "logs", "-f", id], &[], OnTerminal::Stderr);
+    assert!(text.is_empty(), "sleep prints nothing: {text:?}");
+    assert!(spinner.contains(&format!("task {id} ended: completed")), "{spinner:?}");
 }
 
 #[test]
