@@ -97,6 +97,12 @@ impl Output {
         }
     }
 
+    /// A task or node status word, painted by what it means.
+    pub fn status(&self, status: impl ToString) -> String {
+        let text = status.to_string();
+        self.paint(&text, status_tone(&text))
+    }
+
     /// Prints a result: `json` as one document, `ids` one per line, or `human` text.
     pub fn print<T: serde::Serialize>(
         &self,

@@ -1,7 +1,7 @@
 //! Plain-text tables for people: left-aligned columns, two spaces apart, headers bold and
 //! statuses coloured when the output is coloured (padding is measured on the text alone).
 
-use crate::output::{Output, Tone};
+use crate::output::{status_tone, Output, Tone};
 
 /// One table cell: its text and what it means.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +14,18 @@ impl Cell {
     pub fn new(text: impl Into<String>, tone: Tone) -> Cell {
         Cell { text: text.into(), tone }
     }
+
+    /// A task or node status word, coloured by what it means.
+    pub fn status(status: impl ToString) -> Cell {
+        let text = status.to_string();
+        let tone = status_tone(&text);
+        Cell { text, tone }
+    }
+}
+
+/// `12.3%`, or `-` when there is no reading.
+pub fn percent(value: Option<f64>) -> String {
+    value.map_or("-".into(), |p| format!("{p:.1}%"))
 }
 
 impl From<String> for Cell {

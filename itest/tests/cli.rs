@@ -42,6 +42,15 @@ async fn cluster(node: &str) -> (ClusterDir, Proc, Proc) {
     (cluster, host, runner)
 }
 
+/// `hakuriver task submit FLAGS --container NULL -- COMMAND` (tasks without a container).
+fn submit(cluster: &ClusterDir, flags: &[&str], command: &[&str]) -> Output {
+    let mut args = vec!["task", "submit"];
+    args.extend(flags);
+    args.extend(["--container", "NULL", "--"]);
+    args.extend(command);
+    cluster.cli(&args)
+}
+
 fn task_status(cluster: &ClusterDir, id: &str) -> TaskView {
     let out = ok(cluster.cli(&["task", "status", id, "--json"]));
     let mut tasks: Vec<TaskView> = serde_json::from_str(&out).expect("task status --json is an array of tasks");
@@ -105,20 +114,20 @@ async fn tasks_from_submit_to_logs_with_every_output_form() {
     let (cluster, _host, _runner) = cluster("cli-tasks").await;
 
     // -q prints only the id; the pipe into `xargs hakuriver task logs` works.
-    let mut submit = cluster.command("hakuriver");
-    submit
+    let mut submitting = cluster.command("hakuriver");
+    submitting
         .args(["task", "submit", "-q", "--wait", "-t", "cli-tasks", "--container", "NULL", "--"])
         .args(["sh", "-c", "echo piped-$HAKURIVER_TASK_ID"])
         .stdout(Stdio::piped());
-    let mut submit = submit.spawn().unwrap();
+    let mut submitting = submitting.spawn().unwrap();
     let config = cluster.config();
     let xargs = Command::new("xargs")
         .arg(bin("hakuriver"))
         .args(["--config", config.to_str().unwrap(), "task", "logs"])
-        .stdin(submit.stdout.take().unwrap())
+        .stdin(submitting.stdout.take().unwrap())
         .output()
         .unwrap();
-    assert!(submit.wait().unwrap().success());
+    assert!(submitting.wait().unwrap().success());
     let piped = ok(xargs);
     assert!(piped.starts_with("piped-") && piped.ends_with('\n'), "{piped:?}");
     let id = piped.trim().trim_start_matches("piped-").to_string();
@@ -129,20 +138,7 @@ async fn tasks_from_submit_to_logs_with_every_output_form() {
     assert_golden("task-status", &cluster.cli(&["task", "status", &id, "--json"]).stdout);
 
     // logs: raw text, JSON, and stderr.
-    let out = ok(cluster.cli(&[
-        "task",
-        "submit",
-        "-q",
-        "--wait",
-        "-t",
-        "cli-tasks",
-        "--container",
-        "NULL",
-        "--",
-        "sh",
-        "-c",
-        "echo out; echo err >&2",
-    ]));
+    let out = ok(submit(&cluster, &["-q", "--wait", "-t", "cli-tasks"], &["sh", "-c", "echo out; echo err >&2"]));
     let id2 = out.trim().to_string();
     assert_eq!(ok(cluster.cli(&["task", "logs", &id2])), "out\n");
     assert_eq!(ok(cluster.cli(&["task", "logs", "--stderr", &id2])), "err\n");
@@ -151,40 +147,13 @@ async fn tasks_from_submit_to_logs_with_every_output_form() {
     assert_golden("task-logs", &cluster.cli(&["task", "logs", &id, &id2, "--json"]).stdout);
 
     // submit: text and JSON; --wait exits 1 when a task fails, 0 when all complete.
-    let text = ok(cluster.cli(&["task", "submit", "-t", "cli-tasks", "--container", "NULL", "--", "true"]));
+    let text = ok(submit(&cluster, &["-t", "cli-tasks"], &["true"]));
     assert!(text.contains("1 tasks created") && text.contains("  task "), "{text}");
-    assert_golden(
-        "task-submit",
-        &cluster.cli(&["task", "submit", "-t", "cli-tasks", "--container", "NULL", "--json", "--", "true"]).stdout,
-    );
-    let failed = cluster.cli(&[
-        "task",
-        "submit",
-        "--wait",
-        "-t",
-        "cli-tasks",
-        "--container",
-        "NULL",
-        "--",
-        "sh",
-        "-c",
-        "exit 3",
-    ]);
+    assert_golden("task-submit", &submit(&cluster, &["-t", "cli-tasks", "--json"], &["true"]).stdout);
+    let failed = submit(&cluster, &["--wait", "-t", "cli-tasks"], &["sh", "-c", "exit 3"]);
     assert!(stdout(&failed).contains(": failed (exit 3)"), "{}", stdout(&failed));
     assert!(fails(failed, 1).contains("1 of 1 tasks did not complete"));
-    let waited = cluster.cli(&[
-        "task",
-        "submit",
-        "--wait",
-        "--json",
-        "-t",
-        "cli-tasks",
-        "--container",
-        "NULL",
-        "--",
-        "echo",
-        "hi",
-    ]);
+    let waited = submit(&cluster, &["--wait", "--json", "-t", "cli-tasks"], &["echo", "hi"]);
     assert!(waited.status.success(), "{}", stderr(&waited));
     let v = assert_golden("task-submit-wait", &waited.stdout);
     assert_eq!(v["tasks"][0]["status"], "completed");
@@ -200,8 +169,7 @@ async fn tasks_from_submit_to_logs_with_every_output_form() {
     assert!(err.contains("bogus"), "{err}");
 
     // kill, pause, resume: one id or many; JSON; refusals are 4 with the host's reason.
-    let long =
-        ok(cluster.cli(&["task", "submit", "-q", "-t", "cli-tasks", "--container", "NULL", "--", "sleep", "300"]));
+    let long = ok(submit(&cluster, &["-q", "-t", "cli-tasks"], &["sleep", "300"]));
     let long = long.trim();
     wait_until(&cluster, long, TaskStatus::Running).await;
     ok(cluster.cli(&["task", "pause", long]));
@@ -232,20 +200,7 @@ async fn a_json_kill_reports_each_task() {
     let (cluster, _host, _runner) = cluster("cli-kill").await;
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let out = ok(cluster.cli(&[
-            "task",
-            "submit",
-            "-q",
-            "-t",
-            "cli-kill",
-            "--cores",
-            "0",
-            "--container",
-            "NULL",
-            "--",
-            "sleep",
-            "300",
-        ]));
+        let out = ok(submit(&cluster, &["-q", "-t", "cli-kill", "--cores", "0"], &["sleep", "300"]));
         ids.push(out.trim().to_string());
     }
     for id in &ids {
@@ -258,19 +213,11 @@ async fn a_json_kill_reports_each_task() {
         wait_until(&cluster, id, TaskStatus::Killed).await;
     }
     // Following a task to its end: the whole output, then exit 0.
-    let id = ok(cluster.cli(&[
-        "task",
-        "submit",
-        "-q",
-        "-t",
-        "cli-kill",
-        "--container",
-        "NULL",
-        "--",
-        "sh",
-        "-c",
-        "for i in 1 2 3; do echo line $i; sleep 0.3; done",
-    ]));
+    let id = ok(submit(
+        &cluster,
+        &["-q", "-t", "cli-kill"],
+        &["sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.3; done"],
+    ));
     let followed = ok(cluster.cli(&["task", "logs", "-f", id.trim()]));
     assert_eq!(followed, "line 1\nline 2\nline 3\n");
 }
@@ -278,23 +225,11 @@ async fn a_json_kill_reports_each_task() {
 #[tokio::test]
 async fn sweeps_submit_one_batch_and_run_locally() {
     let (cluster, _host, _runner) = cluster("cli-sweep").await;
-    let out = ok(cluster.cli(&[
-        "task",
-        "submit",
-        "-q",
-        "--wait",
-        "--cores",
-        "0",
-        "-t",
-        "cli-sweep",
-        "--container",
-        "NULL",
-        "--",
-        "echo",
-        "seed",
-        "span:{1..3}",
-        "span:[a, b]",
-    ]));
+    let out = ok(submit(
+        &cluster,
+        &["-q", "--wait", "--cores", "0", "-t", "cli-sweep"],
+        &["echo", "seed", "span:{1..3}", "span:[a, b]"],
+    ));
     let ids: Vec<&str> = out.lines().collect();
     assert_eq!(ids.len(), 6, "{out}");
     let batch = task_status(&cluster, ids[0]).batch_id.expect("a batch").to_string();
@@ -330,7 +265,7 @@ async fn sweeps_submit_one_batch_and_run_locally() {
 #[tokio::test]
 async fn ctrl_c_stops_waiting_and_the_task_runs_on() {
     let (cluster, _host, _runner) = cluster("cli-wait").await;
-    let id = ok(cluster.cli(&["task", "submit", "-q", "-t", "cli-wait", "--container", "NULL", "--", "sleep", "300"]));
+    let id = ok(submit(&cluster, &["-q", "-t", "cli-wait"], &["sleep", "300"]));
     let id = id.trim();
     wait_until(&cluster, id, TaskStatus::Running).await;
     let mut waiting = cluster.command("hakuriver");

@@ -11,7 +11,7 @@ use hakuriver_model::operation::{Operation, OperationState};
 use crate::client::{seg, Client, ClientError};
 use crate::context::Ctx;
 use crate::exit::Failure;
-use crate::output::{progress, status_tone, Output, Tone};
+use crate::output::{progress, Output, Tone};
 use crate::table::{self, Cell};
 
 #[derive(Subcommand)]
@@ -210,7 +210,7 @@ pub fn render_versions(out: &Output, versions: &BTreeMap<String, EnvVersions>) -
         }
         for (node, n) in &v.nodes {
             let state = if n.current {
-                Cell::new("current", status_tone("completed"))
+                Cell::new("current", Tone::Good)
             } else {
                 Cell::new("older (loads on next task)", Tone::Warn)
             };

@@ -6,7 +6,7 @@ use hakuriver_model::health::{HealthResponse, NodeHealth};
 
 use crate::context::Ctx;
 use crate::exit::Failure;
-use crate::output::{status_tone, Output, Tone};
+use crate::output::{Output, Tone};
 use crate::table::{self, Cell};
 
 pub async fn run(ctx: &Ctx, node: Option<String>) -> Result<(), Failure> {
@@ -44,12 +44,11 @@ pub fn render(out: &Output, h: &HealthResponse) -> String {
         let rows: Vec<Vec<Cell>> = nodes
             .iter()
             .map(|n| {
-                let status = n.status.to_string();
                 vec![
                     n.hostname.clone().into(),
-                    Cell::new(status.clone(), status_tone(&status)),
-                    n.cpu_percent.map_or("-".into(), |p| format!("{p:.1}%")).into(),
-                    n.memory_percent.map_or("-".into(), |p| format!("{p:.1}%")).into(),
+                    Cell::status(n.status),
+                    table::percent(n.cpu_percent).into(),
+                    table::percent(n.memory_percent).into(),
                     n.current_max_temp.map_or("-".into(), |t| format!("{t:.0} °C")).into(),
                     n.gpu_info.len().to_string().into(),
                     n.last_heartbeat.map_or("never".into(), |t| t.format("%H:%M:%S").to_string()).into(),

@@ -6,7 +6,7 @@ use hakuriver_model::{format_bytes, CoresInUse, NodeInfo};
 use crate::client::seg;
 use crate::context::Ctx;
 use crate::exit::Failure;
-use crate::output::{status_tone, Output, Tone};
+use crate::output::{Output, Tone};
 use crate::table::{self, Cell};
 
 #[derive(Subcommand)]
@@ -66,12 +66,11 @@ pub fn render_table(out: &Output, nodes: &[NodeInfo]) -> String {
     let rows: Vec<Vec<Cell>> = nodes
         .iter()
         .map(|n| {
-            let status = n.status.to_string();
             vec![
                 n.hostname.clone().into(),
-                Cell::new(status.clone(), status_tone(&status)),
+                Cell::status(n.status),
                 cores(n).into(),
-                n.cpu_percent.map_or("-".into(), |p| format!("{p:.1}%")).into(),
+                table::percent(n.cpu_percent).into(),
                 memory(n).into(),
                 n.numa_topology.as_ref().map_or(0, |t| t.len()).to_string().into(),
                 n.gpu_info.len().to_string().into(),
@@ -83,8 +82,7 @@ pub fn render_table(out: &Output, nodes: &[NodeInfo]) -> String {
 }
 
 pub fn render_node(out: &Output, n: &NodeInfo) -> String {
-    let status = n.status.to_string();
-    let mut text = format!("{} {}\n", out.paint(&n.hostname, Tone::Bold), out.paint(&status, status_tone(&status)));
+    let mut text = format!("{} {}\n", out.paint(&n.hostname, Tone::Bold), out.status(n.status));
     text += &format!("  runner:          {}\n", n.url);
     text += &format!("  cores reserved:  {}\n", cores(n));
     text += &format!("  cpu:             {}\n", n.cpu_percent.map_or("-".into(), |p| format!("{p:.1}%")));

@@ -10,7 +10,7 @@ use hakuriver_model::{parse_bytes, TaskRequest, TaskView};
 use super::action::{self, Action};
 use crate::context::Ctx;
 use crate::exit::Failure;
-use crate::output::{status_tone, Output};
+use crate::output::Output;
 use crate::table::{self, Cell};
 
 #[derive(Subcommand)]
@@ -206,10 +206,9 @@ pub fn render_list(out: &Output, tasks: &[TaskView]) -> String {
     let rows: Vec<Vec<Cell>> = tasks
         .iter()
         .map(|t| {
-            let status = t.status.to_string();
             vec![
                 t.task_id.to_string().into(),
-                Cell::new(status.clone(), status_tone(&status)),
+                Cell::status(t.status),
                 t.assigned_node.clone().unwrap_or_else(|| "-".into()).into(),
                 t.required_cores.to_string().into(),
                 t.ssh_port.map_or("-".into(), |p| p.to_string()).into(),

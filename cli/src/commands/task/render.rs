@@ -3,7 +3,7 @@
 use hakuriver_model::task::SubmitResponse;
 use hakuriver_model::{format_bytes, TaskView};
 
-use crate::output::{status_tone, Output, Tone};
+use crate::output::{Output, Tone};
 use crate::table::{self, Cell};
 
 pub fn render_submit(out: &Output, r: &SubmitResponse) -> String {
@@ -28,11 +28,6 @@ fn command_line(t: &TaskView, width: usize) -> String {
     }
 }
 
-fn status_cell(t: &TaskView) -> Cell {
-    let status = t.status.to_string();
-    Cell::new(status.clone(), status_tone(&status))
-}
-
 pub fn render_list(out: &Output, tasks: &[TaskView]) -> String {
     if tasks.is_empty() {
         return "No tasks.\n".into();
@@ -42,7 +37,7 @@ pub fn render_list(out: &Output, tasks: &[TaskView]) -> String {
         .map(|t| {
             vec![
                 t.task_id.to_string().into(),
-                status_cell(t),
+                Cell::status(t.status),
                 t.assigned_node.clone().unwrap_or_else(|| "-".into()).into(),
                 t.required_cores.to_string().into(),
                 t.exit_code.map_or("-".into(), |c| c.to_string()).into(),
@@ -55,12 +50,7 @@ pub fn render_list(out: &Output, tasks: &[TaskView]) -> String {
 }
 
 pub fn render_status(out: &Output, t: &TaskView) -> String {
-    let status = t.status.to_string();
-    let mut text = format!(
-        "task {}: {}\n",
-        out.paint(&t.task_id.to_string(), Tone::Bold),
-        out.paint(&status, status_tone(&status))
-    );
+    let mut text = format!("task {}: {}\n", out.paint(&t.task_id.to_string(), Tone::Bold), out.status(t.status));
     let line = |label: &str, value: String| format!("  {label:<11}{value}\n");
     text += &line("command:", command_line(t, usize::MAX));
     text += &line("node:", t.assigned_node.clone().unwrap_or_else(|| "-".into()));
@@ -96,8 +86,7 @@ pub fn render_status(out: &Output, t: &TaskView) -> String {
 
 /// One line for a task that ended while waiting.
 pub fn render_ended(out: &Output, t: &TaskView) -> String {
-    let status = t.status.to_string();
     let exit = t.exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default();
     let why = t.error_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-    format!("task {}: {}{exit}{why}\n", t.task_id, out.paint(&status, status_tone(&status)))
+    format!("task {}: {}{exit}{why}\n", t.task_id, out.status(t.status))
 }
