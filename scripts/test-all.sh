@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs every test suite:
 #   lint         cargo fmt --check, cargo clippy (warnings are errors)
 #   unit         #[test]s inside the crates (pure logic; real SQLite files; no network)
-#   integration  the real host, runner and CLI binaries as processes on loopback
+#   integration  the real host, runner and CLI binaries as processes on loopback, and their
+#                preflight checks (some run as `nobody` through setpriv)
 #   docker       command tasks, environments and VPS tasks through host and runner processes on
 #                the real Docker engine, with locally built images (busybox; Debian with sshd,
 #                debootstrapped once and cached by scripts/test-image-sshd.sh), and the real
@@ -48,7 +49,7 @@ cargo clippy --locked -p hakuriver-app -p hakuriver-frontend --features hakurive
 run_suite unit cargo test --locked --no-fail-fast --workspace --exclude hakuriver-itest --lib --bins
 count_cargo unit "$logs/unit.log"
 
-run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --test cluster --test cli --test native_tasks --test ssh_proxy
+run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --lib --test cluster --test cli --test native_tasks --test ssh_proxy --test preflight
 count_cargo integration "$logs/integration.log"
 
 # Two at a time: several Docker tests move hundreds of megabytes through the engine.

@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod cgroups;
 pub mod executor;
 pub mod host_client;
+pub mod preflight;
 pub mod probe;
 pub mod server;
 pub mod shim;

@@ -18,6 +18,10 @@ struct Args {
     /// cores, memory, NUMA, GPUs) and exit.
     #[arg(long)]
     probe: bool,
+    /// Check the port, folders, Docker and disk space, print one line per check, and exit (0:
+    /// all passed). The same checks run before every start.
+    #[arg(long)]
+    check: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +39,13 @@ fn main() -> anyhow::Result<()> {
     if args.probe {
         let report = runtime.block_on(hakuriver_runner::probe(&config))?;
         println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let checks = runtime.block_on(hakuriver_runner::preflight::checks(&config));
+    if !hakuriver_support::preflight::print_outcome(&checks, args.check) {
+        std::process::exit(1);
+    }
+    if args.check {
         return Ok(());
     }
     runtime.block_on(hakuriver_runner::run(config, hakuriver_support::shutdown_signal()))

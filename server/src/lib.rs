@@ -9,6 +9,7 @@ pub mod db;
 pub mod envs;
 pub mod ids;
 pub mod operations;
+pub mod preflight;
 pub mod scheduler;
 pub mod services;
 pub mod site;

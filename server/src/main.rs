@@ -13,13 +13,25 @@ struct Args {
     /// Configuration file (else $HAKURIVER_CONFIG, else ~/.hakuriver/config.toml, else defaults).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Check ports, folders, Docker and disk space, print one line per check, and exit (0: all
+    /// passed). The same checks run before every start.
+    #[arg(long)]
+    check: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     hakuriver_support::init_tracing();
     let config = hakuriver_support::load_config(args.config.as_deref())?;
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(config))
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let checks = runtime.block_on(hakuriver_host::preflight::checks(&config));
+    if !hakuriver_support::preflight::print_outcome(&checks, args.check) {
+        std::process::exit(1);
+    }
+    if args.check {
+        return Ok(());
+    }
+    runtime.block_on(run(config))
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use hakuriver_config::{Config, ConfigError, Env};
 
+pub mod preflight;
+
 /// Loads the configuration for a daemon (see `hakuriver_config::load`), logging where it came
 /// from and any unknown keys.
 pub fn load_config(explicit: Option<&Path>) -> Result<Config, ConfigError> {

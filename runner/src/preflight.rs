@@ -1,0 +1,30 @@
+//! The runner's preflight (`hakuriver-runner --check`, and before every start): its port,
+//! shared storage, its local temp folder, the Docker engine, free disk space.
+
+use std::net::ToSocketAddrs;
+
+use hakuriver_config::Config;
+use hakuriver_support::preflight::{self as pf, Check, Outcome};
+
+pub async fn checks(config: &Config) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let (address, port) = (config.network.runner_address.as_str(), config.network.runner_port);
+    match (address, port).to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(addr)) => checks.push(pf::port_free("runner port", "network.runner_port", addr)),
+        _ => checks.push(Check {
+            name: "runner address".into(),
+            outcome: Outcome::Failed {
+                cause: format!("network.runner_address {address:?} does not resolve to an address of this machine"),
+                fix: "set it to this node's address as the host reaches it".into(),
+            },
+        }),
+    }
+    // Shared storage: tarballs are read from it and task output is written to it.
+    checks.push(pf::dir_usable("shared_dir", "paths.shared_dir", &config.paths.shared_dir));
+    checks.push(pf::dir_usable("local_temp_dir", "paths.local_temp_dir", &config.paths.local_temp_dir));
+    if config.paths.local_temp_dir.is_dir() {
+        checks.push(pf::free_space("disk (local_temp_dir)", &config.paths.local_temp_dir));
+    }
+    checks.push(pf::docker_reachable("Docker").await);
+    checks
+}
