@@ -12,10 +12,11 @@ const START: Duration = Duration::from_secs(60);
 const RUN: Duration = Duration::from_secs(60);
 
 struct Cluster {
+    // First, so the processes stop (and print their logs on a failure) before the folder goes.
+    _procs: Vec<Proc>,
     dir: ClusterDir,
     base: String,
     http: reqwest::Client,
-    _procs: Vec<Proc>,
 }
 
 async fn cluster(nodes: &[&str]) -> Cluster {
@@ -29,7 +30,7 @@ async fn cluster(nodes: &[&str]) -> Cluster {
     for node in nodes {
         wait_for_node(&base, node, NodeStatus::Online, START).await;
     }
-    Cluster { dir, base, http: reqwest::Client::new(), _procs: procs }
+    Cluster { _procs: procs, dir, base, http: reqwest::Client::new() }
 }
 
 impl Cluster {
@@ -53,11 +54,21 @@ impl Cluster {
     }
 
     async fn wait_status(&self, id: &str, status: TaskStatus) -> TaskView {
-        wait_for(&format!("task {id} to be {status}"), RUN, || async {
+        let deadline = std::time::Instant::now() + RUN;
+        loop {
             let t = self.task(id).await;
-            (t.status == status).then_some(t)
-        })
-        .await
+            if t.status == status {
+                return t;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "task {id} is {} ({:?}, exit {:?}), not {status}, after {RUN:?}",
+                t.status,
+                t.error_message,
+                t.exit_code
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn log(&self, id: &str, which: &str) -> String {

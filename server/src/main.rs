@@ -4,8 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use hakuriver_config::Config;
+use hakuriver_host::db::backup;
 
 #[derive(Parser)]
 #[command(name = "hakuriver-host", version, about = "The HakuRiver host: cluster state, REST API and web dashboard")]
@@ -17,6 +18,30 @@ struct Args {
     /// passed). The same checks run before every start.
     #[arg(long)]
     check: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a consistent copy of the database to FILE, while the host runs or not.
+    #[command(after_help = "Example (cron, nightly):\n  \
+        0 2 * * * hakuriver-host --config /etc/hakuriver/config.toml backup --to /backup/hakuriver-$(date +\\%F).db")]
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the database with a backup (the host must be stopped; the old file is kept).
+    #[command(after_help = "Example:\n  sudo systemctl stop hakuriver-host\n  \
+        hakuriver-host --config /etc/hakuriver/config.toml restore --from /backup/hakuriver-2026-11-26.db\n  \
+        sudo systemctl start hakuriver-host")]
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -24,6 +49,23 @@ fn main() -> anyhow::Result<()> {
     hakuriver_support::init_tracing();
     let config = hakuriver_support::load_config(args.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let db = config.database.db_file.clone();
+    match args.command {
+        Some(Command::Backup { to, force }) => {
+            let size = runtime.block_on(backup::backup(&db, &to, force))?;
+            println!("backed up {} to {} ({size} bytes, integrity checked)", db.display(), to.display());
+            return Ok(());
+        }
+        Some(Command::Restore { from }) => {
+            let kept = runtime.block_on(backup::restore(&db, &from))?;
+            println!("restored {} from {}", db.display(), from.display());
+            if let Some(kept) = kept {
+                println!("the replaced database is kept as {}", kept.display());
+            }
+            return Ok(());
+        }
+        None => {}
+    }
     let checks = runtime.block_on(hakuriver_host::preflight::checks(&config));
     if !hakuriver_support::preflight::print_outcome(&checks, args.check) {
         std::process::exit(1);
@@ -31,6 +73,8 @@ fn main() -> anyhow::Result<()> {
     if args.check {
         return Ok(());
     }
+    // One host per database file; a restore waits for this to be released.
+    let _lock = backup::HostLock::acquire(&db)?;
     runtime.block_on(run(config))
 }
 

@@ -1,6 +1,7 @@
 //! The host's database: one SQLite file (WAL) with the migrations in `migrations/` applied at
 //! start. Queries are plain SQL that also runs on PostgreSQL.
 
+pub mod backup;
 pub mod nodes;
 pub mod tasks;
 
