@@ -14,8 +14,8 @@ mod validate;
 
 pub use load::{load, ConfigError, ConfigSource, Env, Loaded};
 pub use schema::{
-    Config, DatabaseSection, DockerSection, EnvironmentSection, NetworkSection, PathsSection, RunnerSection,
-    TimingSection,
+    Config, DatabaseSection, DockerSection, EnvironmentSection, LogFormat, LoggingSection, NetworkSection,
+    PathsSection, RunnerSection, TimingSection,
 };
 
 /// The commented default configuration, as written by `hakuriver init config`.

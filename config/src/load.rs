@@ -8,7 +8,7 @@ use crate::schema::Config;
 use crate::validate::validate;
 
 /// Section names: `HAKURIVER_<SECTION>_<KEY>` variables override keys of these sections.
-const SECTIONS: [&str; 7] = ["network", "paths", "database", "timing", "environment", "docker", "runner"];
+const SECTIONS: [&str; 8] = ["network", "paths", "database", "timing", "environment", "docker", "runner", "logging"];
 
 /// The process environment as the loader sees it (a map, so tests never touch the real one).
 #[derive(Debug, Clone, Default)]

@@ -15,6 +15,7 @@ pub struct Config {
     pub environment: EnvironmentSection,
     pub docker: DockerSection,
     pub runner: RunnerSection,
+    pub logging: LoggingSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -93,6 +94,31 @@ pub struct RunnerSection {
     /// JSON file listing this node's GPUs (`GpuInfo` objects), re-read at every heartbeat,
     /// instead of asking NVML. Empty: use NVML when the driver is installed.
     pub gpu_inventory_file: Option<PathBuf>,
+}
+
+/// How the daemons log (to standard error; journald keeps it under systemd).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct LoggingSection {
+    /// `text` for people, `json` (one object per line) for log collectors.
+    pub log_format: LogFormat,
+    /// A level (`info`, `debug`, ...) or `tracing` directives (`info,hakuriver_host=debug`);
+    /// `RUST_LOG` wins when set.
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for LoggingSection {
+    fn default() -> Self {
+        LoggingSection { log_format: LogFormat::Text, log_level: "info".into() }
+    }
 }
 
 impl Config {

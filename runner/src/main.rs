@@ -33,8 +33,7 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(127);
     }
     let args = Args::parse();
-    hakuriver_support::init_tracing();
-    let config = hakuriver_support::load_config(args.config.as_deref())?;
+    let config = hakuriver_support::start(args.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     if args.probe {
         let report = runtime.block_on(hakuriver_runner::probe(&config))?;
@@ -48,5 +47,7 @@ fn main() -> anyhow::Result<()> {
     if args.check {
         return Ok(());
     }
-    runtime.block_on(hakuriver_runner::run(config, hakuriver_support::shutdown_signal()))
+    let result = runtime.block_on(hakuriver_runner::run(config, hakuriver_support::shutdown_signal()));
+    runtime.shutdown_timeout(hakuriver_support::BLOCKING_WORK_GRACE);
+    result
 }

@@ -87,7 +87,8 @@ async fn terminal(ws: WebSocketUpgrade, State(s): State<RunnerState>, Path(id): 
             Err(e) => Err(ExecError::Failed(format!("{e}"))),
         };
         match shell {
-            Ok(shell) => hakuriver_terminal::serve(socket, shell, &format!("task {id}")).await,
+            // The host relays this socket and closes its own side when it stops.
+            Ok(shell) => hakuriver_terminal::serve(socket, shell, &format!("task {id}"), std::future::pending()).await,
             Err(e) => hakuriver_terminal::close(socket, hakuriver_terminal::CLOSE_POLICY, Some(e.to_string())).await,
         }
     })

@@ -38,6 +38,8 @@ use state::AppState;
 
 /// How often the health history takes a snapshot.
 const HEALTH_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a stopping host waits for websocket sessions to send their close frames.
+const SESSIONS_CLOSE_WAIT: Duration = Duration::from_secs(3);
 /// How often the queue is looked at even without a reason to.
 const QUEUE_RECHECK: Duration = Duration::from_secs(1);
 
@@ -92,6 +94,7 @@ pub async fn serve(
         ssh_proxy_port: config.network.host_ssh_proxy_port,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = std::sync::Arc::new(stop_tx);
     let addr = listener.local_addr()?;
     let state = AppState { services: services.clone(), leptos: site::leptos_options(addr), shutdown: stop_rx.clone() };
     if !site::has_wasm_bundle() {
@@ -110,17 +113,24 @@ pub async fn serve(
         tokio::spawn(liveness_loop(services.clone(), config.timing.cleanup_check_interval(), stop_rx.clone()));
     let sampler = tokio::spawn(health_loop(services.clone(), stop_rx.clone()));
     let queue = tokio::spawn(queue_loop(services, stop_rx.clone()));
+    drop(stop_rx);
 
     let app = router(state);
     let app = tower::util::MapRequest::new(app, compat::rewrite);
+    let signal = stop_tx.clone();
     let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
+        let _ = signal.send(true);
     });
     server.await.context("HTTP server failed")?;
     let _ = tokio::join!(liveness, sampler, queue, proxy);
+    // Websocket sessions hold the signal's receivers until they have sent their close frames.
+    if tokio::time::timeout(SESSIONS_CLOSE_WAIT, stop_tx.closed()).await.is_err() {
+        tracing::warn!("some websocket sessions did not close in time");
+    }
     pool.close().await;
+    tracing::info!("host stopped");
     Ok(())
 }
 

@@ -46,8 +46,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    hakuriver_support::init_tracing();
-    let config = hakuriver_support::load_config(args.config.as_deref())?;
+    let config = hakuriver_support::start(args.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let db = config.database.db_file.clone();
     match args.command {
@@ -75,7 +74,11 @@ fn main() -> anyhow::Result<()> {
     }
     // One host per database file; a restore waits for this to be released.
     let _lock = backup::HostLock::acquire(&db)?;
-    runtime.block_on(run(config))
+    let result = runtime.block_on(run(config));
+    // Work still running on blocking threads (a Docker call, a file copy) must not keep a stopped
+    // host alive.
+    runtime.shutdown_timeout(hakuriver_support::BLOCKING_WORK_GRACE);
+    result
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

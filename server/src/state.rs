@@ -6,12 +6,15 @@ use tokio::sync::watch;
 
 use crate::services::Services;
 
+/// The host's shutdown signal, as every long-lived connection holds it.
+pub type Shutdown = watch::Receiver<bool>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
     pub leptos: LeptosOptions,
     /// Flips to `true` when the host shuts down; long-lived connections (websockets) end on it.
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: Shutdown,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -21,6 +24,6 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 /// Completes once `shutdown` flips to `true` (or its sender is gone).
-pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+pub async fn stopped(shutdown: &mut Shutdown) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }

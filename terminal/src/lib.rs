@@ -17,6 +17,8 @@ pub use text::utf8_prefix;
 
 /// Websocket close codes the terminals use.
 pub const CLOSE_NORMAL: u16 = 1000;
+/// The server is shutting down.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// The request cannot be served (no such container, not running, ...).
 pub const CLOSE_POLICY: u16 = 1008;
 /// Something failed on our side.
@@ -96,17 +98,24 @@ pub async fn close(mut socket: WebSocket, code: u16, error: Option<String>) {
     let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: "".into() }))).await;
 }
 
-/// Pumps frames between the websocket and the shell until either ends; `label` names the session
-/// in the logs.
-pub async fn serve(mut socket: WebSocket, shell: Shell, label: &str) {
+/// Pumps frames between the websocket and the shell until either ends, or until `stop`
+/// completes (the server shutting down: the client gets a 1001 close frame); `label` names the
+/// session in the logs.
+pub async fn serve(mut socket: WebSocket, shell: Shell, label: &str, stop: impl std::future::Future<Output = ()>) {
     tracing::info!(session = label, "terminal session opened");
     if !send(&mut socket, &TerminalOutput::Output { data: "Terminal connected.\r\n".into() }).await {
         return;
     }
     let Shell { mut output, mut input, resizer } = shell;
     let mut pending: Vec<u8> = Vec::new();
+    let mut code = CLOSE_NORMAL;
+    tokio::pin!(stop);
     loop {
         tokio::select! {
+            () = &mut stop => {
+                code = CLOSE_GOING_AWAY;
+                break;
+            }
             chunk = output.next() => match chunk {
                 Some(Ok(output)) => {
                     pending.extend_from_slice(&output.into_bytes());
@@ -146,5 +155,5 @@ pub async fn serve(mut socket: WebSocket, shell: Shell, label: &str) {
     }
     tracing::info!(session = label, "terminal session closed");
     let _ = input.shutdown().await;
-    close(socket, CLOSE_NORMAL, None).await;
+    close(socket, code, None).await;
 }

@@ -13,6 +13,9 @@ use hakuriver_model::task::{task_container_name, TaskInfo};
 use hakuriver_model::NumaTopology;
 use tokio::io::AsyncWriteExt;
 
+/// How long a container that died of SIGKILL is given for the engine to record an OOM kill.
+const OOM_FLAG_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Where a task's files live on this node.
 #[derive(Debug, Clone)]
 pub struct TaskPaths {
@@ -174,9 +177,20 @@ impl DockerRunner {
             Some(Err(e)) => return Err(e.into()),
             None => -1,
         };
-        let state = self.docker.inspect_container(name, None).await?.state;
-        let oom_killed = state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
+        let mut oom_killed = self.oom_killed(name).await?;
+        // The engine learns of an OOM kill from a separate event that can arrive after the exit:
+        // a SIGKILLed container gets a moment for the flag to appear.
+        let deadline = tokio::time::Instant::now() + OOM_FLAG_GRACE;
+        while code == 137 && !oom_killed && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            oom_killed = self.oom_killed(name).await?;
+        }
         Ok(Exit { code, oom_killed })
+    }
+
+    async fn oom_killed(&self, name: &str) -> Result<bool, DockerError> {
+        let state = self.docker.inspect_container(name, None).await?.state;
+        Ok(state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false))
     }
 
     pub async fn remove(&self, name: &str) {

@@ -1,25 +1,21 @@
 //! `GET /api/events` (websocket): a snapshot of the cluster, then every change as it happens.
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use hakuriver_model::ClusterEvent;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::services::Services;
-use crate::state::AppState;
+use crate::state::{AppState, Shutdown};
 
 pub async fn websocket(ws: WebSocketUpgrade, State(s): State<AppState>) -> Response {
-    let mut shutdown = s.shutdown.clone();
-    ws.on_upgrade(move |socket| async move {
-        tokio::select! {
-            () = stream(socket, s.services) => {}
-            () = crate::state::stopped(&mut shutdown) => {}
-        }
-    })
+    let shutdown = s.shutdown.clone();
+    ws.on_upgrade(move |socket| stream(socket, s.services, shutdown))
 }
 
-async fn stream(mut socket: WebSocket, services: Services) {
+/// Events until the client leaves, or a close frame (1001) when the host shuts down.
+async fn stream(mut socket: WebSocket, services: Services, mut shutdown: Shutdown) {
     // Subscribe before reading the snapshot, so no change falls between the two.
     let mut events = services.events.subscribe();
     if send_snapshot(&mut socket, &services).await.is_err() {
@@ -27,6 +23,11 @@ async fn stream(mut socket: WebSocket, services: Services) {
     }
     loop {
         tokio::select! {
+            () = crate::state::stopped(&mut shutdown) => {
+                let away = CloseFrame { code: hakuriver_terminal::CLOSE_GOING_AWAY, reason: "the host is shutting down".into() };
+                let _ = socket.send(Message::Close(Some(away))).await;
+                break;
+            }
             event = events.recv() => {
                 let sent = match event {
                     Ok(event) => send(&mut socket, &event).await,

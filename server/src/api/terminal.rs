@@ -7,28 +7,26 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
-use hakuriver_terminal::{close, CLOSE_ERROR, CLOSE_NORMAL, CLOSE_POLICY};
+use hakuriver_terminal::{close, CLOSE_ERROR, CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame as RunnerClose;
 use tokio_tungstenite::tungstenite::Message as RunnerMessage;
 
 use crate::envs::{EnvError, EnvService};
 use crate::services::vps::VpsDirectory;
-use crate::state::AppState;
+use crate::state::{AppState, Shutdown};
 
 pub async fn websocket(ws: WebSocketUpgrade, State(s): State<AppState>, Path(name): Path<String>) -> Response {
-    let mut shutdown = s.shutdown.clone();
-    ws.on_upgrade(move |socket| async move {
-        tokio::select! {
-            () = env_session(socket, s.services.envs, name) => {}
-            () = crate::state::stopped(&mut shutdown) => {}
-        }
-    })
+    let shutdown = s.shutdown.clone();
+    ws.on_upgrade(move |socket| env_session(socket, s.services.envs, name, shutdown))
 }
 
-async fn env_session(socket: WebSocket, envs: EnvService, name: String) {
+async fn env_session(socket: WebSocket, envs: EnvService, name: String, mut shutdown: Shutdown) {
     match envs.open_shell(&name).await {
-        Ok(shell) => hakuriver_terminal::serve(socket, shell, &format!("env {name}")).await,
+        Ok(shell) => {
+            let stop = async move { crate::state::stopped(&mut shutdown).await };
+            hakuriver_terminal::serve(socket, shell, &format!("env {name}"), stop).await
+        }
         Err(e) => {
             let code = if matches!(e, EnvError::NotFound(_) | EnvError::Conflict(_) | EnvError::Invalid(_)) {
                 CLOSE_POLICY
@@ -41,16 +39,11 @@ async fn env_session(socket: WebSocket, envs: EnvService, name: String) {
 }
 
 pub async fn task_websocket(ws: WebSocketUpgrade, State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let mut shutdown = s.shutdown.clone();
-    ws.on_upgrade(move |socket| async move {
-        tokio::select! {
-            () = task_session(socket, s.services.vps, id) => {}
-            () = crate::state::stopped(&mut shutdown) => {}
-        }
-    })
+    let shutdown = s.shutdown.clone();
+    ws.on_upgrade(move |socket| task_session(socket, s.services.vps, id, shutdown))
 }
 
-async fn task_session(socket: WebSocket, vps: VpsDirectory, id: String) {
+async fn task_session(socket: WebSocket, vps: VpsDirectory, id: String, shutdown: Shutdown) {
     let url = match id.parse() {
         Ok(id) => vps.terminal_url(id).await,
         Err(e) => Err(format!("{e}")),
@@ -64,7 +57,7 @@ async fn task_session(socket: WebSocket, vps: VpsDirectory, id: String) {
         Err(e) => return close(socket, CLOSE_ERROR, Some(format!("Cannot reach the runner: {e}"))).await,
     };
     tracing::info!(task = %id, "task terminal relayed to its runner");
-    relay(socket, runner).await;
+    relay(socket, runner, shutdown).await;
     tracing::info!(task = %id, "task terminal closed");
 }
 
@@ -72,11 +65,18 @@ async fn task_session(socket: WebSocket, vps: VpsDirectory, id: String) {
 async fn relay(
     browser: WebSocket,
     runner: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    mut shutdown: Shutdown,
 ) {
     let (mut to_browser, mut from_browser) = browser.split();
     let (mut to_runner, mut from_runner) = runner.split();
     loop {
         tokio::select! {
+            () = crate::state::stopped(&mut shutdown) => {
+                let away = CloseFrame { code: CLOSE_GOING_AWAY, reason: "the host is shutting down".into() };
+                let _ = to_browser.send(Message::Close(Some(away))).await;
+                let _ = to_runner.send(RunnerMessage::Close(None)).await;
+                return;
+            }
             message = from_runner.next() => match message {
                 Some(Ok(RunnerMessage::Text(text))) => {
                     if to_browser.send(Message::Text(text.as_str().into())).await.is_err() {
