@@ -24,13 +24,14 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(base: &str) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| ClientError::BadAnswer(e.to_string()))?;
-        Ok(Client { http, base: base.trim_end_matches('/').to_string() })
+    /// `ca_pem`: a CA certificate to trust for an HTTPS host, besides the system's roots.
+    pub fn new(base: &str, ca_pem: Option<&[u8]>) -> Result<Self, reqwest::Error> {
+        let mut builder =
+            reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(30));
+        if let Some(pem) = ca_pem {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+        }
+        Ok(Client { http: builder.build()?, base: base.trim_end_matches('/').to_string() })
     }
 
     pub fn base(&self) -> &str {

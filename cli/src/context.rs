@@ -36,11 +36,15 @@ impl Ctx {
         }
     }
 
+    /// A client for the host, trusting `network.tls_ca_file` when the configuration names one.
     pub fn client(&self) -> Result<Client, Failure> {
-        let url = self.host_url()?;
+        let config = self.config()?.config;
+        let url = self.host.clone().unwrap_or_else(|| config.host_url());
         reqwest::Url::parse(&url).map_err(|e| {
             Failure::usage(format!("the host URL {url:?} is not a URL ({e}); e.g. http://10.0.0.1:8000"))
         })?;
-        Ok(Client::new(&url)?)
+        let tls = |e: &dyn std::fmt::Display| Failure::usage(format!("network.tls_ca_file: {e}"));
+        let ca = config.tls_ca_pem().map_err(|e| tls(&e))?;
+        Client::new(&url, ca.as_deref()).map_err(|e| tls(&e))
     }
 }

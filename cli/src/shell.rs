@@ -48,7 +48,7 @@ fn frame(input: &TerminalInput) -> Message {
 /// `ws://HOST/api/docker/host/containers/NAME/terminal` from the host's base URL.
 pub fn terminal_url(base: &str, name: &str) -> String {
     let ws = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
-    format!("{}/api/docker/host/containers/{name}/terminal", ws.trim_end_matches('/'))
+    format!("{}/api/docker/host/containers/{}/terminal", ws.trim_end_matches('/'), crate::client::seg(name))
 }
 
 /// Runs the session; returns an error message when it could not start or the host refused.

@@ -30,6 +30,14 @@ pub struct NetworkSection {
     /// Address the runner listens on and advertises to the host.
     pub runner_address: String,
     pub runner_port: u16,
+    /// Host: PEM certificate chain; with `tls_key_file` the host serves HTTPS (and WSS) on
+    /// `host_port`. Everyone: set means the host is reached over HTTPS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// Host: PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Runners and the CLI: a PEM CA certificate to trust for the host (a private CA or a
+    /// self-signed certificate), besides the system's roots. Set means HTTPS too.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -136,6 +144,15 @@ impl Config {
             ("paths", "local_temp_dir", &mut self.paths.local_temp_dir),
             ("database", "db_file", &mut self.database.db_file),
         ];
+        for (key, path) in [
+            ("tls_cert_file", &mut self.network.tls_cert_file),
+            ("tls_key_file", &mut self.network.tls_key_file),
+            ("tls_ca_file", &mut self.network.tls_ca_file),
+        ] {
+            if let Some(path) = path.as_mut().filter(|p| p.is_relative()) {
+                *path = base("network", key).join(&*path);
+            }
+        }
         if let Some(path) = self.runner.gpu_inventory_file.as_mut().filter(|p| p.is_relative()) {
             *path = base("runner", "gpu_inventory_file").join(&*path);
         }
@@ -151,23 +168,34 @@ impl Config {
         self.paths.shared_dir.join(&self.docker.container_dir)
     }
 
+    /// Whether the host is reached over HTTPS: it has a certificate, or a CA to trust is named.
+    pub fn host_tls(&self) -> bool {
+        self.network.tls_cert_file.is_some() || self.network.tls_ca_file.is_some()
+    }
+
+    /// The CA certificate (PEM) runners and clients trust for the host, if one is named.
+    pub fn tls_ca_pem(&self) -> std::io::Result<Option<Vec<u8>>> {
+        self.network.tls_ca_file.as_deref().map(std::fs::read).transpose()
+    }
+
     /// Base URL of the host's HTTP API as runners and clients reach it.
     pub fn host_url(&self) -> String {
-        http_url(&self.network.host_reachable_address, self.network.host_port)
+        let scheme = if self.host_tls() { "https" } else { "http" };
+        url(scheme, &self.network.host_reachable_address, self.network.host_port)
     }
 
     /// The URL a runner advertises to the host.
     pub fn runner_url(&self) -> String {
-        http_url(&self.network.runner_address, self.network.runner_port)
+        url("http", &self.network.runner_address, self.network.runner_port)
     }
 }
 
-/// `http://ADDRESS:PORT`, with IPv6 addresses in brackets.
-fn http_url(addr: &str, port: u16) -> String {
+/// `SCHEME://ADDRESS:PORT`, with IPv6 addresses in brackets.
+fn url(scheme: &str, addr: &str, port: u16) -> String {
     if addr.contains(':') && !addr.starts_with('[') {
-        format!("http://[{addr}]:{port}")
+        format!("{scheme}://[{addr}]:{port}")
     } else {
-        format!("http://{addr}:{port}")
+        format!("{scheme}://{addr}:{port}")
     }
 }
 
@@ -181,6 +209,9 @@ impl Default for NetworkSection {
             host_reachable_address: "127.0.0.1".into(),
             runner_address: "127.0.1.1".into(),
             runner_port: 8001,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_file: None,
         }
     }
 }

@@ -20,6 +20,9 @@ pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
             return fail(key, "expected a port between 1 and 65535");
         }
     }
+    if c.network.tls_cert_file.is_some() != c.network.tls_key_file.is_some() {
+        return fail("network.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither");
+    }
     for (key, addr) in [
         ("network.host_reachable_address", &c.network.host_reachable_address),
         ("network.runner_address", &c.network.runner_address),

@@ -28,12 +28,14 @@ pub struct HostClient {
 }
 
 impl HostClient {
-    pub fn new(base: String) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .build()?;
-        Ok(HostClient { http, base })
+    /// `ca_pem`: a CA certificate to trust for an HTTPS host, besides the system's roots.
+    pub fn new(base: String, ca_pem: Option<&[u8]>) -> Result<Self, reqwest::Error> {
+        let mut builder =
+            reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(15));
+        if let Some(pem) = ca_pem {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+        }
+        Ok(HostClient { http: builder.build()?, base })
     }
 
     pub fn base(&self) -> &str {

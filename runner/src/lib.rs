@@ -40,8 +40,9 @@ pub fn node_name(config: &Config, proc_root: &Path) -> anyhow::Result<String> {
 /// The agent for this node, as configured.
 pub fn agent(config: &Config) -> anyhow::Result<Agent> {
     let roots = SysRoots::default();
+    let ca = config.tls_ca_pem().context("network.tls_ca_file")?;
     Ok(Agent {
-        client: HostClient::new(config.host_url())?,
+        client: HostClient::new(config.host_url(), ca.as_deref()).context("network.tls_ca_file")?,
         hostname: node_name(config, &roots.proc)?,
         runner_url: config.runner_url(),
         interval: config.timing.heartbeat_interval(),

@@ -4,20 +4,18 @@
 use std::net::ToSocketAddrs;
 
 use hakuriver_config::Config;
-use hakuriver_support::preflight::{self as pf, Check, Outcome};
+use hakuriver_support::preflight::{self as pf, Check};
 
 pub async fn checks(config: &Config) -> Vec<Check> {
     let mut checks = Vec::new();
     let (address, port) = (config.network.runner_address.as_str(), config.network.runner_port);
     match (address, port).to_socket_addrs().map(|mut a| a.next()) {
         Ok(Some(addr)) => checks.push(pf::port_free("runner port", "network.runner_port", addr)),
-        _ => checks.push(Check {
-            name: "runner address".into(),
-            outcome: Outcome::Failed {
-                cause: format!("network.runner_address {address:?} does not resolve to an address of this machine"),
-                fix: "set it to this node's address as the host reaches it".into(),
-            },
-        }),
+        _ => checks.push(Check::failed(
+            "runner address",
+            format!("network.runner_address {address:?} does not resolve to an address of this machine"),
+            "set it to this node's address as the host reaches it",
+        )),
     }
     // Shared storage: tarballs are read from it and task output is written to it.
     checks.push(pf::dir_usable("shared_dir", "paths.shared_dir", &config.paths.shared_dir));

@@ -16,6 +16,7 @@ pub mod site;
 pub mod ssh_proxy;
 pub mod state;
 pub mod storage;
+pub mod tls;
 
 use std::future::Future;
 use std::time::Duration;
@@ -25,7 +26,6 @@ use axum::Router;
 use axum::ServiceExt as _;
 use hakuriver_config::Config;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use services::events::EventBus;
@@ -46,7 +46,7 @@ const QUEUE_RECHECK: Duration = Duration::from_secs(1);
 /// Prepares storage and the database, then serves on `listener` until `shutdown` completes.
 pub async fn serve(
     config: Config,
-    listener: TcpListener,
+    listener: impl axum::serve::Listener<Addr = std::net::SocketAddr>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     storage::create_layout(&config)?;

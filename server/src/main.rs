@@ -89,7 +89,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr} (network.host_bind_ip / network.host_port)"))?;
     let shown = if ip.is_unspecified() { config.network.host_reachable_address.clone() } else { ip.to_string() };
     let port = config.network.host_port;
-    tracing::info!("HakuRiver host listening on {addr}");
-    println!("HakuRiver dashboard: http://{shown}:{port}/");
-    hakuriver_host::serve(config, listener, hakuriver_support::shutdown_signal()).await
+    let shutdown = hakuriver_support::shutdown_signal();
+    match (&config.network.tls_cert_file, &config.network.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let acceptor = hakuriver_host::tls::acceptor(cert, key)?;
+            tracing::info!("HakuRiver host listening on {addr} (HTTPS)");
+            println!("HakuRiver dashboard: https://{shown}:{port}/");
+            let listener = hakuriver_host::tls::TlsListener::new(listener, acceptor)?;
+            hakuriver_host::serve(config, listener, shutdown).await
+        }
+        _ => {
+            tracing::info!("HakuRiver host listening on {addr}");
+            println!("HakuRiver dashboard: http://{shown}:{port}/");
+            hakuriver_host::serve(config, listener, shutdown).await
+        }
+    }
 }

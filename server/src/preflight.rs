@@ -15,13 +15,11 @@ pub async fn checks(config: &Config) -> Vec<Check> {
             let proxy = SocketAddr::new(ip, config.network.host_ssh_proxy_port);
             checks.push(pf::port_free("SSH proxy port", "network.host_ssh_proxy_port", proxy));
         }
-        Err(_) => checks.push(pf::Check {
-            name: "host address".into(),
-            outcome: pf::Outcome::Failed {
-                cause: format!("network.host_bind_ip {:?} is not an IP address", config.network.host_bind_ip),
-                fix: "set it to an address of this machine, or 0.0.0.0 for all".into(),
-            },
-        }),
+        Err(_) => checks.push(Check::failed(
+            "host address",
+            format!("network.host_bind_ip {:?} is not an IP address", config.network.host_bind_ip),
+            "set it to an address of this machine, or 0.0.0.0 for all",
+        )),
     }
     let db_dir = match config.database.db_file.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(dir) => dir.to_path_buf(),
@@ -41,6 +39,16 @@ pub async fn checks(config: &Config) -> Vec<Check> {
     }
     if db_dir.is_dir() {
         checks.push(pf::free_space("disk (database)", &db_dir));
+    }
+    if let (Some(cert), Some(key)) = (&config.network.tls_cert_file, &config.network.tls_key_file) {
+        checks.push(match crate::tls::acceptor(cert, key) {
+            Ok(_) => Check::ok("TLS", format!("certificate {} and its key load", cert.display())),
+            Err(e) => Check::failed(
+                "TLS",
+                e.to_string(),
+                "point network.tls_cert_file and network.tls_key_file at a PEM certificate chain and its private key",
+            ),
+        });
     }
     checks.push(pf::docker_reachable("Docker").await);
     checks

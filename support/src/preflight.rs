@@ -20,11 +20,11 @@ pub struct Check {
 }
 
 impl Check {
-    fn ok(name: &str, detail: impl Into<String>) -> Check {
+    pub fn ok(name: &str, detail: impl Into<String>) -> Check {
         Check { name: name.to_string(), outcome: Outcome::Ok(detail.into()) }
     }
 
-    fn failed(name: &str, cause: impl Into<String>, fix: impl Into<String>) -> Check {
+    pub fn failed(name: &str, cause: impl Into<String>, fix: impl Into<String>) -> Check {
         Check { name: name.to_string(), outcome: Outcome::Failed { cause: cause.into(), fix: fix.into() } }
     }
 
