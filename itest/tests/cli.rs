@@ -430,6 +430,15 @@ fn init_writes_a_config_and_systemd_units_without_overwriting() {
     assert!(units.join("hakuriver-runner.service").is_file());
     fails(cluster.cli(&["init", "service", "runner", "--output-dir", units.to_str().unwrap(), "--user", "lab"]), 1);
     fails(cluster.cli(&["init", "service"]), 2);
+    // systemd's own reading of both units (scripts/setup.sh installs systemd-analyze).
+    for unit in ["hakuriver-host.service", "hakuriver-runner.service"] {
+        let verify = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(units.join(unit))
+            .output()
+            .expect("systemd-analyze (Debian's systemd package; scripts/setup.sh installs it)");
+        assert!(verify.status.success() && verify.stderr.is_empty(), "{unit}: {}", stderr(&verify));
+    }
 }
 
 #[test]
