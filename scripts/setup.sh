@@ -3,7 +3,8 @@
 #   - Debian packages: Docker engine (docker.io), Chromium (browser tests), busybox-static and
 #     debootstrap (test images), openssh-client (`hakuriver ssh`, VPS tests), systemd (only its
 #     `systemd-analyze verify` for the units `hakuriver init service` writes; nothing is started),
-#     util-linux (setpriv, to run daemons as another user in tests), build tools; then starts
+#     util-linux (setpriv, to run daemons as another user in tests), postgresql (the PostgreSQL
+#     suite starts its own throwaway server; the package's own cluster is not used), build tools; then starts
 #     dockerd if its socket does not answer
 #   - the Rust wasm32 target and wasm-bindgen-cli (pinned: it must equal the wasm-bindgen crate)
 #   - npm packages: binaryen (wasm-opt for release builds), xterm.js and its fit addon (the
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 WASM_BINDGEN_VERSION=0.2.129
-APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc make systemd util-linux)
+APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc make systemd util-linux postgresql)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

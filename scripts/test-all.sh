@@ -8,6 +8,8 @@
 #                the real Docker engine, with locally built images (busybox; Debian with sshd,
 #                debootstrapped once and cached by scripts/test-image-sshd.sh), and the real
 #                OpenSSH client
+#   postgres     the host's store tests and the real host and runner on a throwaway PostgreSQL
+#                server (scripts/test-postgres.sh)
 #   end2end      the dashboard in Debian's headless Chromium (playwright-core)
 # Prints a summary with the count of each suite, then "N passed, N failed".
 set -euo pipefail
@@ -56,6 +58,9 @@ count_cargo integration "$logs/integration.log"
 run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest --test docker_tasks --test docker_envs --test docker_vps -- --test-threads=2
 count_cargo docker "$logs/docker.log"
 
+run_suite postgres scripts/test-postgres.sh
+count_cargo postgres "$logs/postgres.log"
+
 run_suite end2end bash -c 'cd end2end && E2E_SCREENSHOT_DIR="$PWD/../target/e2e-screenshots" npm test'
 passed[end2end]=$(grep -E '^# pass ' "$logs/end2end.log" | awk '{print $3}' || true)
 failed[end2end]=$(grep -E '^# fail ' "$logs/end2end.log" | awk '{print $3}' || true)
@@ -72,7 +77,6 @@ for suite in "${suites[@]}"; do
   total_passed=$((total_passed + passed[$suite]))
   total_failed=$((total_failed + failed[$suite]))
 done
-echo "  (The PostgreSQL suite arrives with PostgreSQL support.)"
 echo "${total_passed} passed, ${total_failed} failed"
 if ((total_failed > 0)); then status=1; fi
 exit "$status"

@@ -60,6 +60,9 @@ pub struct PathsSection {
 pub struct DatabaseSection {
     /// SQLite database file of the host.
     pub db_file: PathBuf,
+    /// A PostgreSQL URL (`postgres://user:password@host/db`); set, the host keeps its state
+    /// there instead of in `db_file`.
+    pub url: Option<String>,
 }
 
 /// Durations in seconds; fractions are allowed.
@@ -279,6 +282,6 @@ impl Default for PathsSection {
 
 impl Default for DatabaseSection {
     fn default() -> Self {
-        DatabaseSection { db_file: PathBuf::from("cluster_management.db") }
+        DatabaseSection { db_file: PathBuf::from("cluster_management.db"), url: None }
     }
 }

@@ -20,6 +20,11 @@ pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
             return fail(key, "expected a port between 1 and 65535");
         }
     }
+    if let Some(url) = &c.database.url {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return fail("database.url", "expected a PostgreSQL URL, postgres://user:password@host/database");
+        }
+    }
     if c.network.tls_cert_file.is_some() != c.network.tls_key_file.is_some() {
         return fail("network.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither");
     }

@@ -50,9 +50,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     storage::create_layout(&config)?;
-    let db_path = &config.database.db_file;
-    let pool = db::open(db_path).await.with_context(|| format!("cannot open database {}", db_path.display()))?;
-    tracing::info!(db = %db_path.display(), shared = %config.paths.shared_dir.display(), "state ready");
+    let location = db::Location::of(&config.database);
+    let pool = db::open(location.clone()).await.with_context(|| format!("cannot open database {location}"))?;
+    tracing::info!(db = %location, shared = %config.paths.shared_dir.display(), "state ready");
 
     let events = EventBus::default();
     let defaults = SubmitDefaults {

@@ -49,6 +49,12 @@ fn main() -> anyhow::Result<()> {
     let config = hakuriver_support::start(args.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let db = config.database.db_file.clone();
+    if args.command.is_some() && config.database.url.is_some() {
+        anyhow::bail!(
+            "the database is PostgreSQL ([database] url): back it up with `pg_dump -Fc URL > FILE` and restore with \
+             `pg_restore --clean -d URL FILE` while the host is stopped"
+        );
+    }
     match args.command {
         Some(Command::Backup { to, force }) => {
             let size = runtime.block_on(backup::backup(&db, &to, force))?;

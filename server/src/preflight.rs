@@ -50,6 +50,32 @@ pub async fn checks(config: &Config) -> Vec<Check> {
             ),
         });
     }
+    if let Some(url) = &config.database.url {
+        checks.push(postgres_reachable(url).await);
+    }
     checks.push(pf::docker_reachable("Docker").await);
     checks
+}
+
+/// The PostgreSQL server answers and lets this user in.
+async fn postgres_reachable(url: &str) -> Check {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let shown = crate::db::Location::Url(url).to_string();
+    match tokio::time::timeout(std::time::Duration::from_secs(10), sqlx::AnyConnection::connect(url)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Check::ok("PostgreSQL", format!("{shown} answers"))
+        }
+        Ok(Err(e)) => Check::failed(
+            "PostgreSQL",
+            format!("cannot connect to {shown}: {e}"),
+            "check database.url (user, password, host, database) and that the server accepts connections from here",
+        ),
+        Err(_) => Check::failed(
+            "PostgreSQL",
+            format!("{shown} did not answer within 10 s"),
+            "check the host and port in database.url, and the firewall",
+        ),
+    }
 }

@@ -158,7 +158,7 @@ mod tests {
     async fn a_backup_restores_and_a_live_host_blocks_restore() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("host.db");
-        let pool = crate::db::open(&db).await.unwrap();
+        let pool = crate::db::open(crate::db::Location::File(&db)).await.unwrap();
         sqlx::query("INSERT INTO nodes (hostname, url, total_cores, status, registered_at_ms, last_heartbeat_ms) VALUES ('n1', 'http://x', 4, 'online', 0, 0)")
             .execute(&pool)
             .await
@@ -176,7 +176,7 @@ mod tests {
 
         let kept = restore(&db, &copy).await.unwrap().expect("the old file is kept");
         assert!(kept.is_file());
-        let pool = crate::db::open(&db).await.unwrap();
+        let pool = crate::db::open(crate::db::Location::File(&db)).await.unwrap();
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM nodes").fetch_one(&pool).await.unwrap();
         assert_eq!(n, 1, "the node from the backup is back");
 

@@ -122,7 +122,7 @@ fn transition(previous: Option<&str>) -> Transition {
 pub async fn upsert_registration(pool: &Pool, info: &RunnerInfo, now_ms: i64) -> Result<Transition, DbError> {
     // IMMEDIATE: this transaction reads, then writes; a deferred one would fail at once
     // (SQLITE_BUSY, no waiting) when another writer got in between.
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = super::begin_write(pool).await?;
     let previous: Option<String> = sqlx::query_scalar("SELECT status FROM nodes WHERE hostname = $1")
         .bind(&info.hostname)
         .fetch_optional(&mut *tx)
@@ -161,7 +161,7 @@ pub async fn record_heartbeat(
 ) -> Result<Option<Transition>, DbError> {
     // IMMEDIATE: this transaction reads, then writes; a deferred one would fail at once
     // (SQLITE_BUSY, no waiting) when another writer got in between.
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = super::begin_write(pool).await?;
     let previous: Option<String> = sqlx::query_scalar("SELECT status FROM nodes WHERE hostname = $1")
         .bind(hostname)
         .fetch_optional(&mut *tx)
@@ -208,7 +208,7 @@ const SELECT: &str = "SELECT hostname, url, total_cores, memory_total_bytes, sta
     last_heartbeat_ms, cpu_percent, memory_percent, memory_used_bytes, current_avg_temp,
     current_max_temp, numa_topology, gpu_info, environments, env_loading FROM nodes";
 
-pub async fn list<'e>(db: impl sqlx::SqliteExecutor<'e>) -> Result<Vec<NodeRow>, DbError> {
+pub async fn list<'e>(db: impl sqlx::Executor<'e, Database = sqlx::Any>) -> Result<Vec<NodeRow>, DbError> {
     let rows: Vec<RawNode> = sqlx::query_as(&format!("{SELECT} ORDER BY hostname")).fetch_all(db).await?;
     rows.into_iter().map(NodeRow::try_from).collect()
 }
@@ -235,9 +235,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn register_heartbeat_and_go_offline_in_a_real_sqlite_file() {
+    async fn register_heartbeat_and_go_offline_in_a_real_database() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::open(&dir.path().join("t.db")).await.unwrap();
+        let pool = crate::db::test_pool(dir.path()).await;
 
         assert_eq!(upsert_registration(&pool, &runner("n1"), 1_000).await.unwrap(), Transition::New);
         assert_eq!(upsert_registration(&pool, &runner("n1"), 1_500).await.unwrap(), Transition::Unchanged);

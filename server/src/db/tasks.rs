@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hakuriver_model::{TaskId, TaskStatus};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::{DbError, Pool};
 
@@ -120,7 +120,7 @@ const COLUMNS: &str = "task_id, batch_id, task_type, command, arguments, env_var
     container_name, privileged, additional_mounts, status, exit_code, error_message,
     submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms";
 
-pub async fn insert(tx: &mut Transaction<'_, Sqlite>, t: &TaskRow) -> Result<(), DbError> {
+pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), DbError> {
     sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
          $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
@@ -230,7 +230,7 @@ pub async fn list(pool: &Pool, f: &TaskFilter) -> Result<Vec<TaskRow>, DbError> 
 }
 
 /// Pending tasks in submission order (ids grow with time).
-pub async fn pending(tx: &mut Transaction<'_, Sqlite>) -> Result<Vec<TaskRow>, DbError> {
+pub async fn pending(tx: &mut Transaction<'_, Any>) -> Result<Vec<TaskRow>, DbError> {
     let rows: Vec<RawTask> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE status = 'pending' ORDER BY task_id"))
             .fetch_all(&mut **tx)
@@ -239,7 +239,7 @@ pub async fn pending(tx: &mut Transaction<'_, Sqlite>) -> Result<Vec<TaskRow>, D
 }
 
 /// Resources held per node: (cores, memory bytes, GPU ids) of tasks holding resources.
-pub async fn usage(tx: &mut Transaction<'_, Sqlite>) -> Result<HashMap<String, (u32, u64, BTreeSet<u32>)>, DbError> {
+pub async fn usage(tx: &mut Transaction<'_, Any>) -> Result<HashMap<String, (u32, u64, BTreeSet<u32>)>, DbError> {
     let rows: Vec<(String, i64, Option<i64>, String)> = sqlx::query_as(
         "SELECT assigned_node, required_cores, required_memory_bytes, required_gpus FROM tasks
          WHERE status IN ('assigning', 'running', 'paused') AND assigned_node IS NOT NULL",
@@ -260,7 +260,7 @@ pub async fn usage(tx: &mut Transaction<'_, Sqlite>) -> Result<HashMap<String, (
 /// Cores in use per node, for `GET /nodes`.
 pub async fn cores_in_use(pool: &Pool) -> Result<HashMap<String, u32>, DbError> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT assigned_node, SUM(required_cores) FROM tasks
+        "SELECT assigned_node, CAST(SUM(required_cores) AS BIGINT) FROM tasks
          WHERE status IN ('assigning', 'running', 'paused') AND assigned_node IS NOT NULL GROUP BY assigned_node",
     )
     .fetch_all(pool)
@@ -270,7 +270,7 @@ pub async fn cores_in_use(pool: &Pool) -> Result<HashMap<String, u32>, DbError> 
 
 /// Moves a pending task to `assigning` on `node` with the GPUs chosen for it.
 pub async fn assign(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     task_id: TaskId,
     node: &str,
     gpus: &[u32],
@@ -311,7 +311,7 @@ pub async fn change_status(
 
 /// `change_status` inside a transaction.
 pub async fn change_status_in(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     task_id: TaskId,
     from: TaskStatus,
     to: TaskStatus,
@@ -321,7 +321,7 @@ pub async fn change_status_in(
 }
 
 async fn change_status_on<'e>(
-    db: impl sqlx::SqliteExecutor<'e>,
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
     task_id: TaskId,
     from: TaskStatus,
     to: TaskStatus,
@@ -385,4 +385,99 @@ pub async fn set_suspicion(pool: &Pool, task_id: TaskId, count: u32) -> Result<(
         .execute(pool)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: u64, batch: u64, args: &[&str]) -> TaskRow {
+        TaskRow {
+            task_id: TaskId(id),
+            batch_id: Some(TaskId(batch)),
+            task_type: "command".into(),
+            command: "echo".into(),
+            arguments: args.iter().map(|s| s.to_string()).collect(),
+            env_vars: [("K".to_string(), "v".to_string())].into(),
+            required_cores: 2,
+            required_memory_bytes: Some(1_000_000),
+            required_gpus: vec![],
+            target_node: Some("n1".into()),
+            target_numa_node_id: Some(0),
+            assigned_node: None,
+            container_name: "NULL".into(),
+            privileged: false,
+            additional_mounts: vec!["/a:/b".into()],
+            status: TaskStatus::Pending,
+            exit_code: None,
+            error_message: None,
+            submitted_at_ms: 1_000 + i64::try_from(id).unwrap(),
+            started_at_ms: None,
+            completed_at_ms: None,
+            assigned_at_ms: None,
+            assignment_suspicion_count: 0,
+            ssh_port: None,
+        }
+    }
+
+    /// Every query of the task store, on SQLite or (in the PostgreSQL suite) on PostgreSQL.
+    #[tokio::test]
+    async fn the_task_store_round_trips_and_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::test_pool(dir.path()).await;
+        let mut tx = crate::db::begin_write(&pool).await.unwrap();
+        for (id, args) in [(11, vec!["alpha"]), (12, vec!["beta", "x"]), (13, vec!["gamma"])] {
+            insert(&mut tx, &row(id, 11, &args)).await.unwrap();
+        }
+        assert_eq!(pending(&mut tx).await.unwrap().len(), 3);
+        assert!(assign(&mut tx, TaskId(11), "n1", &[0, 1], 5_000).await.unwrap());
+        assert!(!assign(&mut tx, TaskId(11), "n1", &[], 5_000).await.unwrap(), "only a pending task");
+        assert!(assign(&mut tx, TaskId(12), "n1", &[], 5_000).await.unwrap());
+        let used = usage(&mut tx).await.unwrap();
+        assert_eq!(used["n1"].0, 4);
+        assert_eq!(used["n1"].1, 2_000_000);
+        assert_eq!(used["n1"].2, BTreeSet::from([0, 1]));
+        tx.commit().await.unwrap();
+
+        let back = get(&pool, TaskId(12)).await.unwrap().unwrap();
+        assert_eq!(back.arguments, vec!["beta", "x"]);
+        assert_eq!(back.env_vars["K"], "v");
+        assert_eq!((back.status, back.assigned_node.as_deref()), (TaskStatus::Assigning, Some("n1")));
+        assert_eq!(cores_in_use(&pool).await.unwrap()["n1"], 4);
+
+        let change = StatusChange { started_at_ms: Some(6_000), ..Default::default() };
+        assert!(change_status(&pool, TaskId(11), TaskStatus::Assigning, TaskStatus::Running, &change).await.unwrap());
+        assert!(
+            !change_status(&pool, TaskId(11), TaskStatus::Assigning, TaskStatus::Failed, &change).await.unwrap(),
+            "compare and set"
+        );
+        let done = StatusChange { exit_code: Some(0), completed_at_ms: Some(7_000), ..Default::default() };
+        assert!(change_status(&pool, TaskId(11), TaskStatus::Running, TaskStatus::Completed, &done).await.unwrap());
+        set_ssh_port(&pool, TaskId(13), 2222).await.unwrap();
+        set_suspicion(&pool, TaskId(13), 2).await.unwrap();
+
+        let all = |f: TaskFilter| {
+            let pool = pool.clone();
+            async move { list(&pool, &TaskFilter { limit: 10, ..f }).await.unwrap() }
+        };
+        let ids = |rows: Vec<TaskRow>| rows.iter().map(|t| t.task_id.0).collect::<Vec<_>>();
+        assert_eq!(ids(all(TaskFilter::default()).await), vec![13, 12, 11], "newest first");
+        assert_eq!(
+            ids(all(TaskFilter { statuses: vec![TaskStatus::Completed], ..Default::default() }).await),
+            vec![11]
+        );
+        assert_eq!(ids(all(TaskFilter { node: Some("n1".into()), ..Default::default() }).await), vec![12, 11]);
+        assert_eq!(ids(all(TaskFilter { batch: Some(TaskId(11)), ..Default::default() }).await).len(), 3);
+        assert_eq!(ids(all(TaskFilter { text: Some("gam".into()), ..Default::default() }).await), vec![13]);
+        assert_eq!(ids(all(TaskFilter { before: Some(TaskId(13)), ..Default::default() }).await), vec![12, 11]);
+        assert_eq!(
+            ids(all(TaskFilter { task_type: Some("vps".into()), ..Default::default() }).await),
+            Vec::<u64>::new()
+        );
+        assert_eq!(ids(active_on(&pool, "n1").await.unwrap()), vec![12]);
+        let counts: HashMap<String, i64> = count_by_status(&pool, "command").await.unwrap().into_iter().collect();
+        assert_eq!((counts["completed"], counts["assigning"], counts["pending"]), (1, 1, 1));
+        let t13 = get(&pool, TaskId(13)).await.unwrap().unwrap();
+        assert_eq!((t13.ssh_port, t13.assignment_suspicion_count), (Some(2222), 2));
+    }
 }

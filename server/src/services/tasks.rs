@@ -169,7 +169,7 @@ impl TaskService {
         let failed_in_queue;
         {
             let _guard = self.inner.schedule_lock.lock().await;
-            let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+            let mut tx = crate::db::begin_write(&self.inner.pool).await.map_err(db)?;
             let newest: Option<i64> =
                 sqlx::query_scalar("SELECT MAX(task_id) FROM tasks").fetch_one(&mut *tx).await.map_err(db)?;
             let floor = newest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
@@ -262,7 +262,7 @@ impl TaskService {
     pub async fn run_queue(&self) -> Result<(), ServiceError> {
         let pass = {
             let _guard = self.inner.schedule_lock.lock().await;
-            let mut tx = self.inner.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+            let mut tx = crate::db::begin_write(&self.inner.pool).await.map_err(db)?;
             let pass = schedule_pass(&mut tx).await?;
             tx.commit().await.map_err(db)?;
             pass
@@ -678,7 +678,7 @@ pub(crate) fn new_row(
 
 /// Each node's capacity and what is reserved on it now.
 async fn capacities(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
 ) -> Result<Vec<(NodeCapacity, node_store::NodeRow)>, ServiceError> {
     let nodes: Vec<node_store::NodeRow> = node_store::list(&mut **tx).await?;
     let mut usage = store::usage(tx).await?;
@@ -734,7 +734,7 @@ struct Pass {
 
 /// Places pending tasks in submission order; returns those placed, with their node. A queued
 /// task that can no longer run on its (online) node as asked fails with the reason.
-async fn schedule_pass(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<Pass, ServiceError> {
+async fn schedule_pass(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Pass, ServiceError> {
     let pending = store::pending(tx).await?;
     if pending.is_empty() {
         return Ok(Pass { placed: Vec::new(), failed: Vec::new() });
