@@ -4,7 +4,8 @@
 #     debootstrap (test images), openssh-client (`hakuriver ssh`, VPS tests), systemd (only its
 #     `systemd-analyze verify` for the units `hakuriver init service` writes; nothing is started),
 #     util-linux (setpriv, to run daemons as another user in tests), postgresql (the PostgreSQL
-#     suite starts its own throwaway server; the package's own cluster is not used), build tools; then starts
+#     suite starts its own throwaway server; the package's own cluster is not used), nginx (the
+#     reverse-proxy test runs its own instance from docs/nginx/hakuriver.conf), build tools; then starts
 #     dockerd if its socket does not answer
 #   - the Rust wasm32 target and wasm-bindgen-cli (pinned: it must equal the wasm-bindgen crate)
 #   - npm packages: binaryen (wasm-opt for release builds), xterm.js and its fit addon (the
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 WASM_BINDGEN_VERSION=0.2.129
-APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc make systemd util-linux postgresql)
+APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc make systemd util-linux postgresql nginx)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

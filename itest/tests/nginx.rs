@@ -1,0 +1,100 @@
+//! The host behind Debian's nginx, configured with docs/nginx/hakuriver.conf as documented (only
+//! the listen address and the host's address swapped): the API, the dashboard, the events
+//! websocket, followed logs (server-sent events) and the CLI all work through it.
+
+use std::process::Command;
+use std::time::Duration;
+
+use futures::StreamExt;
+use hakuriver_itest::{free_port, wait_for, wait_for_node, ClusterDir, Proc};
+use hakuriver_model::{NodeInfo, NodeStatus};
+use serde_json::{json, Value};
+
+/// nginx in the foreground with the documented server block, on `port`, in front of `host_port`.
+fn start_nginx(cluster: &ClusterDir, port: u16) -> Proc {
+    let documented =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/nginx/hakuriver.conf")).unwrap();
+    let block = documented
+        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
+        .replace("server 127.0.0.1:8000;", &format!("server 127.0.0.1:{};", cluster.host_port));
+    assert_ne!(block, documented, "the documented block has the lines this test swaps");
+    let dir = cluster.path().join("nginx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hakuriver.conf"), block).unwrap();
+    let d = dir.display();
+    let main = format!(
+        "daemon off;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\nevents {{}}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
+         include {d}/hakuriver.conf;\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), main).unwrap();
+    let test = Command::new("nginx")
+        .arg("-t")
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .output()
+        .expect("nginx (Debian's nginx package; scripts/setup.sh installs it)");
+    assert!(test.status.success(), "{}", String::from_utf8_lossy(&test.stderr));
+    let mut command = Command::new("nginx");
+    command.arg("-c").arg(dir.join("nginx.conf"));
+    Proc::spawn("nginx", command, dir.join("nginx.log"))
+}
+
+#[tokio::test]
+async fn api_dashboard_websockets_and_live_logs_through_nginx() {
+    let cluster = ClusterDir::new();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("proxied");
+    wait_for_node(&cluster.base_url(), "proxied", NodeStatus::Online, Duration::from_secs(20)).await;
+    let port = free_port();
+    let _nginx = start_nginx(&cluster, port);
+    let front = format!("http://127.0.0.1:{port}");
+
+    let nodes: Vec<NodeInfo> = wait_for("nginx", Duration::from_secs(10), || async {
+        reqwest::get(format!("{front}/api/nodes")).await.ok()?.json().await.ok()
+    })
+    .await;
+    assert_eq!(nodes[0].hostname, "proxied");
+    let page = reqwest::Client::new().get(format!("{front}/nodes")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("proxied"));
+
+    // Live updates: the events websocket upgrades through nginx.
+    let (mut events, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/events").as_str()).await.unwrap();
+    let first = events.next().await.unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains("proxied"), "{first:?}");
+
+    // A followed log arrives piece by piece while the task runs (nginx does not buffer it).
+    let body = json!({"command": "sh", "arguments": ["-c", "echo one; sleep 2; echo two"],
+        "container_name": "NULL", "targets": ["proxied"]});
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{front}/api/submit"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = answer["task_ids"][0].as_str().unwrap().to_string();
+    let mut stream = reqwest::get(format!("{front}/api/task/{id}/stdout/follow")).await.unwrap().bytes_stream();
+    let started = std::time::Instant::now();
+    let mut seen = String::new();
+    while !seen.contains("one") {
+        let piece = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap().unwrap();
+        seen += &String::from_utf8_lossy(&piece);
+    }
+    assert!(!seen.contains("two"), "the first line came before the task wrote the second: {seen}");
+    assert!(started.elapsed() < Duration::from_millis(1900), "not held back by a buffer");
+    while !seen.contains("event: end") {
+        let piece = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap().unwrap();
+        seen += &String::from_utf8_lossy(&piece);
+    }
+    assert!(seen.contains("two") && seen.contains("completed"), "{seen}");
+
+    // The CLI pointed at nginx.
+    let out = cluster.cli(&["--host", &front, "task", "logs", &id]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\n");
+}
