@@ -35,6 +35,19 @@ fn as_nobody(cluster: &ClusterDir, binary: &str, args: &[&str]) -> Output {
         .expect("setpriv (util-linux)")
 }
 
+/// A cluster whose database folder (`db/`) and `shared_dir` exist, owned by root, with these modes.
+fn cluster_with_modes(db_mode: u32, shared_mode: u32) -> ClusterDir {
+    let cluster = ClusterDir::new();
+    for (name, mode) in [("db", db_mode), ("shared", shared_mode)] {
+        let dir = cluster.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        chmod(&dir, mode);
+    }
+    let config = std::fs::read_to_string(cluster.config()).unwrap();
+    std::fs::write(cluster.config(), config.replace("db_file = \"host.db\"", "db_file = \"db/host.db\"")).unwrap();
+    cluster
+}
+
 #[test]
 fn a_healthy_machine_passes_every_check() {
     let cluster = ClusterDir::new();
@@ -95,18 +108,7 @@ fn no_docker_socket_says_how_to_get_one() {
 
 #[test]
 fn an_unwritable_shared_dir_and_docker_permission_for_the_service_user() {
-    let cluster = ClusterDir::new();
-    let db_dir = cluster.path().join("db");
-    std::fs::create_dir(&db_dir).unwrap();
-    chmod(&db_dir, 0o777);
-    let shared = cluster.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
-    chmod(&shared, 0o755); // root's: nobody cannot write
-    std::fs::write(
-        cluster.config(),
-        std::fs::read_to_string(cluster.config()).unwrap().replace("db_file = \"host.db\"", "db_file = \"db/host.db\""),
-    )
-    .unwrap();
+    let cluster = cluster_with_modes(0o777, 0o755); // root's shared_dir: nobody cannot write
     let out = as_nobody(&cluster, "hakuriver-host", &["--check"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let report = text(&out);
@@ -123,18 +125,7 @@ fn an_unwritable_shared_dir_and_docker_permission_for_the_service_user() {
 
 #[test]
 fn an_unwritable_database_folder_for_the_service_user() {
-    let cluster = ClusterDir::new();
-    let db_dir = cluster.path().join("db");
-    std::fs::create_dir(&db_dir).unwrap();
-    chmod(&db_dir, 0o755);
-    let shared = cluster.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
-    chmod(&shared, 0o777);
-    std::fs::write(
-        cluster.config(),
-        std::fs::read_to_string(cluster.config()).unwrap().replace("db_file = \"host.db\"", "db_file = \"db/host.db\""),
-    )
-    .unwrap();
+    let cluster = cluster_with_modes(0o755, 0o777);
     let out = as_nobody(&cluster, "hakuriver-host", &["--check"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let report = text(&out);
