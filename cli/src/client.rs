@@ -21,6 +21,7 @@ pub enum ClientError {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    ca_pem: Option<Vec<u8>>,
 }
 
 impl Client {
@@ -31,11 +32,37 @@ impl Client {
         if let Some(pem) = ca_pem {
             builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
         }
-        Ok(Client { http: builder.build()?, base: base.trim_end_matches('/').to_string() })
+        Ok(Client {
+            http: builder.build()?,
+            base: base.trim_end_matches('/').to_string(),
+            ca_pem: ca_pem.map(<[u8]>::to_vec),
+        })
     }
 
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The TLS setup for websockets to the host: the system's roots (webpki) plus the CA the
+    /// configuration names.
+    pub fn websocket_tls(&self) -> Result<tokio_tungstenite::Connector, String> {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::CertificateDer;
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(pem) = &self.ca_pem {
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| format!("network.tls_ca_file: {e}"))?;
+                roots.add(cert).map_err(|e| format!("network.tls_ca_file: {e}"))?;
+            }
+        }
+        let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config)))
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

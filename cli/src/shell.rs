@@ -52,8 +52,10 @@ pub fn terminal_url(base: &str, name: &str) -> String {
 }
 
 /// Runs the session; returns an error message when it could not start or the host refused.
-pub async fn run(base: &str, name: &str) -> Result<(), String> {
-    let (ws, _) = tokio_tungstenite::connect_async(terminal_url(base, name))
+pub async fn run(client: &crate::client::Client, name: &str) -> Result<(), String> {
+    let base = client.base();
+    let tls = client.websocket_tls()?;
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(terminal_url(base, name), None, false, Some(tls))
         .await
         .map_err(|e| format!("cannot open the terminal at {base}: {e}"))?;
     let (mut sink, mut stream) = ws.split();

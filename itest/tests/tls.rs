@@ -80,6 +80,12 @@ async fn api_dashboard_and_websockets_over_https_with_a_private_ca() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "tls-node\n");
 
+    // The CLI's terminal websocket over WSS: the TLS handshake succeeds and the host answers
+    // (there is no such environment here, so it refuses with its reason).
+    let out = cluster.cli(&["docker", "container", "shell", "no-such-env"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("not found"), "{}", text(&out));
+
     // The events websocket over TLS (WSS).
     let mut roots = RootCertStore::empty();
     let ca_der: CertificateDer = rustls_pem_to_der(&pki.ca_pem);

@@ -84,7 +84,7 @@ async fn container(ctx: &Ctx, client: &Client, command: ContainerCommand) -> Res
             return Ok(());
         }
         ContainerCommand::Shell { name } => {
-            return crate::shell::run(client.base(), &name).await.map_err(|m| Failure::new(crate::exit::REJECTED, m));
+            return crate::shell::run(client, &name).await.map_err(|m| Failure::new(crate::exit::REJECTED, m));
         }
         ContainerCommand::Create { image, name } => {
             let body = CreateEnvRequest { image_name: image, container_name: name.clone() };
