@@ -63,6 +63,12 @@ async fn sigterm_closes_websockets_with_going_away_and_loses_nothing() {
     let first = events.next().await.unwrap().unwrap();
     assert!(first.to_text().unwrap().contains("snapshot"), "{first:?}");
 
+    // An open request: a followed log of a task that will outlive the host.
+    let body = json!({"command": "sleep", "arguments": ["30"], "container_name": "NULL", "targets": ["ops-node"]});
+    let answer: Value = http.post(format!("{base}/api/submit")).json(&body).send().await.unwrap().json().await.unwrap();
+    let sleeper = answer["task_ids"][0].as_str().unwrap().to_string();
+    let mut follow = http.get(format!("{base}/api/task/{sleeper}/stdout/follow")).send().await.unwrap().bytes_stream();
+
     let pid = rustix::process::Pid::from_raw(host.pid() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let close = tokio::time::timeout(Duration::from_secs(10), async {
@@ -77,6 +83,19 @@ async fn sigterm_closes_websockets_with_going_away_and_loses_nothing() {
     .await
     .expect("a close frame within 10 s");
     assert_eq!(close.map(|f| u16::from(f.code)), Some(1001), "going away");
+    // The open request ends as a finished response, not a broken connection.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match follow.next().await {
+                None => return Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+            }
+        }
+    })
+    .await
+    .expect("the followed log ends within 10 s");
+    assert!(ended.is_ok(), "{ended:?}");
     assert!(host.terminate(Duration::from_secs(10)), "the host exits after SIGTERM");
     assert!(host.log().contains("host stopped"), "{}", host.log());
 
