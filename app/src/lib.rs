@@ -3,6 +3,7 @@
 //! and hydrated in the browser (feature `hydrate`). Data comes from server functions, which call
 //! the host's services through [`HostApi`], and live changes from the `/api/events` websocket.
 
+pub mod base;
 pub mod chart;
 pub mod format;
 pub mod live;
@@ -37,15 +38,17 @@ pub fn is_page_path(path: &str) -> bool {
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let base = base::base_path();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
-                <link rel="stylesheet" href="/xterm/xterm.css"/>
-                <HydrationScripts options/>
+                <meta name="hakuriver-base" content=base.clone()/>
+                <link rel="icon" type="image/svg+xml" href=base::href("/favicon.svg")/>
+                <link rel="stylesheet" href=base::href("/xterm/xterm.css")/>
+                <HydrationScripts options root=base/>
                 <MetaTags/>
             </head>
             <body>
@@ -67,19 +70,20 @@ pub fn App() -> impl IntoView {
         }
     });
 
+    let base = base::base_path();
     view! {
-        <Stylesheet id="hakuriver" href="/pkg/hakuriver.css"/>
+        <Stylesheet id="hakuriver" href=base::href("/pkg/hakuriver.css")/>
         <Title text="HakuRiver"/>
-        <Router>
+        <Router base=base>
             <div class="layout">
                 <nav class="sidebar">
                     <div class="brand">"HakuRiver"</div>
-                    <A href="/">"Overview"</A>
-                    <A href="/nodes">"Nodes"</A>
-                    <A href="/gpus">"GPUs"</A>
-                    <A href="/tasks">"Tasks"</A>
-                    <A href="/vps">"VPS"</A>
-                    <A href="/docker">"Docker"</A>
+                    <A href=base::href("/")>"Overview"</A>
+                    <A href=base::href("/nodes")>"Nodes"</A>
+                    <A href=base::href("/gpus")>"GPUs"</A>
+                    <A href=base::href("/tasks")>"Tasks"</A>
+                    <A href=base::href("/vps")>"VPS"</A>
+                    <A href=base::href("/docker")>"Docker"</A>
                     <LinkBadge state=live.link/>
                 </nav>
                 <main>

@@ -142,7 +142,7 @@ mod socket {
     fn events_url() -> Option<String> {
         let location = window().location();
         let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
-        Some(format!("{scheme}://{}/api/events", location.host().ok()?))
+        Some(format!("{scheme}://{}{}", location.host().ok()?, crate::base::href("/api/events")))
     }
 
     pub fn connect(live: LiveCluster, attempt: u32) {

@@ -7,7 +7,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlElement, MessageEvent, WebSocket};
 
-#[wasm_bindgen(raw_module = "/xterm/xterm.mjs")]
+// Relative to the wasm-bindgen module in `<base>/pkg/`, so a base path needs no rebuild.
+#[wasm_bindgen(raw_module = "../xterm/xterm.mjs")]
 extern "C" {
     pub type Terminal;
     #[wasm_bindgen(constructor)]
@@ -32,7 +33,7 @@ extern "C" {
     fn load_addon(this: &Terminal, addon: &FitAddon);
 }
 
-#[wasm_bindgen(raw_module = "/xterm/addon-fit.mjs")]
+#[wasm_bindgen(raw_module = "../xterm/addon-fit.mjs")]
 extern "C" {
     pub type FitAddon;
     #[wasm_bindgen(constructor)]

@@ -35,6 +35,9 @@ pub struct NetworkSection {
     pub tls_cert_file: Option<PathBuf>,
     /// Host: PEM private key of `tls_cert_file`.
     pub tls_key_file: Option<PathBuf>,
+    /// The path the dashboard and API are served under behind a reverse proxy (`/hakuriver`);
+    /// empty: the root.
+    pub base_path: String,
     /// Runners and the CLI: a PEM CA certificate to trust for the host (a private CA or a
     /// self-signed certificate), besides the system's roots. Set means HTTPS too.
     pub tls_ca_file: Option<PathBuf>,
@@ -184,7 +187,7 @@ impl Config {
     /// Base URL of the host's HTTP API as runners and clients reach it.
     pub fn host_url(&self) -> String {
         let scheme = if self.host_tls() { "https" } else { "http" };
-        url(scheme, &self.network.host_reachable_address, self.network.host_port)
+        url(scheme, &self.network.host_reachable_address, self.network.host_port) + &self.network.base_path
     }
 
     /// The URL a runner advertises to the host.
@@ -212,6 +215,7 @@ impl Default for NetworkSection {
             host_reachable_address: "127.0.0.1".into(),
             runner_address: "127.0.1.1".into(),
             runner_port: 8001,
+            base_path: String::new(),
             tls_cert_file: None,
             tls_key_file: None,
             tls_ca_file: None,

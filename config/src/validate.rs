@@ -20,6 +20,12 @@ pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
             return fail(key, "expected a port between 1 and 65535");
         }
     }
+    if !is_base_path(&c.network.base_path) {
+        return fail(
+            "network.base_path",
+            "expected \"\" or a path like \"/hakuriver\": a leading slash, no trailing slash, letters, digits, '-', '.', '_', '~'",
+        );
+    }
     if let Some(url) = &c.database.url {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return fail("database.url", "expected a PostgreSQL URL, postgres://user:password@host/database");
@@ -66,4 +72,32 @@ pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
         return fail("runner.gpu_inventory_file", "must be a file path when set (remove the key to use NVML)");
     }
     Ok(())
+}
+
+/// `""`, or `/` then path segments of URL-safe characters, without a trailing slash.
+fn is_base_path(base: &str) -> bool {
+    base.is_empty()
+        || (base.starts_with('/')
+            && !base.ends_with('/')
+            && base[1..].split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+            }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_paths_are_plain_prefixes() {
+        for ok in ["", "/hakuriver", "/lab/hakuriver", "/a-b_c.d~"] {
+            assert!(is_base_path(ok), "{ok}");
+        }
+        for bad in ["/", "hakuriver", "/x/", "/a//b", "/../x", "/a b", "/a?b", "/<script>"] {
+            assert!(!is_base_path(bad), "{bad}");
+        }
+    }
 }

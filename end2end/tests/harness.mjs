@@ -62,8 +62,9 @@ export class Cluster {
     return proc;
   }
 
-  async startHost() {
-    const host = this.spawn('host', 'hakuriver-host');
+  // `env`: more environment for the host, e.g. HAKURIVER_NETWORK_BASE_PATH.
+  async startHost(env = {}) {
+    const host = this.spawn('host', 'hakuriver-host', env);
     await waitFor('the host to answer', 20000, async () => {
       const r = await fetch(`${this.base}/api/health`).catch(() => null);
       return r?.ok;

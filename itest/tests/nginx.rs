@@ -1,6 +1,7 @@
-//! The host behind Debian's nginx, configured with docs/nginx/hakuriver.conf as documented (only
-//! the listen address and the host's address swapped): the API, the dashboard, the events
-//! websocket, followed logs (server-sent events) and the CLI all work through it.
+//! The host behind Debian's nginx, configured with docs/nginx/hakuriver.conf and
+//! hakuriver-subpath.conf as documented (only the listen address and the host's address
+//! swapped): the API, the dashboard, the events websocket, followed logs (server-sent events)
+//! and the CLI all work through it, at the root and under a sub-path.
 
 use std::process::Command;
 use std::time::Duration;
@@ -10,10 +11,11 @@ use hakuriver_itest::{free_port, wait_for, wait_for_node, ClusterDir, Proc};
 use hakuriver_model::{NodeInfo, NodeStatus};
 use serde_json::{json, Value};
 
-/// nginx in the foreground with the documented server block, on `port`, in front of `host_port`.
-fn start_nginx(cluster: &ClusterDir, port: u16) -> Proc {
-    let documented =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/nginx/hakuriver.conf")).unwrap();
+/// nginx in the foreground with a documented server block (`docs/nginx/NAME`), on `port`, in
+/// front of the cluster's host.
+fn start_nginx(cluster: &ClusterDir, port: u16, name: &str) -> Proc {
+    let path = format!("{}/../docs/nginx/{name}", env!("CARGO_MANIFEST_DIR"));
+    let documented = std::fs::read_to_string(path).unwrap();
     let block = documented
         .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
         .replace("server 127.0.0.1:8000;", &format!("server 127.0.0.1:{};", cluster.host_port));
@@ -48,7 +50,7 @@ async fn api_dashboard_websockets_and_live_logs_through_nginx() {
     let _runner = cluster.start_runner("proxied");
     wait_for_node(&cluster.base_url(), "proxied", NodeStatus::Online, Duration::from_secs(20)).await;
     let port = free_port();
-    let _nginx = start_nginx(&cluster, port);
+    let _nginx = start_nginx(&cluster, port, "hakuriver.conf");
     let front = format!("http://127.0.0.1:{port}");
 
     let nodes: Vec<NodeInfo> = wait_for("nginx", Duration::from_secs(10), || async {
@@ -97,4 +99,41 @@ async fn api_dashboard_websockets_and_live_logs_through_nginx() {
     // The CLI pointed at nginx.
     let out = cluster.cli(&["--host", &front, "task", "logs", &id]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\n");
+}
+
+#[tokio::test]
+async fn under_a_sub_path_with_base_path_set() {
+    let cluster = ClusterDir::new();
+    let mut host = cluster.command("hakuriver-host");
+    host.env("HAKURIVER_NETWORK_BASE_PATH", "/hakuriver");
+    let _host = Proc::spawn("host", host, cluster.path().join("host.log"));
+    let _runner = cluster.start_runner("sub");
+    wait_for_node(&cluster.base_url(), "sub", NodeStatus::Online, Duration::from_secs(20)).await;
+    let port = free_port();
+    let _nginx = start_nginx(&cluster, port, "hakuriver-subpath.conf");
+    let front = format!("http://127.0.0.1:{port}/hakuriver");
+
+    let nodes: Vec<NodeInfo> = wait_for("nginx", Duration::from_secs(10), || async {
+        reqwest::get(format!("{front}/api/nodes")).await.ok()?.json().await.ok()
+    })
+    .await;
+    assert_eq!(nodes[0].hostname, "sub");
+    let html = reqwest::get(format!("{front}/tasks")).await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#"<meta name="hakuriver-base" content="/hakuriver">"#), "{html}");
+    assert!(html.contains(r#"href="/hakuriver/nodes""#) && !html.contains(r#"href="/nodes""#), "links carry the base");
+    for asset in ["pkg/hakuriver.css", "xterm/xterm.css", "favicon.svg"] {
+        let r = reqwest::get(format!("{front}/{asset}")).await.unwrap();
+        assert_eq!(r.status(), 200, "{asset}");
+    }
+    let (mut events, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/hakuriver/api/events").as_str()).await.unwrap();
+    let first = events.next().await.unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains("sub"), "{first:?}");
+    // Outside the sub-path nginx serves nothing of ours.
+    let outside = reqwest::get(format!("http://127.0.0.1:{port}/api/nodes")).await.unwrap();
+    assert_eq!(outside.status(), 404);
+
+    // The CLI with the sub-path in --host.
+    let out = cluster.cli(&["--host", &front, "node", "list", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "sub\n", "{}", String::from_utf8_lossy(&out.stderr));
 }

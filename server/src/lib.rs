@@ -25,7 +25,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::ServiceExt as _;
 use hakuriver_config::Config;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::LeptosRoutes;
 use tokio::sync::watch;
 
 use services::events::EventBus;
@@ -96,7 +96,12 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = std::sync::Arc::new(stop_tx);
     let addr = listener.local_addr()?;
-    let state = AppState { services: services.clone(), leptos: site::leptos_options(addr), shutdown: stop_rx.clone() };
+    let state = AppState {
+        services: services.clone(),
+        leptos: site::leptos_options(addr),
+        shutdown: stop_rx.clone(),
+        base_path: config.network.base_path.clone(),
+    };
     if !site::has_wasm_bundle() {
         tracing::warn!("dashboard assets missing (run scripts/build-site.sh): pages render without live updates");
     }
@@ -140,16 +145,35 @@ pub fn ssh_host_key_path(config: &Config) -> std::path::PathBuf {
     db.parent().unwrap_or(std::path::Path::new(".")).join("hakuriver_ssh_host_ed25519_key")
 }
 
-/// Every route of the host on one router: REST, websockets, dashboard pages and assets.
+/// Every route of the host on one router: REST, websockets, dashboard pages and assets. With a
+/// base path, pages live only under it (their links carry it), while the REST API, the
+/// websockets, server functions and assets answer both under it (what a reverse proxy passes
+/// on) and at the root (runners and the original's clients, which know no base path).
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(hakuriver_app::App);
+    let context = site::context(&state);
+    let (routes, _) =
+        leptos_axum::generate_route_list_with_exclusions_and_ssg_and_context(hakuriver_app::App, None, context.clone());
     let options = state.leptos.clone();
-    api::router()
-        .leptos_routes_with_context(&state, routes, site::context(&state), move || {
-            hakuriver_app::shell(options.clone())
-        })
+    let pages = Router::new()
+        .leptos_routes_with_context(&state, routes, context, move || hakuriver_app::shell(options.clone()));
+    let base = state.base_path.clone();
+    let root = api::router().fallback(site::fallback).with_state(state.clone());
+    let app = pages.with_state(state.clone()).merge(root);
+    if base.is_empty() {
+        return app;
+    }
+    // Under the base path: the same REST routes and assets, and the server functions the
+    // browser calls there.
+    let context = site::context(&state);
+    let server_fns = move |req: axum::extract::Request| {
+        let context = context.clone();
+        async move { leptos_axum::handle_server_fns_with_context(context, req).await }
+    };
+    let under_base = api::router()
+        .route("/api/ui/{*fn_name}", axum::routing::any(server_fns))
         .fallback(site::fallback)
-        .with_state(state)
+        .with_state(state.clone());
+    app.nest(&base, under_base)
 }
 
 /// Marks nodes offline when their heartbeats stop.

@@ -41,7 +41,11 @@ pub fn has_wasm_bundle() -> bool {
 /// Puts the services into the reactive context of every page render and server function.
 pub fn context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     let api: hakuriver_app::SharedHostApi = std::sync::Arc::new(state.services.clone());
-    move || provide_context(api.clone())
+    let base = hakuriver_app::base::BasePath(state.base_path.clone());
+    move || {
+        provide_context(api.clone());
+        provide_context(base.clone());
+    }
 }
 
 #[async_trait::async_trait]

@@ -15,6 +15,8 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// Flips to `true` when the host shuts down; long-lived connections (websockets) end on it.
     pub shutdown: Shutdown,
+    /// `network.base_path`: `""` or `/something`; the dashboard and the API are also served under it.
+    pub base_path: String,
 }
 
 impl FromRef<AppState> for LeptosOptions {

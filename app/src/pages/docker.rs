@@ -37,7 +37,7 @@ pub fn DockerPage() -> impl IntoView {
                     <h2>"Terminal: "<span class="mono">{name.clone()}</span></h2>
                     <button type="button" on:click=move |_| terminal.set(None)>"Close terminal"</button>
                 </header>
-                <TerminalView path=format!("/api/docker/host/containers/{name}/terminal") label=format!("Terminal of {name}")/>
+                <TerminalView path=crate::base::href(&format!("/api/docker/host/containers/{name}/terminal")) label=format!("Terminal of {name}")/>
             </section>
         })}
         <h2>"Tarballs in shared storage"</h2>

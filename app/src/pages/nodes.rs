@@ -73,7 +73,7 @@ fn NodeRow(node: NodeInfo) -> impl IntoView {
     view! {
         <tr data-node=node.hostname.clone() data-status=status>
             <td class="hostname" title=node.url.clone()>
-                <a href=format!("/nodes?node={}", node.hostname)>{node.hostname.clone()}</a>
+                <a href=crate::base::href(&format!("/nodes?node={}", node.hostname))>{node.hostname.clone()}</a>
             </td>
             <td><span class=format!("badge badge-{status}")>{status}</span></td>
             <td>{cores_text(&node)}</td>
@@ -100,7 +100,7 @@ fn NodeDetail(nodes: Signal<Vec<NodeInfo>>) -> impl IntoView {
                 <aside class="detail" aria-label="Node details" data-testid="node-detail">
                     <header>
                         <h2>{n.hostname.clone()}" "<span class=format!("badge badge-{}", n.status.as_str())>{n.status.as_str()}</span></h2>
-                        <a href="/nodes" aria-label="Close details">"✕"</a>
+                        <a href=crate::base::href("/nodes") aria-label="Close details">"✕"</a>
                     </header>
                     <dl class="fields">
                         <dt>"Runner"</dt><dd class="mono">{n.url.clone()}</dd>
@@ -125,7 +125,7 @@ fn NodeDetail(nodes: Signal<Vec<NodeInfo>>) -> impl IntoView {
                     {(!n.gpu_info.is_empty()).then(|| view! {
                         <h3>"GPUs"</h3>
                         <ul>{n.gpu_info.iter().map(|g| view! { <li>{format!("{}: {}", g.gpu_id, g.name)}</li> }).collect_view()}</ul>
-                        <p><a href="/gpus">"GPU details"</a></p>
+                        <p><a href=crate::base::href("/gpus")>"GPU details"</a></p>
                     })}
                     <NodeCharts hostname/>
                 </aside>

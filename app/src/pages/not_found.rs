@@ -8,6 +8,6 @@ pub fn NotFound() -> impl IntoView {
     }
     view! {
         <h1>"Page not found"</h1>
-        <p><a href="/">"Back to the overview"</a></p>
+        <p><a href=crate::base::href("/")>"Back to the overview"</a></p>
     }
 }

@@ -105,19 +105,19 @@ fn TaskCounts() -> impl IntoView {
                 let c = counts.await.unwrap_or_default();
                 view! {
                     <div class="cards" data-testid="task-counts">
-                        <a class="card" href="/tasks?status=running">
+                        <a class="card" href=crate::base::href("/tasks?status=running")>
                             <div class="card-title">"Tasks running"</div>
                             <div class="card-value" data-testid="count-running">{sum(&c, &["running", "paused"])}</div>
                         </a>
-                        <a class="card" href="/tasks?status=pending">
+                        <a class="card" href=crate::base::href("/tasks?status=pending")>
                             <div class="card-title">"Queued"</div>
                             <div class="card-value">{sum(&c, &["pending", "assigning"])}</div>
                         </a>
-                        <a class="card" href="/tasks?status=completed">
+                        <a class="card" href=crate::base::href("/tasks?status=completed")>
                             <div class="card-title">"Completed"</div>
                             <div class="card-value" data-testid="count-completed">{sum(&c, &["completed"])}</div>
                         </a>
-                        <a class="card" href="/tasks?status=failed">
+                        <a class="card" href=crate::base::href("/tasks?status=failed")>
                             <div class="card-title">"Failed, killed or lost"</div>
                             <div class="card-value">{sum(&c, &["failed", "killed", "killed_oom", "lost", "stopped"])}</div>
                         </a>

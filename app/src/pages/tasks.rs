@@ -105,7 +105,7 @@ fn Filters(query: Memo<TaskQuery>) -> impl IntoView {
     let status = q.status.clone().unwrap_or_default();
     let statuses = TaskStatus::ALL.map(|s| s.as_str());
     view! {
-        <form class="filters" method="get" action="/tasks" role="search" aria-label="Filter tasks">
+        <form class="filters" method="get" action=crate::base::href("/tasks") role="search" aria-label="Filter tasks">
             <label>"Status "
                 <select name="status">
                     <option value="" selected=status.is_empty()>"any"</option>
@@ -119,7 +119,7 @@ fn Filters(query: Memo<TaskQuery>) -> impl IntoView {
             <label>"Batch "<input name="batch" value=q.batch.clone().unwrap_or_default() size="20"/></label>
             <label>"Text "<input name="q" type="search" value=q.q.clone().unwrap_or_default() size="16"/></label>
             <button type="submit">"Filter"</button>
-            <a href="/tasks">"Clear"</a>
+            <a href=crate::base::href("/tasks")>"Clear"</a>
         </form>
     }
 }
@@ -152,8 +152,11 @@ fn TaskTable(
     selected: Memo<Option<TaskId>>,
     next: Option<TaskId>,
 ) -> impl IntoView {
-    let older = move || next.map(|c| url_with("/tasks", &query.get(), None, "cursor", Some(c.to_string())));
-    let newest = move || query.get().cursor.is_some().then(|| url_with("/tasks", &query.get(), None, "cursor", None));
+    let older =
+        move || next.map(|c| url_with(&crate::base::href("/tasks"), &query.get(), None, "cursor", Some(c.to_string())));
+    let newest = move || {
+        query.get().cursor.is_some().then(|| url_with(&crate::base::href("/tasks"), &query.get(), None, "cursor", None))
+    };
     view! {
         <Show
             when=move || rows.with(|r| !r.is_empty())
@@ -202,7 +205,7 @@ fn command_line(t: &TaskView, max: usize) -> String {
 #[component]
 fn TaskRow(task: TaskView, query: Memo<TaskQuery>, selected: Memo<Option<TaskId>>) -> impl IntoView {
     let id = task.task_id;
-    let href = move || url_with("/tasks", &query.get(), None, "task", Some(id.to_string()));
+    let href = move || url_with(&crate::base::href("/tasks"), &query.get(), None, "task", Some(id.to_string()));
     let status = task.status;
     let gpus = if task.required_gpus.is_empty() {
         "–".to_string()
@@ -294,7 +297,7 @@ fn TaskDetail(selected: Memo<Option<TaskId>>, query: Memo<TaskQuery>) -> impl In
             }
         },
     );
-    let close = move || url_with("/tasks", &query.get(), None, "task", None);
+    let close = move || url_with(&crate::base::href("/tasks"), &query.get(), None, "task", None);
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -323,7 +326,7 @@ fn TaskDetail(selected: Memo<Option<TaskId>>, query: Memo<TaskQuery>) -> impl In
                                             })}
                                         </p>
                                         {(shell && terminal.get()).then(|| view! {
-                                            <TerminalView path=format!("/api/tasks/{id}/terminal") label=format!("Terminal of task {id}")/>
+                                            <TerminalView path=crate::base::href(&format!("/api/tasks/{id}/terminal")) label=format!("Terminal of task {id}")/>
                                         })}
                                         <dl class="fields">
                                             <dt>"Command"</dt><dd class="mono">{command_line(&t, 10_000)}</dd>

@@ -52,7 +52,7 @@ pub fn VpsPage() -> impl IntoView {
                     <h2>"Terminal: VPS "<span class="mono">{id.to_string()}</span></h2>
                     <button type="button" on:click=move |_| terminal.set(None)>"Close terminal"</button>
                 </header>
-                <TerminalView path=format!("/api/tasks/{id}/terminal") label=format!("Terminal of VPS {id}")/>
+                <TerminalView path=crate::base::href(&format!("/api/tasks/{id}/terminal")) label=format!("Terminal of VPS {id}")/>
             </section>
         })}
     }
