@@ -160,7 +160,8 @@ enum InitCommand {
         force: bool,
     },
     /// Write systemd units for the host and/or the runner, and print how to install them.
-    /// (`--host` is the global host URL, so the roles are words, not the original's flags.)
+    /// (The roles are words because `--host` is the global host URL; the original's
+    /// `--host`/`--runner`/`--all` flags are accepted here too.)
     #[command(after_help = "Examples:\n  hakuriver init service host --config /etc/hakuriver/config.toml\n  \
         hakuriver init service runner --user lab --output-dir /tmp/units\n  \
         hakuriver init service all")]
@@ -202,8 +203,22 @@ impl UnitChoice {
     }
 }
 
+/// The original's `init service --host|--runner|--all` flags as this command line's role words
+/// (`--host` alone is the global host URL): only after `init service`, where no URL is needed.
+fn original_service_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let service_at = args.windows(2).position(|w| w[0] == "init" && w[1] == "service").map(|i| i + 2);
+    let Some(start) = service_at else { return args };
+    args.into_iter()
+        .enumerate()
+        .map(|(i, arg)| match arg.to_str() {
+            Some(flag @ ("--host" | "--runner" | "--all")) if i >= start => flag.trim_start_matches('-').into(),
+            _ => arg,
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(original_service_flags(std::env::args_os().collect()));
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(Failure::failed(format!("cannot start: {e}"))),
@@ -324,6 +339,23 @@ fn init(ctx: &Ctx, command: InitCommand) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_original_service_flags_become_role_words() {
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            original_service_flags(args(&["hakuriver", "init", "service", "--host", "--output-dir", "x"])),
+            args(&["hakuriver", "init", "service", "host", "--output-dir", "x"])
+        );
+        assert_eq!(
+            original_service_flags(args(&["hakuriver", "--host", "http://h", "node", "list"])),
+            args(&["hakuriver", "--host", "http://h", "node", "list"]),
+            "the global flag elsewhere is left alone"
+        );
+        let parsed =
+            Cli::try_parse_from(original_service_flags(args(&["hakuriver", "init", "service", "--runner", "--all"])));
+        assert!(parsed.is_ok());
+    }
 
     /// Every command, at every level, explains itself with an example.
     #[test]

@@ -430,6 +430,10 @@ fn init_writes_a_config_and_systemd_units_without_overwriting() {
     assert!(units.join("hakuriver-runner.service").is_file());
     fails(cluster.cli(&["init", "service", "runner", "--output-dir", units.to_str().unwrap(), "--user", "lab"]), 1);
     fails(cluster.cli(&["init", "service"]), 2);
+    // The original's flags work too.
+    let flags = cluster.path().join("units-flags");
+    ok(cluster.cli(&["init", "service", "--runner", "--output-dir", flags.to_str().unwrap(), "--user", "lab"]));
+    assert!(flags.join("hakuriver-runner.service").is_file() && !flags.join("hakuriver-host.service").exists());
     // systemd's own reading of both units (scripts/setup.sh installs systemd-analyze).
     for unit in ["hakuriver-host.service", "hakuriver-runner.service"] {
         let verify = Command::new("systemd-analyze")
