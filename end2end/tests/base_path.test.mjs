@@ -23,9 +23,7 @@ after(async () => {
   cluster?.stop();
 });
 
-function fail(e) {
-  throw new Error(`${e.message}\n${cluster.logs()}`);
-}
+const fail = (e) => cluster.fail(e);
 
 test('under /hakuriver: live nodes, client-side navigation, and a kill through a server function', async () => {
   const base = `${cluster.base}/hakuriver`;

@@ -79,6 +79,11 @@ export class Cluster {
     });
   }
 
+  // For `.catch(...)`: the failure with every process's log appended.
+  fail(e) {
+    throw new Error(`${e.message}\n${this.logs()}`);
+  }
+
   logs() {
     return this.procs.map((p) => `----- ${p.name} -----\n${p.log()}`).join('\n');
   }

@@ -25,9 +25,7 @@ after(async () => {
 });
 
 
-function fail(e) {
-  throw new Error(`${e.message}\n${cluster.logs()}`);
-}
+const fail = (e) => cluster.fail(e);
 
 test('a task submitted from the form completes and its stdout shows in the detail panel', async () => {
   const { page, problems } = await openHydrated(browser, cluster.base, '/tasks');

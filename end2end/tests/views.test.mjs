@@ -37,9 +37,7 @@ after(async () => {
 });
 
 
-function fail(e) {
-  throw new Error(`${e.message}\n${cluster.logs()}`);
-}
+const fail = (e) => cluster.fail(e);
 
 test('the overview shows totals, task counts and live load charts', async () => {
   const { page, problems } = await openHydrated(browser, cluster.base, '/');

@@ -23,9 +23,7 @@ after(async () => {
   cluster?.stop();
 });
 
-function fail(e) {
-  throw new Error(`${e.message}\n${cluster.logs()}`);
-}
+const fail = (e) => cluster.fail(e);
 
 test('a VPS made from the form runs echo in its web terminal and is killed from the page', async () => {
   const page = await browser.newPage();
