@@ -3,6 +3,9 @@
 
 use crate::output::{status_tone, Output, Tone};
 
+/// How the command line writes a timestamp (the host's wire times, to the second).
+pub const TIME: &str = "%Y-%m-%d %H:%M:%S";
+
 /// One table cell: its text and what it means.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {

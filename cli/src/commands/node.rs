@@ -56,7 +56,7 @@ fn memory(n: &NodeInfo) -> String {
 }
 
 fn heartbeat(n: &NodeInfo) -> String {
-    n.last_heartbeat.map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    n.last_heartbeat.map_or("never".into(), |t| t.format(table::TIME).to_string())
 }
 
 pub fn render_table(out: &Output, nodes: &[NodeInfo]) -> String {

@@ -212,7 +212,7 @@ pub fn render_list(out: &Output, tasks: &[TaskView]) -> String {
                 t.assigned_node.clone().unwrap_or_else(|| "-".into()).into(),
                 t.required_cores.to_string().into(),
                 t.ssh_port.map_or("-".into(), |p| p.to_string()).into(),
-                t.submitted_at.map_or("-".into(), |s| s.format("%Y-%m-%d %H:%M:%S").to_string()).into(),
+                t.submitted_at.map_or("-".into(), |s| s.format(table::TIME).to_string()).into(),
             ]
         })
         .collect();

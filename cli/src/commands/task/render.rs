@@ -41,7 +41,7 @@ pub fn render_list(out: &Output, tasks: &[TaskView]) -> String {
                 t.assigned_node.clone().unwrap_or_else(|| "-".into()).into(),
                 t.required_cores.to_string().into(),
                 t.exit_code.map_or("-".into(), |c| c.to_string()).into(),
-                t.submitted_at.map_or("-".into(), |s| s.format("%Y-%m-%d %H:%M:%S").to_string()).into(),
+                t.submitted_at.map_or("-".into(), |s| s.format(table::TIME).to_string()).into(),
                 command_line(t, 50).into(),
             ]
         })
@@ -69,7 +69,7 @@ pub fn render_status(out: &Output, t: &TaskView) -> String {
     text += &line("container:", t.container_name.clone().unwrap_or_else(|| "none".into()));
     for (label, at) in [("submitted:", t.submitted_at), ("started:", t.started_at), ("ended:", t.completed_at)] {
         if let Some(at) = at {
-            text += &line(label, at.format("%Y-%m-%d %H:%M:%S").to_string());
+            text += &line(label, at.format(table::TIME).to_string());
         }
     }
     if let Some(code) = t.exit_code {
