@@ -11,13 +11,20 @@
 #   - npm packages: binaryen (wasm-opt for release builds), xterm.js and its fit addon (the
 #     dashboard's terminal) and, in end2end/, playwright-core
 #     (which drives Debian's Chromium; no browser download)
+#   - for the fuzz suites: a pinned nightly Rust and cargo-fuzz (cargo-fuzz targets in fuzz/),
+#     and schemathesis (PyPI, pinned) in a virtual environment under $HAKURIVER_TOOLS_DIR
+#     (default /var/cache/hakuriver-tools) for the API fuzzing
 # Idempotent, and quick when everything is present. Safe to source or run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 WASM_BINDGEN_VERSION=0.2.129
-APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc make systemd util-linux postgresql nginx)
+FUZZ_TOOLCHAIN=nightly-2026-10-30
+CARGO_FUZZ_VERSION=0.13.1
+SCHEMATHESIS_VERSION=4.32.5
+TOOLS_DIR=${HAKURIVER_TOOLS_DIR:-/var/cache/hakuriver-tools}
+APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc make systemd util-linux postgresql nginx python3-venv)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -64,3 +71,20 @@ for dir in . end2end; do
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 done
+
+if ! rustup toolchain list | grep -q "^$FUZZ_TOOLCHAIN"; then
+  say "installing the Rust toolchain for cargo-fuzz ($FUZZ_TOOLCHAIN)"
+  rustup toolchain install "$FUZZ_TOOLCHAIN" --profile minimal
+fi
+
+if [[ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+  say "installing cargo-fuzz $CARGO_FUZZ_VERSION (a minute, once)"
+  cargo install --locked --force cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi
+
+if [[ "$("$TOOLS_DIR/schemathesis/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]]; then
+  say "installing schemathesis $SCHEMATHESIS_VERSION into $TOOLS_DIR/schemathesis"
+  as_root mkdir -p "$TOOLS_DIR"
+  as_root python3 -m venv "$TOOLS_DIR/schemathesis"
+  as_root "$TOOLS_DIR/schemathesis/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi

@@ -11,6 +11,10 @@
 #   postgres     the host's store tests and the real host and runner on a throwaway PostgreSQL
 #                server (scripts/test-postgres.sh)
 #   end2end      the dashboard in Debian's headless Chromium (playwright-core)
+#   api-fuzz     schemathesis against the host's OpenAPI document: fixed seed, thousands of
+#                cases, no 5xx (scripts/test-api-fuzz.sh); counted per API operation
+#   cargo-fuzz   the cargo-fuzz targets (task targets, sizes, configuration), 20 s each
+#                (scripts/test-cargo-fuzz.sh); counted per target
 # Prints a summary with the count of each suite, then "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,7 +55,7 @@ cargo clippy --locked -p hakuriver-app -p hakuriver-frontend --features hakurive
 run_suite unit cargo test --locked --no-fail-fast --workspace --exclude hakuriver-itest --lib --bins
 count_cargo unit "$logs/unit.log"
 
-run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --lib --test cluster --test cli --test native_tasks --test ssh_proxy --test preflight --test backup --test host_ops --test tls --test nginx
+run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --lib --test cluster --test cli --test auth --test native_tasks --test ssh_proxy --test preflight --test backup --test host_ops --test tls --test nginx
 count_cargo integration "$logs/integration.log"
 
 # Two at a time: several Docker tests move hundreds of megabytes through the engine.
@@ -65,6 +69,21 @@ run_suite end2end bash -c 'cd end2end && E2E_SCREENSHOT_DIR="$PWD/../target/e2e-
 passed[end2end]=$(grep -E '^# pass ' "$logs/end2end.log" | awk '{print $3}' || true)
 failed[end2end]=$(grep -E '^# fail ' "$logs/end2end.log" | awk '{print $3}' || true)
 : "${passed[end2end]:=0}" "${failed[end2end]:=0}"
+
+# Suites that print "<suite>: N <things> passed, N failed".
+count_line() {
+  local suite=$1 log=$2 line
+  line=$(grep -E "^$suite: [0-9]+ [a-z]+ passed, [0-9]+ failed" "$log" | tail -1 || true)
+  passed[$suite]=$(awk '{print $2}' <<<"$line")
+  failed[$suite]=$(awk '{print $5}' <<<"$line")
+  : "${passed[$suite]:=0}" "${failed[$suite]:=0}"
+}
+
+run_suite api-fuzz scripts/test-api-fuzz.sh
+count_line api-fuzz "$logs/api-fuzz.log"
+
+run_suite cargo-fuzz scripts/test-cargo-fuzz.sh
+count_line cargo-fuzz "$logs/cargo-fuzz.log"
 
 total_passed=0
 total_failed=0

@@ -10,6 +10,7 @@ pub mod live;
 pub mod pages;
 pub mod series;
 pub mod server_fns;
+pub mod session;
 pub mod task_form;
 pub mod task_list;
 pub mod terminal;
@@ -46,6 +47,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="hakuriver-base" content=base.clone()/>
+                <meta name="hakuriver-user" content=session::signed_in().unwrap_or_default()/>
                 <link rel="icon" type="image/svg+xml" href=base::href("/favicon.svg")/>
                 <link rel="stylesheet" href=base::href("/xterm/xterm.css")/>
                 <HydrationScripts options root=base/>
@@ -85,6 +87,12 @@ pub fn App() -> impl IntoView {
                     <A href=base::href("/vps")>"VPS"</A>
                     <A href=base::href("/docker")>"Docker"</A>
                     <LinkBadge state=live.link/>
+                    {session::signed_in().map(|who| view! {
+                        <form class="session" method="post" action=base::href("/logout")>
+                            <span class="session-user">{who}</span>
+                            <button type="submit" class="session-logout">"Log out"</button>
+                        </form>
+                    })}
                 </nav>
                 <main>
                     <Routes fallback=pages::NotFound>

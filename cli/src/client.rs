@@ -22,13 +22,26 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     ca_pem: Option<Vec<u8>>,
+    authorization: Option<reqwest::header::HeaderValue>,
 }
 
 impl Client {
     /// `ca_pem`: a CA certificate to trust for an HTTPS host, besides the system's roots.
-    pub fn new(base: &str, ca_pem: Option<&[u8]>) -> Result<Self, reqwest::Error> {
-        let mut builder =
-            reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(30));
+    /// `token`: sent as `Authorization: Bearer` on every request and websocket.
+    pub fn new(base: &str, ca_pem: Option<&[u8]>, token: Option<&str>) -> Result<Self, reqwest::Error> {
+        let authorization = token.and_then(|t| {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        });
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(value) = &authorization {
+            headers.insert(reqwest::header::AUTHORIZATION, value.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30));
         if let Some(pem) = ca_pem {
             builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
         }
@@ -36,7 +49,21 @@ impl Client {
             http: builder.build()?,
             base: base.trim_end_matches('/').to_string(),
             ca_pem: ca_pem.map(<[u8]>::to_vec),
+            authorization,
         })
+    }
+
+    /// A websocket request for `url` carrying this client's token.
+    pub fn websocket_request(
+        &self,
+        url: &str,
+    ) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, String> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().map_err(|e| format!("bad websocket URL {url}: {e}"))?;
+        if let Some(value) = &self.authorization {
+            request.headers_mut().insert(reqwest::header::AUTHORIZATION, value.clone());
+        }
+        Ok(request)
     }
 
     pub fn base(&self) -> &str {
@@ -81,6 +108,11 @@ impl Client {
 
     pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize) -> Result<T, ClientError> {
         let body = self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await?.1;
+        serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let body = self.send(self.http.delete(format!("{}{path}", self.base))).await?.1;
         serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))
     }
 

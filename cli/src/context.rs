@@ -45,6 +45,16 @@ impl Ctx {
         })?;
         let tls = |e: &dyn std::fmt::Display| Failure::usage(format!("network.tls_ca_file: {e}"));
         let ca = config.tls_ca_pem().map_err(|e| tls(&e))?;
-        Client::new(&url, ca.as_deref()).map_err(|e| tls(&e))
+        let token = self.token(&config);
+        Client::new(&url, ca.as_deref(), token.as_deref()).map_err(|e| tls(&e))
+    }
+
+    /// The token to present: `$HAKURIVER_TOKEN`, else `[auth] token`, else `[auth] admin_token`.
+    pub fn token(&self, config: &hakuriver_config::Config) -> Option<String> {
+        self.env
+            .get("HAKURIVER_TOKEN")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .or_else(|| config.auth.client_token().map(str::to_string))
     }
 }

@@ -103,6 +103,9 @@ enum Command {
         #[arg(last = true)]
         ssh_args: Vec<String>,
     },
+    /// API tokens (admins): create, list, revoke.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
     /// Docker environments on the host: containers, tarballs, import.
     #[command(subcommand)]
     Docker(DockerCommand),
@@ -247,6 +250,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Task(c) => commands::task::run(&ctx, c).await?,
         Command::Vps(c) => commands::vps::run(&ctx, c).await?,
         Command::Docker(c) => commands::docker::run(&ctx, c).await?,
+        Command::Token(c) => commands::token::run(&ctx, c).await?,
         Command::Ssh { task_id, print, user, proxy_host, proxy_port, local_port, ssh_args } => {
             only_for_people(&ctx, "ssh")?;
             let a = commands::ssh::SshArgs { task_id, print, user, proxy_host, proxy_port, local_port, ssh_args };

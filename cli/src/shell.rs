@@ -55,7 +55,8 @@ pub fn terminal_url(base: &str, name: &str) -> String {
 pub async fn run(client: &crate::client::Client, name: &str) -> Result<(), String> {
     let base = client.base();
     let tls = client.websocket_tls()?;
-    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(terminal_url(base, name), None, false, Some(tls))
+    let request = client.websocket_request(&terminal_url(base, name))?;
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(tls))
         .await
         .map_err(|e| format!("cannot open the terminal at {base}: {e}"))?;
     let (mut sink, mut stream) = ws.split();

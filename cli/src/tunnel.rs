@@ -19,6 +19,8 @@ pub struct Tunnel {
     pub local_port: u16,
     pub user: String,
     pub ssh_args: Vec<String>,
+    /// Appended to the handshake when set: `REQUEST_TUNNEL <id> <token>`.
+    pub token: Option<String>,
 }
 
 /// Serves the local end and runs `ssh`; returns ssh's exit status (127 when ssh is missing).
@@ -27,11 +29,15 @@ pub async fn run(t: Tunnel) -> Result<ExitCode, String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", t.local_port))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let (host, proxy_port, id) = (t.proxy_host.clone(), t.proxy_port, t.task_id.clone());
+    let (host, proxy_port) = (t.proxy_host.clone(), t.proxy_port);
+    let request = match &t.token {
+        Some(token) => format!("REQUEST_TUNNEL {} {token}\n", t.task_id),
+        None => format!("REQUEST_TUNNEL {}\n", t.task_id),
+    };
     tokio::spawn(async move {
         while let Ok((local, _)) = listener.accept().await {
-            let (host, id) = (host.clone(), id.clone());
-            tokio::spawn(async move { serve(local, &host, proxy_port, &id).await });
+            let (host, request) = (host.clone(), request.clone());
+            tokio::spawn(async move { serve(local, &host, proxy_port, &request).await });
         }
     });
     let mut command = tokio::process::Command::new("ssh");
@@ -55,8 +61,8 @@ pub async fn run(t: Tunnel) -> Result<ExitCode, String> {
 }
 
 /// One local connection: handshake with the host's proxy, then relay both ways.
-async fn serve(mut local: TcpStream, host: &str, port: u16, id: &str) {
-    match open(host, port, id).await {
+async fn serve(mut local: TcpStream, host: &str, port: u16, request: &str) {
+    match open(host, port, request).await {
         Ok((mut upstream, early)) => {
             if local.write_all(&early).await.is_ok() {
                 let _ = tokio::io::copy_bidirectional(&mut local, &mut upstream).await;
@@ -69,13 +75,13 @@ async fn serve(mut local: TcpStream, host: &str, port: u16, id: &str) {
 }
 
 /// Connects and asks for the tunnel; returns the stream and any bytes read past `SUCCESS\n`.
-async fn open(host: &str, port: u16, id: &str) -> Result<(TcpStream, Vec<u8>), String> {
+async fn open(host: &str, port: u16, request: &str) -> Result<(TcpStream, Vec<u8>), String> {
     let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port))).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("Cannot connect to the host's SSH proxy at {host}:{port}: {e}")),
         Err(_) => return Err(format!("Timeout connecting to the host's SSH proxy at {host}:{port}.")),
     };
-    stream.write_all(format!("REQUEST_TUNNEL {id}\n").as_bytes()).await.map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     let read = async {

@@ -10,13 +10,26 @@
 
 mod load;
 mod schema;
+pub mod secret;
 mod validate;
 
-pub use load::{load, ConfigError, ConfigSource, Env, Loaded};
+pub use load::{load, parse_str, ConfigError, ConfigSource, Env, Loaded};
 pub use schema::{
-    Config, DatabaseSection, DockerSection, EnvironmentSection, LogFormat, LoggingSection, NetworkSection,
+    AuthSection, Config, DatabaseSection, DockerSection, EnvironmentSection, LogFormat, LoggingSection, NetworkSection,
     PathsSection, RunnerSection, TimingSection,
 };
+pub use secret::Secret;
 
 /// The commented default configuration, as written by `hakuriver init config`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
+
+/// The configuration `hakuriver init config` writes: the commented defaults with authentication
+/// on and fresh random tokens for the runners and the admin.
+pub fn initial_config_toml() -> Result<String, getrandom::Error> {
+    let runner = secret::generate()?;
+    let admin = secret::generate()?;
+    Ok(DEFAULT_CONFIG_TOML
+        .replacen("\nenabled = false\n", "\nenabled = true\n", 1)
+        .replacen("\nrunner_token = \"\"\n", &format!("\nrunner_token = \"{runner}\"\n"), 1)
+        .replacen("\nadmin_token = \"\"\n", &format!("\nadmin_token = \"{admin}\"\n"), 1))
+}

@@ -8,7 +8,8 @@ use crate::schema::Config;
 use crate::validate::validate;
 
 /// Section names: `HAKURIVER_<SECTION>_<KEY>` variables override keys of these sections.
-const SECTIONS: [&str; 8] = ["network", "paths", "database", "timing", "environment", "docker", "runner", "logging"];
+const SECTIONS: [&str; 9] =
+    ["network", "paths", "database", "timing", "environment", "docker", "runner", "logging", "auth"];
 
 /// The process environment as the loader sees it (a map, so tests never touch the real one).
 #[derive(Debug, Clone, Default)]
@@ -103,12 +104,34 @@ pub fn load(explicit: Option<&Path>, env: &Env) -> Result<Loaded, ConfigError> {
         }
         ConfigSource::Defaults => (toml::Table::new(), "built-in defaults".to_string(), home.clone()),
     };
+    let (config, warnings) = finish(&mut table, &file_label, &base, &home, env)?;
+    Ok(Loaded { config, source, home, warnings })
+}
 
-    let from_env = apply_env_overrides(&mut table, env);
+/// Reads configuration text as `load` reads a file (environment overrides, unknown-key
+/// warnings, checks); relative paths resolve against the home folder. For tests and fuzzing.
+pub fn parse_str(text: &str, env: &Env) -> Result<(Config, Vec<String>), ConfigError> {
+    let label = "configuration text".to_string();
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax { file: label.clone(), message: e.to_string() })?;
+    let home = env.home();
+    finish(&mut table, &label, &home, &home, env)
+}
+
+/// From a parsed table to a checked configuration and its warnings.
+fn finish(
+    table: &mut toml::Table,
+    file_label: &str,
+    base: &Path,
+    home: &Path,
+    env: &Env,
+) -> Result<(Config, Vec<String>), ConfigError> {
+    let from_env = apply_env_overrides(table, env);
     let origin = |key: &str| -> String {
         match from_env.get(key) {
             Some(var) => format!("environment variable {var}"),
-            None => file_label.clone(),
+            None => file_label.to_string(),
         }
     };
 
@@ -125,10 +148,9 @@ pub fn load(explicit: Option<&Path>, env: &Env) -> Result<Loaded, ConfigError> {
     })?;
 
     let present = |section: &str, key: &str| table.get(section).and_then(|s| s.get(key)).is_some();
-    config.resolve_paths(|section, key| if present(section, key) { base.clone() } else { home.clone() });
+    config.resolve_paths(|section, key| if present(section, key) { base.to_path_buf() } else { home.to_path_buf() });
     validate(&config).map_err(|(key, message)| ConfigError::Invalid { file: origin(&key), key, message })?;
-
-    Ok(Loaded { config, source, home, warnings })
+    Ok((config, warnings))
 }
 
 /// Where the configuration comes from; file paths are made absolute, so the folder that relative
@@ -325,5 +347,19 @@ mod tests {
         let loaded = load(Some(&file), &env_with_home(dir.path(), &[])).unwrap();
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         assert_eq!(loaded.config, Config::defaults(dir.path()));
+    }
+
+    #[test]
+    fn the_initial_file_turns_auth_on_with_fresh_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        let text = crate::initial_config_toml().unwrap();
+        fs::write(&file, &text).unwrap();
+        let auth = load(Some(&file), &env_with_home(dir.path(), &[])).unwrap().config.auth;
+        assert!(auth.enabled);
+        let (runner, admin) = (auth.runner_token.expose().unwrap(), auth.admin_token.expose().unwrap());
+        assert!(runner.len() == 64 && admin.len() == 64 && runner != admin);
+        assert_eq!(auth.client_token(), Some(admin));
+        assert_ne!(crate::initial_config_toml().unwrap(), text);
     }
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::secret::Secret;
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(default)]
 pub struct Config {
@@ -16,6 +18,52 @@ pub struct Config {
     pub docker: DockerSection,
     pub runner: RunnerSection,
     pub logging: LoggingSection,
+    pub auth: AuthSection,
+}
+
+/// Who may talk to the host and its runners.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AuthSection {
+    /// Require tokens everywhere (API, dashboard, websockets, SSH proxy, runners). Off only for the
+    /// original's clients and runners; the host warns when it is off and listens beyond loopback.
+    pub enabled: bool,
+    /// Shared by the host and its runners: runners present it on register, heartbeat and update;
+    /// the host presents it on every call to a runner.
+    pub runner_token: Secret,
+    /// A token the host accepts as the admin `admin` (to create the other tokens with).
+    pub admin_token: Secret,
+    /// The token the command line sends (`$HAKURIVER_TOKEN` wins); empty: `admin_token`.
+    pub token: Secret,
+    /// Hours a dashboard login lasts.
+    pub session_hours: f64,
+    /// Extra origins (`https://cluster.example.org`) whose pages may use the API with a login
+    /// cookie; the host's own origin is always allowed.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            enabled: false,
+            runner_token: Secret::default(),
+            admin_token: Secret::default(),
+            token: Secret::default(),
+            session_hours: 12.0,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl AuthSection {
+    /// The token the command line sends: `token`, else `admin_token`.
+    pub fn client_token(&self) -> Option<&str> {
+        self.token.expose().or_else(|| self.admin_token.expose())
+    }
+
+    pub fn session_length(&self) -> Duration {
+        Duration::from_secs_f64(self.session_hours * 3600.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -100,7 +148,7 @@ pub struct DockerSection {
     pub additional_mounts: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct RunnerSection {
     /// Node name; empty means the OS hostname. Lets several runners share one machine.
@@ -108,6 +156,9 @@ pub struct RunnerSection {
     /// JSON file listing this node's GPUs (`GpuInfo` objects), re-read at every heartbeat,
     /// instead of asking NVML. Empty: use NVML when the driver is installed.
     pub gpu_inventory_file: Option<PathBuf>,
+    /// Where the runner keeps its identity: a random key it creates on first start and presents
+    /// with every registration; the host binds the node name to it.
+    pub identity_file: PathBuf,
 }
 
 /// How the daemons log (to standard error; journald keeps it under systemd).
@@ -149,6 +200,7 @@ impl Config {
             ("paths", "shared_dir", &mut self.paths.shared_dir),
             ("paths", "local_temp_dir", &mut self.paths.local_temp_dir),
             ("database", "db_file", &mut self.database.db_file),
+            ("runner", "identity_file", &mut self.runner.identity_file),
         ];
         for (key, path) in [
             ("tls_cert_file", &mut self.network.tls_cert_file),
@@ -280,6 +332,16 @@ impl Default for PathsSection {
             numactl_path: String::new(),
             host_log_file: String::new(),
             runner_log_file: String::new(),
+        }
+    }
+}
+
+impl Default for RunnerSection {
+    fn default() -> Self {
+        RunnerSection {
+            hostname: String::new(),
+            gpu_inventory_file: None,
+            identity_file: PathBuf::from("runner_identity"),
         }
     }
 }

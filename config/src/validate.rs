@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::path::Component;
 
 use crate::schema::Config;
+use crate::secret::MIN_SECRET_LEN;
 
 pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
     let fail = |key: &str, msg: &str| Err((key.to_string(), msg.to_string()));
@@ -68,10 +69,37 @@ pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
     if !name.is_empty() && !hakuriver_model::node::is_valid_node_name(name) {
         return fail("runner.hostname", "expected letters, digits, `.`, `-` or `_` (at most 253 characters)");
     }
+    for (key, secret) in [
+        ("auth.runner_token", &c.auth.runner_token),
+        ("auth.admin_token", &c.auth.admin_token),
+        ("auth.token", &c.auth.token),
+    ] {
+        if secret.expose().is_some_and(|s| s.len() < MIN_SECRET_LEN || s.contains(char::is_whitespace)) {
+            return fail(
+                key,
+                "expected at least 24 characters without spaces (hakuriver init config writes random ones)",
+            );
+        }
+    }
+    let hours = c.auth.session_hours;
+    if !(hours.is_finite() && hours > 0.0 && hours <= 8760.0) {
+        return fail("auth.session_hours", "expected a number of hours greater than 0 and at most 8760");
+    }
+    if let Some(bad) = c.auth.allowed_origins.iter().find(|o| !is_origin(o)) {
+        return fail("auth.allowed_origins", &format!("{bad:?} is not an origin like \"https://cluster.example.org\""));
+    }
     if c.runner.gpu_inventory_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
         return fail("runner.gpu_inventory_file", "must be a file path when set (remove the key to use NVML)");
     }
     Ok(())
+}
+
+/// `http(s)://host[:port]`, nothing after it.
+fn is_origin(origin: &str) -> bool {
+    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+    rest.is_some_and(|authority| {
+        !authority.is_empty() && !authority.contains(['/', '?', '#', '@']) && !authority.contains(char::is_whitespace)
+    })
 }
 
 /// `""`, or `/` then path segments of URL-safe characters, without a trailing slash.
@@ -98,6 +126,16 @@ mod tests {
         }
         for bad in ["/", "hakuriver", "/x/", "/a//b", "/../x", "/a b", "/a?b", "/<script>"] {
             assert!(!is_base_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_are_scheme_and_authority() {
+        for ok in ["https://cluster.example.org", "http://10.0.0.1:8000", "http://[::1]:80"] {
+            assert!(is_origin(ok), "{ok}");
+        }
+        for bad in ["cluster.example.org", "https://", "https://x/", "https://a@b", "ftp://x", "https://a b"] {
+            assert!(!is_origin(bad), "{bad}");
         }
     }
 }

@@ -66,8 +66,9 @@ export class Cluster {
   async startHost(env = {}) {
     const host = this.spawn('host', 'hakuriver-host', env);
     await waitFor('the host to answer', 20000, async () => {
+      // Any answer will do: with [auth] on, an unauthenticated health check is a 401.
       const r = await fetch(`${this.base}/api/health`).catch(() => null);
-      return r?.ok;
+      return r !== null && r.status < 500;
     });
     return host;
   }
@@ -198,9 +199,11 @@ export async function openHydrated(browser, base, path, options = {}) {
 }
 
 // Waits until node `name` is online.
-export async function waitForNode(base, name) {
+// `token`: a bearer token, for clusters with [auth] on.
+export async function waitForNode(base, name, token) {
+  const headers = token ? { authorization: `Bearer ${token}` } : {};
   await waitFor(`node ${name}`, 20000, async () => {
-    const nodes = await (await fetch(`${base}/api/nodes`)).json();
+    const nodes = await (await fetch(`${base}/api/nodes`, { headers })).json();
     return nodes.some((n) => n.hostname === name && n.status === 'online');
   });
 }

@@ -96,6 +96,11 @@ impl Drop for Proc {
     }
 }
 
+/// The runner token of `ClusterDir::with_auth` clusters.
+pub const RUNNER_TOKEN: &str = "itest-runner-token-5f0c2e9a41b7d3";
+/// The configured admin token of `ClusterDir::with_auth` clusters.
+pub const ADMIN_TOKEN: &str = "itest-admin-token-8e1d4b7c02a9f6";
+
 /// A temporary cluster folder with one config file shared by the host and its runners.
 pub struct ClusterDir {
     pub dir: tempfile::TempDir,
@@ -126,6 +131,18 @@ impl ClusterDir {
              [timing]\nheartbeat_interval = {interval}\nheartbeat_timeout_factor = {factor}\ncleanup_check_interval = 0.5\n",
             cluster.host_port, cluster.proxy_port
         );
+        std::fs::write(cluster.config(), config).expect("write config");
+        cluster
+    }
+
+    /// A cluster with authentication on: runners share `RUNNER_TOKEN`, and the CLI (through the
+    /// shared config) acts as the configured admin.
+    pub fn with_auth() -> ClusterDir {
+        let cluster = Self::new();
+        let mut config = std::fs::read_to_string(cluster.config()).expect("read config");
+        config.push_str(&format!(
+            "[auth]\nenabled = true\nrunner_token = \"{RUNNER_TOKEN}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n"
+        ));
         std::fs::write(cluster.config(), config).expect("write config");
         cluster
     }

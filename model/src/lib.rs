@@ -5,6 +5,7 @@
 //! may be nicer, with serde renames in between.
 
 pub mod api;
+pub mod auth;
 pub mod bytes;
 pub mod env;
 pub mod events;

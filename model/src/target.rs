@@ -19,6 +19,8 @@ pub enum TargetError {
     Empty,
     #[error("target {0:?} has no node name")]
     MissingNode(String),
+    #[error("target {target:?}: {node:?} is not a node name (letters, digits, `.`, `-`, `_`)")]
+    InvalidNode { target: String, node: String },
     #[error("target {target:?}: invalid NUMA id {value:?} (expected a non-negative integer)")]
     InvalidNuma { target: String, value: String },
     #[error("target {target:?}: invalid GPU id {value:?} (expected non-negative integers separated by commas)")]
@@ -49,6 +51,9 @@ impl FromStr for Target {
         let node = node.trim();
         if node.is_empty() {
             return Err(TargetError::MissingNode(input.to_string()));
+        }
+        if !crate::node::is_valid_node_name(node) {
+            return Err(TargetError::InvalidNode { target: input.to_string(), node: node.to_string() });
         }
         Ok(Target { node: node.to_string(), numa, gpus })
     }
@@ -89,6 +94,14 @@ mod tests {
 
     fn t(s: &str) -> Result<Target, TargetError> {
         s.parse()
+    }
+
+    #[test]
+    fn a_node_name_is_a_node_name() {
+        // Found by the `target` fuzz target: a node part holding `:` or tabs printed differently.
+        for bad in ["-2\t\t\t:\t\t\t::0516,2103", "a b", "x/y::0", "..:1"] {
+            assert!(matches!(t(bad), Err(TargetError::InvalidNode { .. })), "{bad:?}: {:?}", t(bad));
+        }
     }
 
     #[test]

@@ -232,6 +232,9 @@ pub struct TaskView {
     pub privileged: bool,
     pub additional_mounts: Vec<String>,
     pub ssh_port: Option<u16>,
+    /// The name of the token that submitted it (none: submitted with authentication off).
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// A query of the task list (`GET /api/tasks/page` and the dashboard); every field optional.

@@ -27,11 +27,32 @@ pub struct HostClient {
     base: String,
 }
 
+/// What the runner presents on every call: the runner token (when configured) and its identity.
+pub struct Credentials<'a> {
+    pub runner_token: Option<&'a str>,
+    pub identity: &'a str,
+}
+
 impl HostClient {
     /// `ca_pem`: a CA certificate to trust for an HTTPS host, besides the system's roots.
-    pub fn new(base: String, ca_pem: Option<&[u8]>) -> Result<Self, reqwest::Error> {
-        let mut builder =
-            reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(15));
+    pub fn new(base: String, ca_pem: Option<&[u8]>, credentials: &Credentials<'_>) -> Result<Self, reqwest::Error> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let sensitive = |text: String| {
+            reqwest::header::HeaderValue::from_str(&text).ok().map(|mut v| {
+                v.set_sensitive(true);
+                v
+            })
+        };
+        if let Some(v) = credentials.runner_token.and_then(|t| sensitive(format!("Bearer {t}"))) {
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        if let Some(v) = sensitive(credentials.identity.to_string()) {
+            headers.insert(hakuriver_model::auth::RUNNER_IDENTITY_HEADER, v);
+        }
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15));
         if let Some(pem) = ca_pem {
             builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
         }

@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod cgroups;
 pub mod executor;
 pub mod host_client;
+pub mod identity;
 pub mod preflight;
 pub mod probe;
 pub mod server;
@@ -41,8 +42,10 @@ pub fn node_name(config: &Config, proc_root: &Path) -> anyhow::Result<String> {
 pub fn agent(config: &Config) -> anyhow::Result<Agent> {
     let roots = SysRoots::default();
     let ca = config.tls_ca_pem().context("network.tls_ca_file")?;
+    let identity = identity::load_or_create(&config.runner.identity_file)?;
+    let credentials = host_client::Credentials { runner_token: config.auth.runner_token.expose(), identity: &identity };
     Ok(Agent {
-        client: HostClient::new(config.host_url(), ca.as_deref()).context("network.tls_ca_file")?,
+        client: HostClient::new(config.host_url(), ca.as_deref(), &credentials).context("network.tls_ca_file")?,
         hostname: node_name(config, &roots.proc)?,
         runner_url: config.runner_url(),
         interval: config.timing.heartbeat_interval(),
@@ -81,6 +84,9 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if config.auth.enabled && config.auth.runner_token.expose().is_none() {
+        anyhow::bail!("auth.enabled = true needs auth.runner_token, the secret the host gave this cluster's runners");
+    }
     let agent = agent(&config)?;
     let hostname = agent.hostname.clone();
     let addr = (config.network.runner_address.as_str(), config.network.runner_port);
@@ -104,7 +110,8 @@ pub async fn run(
     .await;
     executor.adopt_vps().await;
     let agent_task = tokio::spawn(agent.run(executor.clone()));
-    let server = axum::serve(listener, server::router(hostname, executor)).with_graceful_shutdown(shutdown);
+    let guard = server::Guard::new(config.auth.enabled, config.auth.runner_token.expose());
+    let server = axum::serve(listener, server::router(hostname, executor, guard)).with_graceful_shutdown(shutdown);
     let result = server.await.context("runner HTTP server failed");
     agent_task.abort();
     tracing::info!("runner stopped");

@@ -26,15 +26,48 @@ struct RunnerState {
     health: RunnerHealth,
 }
 
-pub fn router(hostname: String, executor: Executor) -> Router {
+/// Who may call the runner: with authentication on, only the host, which presents the runner
+/// token (`/health` stays open: it says no more than the node's name and version).
+#[derive(Clone)]
+pub struct Guard {
+    token_hash: Option<String>,
+}
+
+impl Guard {
+    pub fn new(enabled: bool, runner_token: Option<&str>) -> Self {
+        Guard { token_hash: enabled.then(|| runner_token.map(hakuriver_config::secret::hash)).flatten() }
+    }
+
+    fn admits(&self, headers: &axum::http::HeaderMap) -> bool {
+        let Some(hash) = &self.token_hash else { return true };
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|token| hakuriver_config::secret::matches(token.trim(), hash))
+    }
+}
+
+async fn check(State(guard): State<Guard>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if guard.admits(req.headers()) {
+        return next.run(req).await;
+    }
+    tracing::warn!(path = %req.uri().path(), "refused a call without the runner token");
+    (StatusCode::UNAUTHORIZED, Json(ErrorDetail::new("the runner token is required"))).into_response()
+}
+
+pub fn router(hostname: String, executor: Executor, guard: Guard) -> Router {
     let state = RunnerState { executor, health: RunnerHealth { hostname, version: env!("CARGO_PKG_VERSION") } };
-    Router::new()
-        .route("/health", get(|State(s): State<RunnerState>| async move { Json(s.health) }))
+    let host_only = Router::new()
         .route("/run", post(run))
         .route("/kill", post(kill))
         .route("/pause", post(pause))
         .route("/resume", post(resume))
         .route("/tasks/{id}/terminal", get(terminal))
+        .route_layer(axum::middleware::from_fn_with_state(guard, check));
+    Router::new()
+        .route("/health", get(|State(s): State<RunnerState>| async move { Json(s.health) }))
+        .merge(host_only)
         .with_state(state)
 }
 

@@ -4,6 +4,7 @@
 //! the Leptos dashboard.
 
 pub mod api;
+pub mod auth;
 pub mod compat;
 pub mod db;
 pub mod envs;
@@ -44,11 +45,20 @@ const SESSIONS_CLOSE_WAIT: Duration = Duration::from_secs(3);
 const QUEUE_RECHECK: Duration = Duration::from_secs(1);
 
 /// Prepares storage and the database, then serves on `listener` until `shutdown` completes.
-pub async fn serve(
+pub async fn serve<L>(
     config: Config,
-    listener: impl axum::serve::Listener<Addr = std::net::SocketAddr>,
+    listener: L,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    for<'a> auth::Peer: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    if config.auth.enabled && config.auth.runner_token.expose().is_none() {
+        anyhow::bail!(
+            "auth.enabled = true needs auth.runner_token, the secret runners present (`hakuriver init config` writes one)"
+        );
+    }
     storage::create_layout(&config)?;
     let location = db::Location::of(&config.database);
     let pool = db::open(location.clone()).await.with_context(|| format!("cannot open database {location}"))?;
@@ -60,7 +70,15 @@ pub async fn serve(
         privileged: config.docker.tasks_privileged,
         additional_mounts: config.docker.additional_mounts.clone(),
     };
-    let tasks = TaskService::new(pool.clone(), config.paths.shared_dir.clone(), defaults, events.clone())?;
+    let auth = auth::Auth::new(&config.auth, pool.clone());
+    warn_about_auth(&config);
+    let tasks = TaskService::new(
+        pool.clone(),
+        config.paths.shared_dir.clone(),
+        defaults,
+        events.clone(),
+        config.auth.runner_token.expose(),
+    )?;
     let history = services::history::NodeHistory::new(config.timing.heartbeat_interval());
     let nodes = NodeRegistry::new(
         pool.clone(),
@@ -69,6 +87,7 @@ pub async fn serve(
         tasks.clone(),
         config.timing.heartbeat_interval(),
         config.timing.offline_after(),
+        config.auth.enabled,
     );
     let envs = envs::EnvService::connect(config.container_dir()).await;
     envs.clean_partials();
@@ -91,6 +110,7 @@ pub async fn serve(
         events,
         health: HealthHistory::default(),
         history,
+        auth,
         ssh_proxy_port: config.network.host_ssh_proxy_port,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -101,6 +121,7 @@ pub async fn serve(
         leptos: site::leptos_options(addr),
         shutdown: stop_rx.clone(),
         base_path: config.network.base_path.clone(),
+        tls: config.host_tls(),
     };
     if !site::has_wasm_bundle() {
         tracing::warn!("dashboard assets missing (run scripts/build-site.sh): pages render without live updates");
@@ -110,7 +131,12 @@ pub async fn serve(
         .await
         .context("cannot listen for SSH (network.host_bind_ip / network.host_ssh_proxy_port)")?;
     let host_key = ssh_host_key_path(&config);
-    let proxy = ssh_proxy::SshProxy::new(services.vps.clone(), &host_key, config.timing.ssh_handshake_timeout())?;
+    let proxy = ssh_proxy::SshProxy::new(
+        services.vps.clone(),
+        services.auth.clone(),
+        &host_key,
+        config.timing.ssh_handshake_timeout(),
+    )?;
     tracing::info!(listen = %proxy_listener.local_addr()?, "SSH proxy (REQUEST_TUNNEL and ssh -J) listening");
     let proxy = tokio::spawn(proxy.serve(proxy_listener, stop_rx.clone()));
 
@@ -123,11 +149,13 @@ pub async fn serve(
     let app = router(state);
     let app = tower::util::MapRequest::new(app, compat::rewrite);
     let signal = stop_tx.clone();
-    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down");
-        let _ = signal.send(true);
-    });
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<auth::Peer>()).with_graceful_shutdown(
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = signal.send(true);
+        },
+    );
     server.await.context("HTTP server failed")?;
     let _ = tokio::join!(liveness, sampler, queue, proxy);
     // Websocket sessions hold the signal's receivers until they have sent their close frames.
@@ -157,10 +185,11 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, context, move || hakuriver_app::shell(options.clone()));
     let base = state.base_path.clone();
-    let root = api::router().fallback(site::fallback).with_state(state.clone());
+    let root = api::router().merge(auth::login::router()).fallback(site::fallback).with_state(state.clone());
     let app = pages.with_state(state.clone()).merge(root);
+    let guard = axum::middleware::from_fn_with_state(state.clone(), auth::guard::guard);
     if base.is_empty() {
-        return app;
+        return app.layer(guard);
     }
     // Under the base path: the same REST routes and assets, and the server functions the
     // browser calls there.
@@ -170,10 +199,31 @@ pub fn router(state: AppState) -> Router {
         async move { leptos_axum::handle_server_fns_with_context(context, req).await }
     };
     let under_base = api::router()
+        .merge(auth::login::router())
         .route("/api/ui/{*fn_name}", axum::routing::any(server_fns))
         .fallback(site::fallback)
         .with_state(state.clone());
-    app.nest(&base, under_base)
+    app.nest(&base, under_base).layer(guard)
+}
+
+/// Authentication off is the original's behaviour, for its clients and runners; say so loudly
+/// when anyone beyond this machine can reach the host.
+fn warn_about_auth(config: &Config) {
+    if config.auth.enabled {
+        if config.auth.admin_token.expose().is_none() {
+            tracing::info!("auth.admin_token is not set: only tokens already in the database open the host");
+        }
+        return;
+    }
+    let loopback = config.network.host_bind_ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        tracing::warn!(
+            bind = %config.network.host_bind_ip,
+            "AUTHENTICATION IS OFF and the host listens beyond this machine: anyone who can reach port {} or {} can run commands as root on every runner and open shells. Set [auth] enabled = true (`hakuriver init config` writes a configuration with tokens).",
+            config.network.host_port,
+            config.network.host_ssh_proxy_port,
+        );
+    }
 }
 
 /// Marks nodes offline when their heartbeats stop.

@@ -5,8 +5,11 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use hakuriver_model::auth::{Actor, Role};
 use leptos::config::LeptosOptions;
-use leptos::prelude::provide_context;
+use leptos::nonce::use_nonce;
+use leptos::prelude::{provide_context, use_context};
+use leptos_axum::ResponseOptions;
 
 use std::collections::BTreeMap;
 
@@ -38,36 +41,93 @@ pub fn has_wasm_bundle() -> bool {
     SiteAssets::get(&format!("pkg/{OUTPUT_NAME}.js")).is_some()
 }
 
-/// Puts the services into the reactive context of every page render and server function.
+/// Puts the services, acting for the request's actor (set by the auth guard), into the reactive
+/// context of every page render and server function, and gives pages their content security
+/// policy with this render's script nonce.
 pub fn context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
-    let api: hakuriver_app::SharedHostApi = std::sync::Arc::new(state.services.clone());
+    let services = state.services.clone();
     let base = hakuriver_app::base::BasePath(state.base_path.clone());
     move || {
-        provide_context(api.clone());
+        let actor = use_context::<axum::http::request::Parts>()
+            .and_then(|parts| crate::auth::guard::actor_of(&parts.extensions));
+        let who = actor.as_ref().filter(|_| services.auth.enabled()).map(|a| format!("{} ({})", a.name, a.role));
+        provide_context(hakuriver_app::session::SignedIn(who));
+        let api: hakuriver_app::SharedHostApi = std::sync::Arc::new(Acting { services: services.clone(), actor });
+        provide_context(api);
         provide_context(base.clone());
+        if let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) {
+            if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce)) {
+                response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+            }
+        }
+    }
+}
+
+/// The dashboard's policy: its own scripts, the WASM, and the inline hydration scripts carrying
+/// this render's nonce; styles may be inline (charts and the terminal set them).
+pub fn content_security_policy(nonce: &str) -> String {
+    crate::auth::guard::DEFAULT_CSP.replacen(
+        "script-src 'self' 'wasm-unsafe-eval'",
+        &format!("script-src 'self' 'wasm-unsafe-eval' 'nonce-{nonce}'"),
+        1,
+    )
+}
+
+/// The services as one person sees them: what they may do is checked here, for every server
+/// function and page render, on top of the guard's check of the route. Without an actor (a
+/// request the guard let through as public) nothing is readable.
+struct Acting {
+    services: Services,
+    actor: Option<Actor>,
+}
+
+impl Acting {
+    fn needs(&self, role: Role) -> Result<&Actor, String> {
+        match &self.actor {
+            Some(actor) if actor.can(role) => Ok(actor),
+            Some(actor) => Err(format!("this needs the {role} role; {} has the {} role", actor.name, actor.role)),
+            None => Err("log in first".into()),
+        }
+    }
+
+    fn owner(&self) -> Option<&str> {
+        self.actor.as_ref().filter(|_| self.services.auth.enabled()).map(|a| a.name.as_str())
+    }
+}
+
+impl std::ops::Deref for Acting {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
     }
 }
 
 #[async_trait::async_trait]
-impl hakuriver_app::HostApi for Services {
+impl hakuriver_app::HostApi for Acting {
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>, String> {
+        self.needs(Role::Viewer)?;
         self.nodes.list().await.map_err(|e| e.to_string())
     }
 
     async fn list_tasks(&self, query: TaskQuery) -> Result<TaskPage, String> {
+        self.needs(Role::Viewer)?;
         self.tasks.page(&query).await.map_err(|e| e.to_string())
     }
 
     async fn get_task(&self, id: TaskId) -> Result<TaskView, String> {
+        self.needs(Role::Viewer)?;
         self.tasks.get(id).await.map_err(|e| e.to_string())
     }
 
     async fn read_log(&self, id: TaskId, stdout: bool, offset: Option<u64>) -> Result<LogChunk, String> {
+        self.needs(Role::Viewer)?;
         self.tasks.read_log(id, stdout, offset, None).await.map_err(|e| e.to_string())
     }
 
     async fn submit(&self, request: TaskRequest) -> Result<Result<SubmitResponse, FieldError>, String> {
-        match self.tasks.submit(request).await {
+        self.needs(Role::User)?;
+        match self.tasks.submit(request, self.owner()).await {
             Ok(answer) if answer.task_ids.is_empty() => {
                 let reasons: Vec<String> =
                     answer.failed_targets.iter().map(|f| format!("{}: {}", f.target, f.reason)).collect();
@@ -81,14 +141,15 @@ impl hakuriver_app::HostApi for Services {
 
     async fn task_action(&self, id: TaskId, action: String) -> Result<String, String> {
         match action.as_str() {
-            "kill" => self.tasks.kill(id).await,
-            "pause" | "resume" => self.tasks.control(id, &action).await,
+            "kill" => self.tasks.kill(id, self.needs(Role::User)?).await,
+            "pause" | "resume" => self.tasks.control(id, &action, self.needs(Role::User)?).await,
             _ => return Err(format!("unknown action {action:?}")),
         }
         .map_err(|e| e.to_string())
     }
 
     async fn env_names(&self) -> Result<Vec<String>, String> {
+        self.needs(Role::Viewer)?;
         let mut envs: Vec<(i64, String)> =
             self.envs.list_tars().into_iter().map(|(name, t)| (t.latest_timestamp, name)).collect();
         envs.sort_by(|a, b| b.cmp(a));
@@ -100,18 +161,22 @@ impl hakuriver_app::HostApi for Services {
     }
 
     async fn history(&self) -> Result<Vec<NodeSeries>, String> {
+        self.needs(Role::Viewer)?;
         Ok(self.history.all())
     }
 
     async fn task_counts(&self) -> Result<BTreeMap<String, u64>, String> {
+        self.needs(Role::Viewer)?;
         self.tasks.counts().await.map_err(|e| e.to_string())
     }
 
     async fn env_containers(&self) -> Result<Vec<EnvContainer>, String> {
+        self.needs(Role::Viewer)?;
         self.envs.list_containers().await.map_err(|e| e.to_string())
     }
 
     async fn env_action(&self, name: String, action: String) -> Result<String, String> {
+        self.needs(Role::Operator)?;
         match action.as_str() {
             "start" => self.envs.start(&name).await.map(|()| format!("Container '{name}' started.")),
             "stop" => self.envs.stop(&name).await.map(|()| format!("Container '{name}' stopped.")),
@@ -122,23 +187,28 @@ impl hakuriver_app::HostApi for Services {
     }
 
     async fn create_env(&self, image: String, name: String) -> Result<String, String> {
+        self.needs(Role::Operator)?;
         let request = CreateEnvRequest { image_name: image, container_name: name.clone() };
         self.envs.create(&request).await.map(|_| format!("Container '{name}' created.")).map_err(|e| e.to_string())
     }
 
     async fn create_tar(&self, name: String) -> Result<u64, String> {
+        self.needs(Role::Operator)?;
         self.start_create_tar(&name).await.map(|(id, _)| id).map_err(|e| e.to_string())
     }
 
     async fn operation(&self, id: u64) -> Result<Operation, String> {
+        self.needs(Role::Viewer)?;
         self.operations.get(id).ok_or_else(|| format!("operation {id} not found"))
     }
 
     async fn tarballs(&self) -> Result<TarballList, String> {
+        self.needs(Role::Viewer)?;
         Ok(self.envs.list_tars())
     }
 
     async fn env_versions(&self) -> Result<BTreeMap<String, EnvVersions>, String> {
+        self.needs(Role::Viewer)?;
         let nodes = self.nodes.list().await.map_err(|e| e.to_string())?;
         Ok(crate::envs::versions(&self.envs.list_tars(), &nodes))
     }
@@ -159,6 +229,10 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
     }
     if path == "api" || path.starts_with("api/") {
         return ApiError::NotFound("Not Found".into()).into_response();
+    }
+    // Under the asset folders only assets: a missing one is a plain 404, never a page.
+    if path.starts_with("pkg/") || path.starts_with("xterm/") {
+        return (axum::http::StatusCode::NOT_FOUND, "Not Found").into_response();
     }
     let options = state.leptos.clone();
     let handler =

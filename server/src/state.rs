@@ -17,6 +17,8 @@ pub struct AppState {
     pub shutdown: Shutdown,
     /// `network.base_path`: `""` or `/something`; the dashboard and the API are also served under it.
     pub base_path: String,
+    /// Whether the host serves HTTPS itself (login cookies are then `Secure`).
+    pub tls: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -9,10 +9,14 @@ pub enum InitError {
     Exists(PathBuf),
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot make random tokens: {0}")]
+    Random(String),
 }
 
-/// Writes `text` to `path`, never over an existing file unless `force`.
-fn write_new(path: &Path, text: &str, force: bool) -> Result<(), InitError> {
+/// Writes `text` to `path` (created with `mode`), never over an existing file unless `force`.
+fn write_new(path: &Path, text: &str, force: bool, mode: u32) -> Result<(), InitError> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     if path.exists() && !force {
         return Err(InitError::Exists(path.to_path_buf()));
     }
@@ -20,12 +24,18 @@ fn write_new(path: &Path, text: &str, force: bool) -> Result<(), InitError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(write_err)?;
     }
-    std::fs::write(path, text).map_err(write_err)
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path).map_err(write_err)?;
+    // An existing file keeps its mode on open: set it, since this one may hold secrets.
+    file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(write_err)?;
+    file.write_all(text.as_bytes()).map_err(write_err)
 }
 
-/// Writes the default configuration to `path`.
+/// Writes the configuration to `path`: the commented defaults with authentication on and fresh
+/// tokens, readable by its owner only.
 pub fn write_config(path: &Path, force: bool) -> Result<(), InitError> {
-    write_new(path, hakuriver_config::DEFAULT_CONFIG_TOML, force)
+    let text = hakuriver_config::initial_config_toml().map_err(|e| InitError::Random(e.to_string()))?;
+    write_new(path, &text, force, 0o600)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +100,7 @@ pub fn unit_file(u: &Unit) -> String {
 /// Writes the unit into `dir`; returns its path.
 pub fn write_unit(dir: &Path, unit: &Unit, force: bool) -> Result<PathBuf, InitError> {
     let path = dir.join(unit.role.unit_name());
-    write_new(&path, &unit_file(unit), force)?;
+    write_new(&path, &unit_file(unit), force, 0o644)?;
     Ok(path)
 }
 
@@ -115,13 +125,17 @@ mod tests {
     fn writes_once_and_overwrites_only_with_force() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/config.toml");
+        use std::os::unix::fs::PermissionsExt;
         write_config(&path, false).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), hakuriver_config::DEFAULT_CONFIG_TOML);
+        let first = std::fs::read_to_string(&path).unwrap();
+        assert!(first.contains("\nenabled = true\n") && !first.contains("\nrunner_token = \"\"\n"), "{first}");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         std::fs::write(&path, "# mine").unwrap();
         assert!(matches!(write_config(&path, false), Err(InitError::Exists(_))));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine", "kept");
         write_config(&path, true).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), hakuriver_config::DEFAULT_CONFIG_TOML);
+        let second = std::fs::read_to_string(&path).unwrap();
+        assert!(second.contains("\nenabled = true\n") && second != first, "fresh tokens");
     }
 
     #[test]

@@ -6,4 +6,5 @@ pub mod node;
 pub mod ssh;
 pub mod sweep;
 pub mod task;
+pub mod token;
 pub mod vps;

@@ -1,6 +1,7 @@
 //! `hakuriver node list|show`: the cluster's nodes.
 
 use clap::Subcommand;
+use hakuriver_model::api::Message;
 use hakuriver_model::{format_bytes, CoresInUse, NodeInfo};
 
 use crate::client::seg;
@@ -22,6 +23,10 @@ pub enum NodeCommand {
         /// The node's hostname, as `node list` shows it.
         hostname: String,
     },
+    /// Let another runner take a node name (admins). A name belongs to the runner that first
+    /// registered it; after a machine is replaced, release the name so the new runner can have it.
+    #[command(after_help = "Example:\n  hakuriver node release gpu-01")]
+    Release { hostname: String },
 }
 
 pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), Failure> {
@@ -35,6 +40,10 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), Failure> {
         NodeCommand::Show { hostname } => {
             let node: NodeInfo = client.get(&format!("/api/nodes/{}", seg(&hostname))).await?;
             ctx.out.print(&node, || vec![node.hostname.clone()], || render_node(&ctx.out, &node))?;
+        }
+        NodeCommand::Release { hostname } => {
+            let answer: Message = client.post(&format!("/api/nodes/{}/release", seg(&hostname)), &()).await?;
+            ctx.out.print(&answer, || vec![hostname.clone()], || format!("{}\n", answer.message))?;
         }
     }
     Ok(())

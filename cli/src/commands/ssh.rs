@@ -29,6 +29,7 @@ pub async fn run(ctx: &Ctx, a: SshArgs) -> Result<ExitCode, Failure> {
         local_port: a.local_port,
         user: a.user,
         ssh_args: a.ssh_args,
+        token: ctx.token(&ctx.config()?.config),
     };
     crate::tunnel::run(t).await.map_err(Failure::failed)
 }

@@ -21,6 +21,12 @@ pub enum ApiError {
     Failed(String),
     BadGateway(String),
     Unavailable(String),
+    /// No credentials, or ones that do not hold (401).
+    Unauthorized(String),
+    /// Credentials that hold but do not allow this (403).
+    Forbidden(String),
+    /// A body over the limit (413).
+    TooLarge(String),
 }
 
 impl From<ServiceError> for ApiError {
@@ -29,6 +35,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Invalid(m) => ApiError::Unprocessable(m),
             ServiceError::BadRequest(e) => ApiError::BadRequest(e.message),
+            ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::Db(e) => ApiError::Internal(e.to_string()),
             ServiceError::Io(m) => ApiError::Internal(m),
         }
@@ -42,6 +50,7 @@ impl From<ControlError> for ApiError {
             ControlError::Conflict(m) => ApiError::Conflict(m),
             ControlError::BadState(m) => ApiError::BadRequest(m),
             ControlError::Runner(m) => ApiError::BadGateway(m),
+            ControlError::Forbidden(m) => ApiError::Forbidden(m),
             ControlError::Service(e) => e.into(),
         }
     }
@@ -57,6 +66,9 @@ impl IntoResponse for ApiError {
             ApiError::Failed(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
             ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, m),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the host log".to_string())
@@ -66,6 +78,9 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The largest request body the API reads (a batch of 10 000 tasks fits well below it).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
 /// A JSON request body. Unlike `axum::Json` it ignores the content type (the original's clients
 /// do not always send one) and answers a malformed body with 422 and a `detail` naming the field.
 pub struct ApiJson<T>(pub T);
@@ -74,9 +89,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::Unprocessable(format!("cannot read request body: {}", e.body_text())))?;
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(format!("request body too large: at most {MAX_BODY_BYTES} bytes"))
+            } else {
+                ApiError::Unprocessable(format!("cannot read request body: {}", e.body_text()))
+            }
+        })?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
             let path = e.path().to_string();

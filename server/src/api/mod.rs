@@ -1,18 +1,20 @@
 //! The REST door: JSON handlers under `/api`. The original's bare paths (`/register`, `/nodes`,
 //! ...) reach the same handlers through `compat::rewrite`.
 
+mod auth;
 mod docker;
 mod error;
 mod events;
 mod log_follow;
 mod nodes;
+mod openapi;
 mod tasks;
 mod terminal;
 
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
-pub use error::{ApiError, ApiJson};
+pub use error::{ApiError, ApiJson, MAX_BODY_BYTES};
 
 use crate::state::AppState;
 
@@ -21,6 +23,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/health", get(nodes::health))
         .route("/api/nodes", get(nodes::list))
         .route("/api/nodes/{hostname}", get(nodes::show))
+        .route("/api/nodes/{hostname}/release", post(auth::release_node))
+        .route("/api/auth/tokens", get(auth::tokens).post(auth::create_token))
+        .route("/api/auth/tokens/{id}", delete(auth::revoke_token))
+        .route("/api/auth/whoami", get(auth::whoami))
         .route("/api/register", post(nodes::register))
         .route("/api/heartbeat/{hostname}", put(nodes::heartbeat))
         .route("/api/events", get(events::websocket))
@@ -50,4 +56,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/docker/versions", get(docker::versions))
         .route("/api/operations", get(docker::operations))
         .route("/api/operations/{id}", get(docker::operation).delete(docker::cancel_operation))
+        .route("/api/openapi.json", get(openapi::document))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }

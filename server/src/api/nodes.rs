@@ -1,6 +1,7 @@
 //! Runner-facing and cluster-information endpoints: register, heartbeat, nodes, health.
 
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::Json;
 use hakuriver_model::api::Message;
 use hakuriver_model::health::HealthResponse;
@@ -12,20 +13,27 @@ use crate::state::AppState;
 
 pub async fn register(
     State(s): State<AppState>,
+    headers: HeaderMap,
     ApiJson(info): ApiJson<RunnerInfo>,
 ) -> Result<Json<Message>, ApiError> {
     let name = info.hostname.clone();
-    s.services.nodes.register(info).await?;
+    s.services.nodes.register(info, runner_identity(&headers)).await?;
     Ok(Json(Message::new(format!("Runner {name} acknowledged."))))
 }
 
 pub async fn heartbeat(
     State(s): State<AppState>,
     Path(hostname): Path<String>,
+    headers: HeaderMap,
     ApiJson(hb): ApiJson<HeartbeatData>,
 ) -> Result<Json<Message>, ApiError> {
-    s.services.nodes.heartbeat(&hostname, hb).await?;
+    s.services.nodes.heartbeat(&hostname, hb, runner_identity(&headers)).await?;
     Ok(Json(Message::new("Heartbeat received")))
+}
+
+/// The identity a runner sent with its request.
+pub fn runner_identity(headers: &HeaderMap) -> Option<&str> {
+    headers.get(hakuriver_model::auth::RUNNER_IDENTITY_HEADER).and_then(|v| v.to_str().ok())
 }
 
 pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<NodeInfo>>, ApiError> {

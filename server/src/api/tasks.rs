@@ -2,10 +2,11 @@
 //! `update`) and ours (`tasks/page`, log reads from an offset or of the tail).
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderName, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use hakuriver_model::api::Message;
+use hakuriver_model::auth::Actor;
 use hakuriver_model::task::{TaskPage, TaskQuery, TaskStatusUpdate, VPS};
 use hakuriver_model::{TaskId, TaskRequest, TaskStatus, TaskView};
 use serde::Deserialize;
@@ -18,12 +19,21 @@ use crate::state::AppState;
 /// `GET /tasks` (the original's unpaginated list) returns at most this many, newest first.
 const COMPAT_LIST_LIMIT: u32 = 5000;
 
+/// Who owns what `actor` submits: its name when authentication is on, nobody otherwise.
+pub fn owner<'a>(s: &AppState, actor: &'a Actor) -> Option<&'a str> {
+    s.services.auth.enabled().then_some(actor.name.as_str())
+}
+
 fn task_id(raw: &str) -> Result<TaskId, ApiError> {
     raw.parse().map_err(|e: hakuriver_model::ids::TaskIdError| ApiError::Unprocessable(e.to_string()))
 }
 
-pub async fn submit(State(s): State<AppState>, ApiJson(req): ApiJson<TaskRequest>) -> Result<Response, ApiError> {
-    let r = s.services.tasks.submit(req).await?;
+pub async fn submit(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiJson(req): ApiJson<TaskRequest>,
+) -> Result<Response, ApiError> {
+    let r = s.services.tasks.submit(req, owner(&s, &actor)).await?;
     if r.task_ids.is_empty() {
         let failures: Vec<String> = r.failed_targets.iter().map(|f| format!("{}: {}", f.target, f.reason)).collect();
         return Err(ApiError::Unavailable(format!(
@@ -71,23 +81,29 @@ pub async fn page(State(s): State<AppState>, Query(q): Query<TaskQuery>) -> Resu
     Ok(Json(s.services.tasks.page(&q).await?))
 }
 
-pub async fn kill(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let message = s.services.tasks.kill(task_id(&id)?).await?;
+pub async fn kill(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let message = s.services.tasks.kill(task_id(&id)?, &actor).await?;
     Ok((StatusCode::ACCEPTED, Json(Message::new(message))).into_response())
 }
 
 pub async fn command(
     State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path((id, command)): Path<(String, String)>,
 ) -> Result<Json<Message>, ApiError> {
-    Ok(Json(Message::new(s.services.tasks.control(task_id(&id)?, &command).await?)))
+    Ok(Json(Message::new(s.services.tasks.control(task_id(&id)?, &command, &actor).await?)))
 }
 
 pub async fn update(
     State(s): State<AppState>,
+    headers: HeaderMap,
     ApiJson(update): ApiJson<TaskStatusUpdate>,
 ) -> Result<Json<Message>, ApiError> {
-    Ok(Json(Message::new(s.services.tasks.apply_update(update).await?)))
+    Ok(Json(Message::new(s.services.runner_update(update, super::nodes::runner_identity(&headers)).await?)))
 }
 
 #[derive(Deserialize, Default)]

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame as RunnerClose;
 use tokio_tungstenite::tungstenite::Message as RunnerMessage;
 
 use crate::envs::{EnvError, EnvService};
+use crate::services::runner_client::RunnerClient;
 use crate::services::vps::VpsDirectory;
 use crate::state::{AppState, Shutdown};
 
@@ -40,10 +41,17 @@ async fn env_session(socket: WebSocket, envs: EnvService, name: String, mut shut
 
 pub async fn task_websocket(ws: WebSocketUpgrade, State(s): State<AppState>, Path(id): Path<String>) -> Response {
     let shutdown = s.shutdown.clone();
-    ws.on_upgrade(move |socket| task_session(socket, s.services.vps, id, shutdown))
+    let runner_token = s.services.auth.runner_token().map(str::to_string);
+    ws.on_upgrade(move |socket| task_session(socket, s.services.vps, id, runner_token, shutdown))
 }
 
-async fn task_session(socket: WebSocket, vps: VpsDirectory, id: String, shutdown: Shutdown) {
+async fn task_session(
+    socket: WebSocket,
+    vps: VpsDirectory,
+    id: String,
+    runner_token: Option<String>,
+    shutdown: Shutdown,
+) {
     let url = match id.parse() {
         Ok(id) => vps.terminal_url(id).await,
         Err(e) => Err(format!("{e}")),
@@ -52,7 +60,11 @@ async fn task_session(socket: WebSocket, vps: VpsDirectory, id: String, shutdown
         Ok(url) => url,
         Err(e) => return close(socket, CLOSE_POLICY, Some(e)).await,
     };
-    let runner = match tokio_tungstenite::connect_async(url.as_str()).await {
+    let request = match RunnerClient::terminal_request(&url, runner_token.as_deref()) {
+        Ok(request) => request,
+        Err(e) => return close(socket, CLOSE_ERROR, Some(format!("Bad runner address: {e}"))).await,
+    };
+    let runner = match tokio_tungstenite::connect_async(request).await {
         Ok((runner, _)) => runner,
         Err(e) => return close(socket, CLOSE_ERROR, Some(format!("Cannot reach the runner: {e}"))).await,
     };

@@ -2,6 +2,7 @@
 //! `[database] url` names one. The same migrations (`migrations/`, portable SQL) are applied at
 //! start, and every query is plain SQL that runs on both, through sqlx's `Any` driver.
 
+pub mod auth;
 pub mod backup;
 pub mod nodes;
 pub mod tasks;

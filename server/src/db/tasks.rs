@@ -35,6 +35,8 @@ pub struct TaskRow {
     pub assigned_at_ms: Option<i64>,
     pub assignment_suspicion_count: u32,
     pub ssh_port: Option<u16>,
+    /// The name of the token that submitted it.
+    pub owner: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -63,6 +65,7 @@ struct RawTask {
     assigned_at_ms: Option<i64>,
     assignment_suspicion_count: i64,
     ssh_port: Option<i64>,
+    owner: Option<String>,
 }
 
 fn id(v: i64) -> TaskId {
@@ -106,6 +109,7 @@ impl TryFrom<RawTask> for TaskRow {
             started_at_ms: r.started_at_ms,
             completed_at_ms: r.completed_at_ms,
             assigned_at_ms: r.assigned_at_ms,
+            owner: r.owner,
         })
     }
 }
@@ -118,12 +122,12 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 const COLUMNS: &str = "task_id, batch_id, task_type, command, arguments, env_vars, required_cores,
     required_memory_bytes, required_gpus, target_node, target_numa_node_id, assigned_node,
     container_name, privileged, additional_mounts, status, exit_code, error_message,
-    submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms";
+    submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner";
 
 pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), DbError> {
     sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
     ))
     .bind(sql_id(t.task_id))
     .bind(t.batch_id.map(sql_id))
@@ -149,6 +153,7 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), Db
     .bind(i64::from(t.assignment_suspicion_count))
     .bind(t.ssh_port.map(i64::from))
     .bind(t.assigned_at_ms)
+    .bind(&t.owner)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -417,6 +422,7 @@ mod tests {
             assigned_at_ms: None,
             assignment_suspicion_count: 0,
             ssh_port: None,
+            owner: Some("alice".into()),
         }
     }
 

@@ -164,20 +164,24 @@ impl EnvService {
             .collect())
     }
 
-    /// The env container `name`, if it is one of ours: its state (`running`, `exited`, ...).
-    async fn state_of(&self, name: &str) -> Result<String, EnvError> {
+    /// The env container named exactly `name`, if it is one of ours. Looked up by label and
+    /// exact name, never by Docker's name-or-id-prefix matching (a name like `0` would
+    /// otherwise reach whatever container's id starts with it).
+    async fn find(&self, name: &str) -> Result<Found, EnvError> {
         check_name(name)?;
-        let not_found = || EnvError::NotFound(format!("Environment container '{name}' not found."));
-        let info = match self.docker()?.inspect_container(name, None).await {
-            Ok(info) => info,
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Err(not_found()),
-            Err(e) => return Err(e.into()),
-        };
-        let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
-        if labels.get(KIND_LABEL).map(String::as_str) != Some(ENV_KIND) {
-            return Err(not_found());
-        }
-        Ok(info.state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default())
+        let filters = HashMap::from([
+            ("label".to_string(), vec![format!("{KIND_LABEL}={ENV_KIND}")]),
+            ("name".to_string(), vec![format!("^/{name}$")]),
+        ]);
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let wanted = format!("/{name}");
+        self.docker()?
+            .list_containers(Some(options))
+            .await?
+            .into_iter()
+            .find(|c| c.names.as_ref().is_some_and(|names| names.contains(&wanted)))
+            .and_then(|c| Some(Found { id: c.id?, state: c.state.map(|s| s.to_string()).unwrap_or_default() }))
+            .ok_or_else(|| EnvError::NotFound(format!("Environment container '{name}' not found.")))
     }
 
     /// Creates and starts an env container from a local image (no-op if it exists).
@@ -187,7 +191,7 @@ impl EnvService {
         if image.is_empty() || image.contains(char::is_whitespace) || image.starts_with('-') {
             return Err(EnvError::Invalid(format!("invalid image name {:?}", req.image_name)));
         }
-        if self.state_of(&req.container_name).await.is_ok() {
+        if self.find(&req.container_name).await.is_ok() {
             return Ok(false);
         }
         let docker = self.docker()?;
@@ -216,41 +220,42 @@ impl EnvService {
     }
 
     pub async fn start(&self, name: &str) -> Result<(), EnvError> {
-        self.state_of(name).await?;
-        self.docker()?.start_container(name, None).await.or_else(already(304))
+        let found = self.find(name).await?;
+        self.docker()?.start_container(&found.id, None).await.or_else(already(304))
     }
 
     pub async fn stop(&self, name: &str) -> Result<(), EnvError> {
-        self.state_of(name).await?;
-        self.docker()?.stop_container(name, None).await.or_else(already(304))
+        let found = self.find(name).await?;
+        self.docker()?.stop_container(&found.id, None).await.or_else(already(304))
     }
 
     pub async fn delete(&self, name: &str, force: bool) -> Result<(), EnvError> {
-        let state = self.state_of(name).await?;
-        if state == "running" && !force {
+        let found = self.find(name).await?;
+        if found.state == "running" && !force {
             return Err(EnvError::Conflict(format!("Container '{name}' is running; stop it first or pass force")));
         }
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
-        Ok(self.docker()?.remove_container(name, Some(options)).await?)
+        Ok(self.docker()?.remove_container(&found.id, Some(options)).await?)
     }
 
     /// Commits the env container to `hakuriver/<env>:base` and saves it as a new tarball; older
     /// tarballs of the env are removed once the new one is in place. Returns the tarball path.
     pub async fn create_tar(&self, name: &str, progress: &Progress) -> Result<PathBuf, EnvError> {
-        self.state_of(name).await?;
+        let found = self.find(name).await?;
         progress.phase("committing", None);
         let docker = self.docker()?;
         let ts = chrono::Utc::now().timestamp();
         let image = env_image(name);
         let repo = image.trim_end_matches(":base");
-        let options = CommitContainerOptionsBuilder::new().container(name).repo(repo).tag("base").pause(true).build();
+        let options =
+            CommitContainerOptionsBuilder::new().container(&found.id).repo(repo).tag("base").pause(true).build();
         docker.commit_container(options, bollard::models::ContainerConfig::default()).await?;
         self.save_tarball(name, ts, progress).await
     }
 
     /// Checks that `name` is one of our env containers.
     pub async fn check_env(&self, name: &str) -> Result<(), EnvError> {
-        self.state_of(name).await.map(drop)
+        self.find(name).await.map(drop)
     }
 
     /// Saves `hakuriver/<env>:base` as `<env>-<ts>.tar`, through a temporary name; then removes
@@ -364,12 +369,20 @@ impl EnvService {
     /// Starts an interactive shell (bash if the image has it, else sh) on a TTY in a running env
     /// container.
     pub async fn open_shell(&self, name: &str) -> Result<hakuriver_terminal::Shell, EnvError> {
-        let state = self.state_of(name).await?;
-        if state != "running" {
+        let found = self.find(name).await?;
+        if found.state != "running" {
+            let state = found.state;
             return Err(EnvError::Conflict(format!("Container '{name}' is not running (status: {state}).")));
         }
-        hakuriver_terminal::exec_shell(self.docker()?, name).await.map_err(|e| EnvError::Docker(e.to_string()))
+        hakuriver_terminal::exec_shell(self.docker()?, &found.id).await.map_err(|e| EnvError::Docker(e.to_string()))
     }
+}
+
+/// An env container as found by its exact name.
+struct Found {
+    id: String,
+    /// `running`, `exited`, ...
+    state: String,
 }
 
 /// Which runner has which version of each environment: from the tarballs and the images the

@@ -23,6 +23,7 @@ pub struct Services {
     pub events: events::EventBus,
     pub health: health::HealthHistory,
     pub history: history::NodeHistory,
+    pub auth: crate::auth::Auth,
     /// `network.host_ssh_proxy_port`, for the dashboard's `ssh -J` lines.
     pub ssh_proxy_port: u16,
 }
@@ -42,6 +43,21 @@ impl Services {
     }
 }
 
+impl Services {
+    /// A runner's status report: with name binding on, only the runner that owns the task's node
+    /// may report on it.
+    pub async fn runner_update(
+        &self,
+        update: hakuriver_model::task::TaskStatusUpdate,
+        identity: nodes::RunnerIdentity<'_>,
+    ) -> Result<String, ServiceError> {
+        if let Some(node) = self.tasks.assigned_node(update.task_id).await? {
+            self.nodes.check_identity(&node, identity, false).await?;
+        }
+        self.tasks.apply_update(update).await
+    }
+}
+
 /// An operation's result when it made a tarball.
 pub fn tarball_result(path: &std::path::Path) -> serde_json::Value {
     serde_json::json!({"tarball_path": path.display().to_string()})
@@ -57,6 +73,12 @@ pub enum ServiceError {
     /// A request that breaks a rule of the original's contract (its 400s: a bad submit).
     #[error("{0}")]
     BadRequest(hakuriver_model::api::FieldError),
+    /// The request clashes with what is there (a node name bound to another runner).
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Db(#[from] DbError),
     /// A file the host keeps could not be read or written.

@@ -8,6 +8,7 @@ use hakuriver_model::{ClusterEvent, CoresInUse, HeartbeatData, NodeInfo, NodeSta
 use super::events::EventBus;
 use super::tasks::TaskService;
 use super::{local_time, now_ms, ServiceError};
+use crate::db::auth as auth_store;
 use crate::db::nodes::{self as store, NodeRow, Transition};
 use crate::db::Pool;
 
@@ -19,7 +20,12 @@ pub struct NodeRegistry {
     tasks: TaskService,
     heartbeat_interval: Duration,
     offline_after: Duration,
+    /// Bind each node name to the identity of the runner that registered it first (auth on).
+    bind_names: bool,
 }
+
+/// What a runner proved about itself: its identity key, when it sent one.
+pub type RunnerIdentity<'a> = Option<&'a str>;
 
 impl NodeRegistry {
     pub fn new(
@@ -29,14 +35,22 @@ impl NodeRegistry {
         tasks: TaskService,
         heartbeat_interval: Duration,
         offline_after: Duration,
+        bind_names: bool,
     ) -> Self {
-        NodeRegistry { pool, events, history, tasks, heartbeat_interval, offline_after }
+        NodeRegistry { pool, events, history, tasks, heartbeat_interval, offline_after, bind_names }
     }
 
     /// Registers (or re-registers) a runner under its hostname; the node is online from now.
-    pub async fn register(&self, info: RunnerInfo) -> Result<(), ServiceError> {
+    /// With name binding on, a name already bound to another runner's identity is refused.
+    pub async fn register(&self, info: RunnerInfo, identity: RunnerIdentity<'_>) -> Result<(), ServiceError> {
         validate_registration(&info)?;
+        let claimed = self.check_identity(&info.hostname, identity, true).await?;
         let transition = store::upsert_registration(&self.pool, &info, now_ms()).await?;
+        if let Some(hash) = claimed {
+            auth_store::bind_node(&self.pool, &info.hostname, &hash).await?;
+            // Two runners registering one new name at once: only the first bind holds.
+            self.check_identity(&info.hostname, identity, true).await?;
+        }
         match transition {
             Transition::New => {
                 tracing::info!(node = %info.hostname, url = %info.runner_url, cores = info.total_cores, "node registered")
@@ -48,12 +62,55 @@ impl NodeRegistry {
         self.publish(&info.hostname).await
     }
 
+    /// With name binding on: whether `identity` may speak for node `hostname`. Answers the
+    /// identity's hash when the name is free to bind (unknown or unbound), for `register` to bind.
+    pub async fn check_identity(
+        &self,
+        hostname: &str,
+        identity: RunnerIdentity<'_>,
+        registering: bool,
+    ) -> Result<Option<String>, ServiceError> {
+        if !self.bind_names {
+            return Ok(None);
+        }
+        let Some(identity) = identity.filter(|i| !i.is_empty()) else {
+            return Err(ServiceError::Forbidden(format!(
+                "runner identity missing: runners present one in {}",
+                hakuriver_model::auth::RUNNER_IDENTITY_HEADER
+            )));
+        };
+        let hash = hakuriver_config::secret::hash(identity);
+        match auth_store::node_binding(&self.pool, hostname).await? {
+            None | Some(None) => Ok(Some(hash)),
+            Some(Some(bound)) if hakuriver_config::secret::matches(identity, &bound) => Ok(None),
+            Some(Some(_)) if registering => Err(ServiceError::Conflict(format!(
+                "Node name {hostname} belongs to another runner. If this machine replaced it, an admin can release the name: hakuriver node release {hostname}"
+            ))),
+            Some(Some(_)) => Err(ServiceError::Forbidden(format!("this runner does not own node name {hostname}"))),
+        }
+    }
+
+    /// Forgets which runner a node name is bound to, so the next to register keeps it.
+    pub async fn release(&self, hostname: &str) -> Result<(), ServiceError> {
+        if !auth_store::release_node(&self.pool, hostname).await? {
+            return Err(ServiceError::NotFound(format!("Node {hostname} not found")));
+        }
+        tracing::warn!(node = %hostname, "node name released by an admin");
+        Ok(())
+    }
+
     /// Records a heartbeat; `NotFound` tells the runner to register again.
-    pub async fn heartbeat(&self, hostname: &str, hb: HeartbeatData) -> Result<(), ServiceError> {
+    pub async fn heartbeat(
+        &self,
+        hostname: &str,
+        hb: HeartbeatData,
+        identity: RunnerIdentity<'_>,
+    ) -> Result<(), ServiceError> {
         let not_registered = || ServiceError::NotFound("Node not registered".into());
         if !is_valid_node_name(hostname) {
             return Err(not_registered());
         }
+        self.check_identity(hostname, identity, false).await?;
         let transition =
             store::record_heartbeat(&self.pool, hostname, &hb, now_ms()).await?.ok_or_else(not_registered)?;
         if transition == Transition::BackOnline {

@@ -18,8 +18,14 @@ pub struct RunnerClient {
 }
 
 impl RunnerClient {
-    pub fn new() -> Result<Self, reqwest::Error> {
+    /// A client that presents `runner_token` (when set) on every call, as runners require.
+    pub fn new(runner_token: Option<&str>) -> Result<Self, reqwest::Error> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(value) = runner_token.and_then(bearer) {
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build()?;
@@ -35,6 +41,19 @@ impl RunnerClient {
         self.post(runner_url, action, control).await
     }
 
+    /// The websocket request for a task's terminal on its runner, carrying the runner token.
+    pub fn terminal_request(
+        url: &str,
+        runner_token: Option<&str>,
+    ) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request()?;
+        if let Some(value) = runner_token.and_then(bearer) {
+            request.headers_mut().insert(reqwest::header::AUTHORIZATION, value);
+        }
+        Ok(request)
+    }
+
     async fn post<T: serde::Serialize>(&self, base: &str, path: &str, body: &T) -> Result<(), RunnerError> {
         let url = format!("{}/{path}", base.trim_end_matches('/'));
         let response =
@@ -46,4 +65,11 @@ impl RunnerClient {
         let body = response.text().await.unwrap_or_default();
         Err(RunnerError::Rejected { status: status.as_u16(), body })
     }
+}
+
+/// `Bearer <token>`, marked sensitive so it never shows in debug output.
+fn bearer(token: &str) -> Option<reqwest::header::HeaderValue> {
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }

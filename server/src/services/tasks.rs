@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hakuriver_model::auth::Actor;
 use hakuriver_model::task::{
     env_image, transition, AssignedNode, FailedTarget, LogChunk, SubmitResponse, TaskControl, TaskInfo, TaskPage,
     TaskQuery, TaskStatusUpdate, Transition, NO_CONTAINER, VPS,
@@ -90,6 +91,8 @@ pub enum ControlError {
     BadState(String),
     #[error("{0}")]
     Runner(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -106,6 +109,7 @@ impl TaskService {
         shared_dir: PathBuf,
         defaults: SubmitDefaults,
         events: EventBus,
+        runner_token: Option<&str>,
     ) -> Result<Self, reqwest::Error> {
         Ok(TaskService {
             inner: Arc::new(Inner {
@@ -115,7 +119,7 @@ impl TaskService {
                 defaults,
                 ids: IdGenerator::default(),
                 schedule_lock: Mutex::new(()),
-                runners: RunnerClient::new()?,
+                runners: RunnerClient::new(runner_token)?,
                 kick: Notify::new(),
             }),
         })
@@ -159,7 +163,7 @@ impl TaskService {
     }
 
     /// Submits one task per target; `task_ids` empty in the answer means every target failed.
-    pub async fn submit(&self, req: TaskRequest) -> Result<SubmitResponse, ServiceError> {
+    pub async fn submit(&self, req: TaskRequest, owner: Option<&str>) -> Result<SubmitResponse, ServiceError> {
         let checked = check(&req, &self.inner.defaults).map_err(ServiceError::BadRequest)?;
         let now = now_ms();
         let mut failed = Vec::new();
@@ -193,7 +197,8 @@ impl TaskService {
                 for target in &open_targets {
                     let id = self.inner.ids.next(now, floor);
                     let batch_id = *batch.get_or_insert(id);
-                    let row = new_row(&checked, arguments, id, batch_id, target.as_ref().map(|t| &t.1), now);
+                    let mut row = new_row(&checked, arguments, id, batch_id, target.as_ref().map(|t| &t.1), now);
+                    row.owner = owner.map(str::to_string);
                     store::insert(&mut tx, &row).await?;
                     created.push((id, label(target), checked.queue));
                 }
@@ -405,7 +410,13 @@ impl TaskService {
             privileged: t.privileged,
             additional_mounts: t.additional_mounts.clone(),
             ssh_port: t.ssh_port,
+            owner: t.owner.clone(),
         }
+    }
+
+    /// The node a task was placed on, if any.
+    pub async fn assigned_node(&self, id: TaskId) -> Result<Option<String>, ServiceError> {
+        Ok(store::get(&self.inner.pool, id).await?.and_then(|t| t.assigned_node))
     }
 
     /// A runner's report. Returns the message for the `{"message"}` answer.
@@ -453,11 +464,12 @@ impl TaskService {
         Err(ServiceError::Invalid("task status is changing too fast; retry".into()))
     }
 
-    pub async fn kill(&self, id: TaskId) -> Result<String, ControlError> {
+    pub async fn kill(&self, id: TaskId, actor: &Actor) -> Result<String, ControlError> {
         loop {
             let row = store::get(&self.inner.pool, id)
                 .await?
                 .ok_or_else(|| ControlError::NotFound("Task not found.".into()))?;
+            may_control(actor, &row)?;
             if row.status.is_final() {
                 return Err(ControlError::Conflict(format!("Task cannot be killed (state: {})", row.status)));
             }
@@ -488,10 +500,11 @@ impl TaskService {
     }
 
     /// `pause` or `resume`: asks the runner, and records the new status once it confirms.
-    pub async fn control(&self, id: TaskId, command: &str) -> Result<String, ControlError> {
+    pub async fn control(&self, id: TaskId, command: &str, actor: &Actor) -> Result<String, ControlError> {
         let row = store::get(&self.inner.pool, id)
             .await?
             .ok_or_else(|| ControlError::NotFound("Task id not found".into()))?;
+        may_control(actor, &row)?;
         let (from, to, word) = match (command, row.status) {
             ("pause", TaskStatus::Running) => (TaskStatus::Running, TaskStatus::Paused, "Pause"),
             ("resume", TaskStatus::Paused) => (TaskStatus::Paused, TaskStatus::Running, "Resume"),
@@ -673,7 +686,20 @@ pub(crate) fn new_row(
         assigned_at_ms: None,
         assignment_suspicion_count: 0,
         ssh_port: None,
+        owner: None,
     }
+}
+
+/// Users control their own tasks; operators and admins every task.
+fn may_control(actor: &Actor, row: &TaskRow) -> Result<(), ControlError> {
+    if actor.may_control(row.owner.as_deref()) {
+        return Ok(());
+    }
+    Err(ControlError::Forbidden(format!(
+        "Task {} belongs to {}; only its owner, an operator or an admin may control it.",
+        row.task_id,
+        row.owner.as_deref().unwrap_or("nobody")
+    )))
 }
 
 /// Each node's capacity and what is reserved on it now.

@@ -45,6 +45,18 @@ impl VpsDirectory {
         route(id, task.as_ref(), node.as_ref())
     }
 
+    /// Who submitted task `id` (for the proxy's authorization), or the original's reason.
+    pub async fn owner(&self, id: TaskId) -> Result<Option<String>, String> {
+        match store::get(&self.pool, id).await {
+            Ok(Some(task)) => Ok(task.owner),
+            Ok(None) => Err(format!("Task {id} not found.")),
+            Err(e) => {
+                tracing::error!(task = %id, error = %e, "task lookup failed");
+                Err("Internal server error during task lookup.".into())
+            }
+        }
+    }
+
     /// Whether `blob` (a public key in SSH wire format) is the key of a running VPS.
     pub async fn is_vps_key(&self, blob: &[u8]) -> bool {
         match self.running().await {

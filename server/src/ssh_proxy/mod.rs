@@ -25,6 +25,7 @@ pub use hostkey::{load_or_create as load_host_key, HostKeyError};
 use prefixed::Prefixed;
 use request::{classify, FirstLine, MAX_LINE};
 
+use crate::auth::{Auth, Credential};
 use crate::services::vps::{VpsDirectory, VpsRoute};
 
 /// Connections served at once; more are closed at once.
@@ -34,14 +35,20 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct SshProxy {
     pub vps: VpsDirectory,
+    pub auth: Auth,
     pub ssh: Arc<russh::server::Config>,
     pub handshake_timeout: Duration,
 }
 
 impl SshProxy {
-    pub fn new(vps: VpsDirectory, host_key_file: &Path, handshake_timeout: Duration) -> Result<Self, HostKeyError> {
+    pub fn new(
+        vps: VpsDirectory,
+        auth: Auth,
+        host_key_file: &Path,
+        handshake_timeout: Duration,
+    ) -> Result<Self, HostKeyError> {
         let key = load_host_key(host_key_file)?;
-        Ok(SshProxy { vps, ssh: jump::config(key), handshake_timeout })
+        Ok(SshProxy { vps, auth, ssh: jump::config(key), handshake_timeout })
     }
 
     /// Serves connections until `stop` turns true.
@@ -108,7 +115,46 @@ impl SshProxy {
                 tracing::info!(%peer, reason, "SSH proxy: bad request");
                 refuse(socket, reason).await;
             }
-            FirstLine::Tunnel(id) => self.tunnel(socket, peer, id, first[line_end + 1..].to_vec()).await,
+            FirstLine::Tunnel(id, token) => {
+                if let Err(reason) = self.authorize(peer, id, token.as_deref()).await {
+                    tracing::info!(task = %id, %peer, reason, "SSH proxy: tunnel not authorized");
+                    return refuse(socket, &reason).await;
+                }
+                self.tunnel(socket, peer, id, first[line_end + 1..].to_vec()).await
+            }
+        }
+    }
+
+    /// With authentication on, a tunnel needs a token whose holder may control the VPS: its
+    /// owner, an operator or an admin. Failures count towards the address's slow-down.
+    async fn authorize(&self, peer: SocketAddr, id: TaskId, token: Option<&str>) -> Result<(), String> {
+        if !self.auth.enabled() {
+            return Ok(());
+        }
+        let Some(token) = token else {
+            return Err(format!("Authorization required: send REQUEST_TUNNEL {id} <token>."));
+        };
+        let wait = self.auth.wait_ms(peer.ip());
+        if wait > 0 {
+            return Err(format!("Too many failed attempts; retry in {} s.", (wait + 999) / 1000));
+        }
+        let actor = match self.auth.bearer(token).await {
+            Ok(Some(Credential::Person(actor))) => actor,
+            Ok(_) => {
+                self.auth.failed(peer.ip());
+                return Err("Invalid, expired or revoked token.".into());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SSH proxy: token lookup failed");
+                return Err("Internal server error.".into());
+            }
+        };
+        self.auth.succeeded(peer.ip());
+        let owner = self.vps.owner(id).await?;
+        if actor.may_control(owner.as_deref()) {
+            Ok(())
+        } else {
+            Err(format!("Not authorized for VPS task {id}."))
         }
     }
 

@@ -1,5 +1,6 @@
-//! The original proxy's first line, `REQUEST_TUNNEL <task_id>`, and the `ERROR` reasons its
-//! clients print. Pure parsing, tested here.
+//! The original proxy's first line, `REQUEST_TUNNEL <task_id>`, with our token appended when
+//! authentication is on (`REQUEST_TUNNEL <task_id> <token>`), and the `ERROR` reasons its clients
+//! print. Pure parsing, tested here.
 
 use hakuriver_model::TaskId;
 
@@ -12,8 +13,8 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub enum FirstLine {
     /// An SSH client's identification (`SSH-2.0-...`): the jump host serves it.
     Ssh,
-    /// The original handshake.
-    Tunnel(TaskId),
+    /// The original handshake, and the token after the id if one was sent.
+    Tunnel(TaskId, Option<String>),
     /// Anything else: answered with this `ERROR` reason.
     Invalid(&'static str),
 }
@@ -26,12 +27,15 @@ pub fn classify(line: &[u8]) -> FirstLine {
     let Some(rest) = line.strip_prefix(PREFIX.as_bytes()) else {
         return FirstLine::Invalid("Invalid request format.");
     };
-    let id = std::str::from_utf8(rest).map(str::trim).unwrap_or("");
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+    let rest = std::str::from_utf8(rest).map(str::trim).unwrap_or("");
+    let mut words = rest.split_ascii_whitespace();
+    let id = words.next().unwrap_or("");
+    let token = words.next().map(str::to_string);
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || words.next().is_some() {
         return FirstLine::Invalid("Invalid task ID format.");
     }
     match id.parse::<u64>() {
-        Ok(n) => FirstLine::Tunnel(TaskId(n)),
+        Ok(n) => FirstLine::Tunnel(TaskId(n), token),
         Err(_) => FirstLine::Invalid("Invalid task ID format."),
     }
 }
@@ -53,8 +57,10 @@ mod tests {
 
     #[test]
     fn first_lines() {
-        assert_eq!(classify(b"REQUEST_TUNNEL 123"), FirstLine::Tunnel(TaskId(123)));
-        assert_eq!(classify(b"REQUEST_TUNNEL  42 \r"), FirstLine::Tunnel(TaskId(42)));
+        assert_eq!(classify(b"REQUEST_TUNNEL 123"), FirstLine::Tunnel(TaskId(123), None));
+        assert_eq!(classify(b"REQUEST_TUNNEL  42 \r"), FirstLine::Tunnel(TaskId(42), None));
+        assert_eq!(classify(b"REQUEST_TUNNEL 42 hkr_x_y\r"), FirstLine::Tunnel(TaskId(42), Some("hkr_x_y".into())));
+        assert_eq!(classify(b"REQUEST_TUNNEL 42 a b"), FirstLine::Invalid("Invalid task ID format."));
         assert_eq!(classify(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r"), FirstLine::Ssh);
         assert_eq!(classify(b"GET / HTTP/1.1\r"), FirstLine::Invalid("Invalid request format."));
         assert_eq!(classify(b"request_tunnel 1"), FirstLine::Invalid("Invalid request format."));

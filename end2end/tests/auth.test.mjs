@@ -1,0 +1,97 @@
+// The dashboard with [auth] on: the login page, the session cookie, hydration and live updates
+// under the content security policy, task ownership in the page, and logging out.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Cluster, launchBrowser, watchPage, waitForNode, screenshot } from './harness.mjs';
+
+const RUNNER_TOKEN = 'e2e-runner-token-3c9f1a7b5d2e80';
+const ADMIN_TOKEN = 'e2e-admin-token-6b2d8f0e4a1c97';
+
+let cluster;
+let browser;
+let cleanup;
+const tokens = {};
+
+async function api(path, token, body) {
+  const r = await fetch(`${cluster.base}${path}`, {
+    method: body ? 'POST' : 'GET',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);
+  return r.json();
+}
+
+before(async () => {
+  cluster = await Cluster.create(['[auth]', 'enabled = true', `runner_token = "${RUNNER_TOKEN}"`, `admin_token = "${ADMIN_TOKEN}"`]);
+  await cluster.startHost();
+  await cluster.startRunner('e2e-auth');
+  await waitForNode(cluster.base, 'e2e-auth', ADMIN_TOKEN).catch((e) => cluster.fail(e));
+  for (const [name, role] of [['alice', 'user'], ['bob', 'user']]) {
+    tokens[name] = (await api('/api/auth/tokens', ADMIN_TOKEN, { name, role })).token;
+  }
+  ({ browser, cleanup } = await launchBrowser());
+});
+
+after(async () => {
+  await cleanup?.();
+  cluster?.stop();
+});
+
+const fail = (e) => cluster.fail(e);
+const sleeper = (token) => api('/api/submit', token, {
+  command: 'sleep', arguments: ['300'], targets: ['e2e-auth'], container_name: 'NULL',
+}).then((r) => r.task_ids[0]);
+
+test('log in with a token, work under the security policy, and log out', async () => {
+  const page = await browser.newPage();
+  const problems = watchPage(page);
+  const violations = [];
+  page.on('console', (msg) => { if (msg.text().includes('Content Security Policy')) violations.push(msg.text()); });
+
+  // Not logged in: the page sends us to the login form, which remembers where we were going.
+  await page.goto(`${cluster.base}/tasks`);
+  assert.equal(new URL(page.url()).pathname, '/login');
+  await page.fill('input[name="token"]', 'not-a-token-not-a-token');
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('.login-error');
+  problems.length = 0; // the 401 of the wrong token is the point of that step
+
+  await page.fill('input[name="token"]', tokens.alice);
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20000 }).catch(fail);
+  assert.equal(new URL(page.url()).pathname, '/tasks');
+  await page.waitForSelector('[data-link="live"]', { timeout: 10000 }).catch(fail);
+  assert.match(await page.textContent('.session-user'), /alice \(user\)/);
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === 'hakuriver_session');
+  assert.ok(session?.httpOnly, 'the session cookie is HttpOnly');
+  assert.equal(session.sameSite, 'Strict');
+
+  // Her own task: she kills it from the page (a server function with the cookie).
+  const own = await sleeper(tokens.alice);
+  await page.waitForSelector(`tr[data-task="${own}"][data-status="running"]`, { timeout: 30000 }).catch(fail);
+  await page.click(`tr[data-task="${own}"] button.action-kill`);
+  await page.click(`tr[data-task="${own}"] button[data-confirm="kill"]`);
+  await page.waitForSelector(`tr[data-task="${own}"][data-status="killed"]`, { timeout: 20000 }).catch(fail);
+
+  // Bob's task: the page tells her she may not, and it keeps running.
+  const bobs = await sleeper(tokens.bob);
+  await page.waitForSelector(`tr[data-task="${bobs}"][data-status="running"]`, { timeout: 30000 }).catch(fail);
+  await page.click(`tr[data-task="${bobs}"] button.action-kill`);
+  await page.click(`tr[data-task="${bobs}"] button[data-confirm="kill"]`);
+  await page.waitForSelector(`tr[data-task="${bobs}"] .action-message:has-text("belongs to bob")`, { timeout: 10000 }).catch(fail);
+  assert.equal((await api(`/api/status/${bobs}`, ADMIN_TOKEN)).status, 'running');
+  await screenshot(page, 'auth-tasks');
+  // The refused server function answers with an error status, which Chromium logs.
+  const unexpected = problems.filter((p) => !p.includes('status of 500'));
+  assert.deepEqual(unexpected, []);
+  assert.deepEqual(violations, [], 'no content security policy violations');
+
+  // Logging out ends the session: the next page is the login form again.
+  await page.click('button.session-logout');
+  await page.waitForSelector('input[name="token"]');
+  await page.goto(`${cluster.base}/nodes`);
+  assert.equal(new URL(page.url()).pathname, '/login');
+  await page.close();
+});

@@ -1,0 +1,263 @@
+//! Authentication and authorization: API tokens (random, shown once, stored hashed, expiring,
+//! revocable), dashboard logins (an HttpOnly, SameSite=Strict session cookie made from a token),
+//! the runner token, and the bootstrap admin token from the configuration.
+//!
+//! `policy` says which credential each route needs; `guard` is the middleware that enforces it on
+//! every request (websockets included), checks origins, limits bodies and adds security headers;
+//! `login` serves the login page; `throttle` slows down addresses that keep failing.
+
+pub mod guard;
+pub mod login;
+pub mod policy;
+pub mod throttle;
+pub mod token;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hakuriver_config::{secret, AuthSection};
+use hakuriver_model::auth::{is_valid_token_name, Actor, Role, TokenCreated, TokenInfo, TokenRequest};
+
+use crate::db::auth::{self as store, SessionRow, TokenRow};
+use crate::db::{DbError, Pool};
+use crate::services::{local_time, now_ms};
+use throttle::Throttle;
+
+/// The address a connection came from, as every request sees it (`ConnectInfo<Peer>`): what
+/// the slow-down after failed logins counts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// The name the configuration's `admin_token` acts as.
+pub const CONFIG_ADMIN: &str = "admin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("token {0} not found")]
+    NotFound(String),
+    #[error("cannot create a secret: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What a credential turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Person(Actor),
+    Runner,
+}
+
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    enabled: bool,
+    /// Presented on calls to runners.
+    runner_token: Option<String>,
+    runner_token_hash: Option<String>,
+    admin_token_hash: Option<String>,
+    session_length: Duration,
+    allowed_origins: Vec<String>,
+    pool: Pool,
+    throttle: Mutex<Throttle>,
+}
+
+impl Auth {
+    pub fn new(config: &AuthSection, pool: Pool) -> Self {
+        Auth {
+            inner: Arc::new(Inner {
+                enabled: config.enabled,
+                runner_token: config.runner_token.expose().map(str::to_string),
+                runner_token_hash: config.runner_token.expose().map(secret::hash),
+                admin_token_hash: config.admin_token.expose().map(secret::hash),
+                session_length: config.session_length(),
+                allowed_origins: config.allowed_origins.clone(),
+                pool,
+                throttle: Mutex::new(Throttle::default()),
+            }),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.inner.enabled
+    }
+
+    /// The runner token, for calls to runners.
+    pub fn runner_token(&self) -> Option<&str> {
+        self.inner.runner_token.as_deref()
+    }
+
+    pub fn allowed_origins(&self) -> &[String] {
+        &self.inner.allowed_origins
+    }
+
+    pub fn session_length(&self) -> Duration {
+        self.inner.session_length
+    }
+
+    /// What a bearer token is: the runner token, the configured admin token, or a live API token.
+    pub async fn bearer(&self, token: &str) -> Result<Option<Credential>, DbError> {
+        if self.inner.runner_token_hash.as_deref().is_some_and(|h| secret::matches(token, h)) {
+            return Ok(Some(Credential::Runner));
+        }
+        if self.inner.admin_token_hash.as_deref().is_some_and(|h| secret::matches(token, h)) {
+            return Ok(Some(Credential::Person(Actor { name: CONFIG_ADMIN.into(), role: Role::Admin })));
+        }
+        Ok(self.api_token(token).await?.map(|t| Credential::Person(Actor { name: t.name, role: t.role })))
+    }
+
+    /// A live (unexpired, unrevoked) API token, marked as used.
+    async fn api_token(&self, token: &str) -> Result<Option<TokenRow>, DbError> {
+        let Some(parsed) = token::parse(token) else { return Ok(None) };
+        let Some(row) = store::token(&self.inner.pool, parsed.id).await? else { return Ok(None) };
+        let now = now_ms();
+        let live = row.revoked_at_ms.is_none() && row.expires_at_ms.is_none_or(|at| at > now);
+        if !live || !secret::matches(parsed.secret, &row.secret_hash) {
+            return Ok(None);
+        }
+        store::touch_token(&self.inner.pool, &row.id, now).await?;
+        Ok(Some(row))
+    }
+
+    /// The person a session cookie belongs to, while the session and its token last.
+    pub async fn session(&self, cookie: &str) -> Result<Option<Actor>, DbError> {
+        let Some(row) = store::session(&self.inner.pool, &secret::hash(cookie)).await? else { return Ok(None) };
+        if row.expires_at_ms <= now_ms() {
+            store::delete_session(&self.inner.pool, &row.secret_hash).await?;
+            return Ok(None);
+        }
+        if row.token_id != CONFIG_ADMIN {
+            let live = store::token(&self.inner.pool, &row.token_id)
+                .await?
+                .is_some_and(|t| t.revoked_at_ms.is_none() && t.expires_at_ms.is_none_or(|at| at > now_ms()));
+            if !live {
+                return Ok(None);
+            }
+        }
+        Ok(row.role.parse().ok().map(|role| Actor { name: row.name, role }))
+    }
+
+    /// Logs in with a token: answers the new session's cookie value, or `None` when the token
+    /// does not hold. The session ends after `session_hours`, or earlier with its token.
+    pub async fn login(&self, token: &str) -> Result<Option<(String, Actor)>, AuthError> {
+        let (token_id, actor) = if self.inner.admin_token_hash.as_deref().is_some_and(|h| secret::matches(token, h)) {
+            (CONFIG_ADMIN.to_string(), Actor { name: CONFIG_ADMIN.into(), role: Role::Admin })
+        } else {
+            match self.api_token(token).await? {
+                Some(t) => (t.id, Actor { name: t.name, role: t.role }),
+                None => return Ok(None),
+            }
+        };
+        let cookie = secret::generate().map_err(|e| AuthError::Random(e.to_string()))?;
+        let length = i64::try_from(self.inner.session_length.as_millis()).unwrap_or(i64::MAX);
+        let now = now_ms();
+        store::delete_expired_sessions(&self.inner.pool, now).await?;
+        store::insert_session(
+            &self.inner.pool,
+            &SessionRow {
+                secret_hash: secret::hash(&cookie),
+                token_id,
+                name: actor.name.clone(),
+                role: actor.role.as_str().into(),
+                expires_at_ms: now.saturating_add(length),
+            },
+        )
+        .await?;
+        Ok(Some((cookie, actor)))
+    }
+
+    pub async fn logout(&self, cookie: &str) -> Result<(), DbError> {
+        store::delete_session(&self.inner.pool, &secret::hash(cookie)).await
+    }
+
+    pub async fn create_token(&self, req: &TokenRequest) -> Result<TokenCreated, AuthError> {
+        if !is_valid_token_name(&req.name) {
+            return Err(AuthError::Invalid("name: expected 1-64 letters, digits, '.', '_', '-' or '@'".into()));
+        }
+        if req.expires_in_days == Some(0) || req.expires_in_days.is_some_and(|d| d > 3650) {
+            return Err(AuthError::Invalid("expires_in_days: expected 1 to 3650 days, or none".into()));
+        }
+        let random = secret::generate().map_err(|e| AuthError::Random(e.to_string()))?;
+        let id = random[..12].to_string();
+        let secret = secret::generate().map_err(|e| AuthError::Random(e.to_string()))?;
+        let now = now_ms();
+        let row = TokenRow {
+            id: id.clone(),
+            name: req.name.clone(),
+            role: req.role,
+            secret_hash: secret::hash(&secret),
+            created_at_ms: now,
+            expires_at_ms: req.expires_in_days.map(|d| now + i64::from(d) * 86_400_000),
+            revoked_at_ms: None,
+            last_used_at_ms: None,
+        };
+        store::insert_token(&self.inner.pool, &row).await?;
+        tracing::info!(token = %id, name = %row.name, role = %row.role, "API token created");
+        Ok(TokenCreated { token: token::format(&id, &secret), info: info(&row) })
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, AuthError> {
+        Ok(store::tokens(&self.inner.pool).await?.iter().map(info).collect())
+    }
+
+    pub async fn revoke(&self, id: &str) -> Result<TokenInfo, AuthError> {
+        if !store::revoke_token(&self.inner.pool, id, now_ms()).await? {
+            return Err(AuthError::NotFound(id.to_string()));
+        }
+        tracing::info!(token = %id, "API token revoked");
+        let row = store::token(&self.inner.pool, id).await?.ok_or_else(|| AuthError::NotFound(id.to_string()))?;
+        Ok(info(&row))
+    }
+
+    /// Milliseconds `ip` must wait before its next authentication attempt.
+    pub fn wait_ms(&self, ip: IpAddr) -> i64 {
+        self.throttle().wait_ms(ip, now_ms())
+    }
+
+    /// Records a failed attempt from `ip`.
+    pub fn failed(&self, ip: IpAddr) {
+        let wait = self.throttle().failed(ip, now_ms());
+        if wait > 0 {
+            tracing::warn!(%ip, wait_ms = wait, "repeated authentication failures; slowing this address down");
+        }
+    }
+
+    pub fn succeeded(&self, ip: IpAddr) {
+        self.throttle().succeeded(ip);
+    }
+
+    fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
+        // A panic while holding the lock cannot leave the counts inconsistent: keep using them.
+        self.inner.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn info(t: &TokenRow) -> TokenInfo {
+    TokenInfo {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        role: t.role,
+        created_at: local_time(t.created_at_ms),
+        expires_at: t.expires_at_ms.and_then(local_time),
+        revoked_at: t.revoked_at_ms.and_then(local_time),
+        last_used_at: t.last_used_at_ms.and_then(local_time),
+    }
+}
