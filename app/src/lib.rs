@@ -47,7 +47,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="hakuriver-base" content=base.clone()/>
-                <meta name="hakuriver-user" content=session::signed_in().unwrap_or_default()/>
+                <meta name="hakuriver-user" content=session::signed_in().map(|a| a.name).unwrap_or_default()/>
+                <meta name="hakuriver-role" content=session::signed_in().map(|a| a.role.to_string()).unwrap_or_default()/>
                 <link rel="icon" type="image/svg+xml" href=base::href("/favicon.svg")/>
                 <link rel="stylesheet" href=base::href("/xterm/xterm.css")/>
                 <HydrationScripts options root=base/>
@@ -89,7 +90,7 @@ pub fn App() -> impl IntoView {
                     <LinkBadge state=live.link/>
                     {session::signed_in().map(|who| view! {
                         <form class="session" method="post" action=base::href("/logout")>
-                            <span class="session-user">{who}</span>
+                            <span class="session-user">{format!("{} ({})", who.name, who.role)}</span>
                             <button type="submit" class="session-logout">"Log out"</button>
                         </form>
                     })}

@@ -1,26 +1,49 @@
-//! Who is logged in, for the header's name and "Log out" button. The host provides it to the
-//! server render when authentication is on; the page carries it in
-//! `<meta name="hakuriver-user">` for the browser (the login cookie itself is HttpOnly).
+//! Who is logged in: the header's name and "Log out", and which actions the pages offer (the
+//! host checks every one again). The host provides it to the server render when authentication
+//! is on; the page carries it in `<meta name="hakuriver-user">` and `<meta name="hakuriver-role">`
+//! for the browser (the login cookie itself is HttpOnly). Nobody logged in means authentication
+//! is off: everything is offered, as in the original.
 
-/// `Some("alice (user)")` when someone is logged in; `None` with authentication off.
+use hakuriver_model::auth::{Actor, Role};
+
+/// Provided by the host to every render: the actor when authentication is on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SignedIn(pub Option<String>);
+pub struct SignedIn(pub Option<Actor>);
 
-pub fn signed_in() -> Option<String> {
+/// The logged-in actor; `None` with authentication off.
+pub fn signed_in() -> Option<Actor> {
     #[cfg(feature = "hydrate")]
     {
         thread_local! {
-            static USER: Option<String> = leptos::prelude::document()
-                .query_selector("meta[name=hakuriver-user]")
-                .ok()
-                .flatten()
-                .and_then(|m| m.get_attribute("content"))
-                .filter(|c| !c.is_empty());
+            static ACTOR: Option<Actor> = {
+                let meta = |name: &str| {
+                    leptos::prelude::document()
+                        .query_selector(&format!("meta[name={name}]"))
+                        .ok()
+                        .flatten()
+                        .and_then(|m| m.get_attribute("content"))
+                        .filter(|c| !c.is_empty())
+                };
+                match (meta("hakuriver-user"), meta("hakuriver-role").and_then(|r| r.parse().ok())) {
+                    (Some(name), Some(role)) => Some(Actor { name, role }),
+                    _ => None,
+                }
+            };
         }
-        USER.with(Clone::clone)
+        ACTOR.with(Clone::clone)
     }
     #[cfg(not(feature = "hydrate"))]
     {
         leptos::prelude::use_context::<SignedIn>().and_then(|s| s.0)
     }
+}
+
+/// Whether to offer what needs `role`.
+pub fn may(role: Role) -> bool {
+    signed_in().is_none_or(|actor| actor.can(role))
+}
+
+/// Whether to offer kill, pause and resume for a task submitted by `owner`.
+pub fn may_control(owner: Option<&str>) -> bool {
+    signed_in().is_none_or(|actor| actor.may_control(owner))
 }

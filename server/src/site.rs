@@ -50,7 +50,7 @@ pub fn context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     move || {
         let actor = use_context::<axum::http::request::Parts>()
             .and_then(|parts| crate::auth::guard::actor_of(&parts.extensions));
-        let who = actor.as_ref().filter(|_| services.auth.enabled()).map(|a| format!("{} ({})", a.name, a.role));
+        let who = actor.clone().filter(|_| services.auth.enabled());
         provide_context(hakuriver_app::session::SignedIn(who));
         let api: hakuriver_app::SharedHostApi = std::sync::Arc::new(Acting { services: services.clone(), actor });
         provide_context(api);

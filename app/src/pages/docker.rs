@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use hakuriver_model::auth::Role;
 use hakuriver_model::env::{EnvContainer, EnvVersions, TarballList};
 use hakuriver_model::operation::{Operation, OperationState};
 use hakuriver_model::task::is_valid_env_name;
@@ -28,7 +29,7 @@ pub fn DockerPage() -> impl IntoView {
     let ops = RwSignal::new(BTreeMap::<String, Operation>::new());
     view! {
         <h1>"Docker Environments"</h1>
-        <CreateEnv version/>
+        {crate::session::may(Role::Operator).then(|| view! { <CreateEnv version/> })}
         <h2>"Host containers"</h2>
         <Containers version terminal ops/>
         {move || terminal.get().map(|name| view! {
@@ -171,10 +172,10 @@ fn ContainerRow(
             <td class="mono">{c.image.clone()}</td>
             <td>{c.status.clone()}</td>
             <td>
-                <span class="actions">
+                <span class="actions" hidden=!crate::session::may(Role::Operator)>
                     {(!running).then(|| button("start", "Start"))}
                     {running.then(|| button("stop", "Stop"))}
-                    {running.then(|| view! {
+                    {(running && crate::session::may(Role::Admin)).then(|| view! {
                         <button type="button" class="action-terminal" on:click=move |_| terminal.set(Some(n.get_value()))>"Terminal"</button>
                     })}
                     <button type="button" class="action-create-tar" on:click=start_tar

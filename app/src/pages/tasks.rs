@@ -5,6 +5,7 @@
 //! so reading works without JavaScript (a plain GET form and links); actions need hydration.
 
 use hakuriver_model::api::FieldError;
+use hakuriver_model::auth::Role;
 use hakuriver_model::task::TaskQuery;
 use hakuriver_model::{NodeInfo, NodeStatus, TaskId, TaskStatus, TaskView};
 use leptos::prelude::*;
@@ -91,7 +92,7 @@ pub fn TasksPage() -> impl IntoView {
     let selected = selected_task();
     view! {
         <h1>"Command Tasks"</h1>
-        <SubmitTask/>
+        {crate::session::may(Role::User).then(|| view! { <SubmitTask/> })}
         <Filters query/>
         <TaskList query selected/>
         <TaskDetail selected query/>
@@ -225,7 +226,7 @@ fn TaskRow(task: TaskView, query: Memo<TaskQuery>, selected: Memo<Option<TaskId>
             <td>{task.required_cores}</td>
             <td>{gpus}</td>
             <td>{format::time(task.submitted_at)}</td>
-            <td><TaskActions id status/></td>
+            <td><TaskActions id status owner=task.owner.clone()/></td>
         </tr>
     }
 }
@@ -236,9 +237,13 @@ pub fn StatusBadge(status: TaskStatus) -> impl IntoView {
     view! { <span class=format!("badge badge-{s}")>{s}</span> }
 }
 
-/// Kill (any unfinished task), pause (running) and resume (paused), each asking once to confirm.
+/// Kill (any unfinished task), pause (running) and resume (paused), each asking once to confirm;
+/// offered only to who may control the task (its owner, operators, admins).
 #[component]
-pub fn TaskActions(id: TaskId, status: TaskStatus) -> impl IntoView {
+pub fn TaskActions(id: TaskId, status: TaskStatus, owner: Option<String>) -> impl IntoView {
+    if !crate::session::may_control(owner.as_deref()) {
+        return view! { <span class="actions muted" title="only its owner, operators and admins control this task">"–"</span> }.into_any();
+    }
     let confirm = RwSignal::new(None::<&'static str>);
     let message = RwSignal::new(None::<String>);
     let act = Action::new(move |action: &&'static str| {
@@ -282,6 +287,7 @@ pub fn TaskActions(id: TaskId, status: TaskStatus) -> impl IntoView {
             {move || message.get().map(|m| view! { <span class="action-message" role="status">{m}</span> })}
         </span>
     }
+    .into_any()
 }
 
 /// The panel of the task in `?task=ID`: every field, live log tails, actions.
@@ -315,10 +321,11 @@ fn TaskDetail(selected: Memo<Option<TaskId>>, query: Memo<TaskQuery>) -> impl In
                                 {move || {
                                     let t = current.get();
                                     let shell = t.status == TaskStatus::Running
-                                        && t.container_name.as_deref() != Some(hakuriver_model::task::NO_CONTAINER);
+                                        && t.container_name.as_deref() != Some(hakuriver_model::task::NO_CONTAINER)
+                                        && crate::session::may(hakuriver_model::auth::Role::Admin);
                                     view! {
                                         <p>
-                                            <StatusBadge status=t.status/>" "<TaskActions id status=t.status/>
+                                            <StatusBadge status=t.status/>" "<TaskActions id status=t.status owner=t.owner.clone()/>
                                             {shell.then(|| view! {
                                                 <button type="button" class="action-terminal" on:click=move |_| terminal.update(|o| *o = !*o)>
                                                     {move || if terminal.get() { "Close terminal" } else { "Terminal" }}

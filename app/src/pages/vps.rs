@@ -44,7 +44,7 @@ pub fn VpsPage() -> impl IntoView {
     let terminal = RwSignal::new(None::<TaskId>);
     view! {
         <h1>"VPS Tasks"</h1>
-        <CreateVps/>
+        {crate::session::may(hakuriver_model::auth::Role::User).then(|| view! { <CreateVps/> })}
         <VpsList terminal/>
         {move || terminal.get().map(|id| view! {
             <section class="panel terminal-panel" aria-label="VPS terminal">
@@ -154,8 +154,8 @@ fn VpsRow(task: TaskView, host: String, port: u16, terminal: RwSignal<Option<Tas
                 {task.ssh_port.filter(|_| running).map(|p| view! { <div class="muted">{format!("sshd on port {p} of its node")}</div> })}
             </td>
             <td>
-                <TaskActions id status/>
-                {running.then(|| view! {
+                <TaskActions id status owner=task.owner.clone()/>
+                {(running && crate::session::may(hakuriver_model::auth::Role::Admin)).then(|| view! {
                     <button type="button" class="action-terminal" on:click=move |_| terminal.set(Some(id))>"Terminal"</button>
                 })}
             </td>
