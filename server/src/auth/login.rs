@@ -1,9 +1,7 @@
 //! The dashboard's login: a plain form (it works before any WASM loads) that trades a token for
 //! an HttpOnly, SameSite=Strict session cookie, and the logout that ends it.
 
-use std::net::{IpAddr, Ipv4Addr};
-
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -49,7 +47,7 @@ async fn login(
         return (StatusCode::FORBIDDEN, Html(form(&s.base_path, &next, Some("Log in from this host's own page."))))
             .into_response();
     }
-    let ip = peer_ip(&extensions);
+    let ip = super::peer_ip(&extensions);
     let wait = auth.wait_ms(ip);
     if wait > 0 {
         let message = format!("Too many failed attempts; wait {} s.", (wait + 999) / 1000);
@@ -134,11 +132,6 @@ fn form(base: &str, next: &str, error: Option<&str>) -> String {
 </main></body></html>"#,
         next = escape(next),
     )
-}
-
-/// The address a request came from (unspecified where the listener does not say).
-pub fn peer_ip(extensions: &axum::http::Extensions) -> IpAddr {
-    extensions.get::<ConnectInfo<super::Peer>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0 .0.ip())
 }
 
 #[cfg(test)]

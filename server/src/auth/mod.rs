@@ -41,6 +41,13 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crat
     }
 }
 
+/// The address a request came from (unspecified where the listener does not say).
+pub fn peer_ip(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
+        .get::<axum::extract::ConnectInfo<Peer>>()
+        .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0 .0.ip())
+}
+
 /// How stale a token's `last_used_at` may get before a use updates it.
 const TOUCH_EVERY_MS: i64 = 60_000;
 

@@ -41,9 +41,7 @@ impl Services {
             envs.create_tar(&env, &progress).await.map(|path| tarball_result(&path)).map_err(|e| e.to_string())
         }))
     }
-}
 
-impl Services {
     /// A runner's status report: with name binding on, only the runner that owns the task's node
     /// may report on it.
     pub async fn runner_update(
