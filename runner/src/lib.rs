@@ -109,6 +109,7 @@ pub async fn run(
     })
     .await;
     executor.adopt_vps().await;
+    executor.adopt_commands().await;
     let agent_task = tokio::spawn(agent.run(executor.clone()));
     let guard = server::Guard::new(config.auth.enabled, config.auth.runner_token.expose());
     let server = axum::serve(listener, server::router(hostname, executor, guard)).with_graceful_shutdown(shutdown);

@@ -141,13 +141,17 @@ impl DockerRunner {
     }
 
     /// Streams the container's output into the log files until it ends, then waits for its exit.
-    pub async fn follow(&self, name: &str, paths: &TaskPaths) -> Result<Exit, DockerError> {
+    /// `rewrite`: the files are written again from the container's first byte (Docker keeps the
+    /// whole output), as after a runner restart, when what was written before may end mid-line.
+    pub async fn follow(&self, name: &str, paths: &TaskPaths, rewrite: bool) -> Result<Exit, DockerError> {
         let open = |p: &PathBuf| {
             let p = p.clone();
             async move {
                 tokio::fs::OpenOptions::new()
                     .create(true)
-                    .append(true)
+                    .append(!rewrite)
+                    .write(true)
+                    .truncate(rewrite)
                     .open(&p)
                     .await
                     .map_err(|e| DockerError::Setup(format!("cannot open log {}: {e}", p.display())))

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hakuriver_model::task::{vps_container_name, TaskInfo, TaskStatusUpdate, NO_CONTAINER, VPS};
+use hakuriver_model::task::{task_container_name, vps_container_name, TaskInfo, TaskStatusUpdate, NO_CONTAINER, VPS};
 use hakuriver_model::TaskId;
 use tokio::sync::Mutex;
 
@@ -399,9 +399,14 @@ impl Executor {
             // The host ended this task while it was starting: it must not run.
             let _ = docker.kill(&name).await;
         }
-        let exit = docker.follow(&name, &paths).await;
-        docker.remove(&name).await;
-        let killed = self.was_killed(task.task_id).await;
+        self.finish(task.task_id, docker, &name, &paths, false).await
+    }
+
+    /// Follows a started task container to its end: logs, exit code, OOM, removal.
+    async fn finish(&self, id: TaskId, docker: &DockerRunner, name: &str, paths: &TaskPaths, rewrite: bool) -> Outcome {
+        let exit = docker.follow(name, paths, rewrite).await;
+        docker.remove(name).await;
+        let killed = self.was_killed(id).await;
         match exit {
             _ if killed => ("killed", Some(-9), Some("Killed by request.".into())),
             Ok(exit) if exit.oom_killed => {
@@ -409,7 +414,48 @@ impl Executor {
             }
             Ok(exit) if exit.code == 0 => ("completed", Some(0), None),
             Ok(exit) => ("failed", Some(exit.code), Some(format!("Exited with code {}.", exit.code))),
-            Err(e) => failed(format!("Lost track of the container: {e}")),
+            Err(e) => ("failed", None, Some(format!("Lost track of the container: {e}"))),
+        }
+    }
+
+    /// Takes over the command-task containers of this node that outlived a runner restart:
+    /// each is tracked again and followed to its end (its logs rewritten whole from Docker's
+    /// copy), and one that ended while the runner was down is reported with its real exit code.
+    pub async fn adopt_commands(&self) {
+        let Some(docker) = &self.docker else { return };
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec!["hakuriver.kind=command".to_string(), format!("hakuriver.node={}", self.node)],
+        )]);
+        let options =
+            bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let containers = match docker.docker.list_containers(Some(options)).await {
+            Ok(list) => list,
+            Err(e) => return tracing::warn!(error = %e, "cannot list task containers to adopt"),
+        };
+        for summary in containers {
+            let labels = summary.labels.unwrap_or_default();
+            let Some(id) = labels.get("hakuriver.task_id").and_then(|v| v.parse::<TaskId>().ok()) else { continue };
+            let name = task_container_name(id);
+            {
+                let mut table = self.table.lock().await;
+                if table.tasks.contains_key(&id) {
+                    continue;
+                }
+                table.tasks.insert(id, Tracked { container: Some(name.clone()), ..Default::default() });
+            }
+            tracing::info!(task = %id, state = ?summary.state, "adopted task container");
+            let (this, docker) = (self.clone(), docker.clone());
+            tokio::spawn(async move {
+                // The host may have ended the task while this runner was away: then it must stop.
+                if this.report(id, "running", None, None).await.as_deref() == Some("Task already in a final state") {
+                    let _ = docker.kill(&name).await;
+                }
+                let paths = this.paths(id);
+                let (status, code, message) = this.finish(id, &docker, &name, &paths, true).await;
+                this.table.lock().await.tasks.remove(&id);
+                this.report(id, status, code, message).await;
+            });
         }
     }
 
