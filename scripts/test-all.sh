@@ -8,6 +8,9 @@
 #                the real Docker engine, with locally built images (busybox; Debian with sshd,
 #                debootstrapped once and cached by scripts/test-image-sshd.sh), and the real
 #                OpenSSH client
+#   faults       the host and the runner SIGKILLed mid-work (in loops) on the real Docker engine;
+#                every task checked for its status, exit code, whole log and a single run. Ends
+#                with "faults: N injected, N tasks checked, N lost or wrong"
 #   postgres     the host's store tests and the real host and runner on a throwaway PostgreSQL
 #                server (scripts/test-postgres.sh)
 #   end2end      the dashboard in Debian's headless Chromium (playwright-core)
@@ -62,6 +65,11 @@ count_cargo integration "$logs/integration.log"
 run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest --test docker_tasks --test docker_envs --test docker_vps -- --test-threads=2
 count_cargo docker "$logs/docker.log"
 
+run_suite faults cargo test --locked --no-fail-fast -p hakuriver-itest --test faults -- --nocapture --test-threads=1
+count_cargo faults "$logs/faults.log"
+awk -F'[= ]' '/^faults: injected=/ { i += $3; c += $5; w += $7 }
+  END { printf "faults: %d injected, %d tasks checked, %d lost or wrong\n", i, c, w }' "$logs/faults.log" | tee -a "$logs/faults.log"
+
 run_suite postgres scripts/test-postgres.sh
 count_cargo postgres "$logs/postgres.log"
 
@@ -96,6 +104,7 @@ for suite in "${suites[@]}"; do
   total_passed=$((total_passed + passed[$suite]))
   total_failed=$((total_failed + failed[$suite]))
 done
+grep -hE '^faults: [0-9]+ injected' "$logs/faults.log" | sed 's/^/  /' || true
 echo "${total_passed} passed, ${total_failed} failed"
 if ((total_failed > 0)); then status=1; fi
 exit "$status"

@@ -391,37 +391,3 @@ async fn a_web_terminal_reaches_a_running_task_container_and_only_that() {
     }
     assert_eq!(c.http.post(format!("{}/kill/{id}", c.base)).send().await.unwrap().status(), 202);
 }
-
-#[tokio::test]
-async fn a_runner_killed_mid_task_takes_its_containers_back() {
-    ensure_busybox();
-    // Heartbeats every 0.5 s, offline after 10 s: the runner is back well before that.
-    let dir = ClusterDir::with_timing(0.5, 20.0);
-    let base = dir.base_url();
-    let _host = dir.start_host();
-    let mut runner = dir.start_runner("dock-adopt");
-    wait_for_node(&base, "dock-adopt", NodeStatus::Online, START).await;
-    let c = Cluster { _procs: Vec::new(), dir, base, http: reqwest::Client::new() };
-    let long = c.submit_one("dock-adopt", "sh", &["-c", "echo start; sleep 5; echo end; exit 7"], json!({})).await;
-    let short = c.submit_one("dock-adopt", "sh", &["-c", "echo b-start; sleep 1; echo b-end; exit 5"], json!({})).await;
-    c.wait_status(&long, TaskStatus::Running).await;
-    c.wait_status(&short, TaskStatus::Running).await;
-
-    // SIGKILL: the containers run on without their runner; the short one ends meanwhile.
-    runner.kill();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(container_state(&format!("hakuriver-task-{short}")).as_deref(), Some("exited"));
-    assert_eq!(container_state(&format!("hakuriver-task-{long}")).as_deref(), Some("running"));
-    let _runner = c.dir.start_runner("dock-adopt");
-
-    // Both are reported with their real exit codes and whole logs (each line once).
-    let short_done = c.wait_status(&short, TaskStatus::Failed).await;
-    assert_eq!(short_done.exit_code, Some(5));
-    assert_eq!(c.log(&short, "stdout").await, "b-start\nb-end\n");
-    let long_done = c.wait_status(&long, TaskStatus::Failed).await;
-    assert_eq!(long_done.exit_code, Some(7));
-    assert_eq!(c.log(&long, "stdout").await, "start\nend\n");
-    for id in [&short, &long] {
-        assert!(!container_exists(&format!("hakuriver-task-{id}")), "container {id} removed when done");
-    }
-}

@@ -1,0 +1,147 @@
+//! Faults through the real host, runner and Docker engine: the host and the runner SIGKILLed
+//! mid-work, in loops. Every task must end with the truth: the right status and exit code, its
+//! whole log, and never a second run (each task prints one line; a second run would print it
+//! twice). Each test prints `faults: injected=N checked=N wrong=N`; scripts/test-all.sh adds
+//! them up.
+
+use std::time::Duration;
+
+use hakuriver_itest::images::{container_exists, container_state, ensure_busybox, BUSYBOX_ENV};
+use hakuriver_itest::{wait_for, wait_for_node, ClusterDir, Proc};
+use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
+use serde_json::{json, Value};
+
+const START: Duration = Duration::from_secs(60);
+
+struct Faults {
+    injected: u32,
+    checked: u32,
+    wrong: Vec<String>,
+}
+
+impl Faults {
+    fn new() -> Self {
+        Faults { injected: 0, checked: 0, wrong: Vec::new() }
+    }
+
+    /// One task checked: `ok`, or what was wrong with it.
+    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        self.checked += 1;
+        if !ok {
+            self.wrong.push(what());
+        }
+    }
+
+    /// Prints the figures and fails the test on any wrong task.
+    fn report(self) {
+        println!("faults: injected={} checked={} wrong={}", self.injected, self.checked, self.wrong.len());
+        assert!(self.wrong.is_empty(), "{}", self.wrong.join("\n"));
+    }
+}
+
+/// A host (heartbeats every 0.5 s, a node offline after 10 s) and one runner.
+fn cluster(node: &str) -> (ClusterDir, Proc, Proc) {
+    ensure_busybox();
+    let dir = ClusterDir::with_timing(0.5, 20.0);
+    let host = dir.start_host();
+    let runner = dir.start_runner(node);
+    (dir, host, runner)
+}
+
+async fn submit(base: &str, body: Value) -> String {
+    let r = reqwest::Client::new().post(format!("{base}/submit")).json(&body).send().await.expect("submit");
+    assert_eq!(r.status(), 202);
+    r.json::<Value>().await.expect("JSON")["task_ids"][0].as_str().expect("an id").to_string()
+}
+
+async fn task(base: &str, id: &str) -> Option<TaskView> {
+    reqwest::get(format!("{base}/status/{id}")).await.ok()?.json().await.ok()
+}
+
+async fn wait_status(base: &str, id: &str, status: TaskStatus) -> TaskView {
+    wait_for(&format!("task {id} to be {status}"), Duration::from_secs(90), || async {
+        task(base, id).await.filter(|t| t.status == status)
+    })
+    .await
+}
+
+async fn stdout(base: &str, id: &str) -> String {
+    let r = reqwest::get(format!("{base}/task/{id}/stdout")).await.expect("log");
+    r.text().await.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_host_killed_three_times_while_a_queue_drains() {
+    let (dir, mut host, _runner) = cluster("fault-host");
+    let base = dir.base_url();
+    wait_for_node(&base, "fault-host", NodeStatus::Online, START).await;
+    let mut faults = Faults::new();
+    // One task paused through all of it; twelve more than the node's cores, so most wait.
+    let paused = submit(&base, json!({"command": "sh", "arguments": ["-c", "echo paused-task; sleep 3"],
+        "targets": ["fault-host"], "container_name": BUSYBOX_ENV, "required_cores": 1})).await;
+    wait_status(&base, &paused, TaskStatus::Running).await;
+    let r = reqwest::Client::new().post(format!("{base}/command/{paused}/pause")).send().await.expect("pause");
+    assert_eq!(r.status(), 200);
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let line = format!("task-{i}");
+        ids.push(submit(&base, json!({"command": "sh", "arguments": ["-c", format!("echo {line}; sleep 1")],
+            "targets": ["fault-host"], "container_name": BUSYBOX_ENV, "required_cores": 1})).await);
+    }
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        host.kill();
+        faults.injected += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        host = dir.start_host();
+        wait_for("the host back", START, || async { task(&base, &paused).await }).await;
+    }
+    let view = task(&base, &paused).await.expect("the paused task");
+    faults.check(view.status == TaskStatus::Paused, || format!("paused task is {}", view.status));
+    let r = reqwest::Client::new().post(format!("{base}/command/{paused}/resume")).send().await.expect("resume");
+    assert_eq!(r.status(), 200);
+    for (i, id) in ids.iter().enumerate() {
+        let done = wait_status(&base, id, TaskStatus::Completed).await;
+        let log = stdout(&base, id).await;
+        let want = format!("task-{i}\n");
+        faults.check(done.exit_code == Some(0) && log == want, || format!("task {i} ({id}): exit {:?}, log {log:?}", done.exit_code));
+    }
+    let done = wait_status(&base, &paused, TaskStatus::Completed).await;
+    let log = stdout(&base, &paused).await;
+    faults.check(log == "paused-task\n", || format!("the paused task ran again or lost output: {log:?} ({:?})", done.exit_code));
+    faults.report();
+}
+
+#[tokio::test]
+async fn a_runner_killed_mid_task_takes_its_containers_back() {
+    let (dir, _host, mut runner) = cluster("fault-runner");
+    let base = dir.base_url();
+    wait_for_node(&base, "fault-runner", NodeStatus::Online, START).await;
+    let mut faults = Faults::new();
+    let task_body = |script: &str| {
+        json!({"command": "sh", "arguments": ["-c", script], "targets": ["fault-runner"], "container_name": BUSYBOX_ENV})
+    };
+    let long = submit(&base, task_body("echo start; sleep 5; echo end; exit 7")).await;
+    let short = submit(&base, task_body("echo b-start; sleep 1; echo b-end; exit 5")).await;
+    wait_status(&base, &long, TaskStatus::Running).await;
+    wait_status(&base, &short, TaskStatus::Running).await;
+
+    // SIGKILL: the containers run on without their runner; the short one ends meanwhile.
+    runner.kill();
+    faults.injected += 1;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(container_state(&format!("hakuriver-task-{short}")).as_deref(), Some("exited"));
+    assert_eq!(container_state(&format!("hakuriver-task-{long}")).as_deref(), Some("running"));
+    let _runner = dir.start_runner("fault-runner");
+
+    // Both are reported with their real exit codes and whole logs (each line once).
+    for (id, code, want) in [(&short, 5, "b-start\nb-end\n"), (&long, 7, "start\nend\n")] {
+        let done = wait_status(&base, id, TaskStatus::Failed).await;
+        let log = stdout(&base, id).await;
+        let gone = !container_exists(&format!("hakuriver-task-{id}"));
+        faults.check(done.exit_code == Some(code) && log == want && gone, || {
+            format!("task {id}: exit {:?}, log {log:?}, container removed: {gone}", done.exit_code)
+        });
+    }
+    faults.report();
+}
