@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use hakuriver_itest::images::{container_exists, container_state, ensure_busybox, BUSYBOX_ENV};
+use hakuriver_itest::images::{container_exists, container_state, ensure_busybox, ensure_sshd, BUSYBOX_ENV, SSHD_ENV};
 use hakuriver_itest::{wait_for, wait_for_node, ClusterDir, Proc};
 use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
 use serde_json::{json, Value};
@@ -77,16 +77,26 @@ async fn the_host_killed_three_times_while_a_queue_drains() {
     wait_for_node(&base, "fault-host", NodeStatus::Online, START).await;
     let mut faults = Faults::new();
     // One task paused through all of it; twelve more than the node's cores, so most wait.
-    let paused = submit(&base, json!({"command": "sh", "arguments": ["-c", "echo paused-task; sleep 3"],
-        "targets": ["fault-host"], "container_name": BUSYBOX_ENV, "required_cores": 1})).await;
+    let paused = submit(
+        &base,
+        json!({"command": "sh", "arguments": ["-c", "echo paused-task; sleep 3"],
+        "targets": ["fault-host"], "container_name": BUSYBOX_ENV, "required_cores": 1}),
+    )
+    .await;
     wait_status(&base, &paused, TaskStatus::Running).await;
     let r = reqwest::Client::new().post(format!("{base}/command/{paused}/pause")).send().await.expect("pause");
     assert_eq!(r.status(), 200);
     let mut ids = Vec::new();
     for i in 0..12 {
         let line = format!("task-{i}");
-        ids.push(submit(&base, json!({"command": "sh", "arguments": ["-c", format!("echo {line}; sleep 1")],
-            "targets": ["fault-host"], "container_name": BUSYBOX_ENV, "required_cores": 1})).await);
+        ids.push(
+            submit(
+                &base,
+                json!({"command": "sh", "arguments": ["-c", format!("echo {line}; sleep 1")],
+            "targets": ["fault-host"], "container_name": BUSYBOX_ENV, "required_cores": 1}),
+            )
+            .await,
+        );
     }
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -104,11 +114,15 @@ async fn the_host_killed_three_times_while_a_queue_drains() {
         let done = wait_status(&base, id, TaskStatus::Completed).await;
         let log = stdout(&base, id).await;
         let want = format!("task-{i}\n");
-        faults.check(done.exit_code == Some(0) && log == want, || format!("task {i} ({id}): exit {:?}, log {log:?}", done.exit_code));
+        faults.check(done.exit_code == Some(0) && log == want, || {
+            format!("task {i} ({id}): exit {:?}, log {log:?}", done.exit_code)
+        });
     }
     let done = wait_status(&base, &paused, TaskStatus::Completed).await;
     let log = stdout(&base, &paused).await;
-    faults.check(log == "paused-task\n", || format!("the paused task ran again or lost output: {log:?} ({:?})", done.exit_code));
+    faults.check(log == "paused-task\n", || {
+        format!("the paused task ran again or lost output: {log:?} ({:?})", done.exit_code)
+    });
     faults.report();
 }
 
@@ -118,9 +132,7 @@ async fn a_runner_killed_mid_task_takes_its_containers_back() {
     let base = dir.base_url();
     wait_for_node(&base, "fault-runner", NodeStatus::Online, START).await;
     let mut faults = Faults::new();
-    let task_body = |script: &str| {
-        json!({"command": "sh", "arguments": ["-c", script], "targets": ["fault-runner"], "container_name": BUSYBOX_ENV})
-    };
+    let task_body = |script: &str| json!({"command": "sh", "arguments": ["-c", script], "targets": ["fault-runner"], "container_name": BUSYBOX_ENV});
     let long = submit(&base, task_body("echo start; sleep 5; echo end; exit 7")).await;
     let short = submit(&base, task_body("echo b-start; sleep 1; echo b-end; exit 5")).await;
     wait_status(&base, &long, TaskStatus::Running).await;
@@ -144,4 +156,70 @@ async fn a_runner_killed_mid_task_takes_its_containers_back() {
         });
     }
     faults.report();
+}
+
+#[tokio::test]
+async fn a_node_gone_loses_its_tasks_and_a_vps_comes_back_with_it() {
+    ensure_busybox();
+    ensure_sshd();
+    // Offline after 2 s of silence.
+    let dir = ClusterDir::with_timing(0.5, 4.0);
+    let base = dir.base_url();
+    let _host = dir.start_host();
+    let mut runner = dir.start_runner("fault-gone");
+    wait_for_node(&base, "fault-gone", NodeStatus::Online, START).await;
+    let mut faults = Faults::new();
+    let command = submit(
+        &base,
+        json!({"command": "sleep", "arguments": ["300"], "targets": ["fault-gone"],
+        "container_name": BUSYBOX_ENV}),
+    )
+    .await;
+    let key = public_key();
+    let vps = submit(
+        &base,
+        json!({"task_type": "vps", "command": key, "targets": ["fault-gone"],
+        "container_name": SSHD_ENV, "queue": true}),
+    )
+    .await;
+    wait_status(&base, &command, TaskStatus::Running).await;
+    let first = wait_status(&base, &vps, TaskStatus::Running).await;
+    assert!(first.ssh_port.is_some());
+
+    // Gone: after the timeout the node is offline and both tasks are lost, with the reason.
+    runner.kill();
+    faults.injected += 1;
+    wait_for_node(&base, "fault-gone", NodeStatus::Offline, START).await;
+    for id in [&command, &vps] {
+        let t = wait_status(&base, id, TaskStatus::Lost).await;
+        let reason = t.error_message.clone().unwrap_or_default();
+        faults.check(reason.contains("went offline"), || format!("task {id} lost without the reason: {reason:?}"));
+    }
+
+    // Back: the VPS, still running, is running again; the command task stays lost and the
+    // runner stops what is left of it.
+    let _runner = dir.start_runner("fault-gone");
+    wait_for_node(&base, "fault-gone", NodeStatus::Online, START).await;
+    let back = wait_status(&base, &vps, TaskStatus::Running).await;
+    faults.check(back.ssh_port.is_some() && back.exit_code.is_none(), || format!("VPS back as {back:?}"));
+    let container = format!("hakuriver-task-{command}");
+    wait_for("the lost task's container to go", START, || async { (!container_exists(&container)).then_some(()) })
+        .await;
+    let still = task(&base, &command).await.expect("the command task");
+    faults.check(still.status == TaskStatus::Lost, || format!("the lost command task became {}", still.status));
+    let r = reqwest::Client::new().post(format!("{base}/kill/{vps}")).send().await.expect("kill the VPS");
+    assert_eq!(r.status(), 202);
+    faults.report();
+}
+
+/// A fresh ed25519 public key (the VPS is never logged into here).
+fn public_key() -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("id_ed25519");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "faults", "-f"])
+        .arg(&key)
+        .status();
+    assert!(made.expect("run ssh-keygen (apt-get install openssh-client)").success());
+    std::fs::read_to_string(key.with_extension("pub")).expect("the public key").trim().to_string()
 }

@@ -128,6 +128,13 @@ pub fn transition(from: TaskStatus, to: TaskStatus) -> Transition {
     }
 }
 
+/// The one way back from a final state: a VPS marked `lost` because its node went silent, whose
+/// runner returns and reports its container still running. Its owner's machine kept running, so
+/// the record follows it. Command tasks stay lost (their runner stops what it finds of them).
+pub fn revives(task_type: &str, from: TaskStatus, to: TaskStatus) -> bool {
+    task_type == VPS && from == TaskStatus::Lost && to == TaskStatus::Running
+}
+
 fn default_task_type() -> String {
     "command".into()
 }
@@ -408,6 +415,16 @@ pub const NO_CONTAINER: &str = "NULL";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_lost_vps_comes_back() {
+        assert!(revives(VPS, TaskStatus::Lost, TaskStatus::Running));
+        assert!(!revives("command", TaskStatus::Lost, TaskStatus::Running));
+        assert!(!revives(VPS, TaskStatus::Killed, TaskStatus::Running));
+        assert!(!revives(VPS, TaskStatus::Failed, TaskStatus::Running));
+        assert!(!revives(VPS, TaskStatus::Lost, TaskStatus::Completed));
+    }
+
     use TaskStatus::*;
 
     #[test]

@@ -382,6 +382,20 @@ pub async fn set_ssh_port(pool: &Pool, task_id: TaskId, port: u16) -> Result<(),
     Ok(())
 }
 
+/// Brings a `lost` task back to `running` (see `model::task::revives`); answers whether it was
+/// still lost.
+pub async fn revive(pool: &Pool, task_id: TaskId, note: &str) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'running', exit_code = NULL, completed_at_ms = NULL, error_message = $2
+         WHERE task_id = $1 AND status = 'lost'",
+    )
+    .bind(sql_id(task_id))
+    .bind(note)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Sets the suspicion count of a task (heartbeat reconciliation).
 pub async fn set_suspicion(pool: &Pool, task_id: TaskId, count: u32) -> Result<(), DbError> {
     sqlx::query("UPDATE tasks SET assignment_suspicion_count = $2 WHERE task_id = $1")

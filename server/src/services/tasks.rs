@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use hakuriver_model::auth::Actor;
 use hakuriver_model::task::{
-    env_image, transition, AssignedNode, FailedTarget, LogChunk, SubmitResponse, TaskControl, TaskInfo, TaskPage,
-    TaskQuery, TaskStatusUpdate, Transition, NO_CONTAINER, VPS,
+    env_image, revives, transition, AssignedNode, FailedTarget, LogChunk, SubmitResponse, TaskControl, TaskInfo,
+    TaskPage, TaskQuery, TaskStatusUpdate, Transition, NO_CONTAINER, VPS,
 };
 use hakuriver_model::{NodeStatus, TaskId, TaskRequest, TaskStatus, TaskView};
 use tokio::sync::{Mutex, Notify};
@@ -429,6 +429,15 @@ impl TaskService {
             // The original runner reports `pending` when it accepts a task: an acknowledgement.
             if row.status == TaskStatus::Assigning && to == TaskStatus::Pending {
                 return Ok("Task status updated successfully.".into());
+            }
+            if revives(&row.task_type, row.status, to) {
+                let note = "Its node went silent and came back; the VPS kept running.";
+                if store::revive(&self.inner.pool, update.task_id, note).await? {
+                    tracing::info!(task = %update.task_id, "VPS back after its node returned");
+                    self.publish(update.task_id).await;
+                    self.kick();
+                }
+                continue;
             }
             if let Some(port) = update.ssh_port.filter(|_| row.task_type == VPS && !row.status.is_final()) {
                 if row.ssh_port != Some(port) {
