@@ -223,3 +223,72 @@ fn public_key() -> String {
     assert!(made.expect("run ssh-keygen (apt-get install openssh-client)").success());
     std::fs::read_to_string(key.with_extension("pub")).expect("the public key").trim().to_string()
 }
+
+/// A small tmpfs mounted over a folder for the length of a test (root only); unmounted on drop,
+/// also when the test fails.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(path: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(path).expect("the mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mounting a tmpfs needs root (the fault suite runs as root)");
+        SmallDisk(path.to_path_buf())
+    }
+
+    /// Remounts it with `options` (`ro`, `size=8m`: a tmpfs shrinks while it is mostly empty).
+    fn remount(&self, options: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "remount {options}");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn failing_shared_storage_fails_tasks_with_the_reason_and_the_host_serves_on() {
+    ensure_busybox();
+    let dir = ClusterDir::with_timing(0.5, 20.0);
+    // The shared folder on its own disk: big enough for the daemons' start checks (1 GB free),
+    // then shrunk to 8 MiB under them.
+    let disk = SmallDisk::mount(&dir.path().join("shared"), "2g");
+    let base = dir.base_url();
+    let _host = dir.start_host();
+    let _runner = dir.start_runner("fault-disk");
+    wait_for_node(&base, "fault-disk", NodeStatus::Online, START).await;
+    disk.remount("size=8m");
+    let mut faults = Faults::new();
+    let body = |args: &[&str]| json!({"command": args[0], "arguments": &args[1..], "targets": ["fault-disk"], "container_name": BUSYBOX_ENV});
+
+    // Full: a task writing 32 MiB of output fails, saying so.
+    let full = submit(&base, body(&["dd", "if=/dev/zero", "bs=1048576", "count=32"])).await;
+    faults.injected += 1;
+    let t = wait_status(&base, &full, TaskStatus::Failed).await;
+    let reason = t.error_message.clone().unwrap_or_default();
+    faults.check(reason.contains("No space left"), || format!("full disk: {reason:?}"));
+
+    // Read-only: the next task fails with the reason; nothing waits or hangs.
+    disk.remount("ro");
+    faults.injected += 1;
+    let ro = submit(&base, body(&["echo", "hello"])).await;
+    let t = wait_status(&base, &ro, TaskStatus::Failed).await;
+    let reason = t.error_message.clone().unwrap_or_default();
+    faults.check(reason.contains("Read-only file system"), || format!("read-only disk: {reason:?}"));
+
+    // The host answers throughout.
+    let health = reqwest::get(format!("{base}/api/health")).await.expect("health");
+    faults.check(health.status().is_success(), || format!("health: {}", health.status()));
+    faults.report();
+}
