@@ -292,3 +292,92 @@ async fn failing_shared_storage_fails_tasks_with_the_reason_and_the_host_serves_
     faults.check(health.status().is_success(), || format!("health: {}", health.status()));
     faults.report();
 }
+
+/// Requests per second the mixed load is sent at; for how long: `FAULTS_LOAD_SECONDS` (default
+/// 10). Sent at this rate, not necessarily answered at it: the achieved rate is printed.
+const LOAD_RATE: u64 = 200;
+
+#[tokio::test]
+async fn a_thousand_queued_tasks_drain_under_a_mixed_api_load_without_a_5xx() {
+    let dir = ClusterDir::with_timing(0.5, 20.0);
+    let base = dir.base_url();
+    let _host = dir.start_host();
+    let _runner = dir.start_runner("fault-load");
+    wait_for_node(&base, "fault-load", NodeStatus::Online, START).await;
+    let mut faults = Faults::new();
+    // One batch of a thousand tasks without a container, each printing its index.
+    let sets: Vec<Vec<String>> = (0..1000).map(|i| vec![i.to_string()]).collect();
+    let batch = submit(
+        &base,
+        json!({"command": "echo", "argument_sets": sets, "targets": ["fault-load"],
+        "container_name": "NULL", "required_cores": 1}),
+    )
+    .await;
+
+    // Meanwhile: reads of every kind and small submits, LOAD_RATE a second.
+    let seconds: u64 = std::env::var("FAULTS_LOAD_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(1000 / LOAD_RATE));
+    let mut requests = Vec::new();
+    for n in 0..seconds * LOAD_RATE {
+        tick.tick().await;
+        let (http, base, batch) = (http.clone(), base.clone(), batch.clone());
+        requests.push(tokio::spawn(async move {
+            let r = match n % 6 {
+                0 => http.get(format!("{base}/api/tasks/page?batch={batch}&limit=50")).send().await,
+                1 => http.get(format!("{base}/api/nodes")).send().await,
+                2 => http.get(format!("{base}/api/health")).send().await,
+                3 => http.get(format!("{base}/api/status/{batch}")).send().await,
+                4 => http.get(format!("{base}/api/task/{batch}/stdout?tail=100")).send().await,
+                _ => {
+                    let body = json!({"command": "true", "targets": ["fault-load"], "container_name": "NULL"});
+                    http.post(format!("{base}/api/submit")).json(&body).send().await
+                }
+            };
+            r.map(|r| r.status().as_u16()).unwrap_or(0)
+        }));
+    }
+    let mut server_errors = 0;
+    let mut unanswered = 0;
+    for r in requests {
+        match r.await.expect("a request task") {
+            0 => unanswered += 1,
+            s if s >= 500 => server_errors += 1,
+            _ => {}
+        }
+    }
+    let elapsed = started.elapsed();
+    let total = seconds * LOAD_RATE;
+    println!("load: {total} requests answered in {elapsed:.1?} ({:.0}/s)", total as f64 / elapsed.as_secs_f64());
+    faults.check(server_errors == 0 && unanswered == 0, || {
+        format!("{server_errors} answers 5xx and {unanswered} unanswered of {} requests", seconds * LOAD_RATE)
+    });
+
+    // Every task of the batch completes, once, with its own output.
+    let done = wait_for("the batch to drain", Duration::from_secs(600), || async {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{base}/api/tasks/page?batch={batch}&limit=1000");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let page: Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+            all.extend(page["tasks"].as_array()?.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        (all.len() == 1000 && all.iter().all(|t| t["status"] == "completed")).then_some(all)
+    })
+    .await;
+    for t in &done {
+        let id = t["task_id"].as_str().expect("an id");
+        let want = format!("{}\n", t["arguments"][0].as_str().unwrap_or("?"));
+        let log = stdout(&base, id).await;
+        faults.check(log == want, || format!("task {id}: log {log:?}, expected {want:?}"));
+    }
+    faults.report();
+}
