@@ -209,6 +209,8 @@ async fn a_node_gone_loses_its_tasks_and_a_vps_comes_back_with_it() {
     faults.check(still.status == TaskStatus::Lost, || format!("the lost command task became {}", still.status));
     let r = reqwest::Client::new().post(format!("{base}/kill/{vps}")).send().await.expect("kill the VPS");
     assert_eq!(r.status(), 202);
+    let vps_container = format!("hakuriver-vps-{vps}");
+    wait_for("the VPS container to go", START, || async { (!container_exists(&vps_container)).then_some(()) }).await;
     faults.report();
 }
 
