@@ -383,3 +383,132 @@ async fn a_thousand_queued_tasks_drain_under_a_mixed_api_load_without_a_5xx() {
     }
     faults.report();
 }
+
+/// A network namespace joined to this one by a veth pair (root only): the runner lives inside,
+/// and taking the host's end down cuts it off. Removed on drop.
+struct Partition {
+    netns: String,
+    host_end: String,
+    host_ip: String,
+    runner_ip: String,
+}
+
+impl Partition {
+    fn create() -> Partition {
+        let n = std::process::id() % 200 + 20;
+        let p = Partition {
+            netns: format!("hakuriver-{}", std::process::id()),
+            host_end: format!("hrh{n}"),
+            host_ip: format!("10.213.{n}.1"),
+            runner_ip: format!("10.213.{n}.2"),
+        };
+        let runner_end = format!("hrr{n}");
+        for args in [
+            vec!["netns", "add", &p.netns],
+            vec!["link", "add", &p.host_end, "type", "veth", "peer", "name", &runner_end],
+            vec!["link", "set", &runner_end, "netns", &p.netns],
+            vec!["addr", "add", &format!("{}/30", p.host_ip), "dev", &p.host_end],
+            vec!["link", "set", &p.host_end, "up"],
+            vec!["-n", &p.netns, "addr", "add", &format!("{}/30", p.runner_ip), "dev", &runner_end],
+            vec!["-n", &p.netns, "link", "set", &runner_end, "up"],
+            vec!["-n", &p.netns, "link", "set", "lo", "up"],
+        ] {
+            let status = std::process::Command::new("ip").args(&args).status().expect("run ip (iproute2)");
+            assert!(status.success(), "ip {args:?} (network namespaces need root)");
+        }
+        p
+    }
+
+    /// Cuts (`false`) or heals (`true`) the link.
+    fn link(&self, up: bool) {
+        let state = if up { "up" } else { "down" };
+        let status =
+            std::process::Command::new("ip").args(["link", "set", &self.host_end, state]).status().expect("run ip");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["link", "del", &self.host_end]).status();
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.netns]).status();
+    }
+}
+
+/// Process ids whose command line is exactly `args`.
+fn pids_of(args: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).replace('\0', " ").trim() == args {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[tokio::test]
+async fn a_network_cut_shorter_than_the_timeout_changes_nothing_and_a_longer_one_loses_then_reconciles() {
+    let net = Partition::create();
+    // Offline after 3 s of silence.
+    let dir = ClusterDir::with_timing(0.5, 6.0);
+    let config = std::fs::read_to_string(dir.config()).expect("config");
+    let config =
+        config.replace("runner_address = \"127.0.0.1\"\n", &format!("runner_address = \"{}\"\n", net.runner_ip));
+    let config = config.replacen(
+        "[network]\n",
+        &format!("[network]\nhost_bind_ip = \"0.0.0.0\"\nhost_reachable_address = \"{}\"\n", net.host_ip),
+        1,
+    );
+    std::fs::write(dir.config(), config).expect("config");
+    let base = dir.base_url();
+    let _host = dir.start_host();
+    let mut inside = std::process::Command::new("ip");
+    inside
+        .args(["netns", "exec", &net.netns])
+        .arg(hakuriver_itest::bin("hakuriver-runner"))
+        .arg("--config")
+        .arg(dir.config())
+        .env("HAKURIVER_HOME", dir.path().join("home"))
+        .env("HAKURIVER_RUNNER_HOSTNAME", "fault-net")
+        .env("HAKURIVER_NETWORK_RUNNER_PORT", hakuriver_itest::free_port().to_string())
+        .env("RUST_LOG", "info");
+    let _runner = Proc::spawn("runner fault-net", inside, dir.path().join("runner-fault-net.log"));
+    wait_for_node(&base, "fault-net", NodeStatus::Online, START).await;
+    let mut faults = Faults::new();
+    let native = |secs: &str| json!({"command": "sleep", "arguments": [secs], "targets": ["fault-net"], "container_name": "NULL"});
+
+    // A cut of one second: nothing changes; the task completes.
+    let short = submit(&base, native("4")).await;
+    wait_status(&base, &short, TaskStatus::Running).await;
+    net.link(false);
+    faults.injected += 1;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    net.link(true);
+    let node = hakuriver_itest::nodes(&base).await.unwrap_or_default();
+    faults.check(node.iter().any(|n| n.hostname == "fault-net" && n.status == NodeStatus::Online), || {
+        "the node went offline after a one-second cut".into()
+    });
+    let done = wait_status(&base, &short, TaskStatus::Completed).await;
+    faults.check(done.exit_code == Some(0), || format!("short cut: {done:?}"));
+
+    // A cut past the timeout: the node is offline and its task lost; once healed, the node is
+    // back and the runner is told to stop the task the host no longer counts.
+    let long = submit(&base, native("61.5")).await;
+    wait_status(&base, &long, TaskStatus::Running).await;
+    net.link(false);
+    faults.injected += 1;
+    wait_for_node(&base, "fault-net", NodeStatus::Offline, START).await;
+    let lost = wait_status(&base, &long, TaskStatus::Lost).await;
+    faults.check(lost.error_message.as_deref().is_some_and(|m| m.contains("went offline")), || format!("{lost:?}"));
+    net.link(true);
+    wait_for_node(&base, "fault-net", NodeStatus::Online, START).await;
+    wait_for("the lost task's process to be stopped", START, || async {
+        pids_of("sleep 61.5").is_empty().then_some(())
+    })
+    .await;
+    let still = task(&base, &long).await.expect("the task");
+    faults.check(still.status == TaskStatus::Lost, || format!("the lost task became {}", still.status));
+    faults.report();
+}

@@ -431,12 +431,7 @@ impl TaskService {
                 return Ok("Task status updated successfully.".into());
             }
             if revives(&row.task_type, row.status, to) {
-                let note = "Its node went silent and came back; the VPS kept running.";
-                if store::revive(&self.inner.pool, update.task_id, note).await? {
-                    tracing::info!(task = %update.task_id, "VPS back after its node returned");
-                    self.publish(update.task_id).await;
-                    self.kick();
-                }
+                self.revive(update.task_id).await?;
                 continue;
             }
             if let Some(port) = update.ssh_port.filter(|_| row.task_type == VPS && !row.status.is_final()) {
@@ -547,6 +542,7 @@ impl TaskService {
     /// `assigning` has `grace_ms` from its placement, then three more heartbeats; a running one
     /// is failed on the third report that misses it.
     pub async fn reconcile(&self, node: &str, running: &[TaskId], grace_ms: i64) -> Result<(), ServiceError> {
+        self.reconcile_strays(node, running).await?;
         let now = now_ms();
         for task in store::active_on(&self.inner.pool, node).await? {
             if task.status == TaskStatus::Paused || running.contains(&task.task_id) {
@@ -578,6 +574,43 @@ impl TaskService {
                 tracing::warn!(task = %task.task_id, node, "task failed: runner does not report it");
                 self.kick();
             }
+        }
+        Ok(())
+    }
+
+    /// A lost VPS whose runner reports it alive is running again.
+    async fn revive(&self, id: TaskId) -> Result<(), ServiceError> {
+        let note = "Its node went silent and came back; the VPS kept running.";
+        if store::revive(&self.inner.pool, id, note).await? {
+            tracing::info!(task = %id, "VPS back after its node returned");
+            self.publish(id).await;
+            self.kick();
+        }
+        Ok(())
+    }
+
+    /// Tasks a runner still runs that the host has ended (a node that went silent and came back,
+    /// a kill the runner never got): a lost VPS comes back (`model::task::revives`); anything
+    /// else is stopped on the runner.
+    async fn reconcile_strays(&self, node: &str, running: &[TaskId]) -> Result<(), ServiceError> {
+        for &id in running {
+            let Some(row) = store::get(&self.inner.pool, id).await? else { continue };
+            if row.assigned_node.as_deref() != Some(node) || !row.status.is_final() {
+                continue;
+            }
+            if revives(&row.task_type, row.status, TaskStatus::Running) {
+                self.revive(id).await?;
+                continue;
+            }
+            let Some(target) = node_store::get(&self.inner.pool, node).await? else { continue };
+            tracing::warn!(task = %id, node, status = %row.status, "runner still runs an ended task; stopping it");
+            let this = self.clone();
+            tokio::spawn(async move {
+                let control = TaskControl { task_id: id, unit_name: format!("hakuriver-task-{id}.scope") };
+                if let Err(e) = this.inner.runners.control(&target.url, "kill", &control).await {
+                    tracing::warn!(task = %id, error = %e, "runner did not stop the ended task");
+                }
+            });
         }
         Ok(())
     }
