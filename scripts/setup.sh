@@ -3,7 +3,8 @@
 #   - Debian packages: Docker engine (docker.io), Chromium (browser tests), busybox-static and
 #     debootstrap (test images), openssh-client (`hakuriver ssh`, VPS tests), systemd (only its
 #     `systemd-analyze verify` for the units `hakuriver init service` writes; nothing is started),
-#     util-linux (setpriv, to run daemons as another user in tests), postgresql (the PostgreSQL
+#     util-linux (setpriv, to run daemons as another user in tests; mount for the fault suite's
+#     small disks), iproute2 (the fault suite's network namespaces), postgresql (the PostgreSQL
 #     suite starts its own throwaway server; the package's own cluster is not used), nginx (the
 #     reverse-proxy test runs its own instance from docs/nginx/hakuriver.conf), build tools; then starts
 #     dockerd if its socket does not answer
@@ -24,7 +25,7 @@ FUZZ_TOOLCHAIN=nightly-2026-10-30
 CARGO_FUZZ_VERSION=0.13.1
 SCHEMATHESIS_VERSION=4.32.5
 TOOLS_DIR=${HAKURIVER_TOOLS_DIR:-/var/cache/hakuriver-tools}
-APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc make systemd util-linux postgresql nginx python3-venv)
+APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc make systemd util-linux postgresql nginx python3-venv iproute2)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
