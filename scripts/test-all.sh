@@ -67,8 +67,10 @@ count_cargo docker "$logs/docker.log"
 
 run_suite faults cargo test --locked --no-fail-fast -p hakuriver-itest --test faults -- --nocapture --test-threads=1
 count_cargo faults "$logs/faults.log"
-awk -F'[= ]' '/^faults: injected=/ { i += $3; c += $5; w += $7 }
-  END { printf "faults: %d injected, %d tasks checked, %d lost or wrong\n", i, c, w }' "$logs/faults.log" | tee -a "$logs/faults.log"
+# Each test prints "faults: injected=N checked=N wrong=N" (maybe after cargo's "test ... ").
+grep -oE 'faults: injected=[0-9]+ checked=[0-9]+ wrong=[0-9]+' "$logs/faults.log" |
+  awk -F'[= ]' '{ i += $3; c += $5; w += $7 }
+    END { printf "faults: %d injected, %d tasks checked, %d lost or wrong\n", i, c, w }' | tee -a "$logs/faults.log"
 
 run_suite postgres scripts/test-postgres.sh
 count_cargo postgres "$logs/postgres.log"

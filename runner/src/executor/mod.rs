@@ -165,10 +165,8 @@ impl Executor {
         let this = self.clone();
         tokio::spawn(async move {
             let id = task.task_id;
-            let (status, exit_code, message) =
-                if task.task_type == VPS { this.run_vps(&task).await } else { this.execute(&task).await };
-            this.table.lock().await.tasks.remove(&id);
-            this.report(id, status, exit_code, message).await;
+            let outcome = if task.task_type == VPS { this.run_vps(&task).await } else { this.execute(&task).await };
+            this.conclude(id, outcome).await;
         });
         Ok(())
     }
@@ -347,9 +345,7 @@ impl Executor {
                         ("failed", None, Some("The VPS container had stopped while the runner was down.".into()))
                     }
                 };
-                this.table.lock().await.tasks.remove(&id);
-                let (status, code, message) = outcome;
-                this.report(id, status, code, message).await;
+                this.conclude(id, outcome).await;
             });
         }
     }
@@ -452,9 +448,8 @@ impl Executor {
                     let _ = docker.kill(&name).await;
                 }
                 let paths = this.paths(id);
-                let (status, code, message) = this.finish(id, &docker, &name, &paths, true).await;
-                this.table.lock().await.tasks.remove(&id);
-                this.report(id, status, code, message).await;
+                let outcome = this.finish(id, &docker, &name, &paths, true).await;
+                this.conclude(id, outcome).await;
             });
         }
     }
@@ -516,6 +511,13 @@ impl Executor {
     }
 
     /// Sends a status report, retrying a few times; returns the host's message.
+    /// Reports a task's end, then stops tracking it: until the host has the report, heartbeats
+    /// keep listing the task, so a host slow to answer never takes it for vanished.
+    async fn conclude(&self, id: TaskId, (status, exit_code, message): Outcome) {
+        self.report(id, status, exit_code, message).await;
+        self.table.lock().await.tasks.remove(&id);
+    }
+
     async fn report(
         &self,
         id: TaskId,
