@@ -300,23 +300,31 @@ impl Executor {
         }
     }
 
+    /// The tasks whose containers of `kind` (`vps`, `command`) this node has, running or not.
+    async fn left_behind(&self, docker: &DockerRunner, kind: &str) -> Vec<TaskId> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("hakuriver.kind={kind}"), format!("hakuriver.node={}", self.node)],
+        )]);
+        let options =
+            bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        match docker.docker.list_containers(Some(options)).await {
+            Ok(list) => list
+                .into_iter()
+                .filter_map(|c| c.labels?.get("hakuriver.task_id").and_then(|v| v.parse::<TaskId>().ok()))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(kind, error = %e, "cannot list containers to take back");
+                Vec::new()
+            }
+        }
+    }
+
     /// Takes over the VPS containers of this node that outlived a runner restart: each one is
     /// tracked again, its port re-read and reported, and watched as if it had just started.
     pub async fn adopt_vps(&self) {
         let Some(docker) = &self.docker else { return };
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec!["hakuriver.kind=vps".to_string(), format!("hakuriver.node={}", self.node)],
-        )]);
-        let options =
-            bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        let containers = match docker.docker.list_containers(Some(options)).await {
-            Ok(list) => list,
-            Err(e) => return tracing::warn!(error = %e, "cannot list VPS containers to adopt"),
-        };
-        for summary in containers {
-            let labels = summary.labels.unwrap_or_default();
-            let Some(id) = labels.get("hakuriver.task_id").and_then(|v| v.parse::<TaskId>().ok()) else { continue };
+        for id in self.left_behind(docker, "vps").await {
             let name = vps_container_name(id);
             let info = match docker.docker.inspect_container(&name, None).await {
                 Ok(info) => info,
@@ -419,19 +427,7 @@ impl Executor {
     /// copy), and one that ended while the runner was down is reported with its real exit code.
     pub async fn adopt_commands(&self) {
         let Some(docker) = &self.docker else { return };
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec!["hakuriver.kind=command".to_string(), format!("hakuriver.node={}", self.node)],
-        )]);
-        let options =
-            bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        let containers = match docker.docker.list_containers(Some(options)).await {
-            Ok(list) => list,
-            Err(e) => return tracing::warn!(error = %e, "cannot list task containers to adopt"),
-        };
-        for summary in containers {
-            let labels = summary.labels.unwrap_or_default();
-            let Some(id) = labels.get("hakuriver.task_id").and_then(|v| v.parse::<TaskId>().ok()) else { continue };
+        for id in self.left_behind(docker, "command").await {
             let name = task_container_name(id);
             {
                 let mut table = self.table.lock().await;
@@ -440,7 +436,7 @@ impl Executor {
                 }
                 table.tasks.insert(id, Tracked { container: Some(name.clone()), ..Default::default() });
             }
-            tracing::info!(task = %id, state = ?summary.state, "adopted task container");
+            tracing::info!(task = %id, "adopted task container");
             let (this, docker) = (self.clone(), docker.clone());
             tokio::spawn(async move {
                 // The host may have ended the task while this runner was away: then it must stop.
