@@ -22,6 +22,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+# A full run needs about 8 GB (the build, Docker images, test clusters under $TMPDIR); with less,
+# every suite fails on the host's own disk preflight, so say so once, up front.
+for dir in . "${TMPDIR:-/tmp}"; do
+  free_gb=$(df --output=avail -BG "$dir" | tail -1 | tr -dc 0-9)
+  echo "free disk at $dir: ${free_gb} GB"
+  if (( free_gb < 8 )); then
+    echo "not running the suites: only ${free_gb} GB free at $dir (8 GB needed); free space there first" >&2
+    exit 1
+  fi
+done
 scripts/setup.sh
 scripts/build.sh
 

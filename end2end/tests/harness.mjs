@@ -47,6 +47,7 @@ export class Cluster {
       ...extra, '',
     ].join('\n'));
     c.procs = [];
+    c.nodes = [];
     return c;
   }
 
@@ -74,6 +75,7 @@ export class Cluster {
   }
 
   async startRunner(hostname) {
+    this.nodes.push(hostname);
     return this.spawn(`runner-${hostname}`, 'hakuriver-runner', {
       HAKURIVER_RUNNER_HOSTNAME: hostname,
       HAKURIVER_NETWORK_RUNNER_PORT: String(await freePort()),
@@ -91,6 +93,12 @@ export class Cluster {
 
   stop() {
     for (const p of this.procs) p.child.kill('SIGKILL');
+    // Task containers a killed runner left behind go with the cluster.
+    for (const node of this.nodes) {
+      const listed = spawnSync('docker', ['ps', '--all', '--quiet', '--filter', `label=hakuriver.node=${node}`]);
+      const ids = String(listed.stdout ?? '').split(/\s+/).filter(Boolean);
+      if (ids.length > 0) spawnSync('docker', ['rm', '--force', ...ids]);
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -108,6 +108,14 @@ pub struct ClusterDir {
     /// The host's SSH proxy port.
     pub proxy_port: u16,
     offline_after: Duration,
+    /// Runner names and environments this cluster made: their containers and images go with it.
+    leftovers: std::sync::Mutex<Leftovers>,
+}
+
+#[derive(Default)]
+struct Leftovers {
+    nodes: Vec<String>,
+    envs: Vec<String>,
 }
 
 impl ClusterDir {
@@ -124,6 +132,7 @@ impl ClusterDir {
             host_port: free_port(),
             proxy_port: free_port(),
             offline_after: Duration::from_secs_f64(interval * factor),
+            leftovers: Default::default(),
         };
         let config = format!(
             "[network]\nhost_port = {}\nhost_ssh_proxy_port = {}\nrunner_address = \"127.0.0.1\"\n\
@@ -178,8 +187,22 @@ impl ClusterDir {
         Proc::spawn("host", self.command("hakuriver-host"), self.path().join("host.log"))
     }
 
-    /// A runner named `name` listening on a free port.
+    /// An environment name unique to this cluster (`prefix-port`); its image and Host container
+    /// are removed with the cluster.
+    pub fn env_name(&self, prefix: &str) -> String {
+        let env = format!("{prefix}-{}", self.host_port);
+        self.leftovers.lock().unwrap_or_else(|e| e.into_inner()).envs.push(env.clone());
+        env
+    }
+
+    /// A runner named `name` listening on a free port. Task containers of that node left when
+    /// the cluster goes (a runner killed mid-task) are removed with it.
     pub fn start_runner(&self, name: &str) -> Proc {
+        let mut leftovers = self.leftovers.lock().unwrap_or_else(|e| e.into_inner());
+        if !leftovers.nodes.iter().any(|n| n == name) {
+            leftovers.nodes.push(name.to_string());
+        }
+        drop(leftovers);
         let mut command = self.command("hakuriver-runner");
         command.env("HAKURIVER_RUNNER_HOSTNAME", name).env("HAKURIVER_NETWORK_RUNNER_PORT", free_port().to_string());
         Proc::spawn(&format!("runner {name}"), command, self.path().join(format!("runner-{name}.log")))
@@ -188,6 +211,31 @@ impl ClusterDir {
     /// Runs the CLI against this cluster to completion.
     pub fn cli(&self, args: &[&str]) -> Output {
         self.command("hakuriver").args(args).output().expect("run hakuriver")
+    }
+}
+
+impl Drop for ClusterDir {
+    /// Removes what the cluster's runners and environments left in Docker, so runs of the suite
+    /// do not pile up stopped containers and images. Without a Docker CLI there is nothing to do.
+    fn drop(&mut self) {
+        let leftovers = std::mem::take(&mut *self.leftovers.lock().unwrap_or_else(|e| e.into_inner()));
+        let docker = |args: &[&str]| Command::new("docker").args(args).stderr(Stdio::null()).output().ok();
+        let mut containers = Vec::new();
+        for node in &leftovers.nodes {
+            let filter = format!("label=hakuriver.node={node}");
+            if let Some(out) = docker(&["ps", "--all", "--quiet", "--filter", &filter]) {
+                containers.extend(String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string));
+            }
+        }
+        containers.extend(leftovers.envs.iter().cloned());
+        if !containers.is_empty() {
+            let mut args = vec!["rm", "--force"];
+            args.extend(containers.iter().map(String::as_str));
+            docker(&args);
+        }
+        for env in &leftovers.envs {
+            docker(&["rmi", "--force", &hakuriver_model::task::env_image(env)]);
+        }
     }
 }
 

@@ -44,7 +44,7 @@ async fn an_env_made_in_the_terminal_reaches_a_task_on_a_runner() {
     let _host = cluster.start_host();
     let _runner = cluster.start_runner("env-node");
     wait_for_node(&base, "env-node", NodeStatus::Online, Duration::from_secs(60)).await;
-    let env = format!("it-env-{}", cluster.host_port);
+    let env = cluster.env_name("it-env");
 
     let (status, answer) =
         post(&base, "/docker/host/create", json!({"image_name": BUSYBOX_IMAGE, "container_name": env})).await;
@@ -153,10 +153,9 @@ async fn importing_a_rootfs_or_an_image_tar_makes_a_usable_env() {
     let rootfs = busybox_rootfs_tar(cluster.path(), &[("/etc/origin", "rootfs\n")]);
     let image_tar = cluster.path().join("image.tar");
     docker_ok(&["save", "-o", image_tar.to_str().unwrap(), BUSYBOX_IMAGE]);
-    let suffix = cluster.host_port;
 
     for (path, env, expected) in
-        [(&rootfs, format!("from-rootfs-{suffix}"), "rootfs\n"), (&image_tar, format!("from-image-{suffix}"), "")]
+        [(&rootfs, cluster.env_name("from-rootfs"), "rootfs\n"), (&image_tar, cluster.env_name("from-image"), "")]
     {
         let (status, answer) = post(&base, "/api/docker/import", json!({"path": path, "name": env})).await;
         assert_eq!(status, 200, "{answer}");
@@ -192,7 +191,7 @@ async fn first_start_builds_the_default_env_or_says_how_to_fix_it() {
     ensure_busybox();
     let cluster = ClusterDir::new();
     let base = cluster.base_url();
-    let env = format!("first-{}", cluster.host_port);
+    let env = cluster.env_name("first");
     let mut host = cluster.command("hakuriver-host");
     host.env("HAKURIVER_DOCKER_DEFAULT_CONTAINER_NAME", &env).env("HAKURIVER_DOCKER_INITIAL_BASE_IMAGE", BUSYBOX_IMAGE);
     let mut host = hakuriver_itest::Proc::spawn("host", host, cluster.path().join("host.log"));
@@ -231,7 +230,7 @@ async fn the_cli_manages_environments() {
     let base = cluster.base_url();
     let _host = cluster.start_host();
     wait_for("the host", Duration::from_secs(60), || hakuriver_itest::nodes(&base)).await;
-    let env = format!("cli-env-{}", cluster.host_port);
+    let env = cluster.env_name("cli-env");
     let ok = |args: &[&str]| {
         let out = cluster.cli(args);
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -279,7 +278,7 @@ async fn the_cli_manages_environments() {
     assert_eq!(missing.status.code(), Some(4), "{}", String::from_utf8_lossy(&missing.stderr));
 
     let rootfs = hakuriver_itest::images::busybox_rootfs_tar(cluster.path(), &[]);
-    let imported = format!("cli-imported-{}", cluster.host_port);
+    let imported = cluster.env_name("cli-imported");
     let op = cluster.cli(&["docker", "tar", "import", rootfs.to_str().unwrap(), &imported, "--json"]);
     assert!(op.status.success(), "{}", String::from_utf8_lossy(&op.stderr));
     let op = assert_golden("docker-tar-import", &op.stdout);
@@ -304,7 +303,7 @@ async fn long_operations_report_progress_and_can_be_cancelled() {
     let base = cluster.base_url();
     let _host = cluster.start_host();
     wait_for("the host", Duration::from_secs(60), || hakuriver_itest::nodes(&base)).await;
-    let env = format!("big-{}", cluster.host_port);
+    let env = cluster.env_name("big");
     let payload = "x".repeat(96 * 1024 * 1024);
     let rootfs = busybox_rootfs_tar(cluster.path(), &[("/data/payload", &payload)]);
     drop(payload);
@@ -368,7 +367,7 @@ async fn a_host_killed_during_a_save_leaves_nothing_a_runner_would_load() {
     ensure_busybox();
     let cluster = ClusterDir::new();
     let base = cluster.base_url();
-    let env = format!("killed-{}", cluster.host_port);
+    let env = cluster.env_name("killed");
     let payload = "y".repeat(128 * 1024 * 1024);
     build_busybox_image(&format!("hakuriver/{env}:base"), &[("/data/payload", &payload)]);
     drop(payload);
@@ -417,7 +416,7 @@ async fn a_runners_load_shows_its_progress() {
     // Fast heartbeats, so a load of a few hundred megabytes is seen while it runs.
     let cluster = ClusterDir::with_timing(0.2, 50.0);
     let base = cluster.base_url();
-    let env = format!("loadme-{}", cluster.host_port);
+    let env = cluster.env_name("loadme");
     let image = format!("hakuriver/{env}:base");
     let payload = "w".repeat(384 * 1024 * 1024);
     build_busybox_image(&image, &[("/data/payload", &payload)]);

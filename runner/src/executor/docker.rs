@@ -136,7 +136,14 @@ impl DockerRunner {
             self.docker.remove_container(&name, Some(RemoveContainerOptionsBuilder::new().force(true).build())).await;
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         self.docker.create_container(Some(options), spec).await?;
-        self.docker.start_container(&name, None).await?;
+        if let Err(e) = self.docker.start_container(&name, None).await {
+            // A container that never started must not stay behind in `created`.
+            let _ = self
+                .docker
+                .remove_container(&name, Some(RemoveContainerOptionsBuilder::new().force(true).build()))
+                .await;
+            return Err(e.into());
+        }
         Ok(name)
     }
 
