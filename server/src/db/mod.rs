@@ -93,12 +93,31 @@ pub async fn open(location: Location<'_>) -> Result<Pool, DbError> {
 /// A write transaction. SQLite takes its write lock at the start (`BEGIN IMMEDIATE`), so two
 /// writers queue instead of failing when one upgrades from reading; PostgreSQL locks rows as
 /// it goes.
+///
+/// The begin runs in a task of its own, so it always finishes: a caller cancelled half-way (a
+/// client that hung up, a timeout) then drops a whole `Transaction`, which rolls back. sqlx's
+/// begin, cancelled after the database began but before the `Transaction` exists, would return
+/// the connection to the pool still inside the transaction, holding SQLite's write lock for good.
 pub async fn begin_write(pool: &Pool) -> Result<Transaction<'static, Any>, sqlx::Error> {
-    if is_sqlite(pool) {
-        pool.begin_with("BEGIN IMMEDIATE").await
-    } else {
-        pool.begin().await
-    }
+    let write = is_sqlite(pool).then_some("BEGIN IMMEDIATE");
+    begin_whole(pool, write).await
+}
+
+/// A read transaction: one consistent view of several queries, without SQLite's write lock.
+pub async fn begin_read(pool: &Pool) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    begin_whole(pool, None).await
+}
+
+/// Begins in a task of its own (see `begin_write`); `statement` replaces the plain `BEGIN`.
+async fn begin_whole(pool: &Pool, statement: Option<&'static str>) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    let pool = pool.clone();
+    let begin = tokio::spawn(async move {
+        match statement {
+            Some(statement) => pool.begin_with(statement).await,
+            None => pool.begin().await,
+        }
+    });
+    begin.await.map_err(|e| sqlx::Error::Protocol(format!("the transaction's begin did not finish: {e}")))?
 }
 
 fn is_sqlite(pool: &Pool) -> bool {
@@ -125,5 +144,39 @@ pub async fn test_pool(dir: &Path) -> Pool {
             open(Location::Url(url.as_str())).await.expect("open the test database")
         }
         Err(_) => open(Location::File(&dir.join("test.db"))).await.expect("open the test database"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writers cancelled at every point of their begin: afterwards every connection of the pool
+    /// still begins, writes and commits (none was left inside a transaction, holding the lock).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_begins_leave_no_connection_inside_a_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = test_pool(dir.path()).await;
+        // How long one begin takes here, to cancel begins all through that span.
+        let started = std::time::Instant::now();
+        for _ in 0..20 {
+            begin_write(&pool).await.expect("begin").commit().await.expect("commit");
+        }
+        let span = started.elapsed().as_nanos() as u64 / 20 * 2;
+        for n in 0..10_000u64 {
+            let cancel_after = Duration::from_nanos(n * 7919 % span.max(1));
+            let _ = tokio::time::timeout(cancel_after, begin_write(&pool)).await;
+        }
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let mut tx = tokio::time::timeout(Duration::from_secs(20), begin_write(&pool))
+                .await
+                .expect("a begin within the busy timeout")
+                .expect("begin");
+            sqlx::query("UPDATE nodes SET status = status").execute(&mut *tx).await.expect("write");
+            tx.commit().await.expect("commit");
+            // Held, so that the next begin takes another of the pool's connections.
+            held.push(pool.acquire().await.expect("a connection"));
+        }
     }
 }

@@ -243,6 +243,16 @@ pub async fn pending(tx: &mut Transaction<'_, Any>) -> Result<Vec<TaskRow>, DbEr
     rows.into_iter().map(TaskRow::try_from).collect()
 }
 
+/// Whether a task submitted before `id` still waits in the queue.
+pub async fn pending_before(tx: &mut Transaction<'_, Any>, id: TaskId) -> Result<bool, DbError> {
+    let older: Option<i64> =
+        sqlx::query_scalar("SELECT task_id FROM tasks WHERE status = 'pending' AND task_id < $1 LIMIT 1")
+            .bind(sql_id(id))
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(older.is_some())
+}
+
 /// Resources held per node: (cores, memory bytes, GPU ids) of tasks holding resources.
 pub async fn usage(tx: &mut Transaction<'_, Any>) -> Result<HashMap<String, (u32, u64, BTreeSet<u32>)>, DbError> {
     let rows: Vec<(String, i64, Option<i64>, String)> = sqlx::query_as(

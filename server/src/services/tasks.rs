@@ -203,7 +203,19 @@ impl TaskService {
                     created.push((id, label(target), checked.queue));
                 }
             }
-            let pass = schedule_pass(&mut tx).await?;
+            // Queued tasks behind older ones wait for the queue loop: a pass over a long backlog
+            // here would hold the write lock on every submit. A task that must not queue, or
+            // that nothing is ahead of, is placed now.
+            let behind_others = created.iter().all(|(_, _, queue)| *queue)
+                && match created.first() {
+                    Some((first, _, _)) => store::pending_before(&mut tx, *first).await?,
+                    None => false,
+                };
+            let pass = if behind_others {
+                Pass { placed: Vec::new(), failed: Vec::new() }
+            } else {
+                schedule_pass(&mut tx).await?
+            };
             placed = pass.placed;
             failed_in_queue = pass.failed;
             // Tasks that asked not to queue and did not get a place now: not created after all.
@@ -232,6 +244,7 @@ impl TaskService {
             self.publish(id).await;
         }
         self.dispatch(placed);
+        self.kick();
         // A VPS answers with its SSH port, as the original did, when it comes up soon enough.
         let runner_response = match (checked.task_type.as_str(), task_ids.first()) {
             (VPS, Some(&id)) => {
@@ -264,11 +277,21 @@ impl TaskService {
     }
 
     /// Places what the queue can place now and dispatches it.
+    ///
+    /// The queue and the capacity are read in a read transaction, so a pass that places nothing
+    /// (the usual case while a backlog waits for busy nodes) never takes the write lock; the
+    /// schedule lock keeps other placements out between the read and the write.
     pub async fn run_queue(&self) -> Result<(), ServiceError> {
         let pass = {
             let _guard = self.inner.schedule_lock.lock().await;
+            let mut read = crate::db::begin_read(&self.inner.pool).await.map_err(db)?;
+            let plan = plan_from(&mut read).await?;
+            read.rollback().await.map_err(db)?;
+            if plan.is_empty() {
+                return Ok(());
+            }
             let mut tx = crate::db::begin_write(&self.inner.pool).await.map_err(db)?;
-            let pass = schedule_pass(&mut tx).await?;
+            let pass = apply(&mut tx, plan).await?;
             tx.commit().await.map_err(db)?;
             pass
         };
@@ -800,18 +823,28 @@ struct Pass {
     failed: Vec<TaskId>,
 }
 
-/// Places pending tasks in submission order; returns those placed, with their node. A queued
-/// task that can no longer run on its (online) node as asked fails with the reason.
-async fn schedule_pass(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Pass, ServiceError> {
-    let pending = store::pending(tx).await?;
-    if pending.is_empty() {
-        return Ok(Pass { placed: Vec::new(), failed: Vec::new() });
+/// What a scheduling pass decided, before it is written.
+#[derive(Default)]
+struct Plan {
+    /// Tasks to place, with their node and GPUs.
+    assign: Vec<(TaskRow, node_store::NodeRow, Vec<u32>)>,
+    /// Queued tasks that can no longer run as asked, with the reason.
+    fail: Vec<(TaskId, String)>,
+}
+
+impl Plan {
+    fn is_empty(&self) -> bool {
+        self.assign.is_empty() && self.fail.is_empty()
     }
-    let mut capacity = capacities(tx).await?;
+}
+
+/// Places pending tasks in submission order. A queued task that can no longer run on its
+/// (online) node as asked fails with the reason; one that waits for its node books what it needs
+/// there, so later tasks fill only what it leaves (backfill).
+fn plan(pending: Vec<TaskRow>, mut capacity: Vec<(NodeCapacity, node_store::NodeRow)>) -> Plan {
+    let mut plan = Plan::default();
     let mut host_placed_blocked = false;
-    let mut placed = Vec::new();
-    let mut failed = Vec::new();
-    for mut task in pending {
+    for task in pending {
         if task.target_node.is_none() && host_placed_blocked {
             continue;
         }
@@ -819,23 +852,14 @@ async fn schedule_pass(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Pass
         let caps: Vec<NodeCapacity> = capacity.iter().map(|(c, _)| c.clone()).collect();
         match place(&caps, &demand) {
             Placement::Place { node, gpus } => {
-                if store::assign(tx, task.task_id, &node, &gpus, now_ms()).await? {
-                    if let Some((cap, row)) = capacity.iter_mut().find(|(c, _)| c.hostname == node) {
-                        cap.reserve(&demand, &gpus);
-                        task.status = TaskStatus::Assigning;
-                        task.assigned_node = Some(node.clone());
-                        task.required_gpus = gpus;
-                        placed.push((task, row.clone()));
-                    }
+                if let Some((cap, row)) = capacity.iter_mut().find(|(c, _)| c.hostname == node) {
+                    cap.reserve(&demand, &gpus);
+                    plan.assign.push((task, row.clone(), gpus));
                 }
             }
             // A queued task whose node is gone or offline waits for it, like one whose node is busy.
             Placement::Reject(reason) if node_is_up(&capacity, task.target_node.as_deref()) => {
-                let change =
-                    StatusChange { message: Some(reason), completed_at_ms: Some(now_ms()), ..Default::default() };
-                if store::change_status_in(tx, task.task_id, TaskStatus::Pending, TaskStatus::Failed, &change).await? {
-                    failed.push(task.task_id);
-                }
+                plan.fail.push((task.task_id, reason));
             }
             Placement::Wait(_) | Placement::Reject(_) => match &task.target_node {
                 Some(node) => {
@@ -847,5 +871,43 @@ async fn schedule_pass(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Pass
             },
         }
     }
-    Ok(Pass { placed, failed })
+    plan
+}
+
+/// Writes a plan: each change is a compare-and-set from `pending`, so a task killed meanwhile
+/// stays killed.
+async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, plan: Plan) -> Result<Pass, ServiceError> {
+    let now = now_ms();
+    let mut pass = Pass { placed: Vec::new(), failed: Vec::new() };
+    for (mut task, node, gpus) in plan.assign {
+        if store::assign(tx, task.task_id, &node.hostname, &gpus, now).await? {
+            task.status = TaskStatus::Assigning;
+            task.assigned_node = Some(node.hostname.clone());
+            task.required_gpus = gpus;
+            pass.placed.push((task, node));
+        }
+    }
+    for (id, reason) in plan.fail {
+        let change = StatusChange { message: Some(reason), completed_at_ms: Some(now), ..Default::default() };
+        if store::change_status_in(tx, id, TaskStatus::Pending, TaskStatus::Failed, &change).await? {
+            pass.failed.push(id);
+        }
+    }
+    Ok(pass)
+}
+
+/// Reads the queue and the nodes' capacity, and plans.
+async fn plan_from(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Plan, ServiceError> {
+    let pending = store::pending(tx).await?;
+    if pending.is_empty() {
+        return Ok(Plan::default());
+    }
+    let capacity = capacities(tx).await?;
+    Ok(plan(pending, capacity))
+}
+
+/// A whole pass inside one write transaction.
+async fn schedule_pass(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Pass, ServiceError> {
+    let plan = plan_from(tx).await?;
+    apply(tx, plan).await
 }
