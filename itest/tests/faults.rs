@@ -214,6 +214,106 @@ async fn a_node_gone_loses_its_tasks_and_a_vps_comes_back_with_it() {
     faults.report();
 }
 
+/// Restarts the Docker engine as a service manager would (SIGTERM, then a fresh `dockerd`, as
+/// scripts/setup.sh starts it) and waits until it answers again.
+fn restart_docker_engine() {
+    let gone = || std::process::Command::new("pgrep").args(["-x", "dockerd"]).status().is_ok_and(|s| !s.success());
+    assert!(std::process::Command::new("pkill").args(["-TERM", "-x", "dockerd"]).status().expect("pkill").success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !gone() {
+        assert!(std::time::Instant::now() < deadline, "dockerd did not stop within 60 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("/var/log/hakuriver-dockerd.log")
+        .expect("the dockerd log");
+    std::process::Command::new("setsid")
+        .arg("dockerd")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start dockerd");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !std::process::Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success()) {
+        assert!(std::time::Instant::now() < deadline, "dockerd did not answer within 60 s of its start");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[tokio::test]
+async fn the_docker_engine_restarted_under_running_tasks() {
+    ensure_busybox();
+    ensure_sshd();
+    let (dir, _host, _runner) = cluster("fault-engine");
+    let base = dir.base_url();
+    wait_for_node(&base, "fault-engine", NodeStatus::Online, START).await;
+    let mut faults = Faults::new();
+    let command = submit(
+        &base,
+        json!({"command": "sh", "arguments": ["-c", "echo before; sleep 60; echo after"],
+        "targets": ["fault-engine"], "container_name": BUSYBOX_ENV}),
+    )
+    .await;
+    let vps = submit(
+        &base,
+        json!({"task_type": "vps", "command": public_key(), "targets": ["fault-engine"],
+        "container_name": SSHD_ENV, "queue": true}),
+    )
+    .await;
+    wait_status(&base, &command, TaskStatus::Running).await;
+    wait_status(&base, &vps, TaskStatus::Running).await;
+    // The log line is out before the engine goes.
+    wait_for("the first line", START, || async { (stdout(&base, &command).await == "before\n").then_some(()) }).await;
+
+    restart_docker_engine();
+    faults.injected += 1;
+
+    // The engine stopped the command task's container: the task fails with the code it was
+    // stopped with and its log as it was; its container is removed.
+    let ended = wait_for("the command task to end", Duration::from_secs(120), || async {
+        task(&base, &command).await.filter(|t| t.status.is_final())
+    })
+    .await;
+    let log = stdout(&base, &command).await;
+    println!("the command task after the engine restart: {:?} {:?}", ended.exit_code, ended.error_message);
+    faults.check(
+        ended.status == TaskStatus::Failed && ended.exit_code.is_some_and(|c| c != 0) && log == "before\n",
+        || format!("command task after the engine restart: {ended:?}, log {log:?}"),
+    );
+    let container = format!("hakuriver-task-{command}");
+    wait_for("the ended task's container to go", START, || async { (!container_exists(&container)).then_some(()) })
+        .await;
+    // The VPS comes back by its restart policy and stays running.
+    let vps_container = format!("hakuriver-vps-{vps}");
+    wait_for("the VPS container running again", Duration::from_secs(60), || async {
+        (container_state(&vps_container).as_deref() == Some("running")).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let still = task(&base, &vps).await.expect("the VPS");
+    faults.check(still.status == TaskStatus::Running && still.ssh_port.is_some(), || {
+        format!("VPS after the engine restart: {still:?}")
+    });
+
+    // The runner talks to the new engine by itself: the next task runs.
+    let next = submit(
+        &base,
+        json!({"command": "echo", "arguments": ["after the restart"], "targets": ["fault-engine"],
+        "container_name": BUSYBOX_ENV}),
+    )
+    .await;
+    let done = wait_status(&base, &next, TaskStatus::Completed).await;
+    let log = stdout(&base, &next).await;
+    faults.check(done.exit_code == Some(0) && log == "after the restart\n", || format!("next task: {done:?}, {log:?}"));
+    let r = reqwest::Client::new().post(format!("{base}/kill/{vps}")).send().await.expect("kill the VPS");
+    assert_eq!(r.status(), 202);
+    wait_for("the VPS container to go", START, || async { (!container_exists(&vps_container)).then_some(()) }).await;
+    faults.report();
+}
+
 /// A fresh ed25519 public key (the VPS is never logged into here).
 fn public_key() -> String {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -15,6 +15,8 @@ use tokio::io::AsyncWriteExt;
 
 /// How long a container that died of SIGKILL is given for the engine to record an OOM kill.
 const OOM_FLAG_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long a task waits for a restarting Docker engine before its runner gives up on it.
+pub const ENGINE_RETURN_WAIT: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// Where a task's files live on this node.
 #[derive(Debug, Clone)]
@@ -202,6 +204,29 @@ impl DockerRunner {
     async fn oom_killed(&self, name: &str) -> Result<bool, DockerError> {
         let state = self.docker.inspect_container(name, None).await?.state;
         Ok(state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false))
+    }
+
+    /// Whether the engine answers now.
+    pub async fn answers(&self) -> bool {
+        self.docker.ping().await.is_ok()
+    }
+
+    /// After a call failed: when the engine does not answer, waits (up to `ENGINE_RETURN_WAIT`)
+    /// for it to come back. Whether it went away and came back, so the call is worth repeating.
+    pub async fn came_back(&self, name: &str) -> bool {
+        if self.answers().await {
+            return false;
+        }
+        tracing::warn!(container = name, "the Docker engine does not answer; waiting for it to come back");
+        let deadline = tokio::time::Instant::now() + ENGINE_RETURN_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if self.answers().await {
+                tracing::info!(container = name, "the Docker engine is back");
+                return true;
+            }
+        }
+        false
     }
 
     pub async fn remove(&self, name: &str) {

@@ -24,6 +24,8 @@ use images::ImageSync;
 
 /// Killed ids remembered so a `/run` that arrives after its kill never starts.
 const TOMBSTONES: usize = 10_000;
+/// How long a restarted Docker engine gets to bring a VPS back by its restart policy.
+const VPS_ENGINE_RESTART_GRACE: Duration = Duration::from_secs(20);
 
 #[derive(Default)]
 struct Tracked {
@@ -278,14 +280,29 @@ impl Executor {
                 docker.remove(&name).await;
                 return ("killed", Some(-9), Some("Killed by request.".into()));
             }
-            // A crash: Docker restarts the container after a moment (its restart policy).
+            // A crash: Docker restarts the container after a moment (its restart policy). A
+            // restarted engine does the same for it once it is back: it gets longer.
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let info = match docker.docker.inspect_container(&name, None).await {
-                Ok(info) => info,
-                Err(_) if self.was_killed(id).await => return ("killed", Some(-9), Some("Killed by request.".into())),
-                Err(e) => return ("failed", None, Some(format!("The VPS container is gone: {e}"))),
+            let mut grace = Duration::ZERO;
+            let (info, state) = loop {
+                let info = match docker.docker.inspect_container(&name, None).await {
+                    Ok(info) => info,
+                    Err(_) if self.was_killed(id).await => {
+                        return ("killed", Some(-9), Some("Killed by request.".into()))
+                    }
+                    Err(_) if docker.came_back(&name).await => {
+                        grace = VPS_ENGINE_RESTART_GRACE;
+                        continue;
+                    }
+                    Err(e) => return ("failed", None, Some(format!("The VPS container is gone: {e}"))),
+                };
+                let state = info.state.clone().unwrap_or_default();
+                if state.running == Some(true) || state.restarting == Some(true) || grace.is_zero() {
+                    break (info, state);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                grace = grace.saturating_sub(Duration::from_millis(500));
             };
-            let state = info.state.clone().unwrap_or_default();
             if state.running == Some(true) || state.restarting == Some(true) {
                 if let Some(now) = vps::published_port(&info).filter(|p| *p != port) {
                     port = now;
@@ -407,18 +424,45 @@ impl Executor {
     }
 
     /// Follows a started task container to its end: logs, exit code, OOM, removal.
+    /// A Docker engine that restarts meanwhile is waited for, and the container followed again
+    /// (its logs rewritten whole from Docker's copy): the engine stops containers when it stops,
+    /// so the task then ends with the code it was stopped with, and the reason says so.
     async fn finish(&self, id: TaskId, docker: &DockerRunner, name: &str, paths: &TaskPaths, rewrite: bool) -> Outcome {
-        let exit = docker.follow(name, paths, rewrite).await;
-        docker.remove(name).await;
+        let mut rewrite = rewrite;
+        let mut engine_restarted = false;
+        let exit = loop {
+            match docker.follow(name, paths, rewrite).await {
+                Err(_) if docker.came_back(name).await => (engine_restarted, rewrite) = (true, true),
+                exit => break exit,
+            }
+        };
+        if !self.remove_container(docker, name).await {
+            tracing::warn!(task = %id, container = name, "the container could not be removed");
+        }
         let killed = self.was_killed(id).await;
+        let note = if engine_restarted { " (the Docker engine restarted while it ran)" } else { "" };
         match exit {
             _ if killed => ("killed", Some(-9), Some("Killed by request.".into())),
             Ok(exit) if exit.oom_killed => {
                 ("killed_oom", Some(exit.code), Some("Out of memory: killed at its memory limit.".into()))
             }
             Ok(exit) if exit.code == 0 => ("completed", Some(0), None),
-            Ok(exit) => ("failed", Some(exit.code), Some(format!("Exited with code {}.", exit.code))),
-            Err(e) => ("failed", None, Some(format!("Lost track of the container: {e}"))),
+            Ok(exit) => ("failed", Some(exit.code), Some(format!("Exited with code {}{note}.", exit.code))),
+            Err(e) => ("failed", None, Some(format!("Lost track of the container{note}: {e}"))),
+        }
+    }
+
+    /// Removes a container, waiting for a restarting engine; whether it is gone.
+    async fn remove_container(&self, docker: &DockerRunner, name: &str) -> bool {
+        loop {
+            let force = bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build();
+            match docker.docker.remove_container(name, Some(force)).await {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                    return true
+                }
+                Err(_) if docker.came_back(name).await => {}
+                Err(_) => return false,
+            }
         }
     }
 
