@@ -8,8 +8,10 @@
 #                the real Docker engine, with locally built images (busybox; Debian with sshd,
 #                debootstrapped once and cached by scripts/test-image-sshd.sh), and the real
 #                OpenSSH client
-#   faults       the host and the runner SIGKILLed mid-work (in loops) on the real Docker engine;
-#                every task checked for its status, exit code, whole log and a single run. Ends
+#   faults       the host and the runner SIGKILLed mid-work (in loops), dockerd restarted, a node
+#                lost, storage full and read-only, network cuts (netns), 1000 tasks under 200
+#                requests/s, 50 terminals; every task checked for its status, exit code, whole
+#                log and a single run. Restarts dockerd, so nothing else may use it meanwhile. Ends
 #                with "faults: N injected, N tasks checked, N lost or wrong"
 #   postgres     the host's store tests and the real host and runner on a throwaway PostgreSQL
 #                server (scripts/test-postgres.sh)

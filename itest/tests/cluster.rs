@@ -205,7 +205,9 @@ async fn gpus_a_runner_reports_reach_the_host_and_probe_shows_them() {
 
 #[tokio::test]
 async fn a_task_whose_runner_cannot_be_reached_fails_with_the_reason() {
-    let cluster = ClusterDir::new();
+    // Production timing (offline after 30 s): the dispatch is repeated for ten seconds, as for
+    // a runner restarting, then the task fails with the reason.
+    let cluster = ClusterDir::with_timing(5.0, 6.0);
     let base = cluster.base_url();
     let _host = cluster.start_host();
     wait_for("the host", START, || hakuriver_itest::nodes(&base)).await;
@@ -223,7 +225,7 @@ async fn a_task_whose_runner_cannot_be_reached_fails_with_the_reason() {
         .unwrap();
     assert_eq!(r.status(), 202);
     let id = r.json::<serde_json::Value>().await.unwrap()["task_ids"][0].as_str().unwrap().to_string();
-    let task: serde_json::Value = wait_for("the dispatch to fail", Duration::from_secs(15), || async {
+    let task: serde_json::Value = wait_for("the dispatch to fail", Duration::from_secs(25), || async {
         let t: serde_json::Value = reqwest::get(format!("{base}/status/{id}")).await.ok()?.json().await.ok()?;
         (t["status"] == "failed").then_some(t)
     })

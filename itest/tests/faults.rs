@@ -229,13 +229,15 @@ fn restart_docker_engine() {
         .append(true)
         .open("/var/log/hakuriver-dockerd.log")
         .expect("the dockerd log");
-    std::process::Command::new("setsid")
-        .arg("dockerd")
+    // `setsid --fork`: dockerd runs on in a session of its own, not a child of this test.
+    let started = std::process::Command::new("setsid")
+        .args(["--fork", "dockerd"])
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
-        .spawn()
+        .status()
         .expect("start dockerd");
+    assert!(started.success(), "setsid --fork dockerd: {started}");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !std::process::Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success()) {
         assert!(std::time::Instant::now() < deadline, "dockerd did not answer within 60 s of its start");
@@ -314,6 +316,70 @@ async fn the_docker_engine_restarted_under_running_tasks() {
     faults.report();
 }
 
+#[tokio::test]
+async fn a_runner_killed_in_a_loop_loses_no_task() {
+    let (dir, _host, mut runner) = cluster("fault-loop");
+    let base = dir.base_url();
+    wait_for_node(&base, "fault-loop", NodeStatus::Online, START).await;
+    let mut faults = Faults::new();
+    // Ten tasks at once (no cores reserved), ending one after another across the kills, some
+    // while the runner is down, some while it is up; each with its own exit code.
+    let mut tasks = Vec::new();
+    for i in 0..10u32 {
+        let script = format!("echo t{i}-start; sleep {}; echo t{i}-end; exit {}", 1 + i / 2, i % 3);
+        let id = submit(
+            &base,
+            json!({"command": "sh", "arguments": ["-c", script], "targets": ["fault-loop"],
+            "container_name": BUSYBOX_ENV, "required_cores": 0}),
+        )
+        .await;
+        tasks.push((id, i));
+    }
+    for (id, _) in &tasks {
+        wait_status(&base, id, TaskStatus::Running).await;
+    }
+    // One more task submitted while the runner is down for the last time: its dispatch finds
+    // nobody listening, and is repeated until the runner is back.
+    let mut late = None;
+    for round in 0..4 {
+        runner.kill();
+        faults.injected += 1;
+        if round == 3 {
+            let body = json!({"command": "echo", "arguments": ["sent-while-down"], "targets": ["fault-loop"],
+                "container_name": BUSYBOX_ENV, "required_cores": 0});
+            late = Some(submit(&base, body).await);
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        runner = dir.start_runner("fault-loop");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+    for (id, i) in &tasks {
+        let done = wait_for(&format!("task {id} to end"), Duration::from_secs(90), || async {
+            task(&base, id).await.filter(|t| t.status.is_final())
+        })
+        .await;
+        let want_status = if i % 3 == 0 { TaskStatus::Completed } else { TaskStatus::Failed };
+        let log = stdout(&base, id).await;
+        let want_log = format!("t{i}-start\nt{i}-end\n");
+        faults.check(done.status == want_status && done.exit_code == Some(i64::from(i % 3)) && log == want_log, || {
+            format!(
+                "task {i} ({id}): {:?} exit {:?} ({:?}), log {log:?}",
+                done.status, done.exit_code, done.error_message
+            )
+        });
+    }
+    let late = late.expect("the task sent while the runner was down");
+    let done = wait_for("the late task to end", Duration::from_secs(90), || async {
+        task(&base, &late).await.filter(|t| t.status.is_final())
+    })
+    .await;
+    let log = stdout(&base, &late).await;
+    faults.check(done.status == TaskStatus::Completed && log == "sent-while-down\n", || {
+        format!("the task sent while the runner was down: {:?} ({:?}), log {log:?}", done.status, done.error_message)
+    });
+    faults.report();
+}
+
 /// A fresh ed25519 public key (the VPS is never logged into here).
 fn public_key() -> String {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -380,6 +446,30 @@ async fn failing_shared_storage_fails_tasks_with_the_reason_and_the_host_serves_
     let t = wait_status(&base, &full, TaskStatus::Failed).await;
     let reason = t.error_message.clone().unwrap_or_default();
     faults.check(reason.contains("No space left"), || format!("full disk: {reason:?}"));
+
+    // An environment packed onto the full disk: the host says why, and no tarball (whole or
+    // partial) is left where runners would look.
+    let env = dir.env_name("fault-disk-env");
+    let http = reqwest::Client::new();
+    let made = http
+        .post(format!("{base}/api/docker/host/create"))
+        .json(&json!({"image_name": hakuriver_itest::images::BUSYBOX_IMAGE, "container_name": env}))
+        .send()
+        .await
+        .expect("create the env");
+    assert_eq!(made.status(), 201);
+    faults.injected += 1;
+    let packed = http.post(format!("{base}/api/docker/create_tar/{env}")).send().await.expect("create_tar");
+    let status = packed.status();
+    let answer: Value = packed.json().await.unwrap_or(Value::Null);
+    let detail = answer["detail"].as_str().unwrap_or_default().to_string();
+    let left: Vec<String> = std::fs::read_dir(dir.path().join("shared/hakuriver-containers"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    faults.check(
+        status.is_server_error() && detail.contains("No space left") && left.iter().all(|f| !f.contains(&env)),
+        || format!("packing onto a full disk: HTTP {status}, {answer}, files left {left:?}"),
+    );
 
     // Read-only: the next task fails with the reason; nothing waits or hangs.
     disk.remount("ro");
@@ -663,5 +753,70 @@ async fn a_thousand_tasks_drain_under_a_mixed_api_load_of_200_requests_a_second(
     }
     let node = hakuriver_itest::nodes(&base).await.unwrap_or_default();
     faults.check(node.iter().all(|n| n.status == NodeStatus::Online), || "the node went offline under load".into());
+    faults.report();
+}
+
+/// One terminal's session: opens the task's terminal, then types five sums and times each answer.
+async fn terminal_session(url: String, n: u32) -> Result<Vec<f64>, String> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| format!("terminal {n}: {e}"))?;
+    let mut seen = String::new();
+    let mut round_trips = Vec::new();
+    for k in 0..5u32 {
+        // The shell echoes what is typed; the sum's value appears only in its answer.
+        let want = (n * 1000 + 100 + k).to_string();
+        let line = json!({"type": "input", "data": format!("echo $(({n}*1000+100+{k}))\n")}).to_string();
+        let started = std::time::Instant::now();
+        ws.send(Message::text(line)).await.map_err(|e| format!("terminal {n}: {e}"))?;
+        while !seen.contains(&want) {
+            match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(&t).map_err(|e| format!("terminal {n}: {e}"))?;
+                    seen.push_str(v["data"].as_str().unwrap_or_default());
+                }
+                Ok(Some(Ok(_))) => {}
+                other => return Err(format!("terminal {n}: no answer to round {k}: {other:?}")),
+            }
+        }
+        round_trips.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    ws.close(None).await.ok();
+    Ok(round_trips)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_terminals_at_once_stay_responsive() {
+    let (dir, _host, _runner) = cluster("fault-terms");
+    let base = dir.base_url();
+    wait_for_node(&base, "fault-terms", NodeStatus::Online, START).await;
+    let mut faults = Faults::new();
+    let id = submit(
+        &base,
+        json!({"command": "sleep", "arguments": ["600"], "targets": ["fault-terms"], "container_name": BUSYBOX_ENV}),
+    )
+    .await;
+    wait_status(&base, &id, TaskStatus::Running).await;
+    let url = format!("{}/api/tasks/{id}/terminal", base.replace("http://", "ws://"));
+    // All fifty open at once, each relayed through the runner into its own shell.
+    let sessions = futures::future::join_all((0..50).map(|n| terminal_session(url.clone(), n))).await;
+    let mut all = Vec::new();
+    for session in sessions {
+        let ok = session.as_ref().is_ok_and(|times| times.len() == 5);
+        faults.check(ok, || format!("{:?}", session.as_ref().err()));
+        all.extend(session.unwrap_or_default());
+    }
+    all.sort_by(f64::total_cmp);
+    if let Some(max) = all.last() {
+        println!(
+            "terminals: 50 at once, {} round trips (the first of each includes its shell's start), \
+             p50 {:.1} ms, p99 {:.1} ms, max {max:.1} ms",
+            all.len(),
+            all[all.len() / 2],
+            all[(all.len() - 1) * 99 / 100]
+        );
+    }
+    let r = reqwest::Client::new().post(format!("{base}/kill/{id}")).send().await.expect("kill");
+    assert_eq!(r.status(), 202);
     faults.report();
 }

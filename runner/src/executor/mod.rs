@@ -17,13 +17,15 @@ use hakuriver_model::task::{task_container_name, vps_container_name, TaskInfo, T
 use hakuriver_model::TaskId;
 use tokio::sync::Mutex;
 
-use crate::host_client::HostClient;
+use crate::host_client::{HostClient, HostError};
 use crate::probe::numa;
 use docker::{container_spec, DockerRunner, TaskPaths};
 use images::ImageSync;
 
 /// Killed ids remembered so a `/run` that arrives after its kill never starts.
 const TOMBSTONES: usize = 10_000;
+/// The longest wait between two tries of a final status report.
+const FINAL_REPORT_MAX_DELAY: Duration = Duration::from_secs(10);
 /// How long a restarted Docker engine gets to bring a VPS back by its restart policy.
 const VPS_ENGINE_RESTART_GRACE: Duration = Duration::from_secs(20);
 
@@ -436,9 +438,6 @@ impl Executor {
                 exit => break exit,
             }
         };
-        if !self.remove_container(docker, name).await {
-            tracing::warn!(task = %id, container = name, "the container could not be removed");
-        }
         let killed = self.was_killed(id).await;
         let note = if engine_restarted { " (the Docker engine restarted while it ran)" } else { "" };
         match exit {
@@ -553,9 +552,38 @@ impl Executor {
     /// Sends a status report, retrying a few times; returns the host's message.
     /// Reports a task's end, then stops tracking it: until the host has the report, heartbeats
     /// keep listing the task, so a host slow to answer never takes it for vanished.
+    /// A final report is repeated (growing delays, up to `FINAL_REPORT_MAX_DELAY`) for as long as
+    /// the host cannot be reached or fails; only then is the task's container removed, so a
+    /// runner killed before the host heard the end leaves the container for its successor to
+    /// find and report.
     async fn conclude(&self, id: TaskId, (status, exit_code, message): Outcome) {
-        self.report(id, status, exit_code, message).await;
-        self.table.lock().await.tasks.remove(&id);
+        let update = TaskStatusUpdate {
+            task_id: id,
+            status: status.into(),
+            exit_code,
+            message,
+            started_at: None,
+            completed_at: None,
+            ssh_port: None,
+        };
+        let mut delay = Duration::from_millis(500);
+        loop {
+            match self.host.update(&update).await {
+                Err(HostError::Unreachable { .. }) => {}
+                Err(HostError::Rejected { status: answer, .. }) if answer.is_server_error() => {}
+                // Delivered, or refused for good (the host does not know the task).
+                _ => break,
+            }
+            tracing::warn!(task = %id, status, "final status report not delivered; trying again");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(FINAL_REPORT_MAX_DELAY);
+        }
+        let tracked = self.table.lock().await.tasks.remove(&id);
+        if let (Some(Tracked { container: Some(name), vps: false, .. }), Some(docker)) = (tracked, &self.docker) {
+            if !self.remove_container(docker, &name).await {
+                tracing::warn!(task = %id, container = name, "the container could not be removed");
+            }
+        }
     }
 
     async fn report(

@@ -407,6 +407,20 @@ pub async fn revive(pool: &Pool, task_id: TaskId, note: &str) -> Result<bool, Db
 }
 
 /// Sets the suspicion count of a task (heartbeat reconciliation).
+/// A task still `assigning` is placed anew (its dispatch is being repeated): its grace starts
+/// again. Whether it was still `assigning`.
+pub async fn renew_assignment(pool: &Pool, task_id: TaskId, now_ms: i64) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE tasks SET assigned_at_ms = $2, assignment_suspicion_count = 0
+         WHERE task_id = $1 AND status = 'assigning'",
+    )
+    .bind(sql_id(task_id))
+    .bind(now_ms)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn set_suspicion(pool: &Pool, task_id: TaskId, count: u32) -> Result<(), DbError> {
     sqlx::query("UPDATE tasks SET assignment_suspicion_count = $2 WHERE task_id = $1")
         .bind(sql_id(task_id))

@@ -8,6 +8,10 @@ use hakuriver_model::task::{TaskControl, TaskInfo};
 pub enum RunnerError {
     #[error("Failed to contact runner: {0}")]
     Unreachable(String),
+    /// Nothing listens at the runner's address (a runner restarting): the call certainly did
+    /// not arrive, so it may be repeated.
+    #[error("Failed to contact runner: {0}")]
+    NotListening(String),
     #[error("Runner rejected the request: {status} - {body}")]
     Rejected { status: u16, body: String },
 }
@@ -56,8 +60,13 @@ impl RunnerClient {
 
     async fn post<T: serde::Serialize>(&self, base: &str, path: &str, body: &T) -> Result<(), RunnerError> {
         let url = format!("{}/{path}", base.trim_end_matches('/'));
-        let response =
-            self.http.post(&url).json(body).send().await.map_err(|e| RunnerError::Unreachable(e.to_string()))?;
+        let response = self.http.post(&url).json(body).send().await.map_err(|e| {
+            if e.is_connect() {
+                RunnerError::NotListening(e.to_string())
+            } else {
+                RunnerError::Unreachable(e.to_string())
+            }
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());

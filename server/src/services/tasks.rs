@@ -22,7 +22,7 @@ use hakuriver_model::{NodeStatus, TaskId, TaskRequest, TaskStatus, TaskView};
 use tokio::sync::{Mutex, Notify};
 
 use super::events::EventBus;
-use super::runner_client::RunnerClient;
+use super::runner_client::{RunnerClient, RunnerError};
 use super::submit_request::{check, CheckedSubmit, SubmitDefaults};
 use super::{local_time, now_ms, ServiceError};
 use crate::db::nodes as node_store;
@@ -59,6 +59,10 @@ pub fn filter_of(q: &TaskQuery, default_limit: u32, max_limit: u32) -> Result<Ta
         limit: q.limit.unwrap_or(default_limit).clamp(1, max_limit),
     })
 }
+
+/// How often, and how far apart, a task is sent to a runner that refuses connections.
+const DISPATCH_TRIES: u32 = 10;
+const DISPATCH_RETRY: Duration = Duration::from_secs(1);
 
 /// How long a VPS submit waits for the VPS to come up before answering without its port.
 const VPS_SUBMIT_WAIT: Duration = Duration::from_secs(30);
@@ -307,7 +311,25 @@ impl TaskService {
             let this = self.clone();
             tokio::spawn(async move {
                 let info = this.task_info(&task);
-                if let Err(e) = this.inner.runners.run(&node.url, &info).await {
+                let mut sent = this.inner.runners.run(&node.url, &info).await;
+                // A runner restarting refuses connections for a moment: the task keeps its
+                // place and is sent again while the node is still counted online.
+                let mut tries = 1;
+                while matches!(sent, Err(RunnerError::NotListening(_))) && tries < DISPATCH_TRIES {
+                    tokio::time::sleep(DISPATCH_RETRY).await;
+                    // Killed meanwhile, or no longer ours: nothing to send.
+                    if !matches!(store::renew_assignment(&this.inner.pool, task.task_id, now_ms()).await, Ok(true)) {
+                        return;
+                    }
+                    tries += 1;
+                    // A restarted runner may listen elsewhere: its registration says where.
+                    let url = match node_store::get(&this.inner.pool, &node.hostname).await {
+                        Ok(Some(now)) => now.url,
+                        _ => node.url.clone(),
+                    };
+                    sent = this.inner.runners.run(&url, &info).await;
+                }
+                if let Err(e) = sent {
                     tracing::warn!(task = %task.task_id, node = %node.hostname, error = %e, "dispatch failed");
                     let change = StatusChange {
                         message: Some(e.to_string()),
