@@ -127,6 +127,37 @@ async fn the_host_killed_three_times_while_a_queue_drains() {
 }
 
 #[tokio::test]
+async fn a_task_assigning_when_the_host_dies_runs_once() {
+    let (dir, mut host, mut runner) = cluster("fault-assign");
+    let base = dir.base_url();
+    wait_for_node(&base, "fault-assign", NodeStatus::Online, START).await;
+    let mut faults = Faults::new();
+    // The runner is down (still counted online): the task is placed, and its dispatch waits.
+    runner.kill();
+    let id = submit(
+        &base,
+        json!({"command": "echo", "arguments": ["ran-once"], "targets": ["fault-assign"], "container_name": BUSYBOX_ENV}),
+    )
+    .await;
+    wait_status(&base, &id, TaskStatus::Assigning).await;
+    host.kill();
+    faults.injected += 1;
+    host = dir.start_host();
+    wait_for("the host back", START, || async { task(&base, &id).await }).await;
+    runner = dir.start_runner("fault-assign");
+    let done = wait_for("the task to end", Duration::from_secs(90), || async {
+        task(&base, &id).await.filter(|t| t.status.is_final())
+    })
+    .await;
+    let log = stdout(&base, &id).await;
+    faults.check(done.status == TaskStatus::Completed && log == "ran-once\n", || {
+        format!("the task assigning at the host's death: {:?} ({:?}), log {log:?}", done.status, done.error_message)
+    });
+    drop((host, runner));
+    faults.report();
+}
+
+#[tokio::test]
 async fn a_runner_killed_mid_task_takes_its_containers_back() {
     let (dir, _host, mut runner) = cluster("fault-runner");
     let base = dir.base_url();

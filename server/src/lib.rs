@@ -143,6 +143,9 @@ where
     let liveness =
         tokio::spawn(liveness_loop(services.clone(), config.timing.cleanup_check_interval(), stop_rx.clone()));
     let sampler = tokio::spawn(health_loop(services.clone(), stop_rx.clone()));
+    if let Err(e) = services.tasks.redispatch_assigning().await {
+        tracing::error!(error = %e, "cannot send again the tasks placed before the restart");
+    }
     let queue = tokio::spawn(queue_loop(services, stop_rx.clone()));
     drop(stop_rx);
 

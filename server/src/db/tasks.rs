@@ -374,6 +374,15 @@ pub async fn active_on(pool: &Pool, node: &str) -> Result<Vec<TaskRow>, DbError>
     rows.into_iter().map(TaskRow::try_from).collect()
 }
 
+/// Every task placed but not yet confirmed by its runner (`assigning`), oldest first.
+pub async fn assigning(pool: &Pool) -> Result<Vec<TaskRow>, DbError> {
+    let rows: Vec<RawTask> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE status = 'assigning' ORDER BY task_id"))
+            .fetch_all(pool)
+            .await?;
+    rows.into_iter().map(TaskRow::try_from).collect()
+}
+
 /// How many tasks of `task_type` are in each status.
 pub async fn count_by_status(pool: &Pool, task_type: &str) -> Result<Vec<(String, i64)>, DbError> {
     Ok(sqlx::query_as("SELECT status, COUNT(*) FROM tasks WHERE task_type = $1 GROUP BY status")

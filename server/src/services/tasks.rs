@@ -306,6 +306,24 @@ impl TaskService {
         Ok(())
     }
 
+    /// At start: the tasks a previous host placed but may never have sent (it died between the
+    /// two) are sent again. A runner that already has one answers 409 and keeps it, so none runs
+    /// twice.
+    pub async fn redispatch_assigning(&self) -> Result<(), ServiceError> {
+        let mut again = Vec::new();
+        for task in store::assigning(&self.inner.pool).await? {
+            let Some(node) = self.node_of(&task).await? else { continue };
+            if store::renew_assignment(&self.inner.pool, task.task_id, now_ms()).await? {
+                again.push((task, node));
+            }
+        }
+        if !again.is_empty() {
+            tracing::info!(tasks = again.len(), "sending again the tasks placed before the restart");
+        }
+        self.dispatch(again);
+        Ok(())
+    }
+
     fn dispatch(&self, placed: Vec<(TaskRow, node_store::NodeRow)>) {
         for (task, node) in placed {
             let this = self.clone();
@@ -328,6 +346,11 @@ impl TaskService {
                         _ => node.url.clone(),
                     };
                     sent = this.inner.runners.run(&url, &info).await;
+                }
+                if let Err(RunnerError::Rejected { status: 409, .. }) = sent {
+                    // The runner has it already (sent before a host restart): it reports on.
+                    tracing::info!(task = %task.task_id, node = %node.hostname, "the runner already has the task");
+                    return;
                 }
                 if let Err(e) = sent {
                     tracing::warn!(task = %task.task_id, node = %node.hostname, error = %e, "dispatch failed");
