@@ -12,14 +12,16 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
+use hakuriver_bench::{arg, quantile};
 use hakuriver_itest::images::{ensure_busybox, BUSYBOX_ENV, BUSYBOX_IMAGE};
 use hakuriver_itest::{wait_for_node, ClusterDir};
 use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
 use serde_json::{json, Value};
 
-fn p50(mut samples: Vec<f64>) -> f64 {
+/// (p50, p90) of the samples.
+fn p50_p90(mut samples: Vec<f64>) -> (f64, f64) {
     samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+    (quantile(&samples, 0.5), quantile(&samples, 0.9))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -28,7 +30,7 @@ fn ms(d: Duration) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let runs: usize = std::env::args().skip_while(|a| a != "--runs").nth(1).map_or(Ok(20), |v| v.parse())?;
+    let runs: usize = arg("--runs", 20)?;
     ensure_busybox();
     // Production-like liveness (the defaults are 5 s × 6): a loaded 2-core machine must not
     // lose its node in the middle of the burst.
@@ -111,12 +113,15 @@ async fn main() -> anyhow::Result<()> {
     }
     let engine_secs = started.elapsed().as_secs_f64();
 
-    let (docker_p50, ours_p50) = (p50(baseline), p50(ours));
+    let ((docker_p50, docker_p90), (ours_p50, ours_p90)) = (p50_p90(baseline), p50_p90(ours));
     let report = json!({
         "runs": runs,
         "docker_run_p50_ms": docker_p50,
         "hakuriver_submit_to_completed_p50_ms": ours_p50,
         "control_plane_overhead_p50_ms": ours_p50 - docker_p50,
+        "docker_run_p90_ms": docker_p90,
+        "hakuriver_submit_to_completed_p90_ms": ours_p90,
+        "control_plane_overhead_p90_ms": ours_p90 - docker_p90,
         "burst_tasks": burst,
         "burst_docker_tasks_per_second": f64::from(burst) / burst_secs[0],
         "burst_native_tasks_per_second": f64::from(burst) / burst_secs[1],
