@@ -158,38 +158,35 @@ pub async fn record_heartbeat(
     hostname: &str,
     hb: &HeartbeatData,
     now_ms: i64,
-) -> Result<Option<Transition>, DbError> {
-    // IMMEDIATE: this transaction reads, then writes; a deferred one would fail at once
-    // (SQLITE_BUSY, no waiting) when another writer got in between.
-    let mut tx = super::begin_write(pool).await?;
-    let previous: Option<String> = sqlx::query_scalar("SELECT status FROM nodes WHERE hostname = $1")
+) -> Result<Option<(Transition, NodeRow)>, DbError> {
+    // One statement in the usual case (the node is online): each is atomic on its own, and a
+    // node marked offline between the two is simply back online.
+    for (only_online, transition) in [(true, Transition::Unchanged), (false, Transition::BackOnline)] {
+        let condition = if only_online { " AND status = 'online'" } else { "" };
+        let gpus = (!hb.gpu_info.is_empty()).then(|| json(&hb.gpu_info));
+        let row: Option<RawNode> = sqlx::query_as(&format!(
+            "UPDATE nodes SET status = 'online', last_heartbeat_ms = $2, cpu_percent = $3,
+                memory_percent = $4, memory_used_bytes = $5, current_avg_temp = $6,
+                current_max_temp = $7, gpu_info = $8, environments = $9, env_loading = $10
+             WHERE hostname = $1{condition} RETURNING {COLUMNS}"
+        ))
         .bind(hostname)
-        .fetch_optional(&mut *tx)
+        .bind(now_ms)
+        .bind(hb.cpu_percent)
+        .bind(hb.memory_percent)
+        .bind(hb.memory_used_bytes.map(to_i64))
+        .bind(hb.current_avg_temp)
+        .bind(hb.current_max_temp)
+        .bind(gpus)
+        .bind(json(&hb.environments))
+        .bind(json(&hb.env_loading))
+        .fetch_optional(pool)
         .await?;
-    let Some(previous) = previous else {
-        return Ok(None);
-    };
-    let gpus = (!hb.gpu_info.is_empty()).then(|| json(&hb.gpu_info));
-    sqlx::query(
-        "UPDATE nodes SET status = 'online', last_heartbeat_ms = $2, cpu_percent = $3,
-            memory_percent = $4, memory_used_bytes = $5, current_avg_temp = $6,
-            current_max_temp = $7, gpu_info = $8, environments = $9, env_loading = $10
-         WHERE hostname = $1",
-    )
-    .bind(hostname)
-    .bind(now_ms)
-    .bind(hb.cpu_percent)
-    .bind(hb.memory_percent)
-    .bind(hb.memory_used_bytes.map(to_i64))
-    .bind(hb.current_avg_temp)
-    .bind(hb.current_max_temp)
-    .bind(gpus)
-    .bind(json(&hb.environments))
-    .bind(json(&hb.env_loading))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Some(transition(Some(&previous))))
+        if let Some(row) = row {
+            return Ok(Some((transition, NodeRow::try_from(row)?)));
+        }
+    }
+    Ok(None)
 }
 
 /// Marks online nodes silent since before `cutoff_ms` offline; returns their names.
@@ -204,9 +201,16 @@ pub async fn mark_silent_offline(pool: &Pool, cutoff_ms: i64) -> Result<Vec<Stri
     Ok(names)
 }
 
-const SELECT: &str = "SELECT hostname, url, total_cores, memory_total_bytes, status, registered_at_ms,
+/// The columns a `NodeRow` is decoded from.
+macro_rules! node_columns {
+    () => {
+        "hostname, url, total_cores, memory_total_bytes, status, registered_at_ms,
     last_heartbeat_ms, cpu_percent, memory_percent, memory_used_bytes, current_avg_temp,
-    current_max_temp, numa_topology, gpu_info, environments, env_loading FROM nodes";
+    current_max_temp, numa_topology, gpu_info, environments, env_loading"
+    };
+}
+const COLUMNS: &str = node_columns!();
+const SELECT: &str = concat!("SELECT ", node_columns!(), " FROM nodes");
 
 pub async fn list<'e>(db: impl sqlx::Executor<'e, Database = sqlx::Any>) -> Result<Vec<NodeRow>, DbError> {
     let rows: Vec<RawNode> = sqlx::query_as(&format!("{SELECT} ORDER BY hostname")).fetch_all(db).await?;
@@ -243,8 +247,11 @@ mod tests {
         assert_eq!(upsert_registration(&pool, &runner("n1"), 1_500).await.unwrap(), Transition::Unchanged);
 
         let hb = HeartbeatData { cpu_percent: Some(12.5), memory_used_bytes: Some(4_000), ..Default::default() };
-        assert_eq!(record_heartbeat(&pool, "n1", &hb, 2_000).await.unwrap(), Some(Transition::Unchanged));
-        assert_eq!(record_heartbeat(&pool, "ghost", &hb, 2_000).await.unwrap(), None);
+        let transition = |r: Option<(Transition, NodeRow)>| r.map(|(t, _)| t);
+        let (_, row) = record_heartbeat(&pool, "n1", &hb, 2_000).await.unwrap().expect("a known node");
+        assert_eq!((row.hostname.as_str(), row.last_heartbeat_ms), ("n1", 2_000));
+        assert_eq!(transition(record_heartbeat(&pool, "n1", &hb, 2_000).await.unwrap()), Some(Transition::Unchanged));
+        assert_eq!(transition(record_heartbeat(&pool, "ghost", &hb, 2_000).await.unwrap()), None);
 
         assert!(mark_silent_offline(&pool, 2_000).await.unwrap().is_empty());
         assert_eq!(mark_silent_offline(&pool, 2_001).await.unwrap(), vec!["n1".to_string()]);
@@ -253,7 +260,7 @@ mod tests {
         assert_eq!(row.cpu_percent, Some(12.5));
         assert_eq!(row.memory_total_bytes, Some(16_000_000_000));
 
-        assert_eq!(record_heartbeat(&pool, "n1", &hb, 3_000).await.unwrap(), Some(Transition::BackOnline));
+        assert_eq!(transition(record_heartbeat(&pool, "n1", &hb, 3_000).await.unwrap()), Some(Transition::BackOnline));
         assert_eq!(list(&pool).await.unwrap().len(), 1);
     }
 }

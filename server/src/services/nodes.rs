@@ -111,7 +111,7 @@ impl NodeRegistry {
             return Err(not_registered());
         }
         self.check_identity(hostname, identity, false).await?;
-        let transition =
+        let (transition, row) =
             store::record_heartbeat(&self.pool, hostname, &hb, now_ms()).await?.ok_or_else(not_registered)?;
         if transition == Transition::BackOnline {
             tracing::info!(node = %hostname, "node back online");
@@ -119,7 +119,12 @@ impl NodeRegistry {
         }
         // A task gets three heartbeat intervals to be confirmed before it counts as missing.
         let grace = i64::try_from((self.heartbeat_interval * 3).as_millis()).unwrap_or(i64::MAX);
-        self.tasks.reconcile(hostname, &hb.running_tasks, grace).await?;
+        let used = self.tasks.reconcile(hostname, &hb.running_tasks, grace).await?;
+        if hb.killed_tasks.is_empty() {
+            // The usual heartbeat: the node as written, with the cores its tasks hold.
+            self.publish_row(&row, used);
+            return Ok(());
+        }
         self.tasks.apply_runner_kills(hostname, &hb.killed_tasks).await?;
         self.publish(hostname).await
     }
@@ -145,11 +150,15 @@ impl NodeRegistry {
     async fn publish(&self, hostname: &str) -> Result<(), ServiceError> {
         if let Some(row) = store::get(&self.pool, hostname).await? {
             let used = self.tasks.cores_in_use().await?.get(hostname).copied().unwrap_or(0);
-            let view = node_view(&row, used);
-            self.history.record(&view);
-            self.events.publish(ClusterEvent::NodeUpdated { node: Box::new(view) });
+            self.publish_row(&row, used);
         }
         Ok(())
+    }
+
+    fn publish_row(&self, row: &store::NodeRow, cores_in_use: u32) {
+        let view = node_view(row, cores_in_use);
+        self.history.record(&view);
+        self.events.publish(ClusterEvent::NodeUpdated { node: Box::new(view) });
     }
 }
 

@@ -608,12 +608,15 @@ impl TaskService {
 
     /// Heartbeat reconciliation: tasks this node should run but does not report. A task in
     /// `assigning` has `grace_ms` from its placement, then three more heartbeats; a running one
-    /// is failed on the third report that misses it.
-    pub async fn reconcile(&self, node: &str, running: &[TaskId], grace_ms: i64) -> Result<(), ServiceError> {
+    /// is failed on the third report that misses it. Returns the cores the node's tasks hold
+    /// afterwards.
+    pub async fn reconcile(&self, node: &str, running: &[TaskId], grace_ms: i64) -> Result<u32, ServiceError> {
         self.reconcile_strays(node, running).await?;
         let now = now_ms();
+        let mut held = 0u32;
         for task in store::active_on(&self.inner.pool, node).await? {
             if task.status == TaskStatus::Paused || running.contains(&task.task_id) {
+                held = held.saturating_add(task.required_cores);
                 if task.assignment_suspicion_count > 0 {
                     store::set_suspicion(&self.inner.pool, task.task_id, 0).await?;
                 }
@@ -621,9 +624,11 @@ impl TaskService {
             }
             let assigned_at = task.assigned_at_ms.unwrap_or(task.submitted_at_ms);
             if task.status == TaskStatus::Assigning && now - assigned_at < grace_ms {
+                held = held.saturating_add(task.required_cores);
                 continue;
             }
             if task.assignment_suspicion_count < 2 {
+                held = held.saturating_add(task.required_cores);
                 store::set_suspicion(&self.inner.pool, task.task_id, task.assignment_suspicion_count + 1).await?;
                 continue;
             }
@@ -643,7 +648,7 @@ impl TaskService {
                 self.kick();
             }
         }
-        Ok(())
+        Ok(held)
     }
 
     /// A lost VPS whose runner reports it alive is running again.
