@@ -78,6 +78,8 @@ struct Inner {
     shared_dir: PathBuf,
     defaults: SubmitDefaults,
     ids: IdGenerator,
+    /// The newest task id in the database when this host first submitted.
+    id_floor: std::sync::OnceLock<u64>,
     schedule_lock: Mutex<()>,
     runners: RunnerClient,
     /// Wakes the queue loop: resources may have freed up.
@@ -122,6 +124,7 @@ impl TaskService {
                 shared_dir,
                 defaults,
                 ids: IdGenerator::default(),
+                id_floor: std::sync::OnceLock::new(),
                 schedule_lock: Mutex::new(()),
                 runners: RunnerClient::new(runner_token)?,
                 kick: Notify::new(),
@@ -144,13 +147,15 @@ impl TaskService {
         Ok(changed)
     }
 
+    /// Publishes a task from a row known to be what is stored.
+    fn publish_row(&self, row: &TaskRow) {
+        self.inner.events.publish(hakuriver_model::ClusterEvent::TaskUpdated { task: Box::new(self.view(row)) });
+    }
+
     /// Publishes task `id` as it is stored now.
     async fn publish(&self, id: TaskId) {
         match store::get(&self.inner.pool, id).await {
-            Ok(Some(row)) => self
-                .inner
-                .events
-                .publish(hakuriver_model::ClusterEvent::TaskUpdated { task: Box::new(self.view(&row)) }),
+            Ok(Some(row)) => self.publish_row(&row),
             Ok(None) => {}
             Err(e) => tracing::warn!(task = %id, error = %e, "cannot read task for its event"),
         }
@@ -172,15 +177,25 @@ impl TaskService {
         let now = now_ms();
         let mut failed = Vec::new();
         let mut created = Vec::new();
+        let mut created_rows: Vec<TaskRow> = Vec::new();
         let mut task_ids: Vec<TaskId> = Vec::new();
         let placed;
         let failed_in_queue;
         {
             let _guard = self.inner.schedule_lock.lock().await;
             let mut tx = crate::db::begin_write(&self.inner.pool).await.map_err(db)?;
-            let newest: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(task_id) FROM tasks").fetch_one(&mut *tx).await.map_err(db)?;
-            let floor = newest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+            // The newest id stored, read once: after that the generator alone gives ids (one host
+            // per database file).
+            let floor = match self.inner.id_floor.get() {
+                Some(&floor) => floor,
+                None => {
+                    let newest: Option<i64> =
+                        sqlx::query_scalar("SELECT MAX(task_id) FROM tasks").fetch_one(&mut *tx).await.map_err(db)?;
+                    let floor = newest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+                    let _ = self.inner.id_floor.set(floor);
+                    floor
+                }
+            };
             let capacity = capacities(&mut tx).await?;
             let targets: Vec<Option<(String, hakuriver_model::Target)>> = if checked.targets.is_empty() {
                 vec![None]
@@ -204,6 +219,7 @@ impl TaskService {
                     let mut row = new_row(&checked, arguments, id, batch_id, target.as_ref().map(|t| &t.1), now);
                     row.owner = owner.map(str::to_string);
                     store::insert(&mut tx, &row).await?;
+                    created_rows.push(row);
                     created.push((id, label(target), checked.queue));
                 }
             }
@@ -242,9 +258,24 @@ impl TaskService {
         }
         let assigned_node =
             placed.last().map(|(_, node)| AssignedNode { hostname: node.hostname.clone(), url: node.url.clone() });
-        let changed: BTreeSet<TaskId> =
-            task_ids.iter().chain(&failed_in_queue).copied().chain(placed.iter().map(|(t, _)| t.task_id)).collect();
-        for id in changed {
+        // New rows are published as written (placed ones as placed); tasks the pass failed are
+        // read back.
+        for row in &created_rows {
+            if !task_ids.contains(&row.task_id) || failed_in_queue.contains(&row.task_id) {
+                continue;
+            }
+            match placed.iter().find(|(t, _)| t.task_id == row.task_id) {
+                Some((placed_row, _)) => self.publish_row(placed_row),
+                None => self.publish_row(row),
+            }
+        }
+        let created_ids: BTreeSet<TaskId> = created_rows.iter().map(|r| r.task_id).collect();
+        let others: BTreeSet<TaskId> = failed_in_queue
+            .iter()
+            .copied()
+            .chain(placed.iter().map(|(t, _)| t.task_id).filter(|id| !created_ids.contains(id)))
+            .collect();
+        for id in others {
             self.publish(id).await;
         }
         self.dispatch(placed);
