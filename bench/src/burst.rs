@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use hakuriver_bench::{arg, process_cpu_seconds, rss_mb};
+use hakuriver_bench::{arg, docker_run_like_a_task, process_cpu_seconds, rss_mb};
 use hakuriver_itest::images::{ensure_busybox, BUSYBOX_ENV, BUSYBOX_IMAGE};
 use hakuriver_itest::{wait_for_node, ClusterDir};
 use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
@@ -118,15 +118,8 @@ async fn main() -> anyhow::Result<()> {
             let (next, shared, temp) = (next.clone(), shared.clone(), temp.clone());
             std::thread::spawn(move || -> anyhow::Result<()> {
                 while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < tasks {
-                    let status = Command::new("docker")
-                        .args(["run", "--rm", "--network", "host", "--cpus", "1", "--workdir", "/shared"])
-                        .arg("--mount")
-                        .arg(format!("type=bind,source={},target=/shared", shared.display()))
-                        .arg("--mount")
-                        .arg(format!("type=bind,source={},target=/local_temp", temp.display()))
-                        .args([BUSYBOX_IMAGE, "true"])
-                        .output()
-                        .context("docker run")?;
+                    let status =
+                        docker_run_like_a_task(&shared, &temp, BUSYBOX_IMAGE).output().context("docker run")?;
                     ensure!(status.status.success(), "docker run failed");
                 }
                 Ok(())

@@ -29,6 +29,20 @@ pub fn percentiles(mut samples: Vec<f64>) -> (f64, f64) {
     (quantile(&samples, 0.5), quantile(&samples, 0.99))
 }
 
+/// `docker run --rm` of `image` running `true` with the flags and mounts the runner gives a task
+/// container (one core, host network, the shared and local temp folders): the fair floor.
+pub fn docker_run_like_a_task(shared: &std::path::Path, temp: &std::path::Path, image: &str) -> std::process::Command {
+    let mut command = std::process::Command::new("docker");
+    command
+        .args(["run", "--rm", "--network", "host", "--cpus", "1", "--workdir", "/shared"])
+        .arg("--mount")
+        .arg(format!("type=bind,source={},target=/shared", shared.display()))
+        .arg("--mount")
+        .arg(format!("type=bind,source={},target=/local_temp", temp.display()))
+        .args([image, "true"]);
+    command
+}
+
 /// Resident memory of process `pid`, in MB (`VmRSS` of `/proc/<pid>/status`).
 pub fn rss_mb(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("read /proc status")?;

@@ -5,11 +5,10 @@
 //! Build first (`scripts/build.sh`), then: `cargo run --release -p hakuriver-bench --bin task-overhead`.
 //! Target (issues [2], [10]): overhead p50 ≤ 30 ms.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use hakuriver_bench::{arg, quantile};
+use hakuriver_bench::{arg, docker_run_like_a_task, quantile};
 use hakuriver_itest::images::{ensure_busybox, BUSYBOX_ENV, BUSYBOX_IMAGE};
 use hakuriver_itest::{wait_for_node, ClusterDir};
 use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
@@ -45,15 +44,7 @@ async fn main() -> anyhow::Result<()> {
     let mut baseline = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        let status = Command::new("docker")
-            .args(["run", "--rm", "--network", "host", "--cpus", "1", "--workdir", "/shared"])
-            .arg("--mount")
-            .arg(format!("type=bind,source={},target=/shared", shared.display()))
-            .arg("--mount")
-            .arg(format!("type=bind,source={},target=/local_temp", temp.display()))
-            .args([BUSYBOX_IMAGE, "true"])
-            .status()
-            .context("docker run")?;
+        let status = docker_run_like_a_task(&shared, &temp, BUSYBOX_IMAGE).status().context("docker run")?;
         ensure!(status.success(), "docker run failed");
         baseline.push(ms(started.elapsed()));
     }

@@ -26,6 +26,19 @@ use images::ImageSync;
 const TOMBSTONES: usize = 10_000;
 /// The longest wait between two tries of a final status report.
 const FINAL_REPORT_MAX_DELAY: Duration = Duration::from_secs(10);
+/// A status report with no times or port: the host stamps the times itself.
+fn status_update(id: TaskId, status: &str, exit_code: Option<i64>, message: Option<String>) -> TaskStatusUpdate {
+    TaskStatusUpdate {
+        task_id: id,
+        status: status.into(),
+        exit_code,
+        message,
+        started_at: None,
+        completed_at: None,
+        ssh_port: None,
+    }
+}
+
 /// How long a restarted Docker engine gets to bring a VPS back by its restart policy.
 const VPS_ENGINE_RESTART_GRACE: Duration = Duration::from_secs(20);
 
@@ -549,23 +562,13 @@ impl Executor {
         self.table.lock().await.tasks.get(&id).is_some_and(|t| t.killed)
     }
 
-    /// Sends a status report, retrying a few times; returns the host's message.
     /// Reports a task's end, then stops tracking it: until the host has the report, heartbeats
-    /// keep listing the task, so a host slow to answer never takes it for vanished.
-    /// A final report is repeated (growing delays, up to `FINAL_REPORT_MAX_DELAY`) for as long as
-    /// the host cannot be reached or fails; only then is the task's container removed, so a
-    /// runner killed before the host heard the end leaves the container for its successor to
-    /// find and report.
+    /// keep listing the task, so a host slow to answer never takes it for vanished. The report
+    /// is repeated (growing delays, up to `FINAL_REPORT_MAX_DELAY`) for as long as the host
+    /// cannot be reached or fails; only then is the task's container removed, so a runner killed
+    /// before the host heard the end leaves the container for its successor to find and report.
     async fn conclude(&self, id: TaskId, (status, exit_code, message): Outcome) {
-        let update = TaskStatusUpdate {
-            task_id: id,
-            status: status.into(),
-            exit_code,
-            message,
-            started_at: None,
-            completed_at: None,
-            ssh_port: None,
-        };
+        let update = status_update(id, status, exit_code, message);
         let mut delay = Duration::from_millis(500);
         loop {
             match self.host.update(&update).await {
@@ -593,16 +596,7 @@ impl Executor {
         exit_code: Option<i64>,
         message: Option<String>,
     ) -> Option<String> {
-        let update = TaskStatusUpdate {
-            task_id: id,
-            status: status.into(),
-            exit_code,
-            message,
-            started_at: None,
-            completed_at: None,
-            ssh_port: None,
-        };
-        self.send_report(update).await
+        self.send_report(status_update(id, status, exit_code, message)).await
     }
 
     /// A VPS's report: its status and published sshd port.
