@@ -176,8 +176,8 @@ impl TaskService {
         let checked = check(&req, &self.inner.defaults).map_err(ServiceError::BadRequest)?;
         let now = now_ms();
         let mut failed = Vec::new();
-        let mut created = Vec::new();
-        let mut created_rows: Vec<TaskRow> = Vec::new();
+        // Each new row with the target it was made for.
+        let mut created: Vec<(TaskRow, String)> = Vec::new();
         let mut task_ids: Vec<TaskId> = Vec::new();
         let placed;
         let failed_in_queue;
@@ -219,16 +219,15 @@ impl TaskService {
                     let mut row = new_row(&checked, arguments, id, batch_id, target.as_ref().map(|t| &t.1), now);
                     row.owner = owner.map(str::to_string);
                     store::insert(&mut tx, &row).await?;
-                    created_rows.push(row);
-                    created.push((id, label(target), checked.queue));
+                    created.push((row, label(target)));
                 }
             }
             // Queued tasks behind older ones wait for the queue loop: a pass over a long backlog
             // here would hold the write lock on every submit. A task that must not queue, or
             // that nothing is ahead of, is placed now.
-            let behind_others = created.iter().all(|(_, _, queue)| *queue)
+            let behind_others = checked.queue
                 && match created.first() {
-                    Some((first, _, _)) => store::pending_before(&mut tx, *first).await?,
+                    Some((first, _)) => store::pending_before(&mut tx, first.task_id).await?,
                     None => false,
                 };
             let pass = if behind_others {
@@ -239,9 +238,10 @@ impl TaskService {
             placed = pass.placed;
             failed_in_queue = pass.failed;
             // Tasks that asked not to queue and did not get a place now: not created after all.
-            for (id, target, queue) in &created {
-                if *queue || placed.iter().any(|(t, _)| t.task_id == *id) {
-                    task_ids.push(*id);
+            for (row, target) in &created {
+                let id = row.task_id;
+                if checked.queue || placed.iter().any(|(t, _)| t.task_id == id) {
+                    task_ids.push(id);
                 } else {
                     sqlx::query("DELETE FROM tasks WHERE task_id = $1")
                         .bind(i64::try_from(id.0).unwrap_or(i64::MAX))
@@ -258,22 +258,19 @@ impl TaskService {
         }
         let assigned_node =
             placed.last().map(|(_, node)| AssignedNode { hostname: node.hostname.clone(), url: node.url.clone() });
-        // New rows are published as written (placed ones as placed); tasks the pass failed are
-        // read back.
-        for row in &created_rows {
-            if !task_ids.contains(&row.task_id) || failed_in_queue.contains(&row.task_id) {
-                continue;
-            }
-            match placed.iter().find(|(t, _)| t.task_id == row.task_id) {
-                Some((placed_row, _)) => self.publish_row(placed_row),
-                None => self.publish_row(row),
+        // New rows are published as written (placed ones as placed); older tasks the pass placed
+        // or failed are read back.
+        let kept: BTreeSet<TaskId> = task_ids.iter().copied().collect();
+        let placed_rows: HashMap<TaskId, &TaskRow> = placed.iter().map(|(t, _)| (t.task_id, t)).collect();
+        for (row, _) in &created {
+            if kept.contains(&row.task_id) && !failed_in_queue.contains(&row.task_id) {
+                self.publish_row(placed_rows.get(&row.task_id).copied().unwrap_or(row));
             }
         }
-        let created_ids: BTreeSet<TaskId> = created_rows.iter().map(|r| r.task_id).collect();
         let others: BTreeSet<TaskId> = failed_in_queue
             .iter()
             .copied()
-            .chain(placed.iter().map(|(t, _)| t.task_id).filter(|id| !created_ids.contains(id)))
+            .chain(placed_rows.keys().copied().filter(|id| !kept.contains(id)))
             .collect();
         for id in others {
             self.publish(id).await;
