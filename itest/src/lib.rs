@@ -23,15 +23,23 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// A TCP port that was free a moment ago, from 20000–32767: below the kernel's ephemeral range,
 /// where outgoing connections and Docker's published ports take theirs, so the port is not taken
-/// between this check and the bind of the process it is meant for.
+/// between this check and the bind of the process it is meant for. Within one test process the
+/// ports handed out never repeat (tests run in parallel threads and bind late), because they walk
+/// the range from one start chosen per process.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    const FIRST: u32 = 20000;
+    const SPAN: u32 = 12768;
+    static START: OnceLock<u32> = OnceLock::new();
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id().wrapping_mul(7919)
-        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let start = *START.get_or_init(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        std::process::id().wrapping_mul(7919) ^ nanos
+    });
     loop {
-        let n = seed.wrapping_add(NEXT.fetch_add(7, Ordering::Relaxed));
-        let port = 20000 + (n % 12768) as u16;
+        let port = FIRST + start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        let port = u16::try_from(port).expect("the range ends below 32768");
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
