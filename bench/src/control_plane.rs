@@ -91,14 +91,16 @@ async fn latencies(
     Ok(futures::future::try_join_all(clients).await?.concat())
 }
 
-/// One simulated runner: registers, then heartbeats every 5 s (starting at `offset`) until
-/// `until`. Returns how many heartbeats the host refused.
-async fn simulated_runner(http: reqwest::Client, base: String, name: String, offset: Duration, until: Instant) -> u32 {
+/// Registers one simulated runner; false when the host refused.
+async fn register(http: &reqwest::Client, base: &str, name: &str) -> bool {
     let body = json!({"hostname": name, "total_cores": 16, "total_ram_bytes": 64u64 << 30,
         "runner_url": "http://127.0.0.1:9"});
-    if !http.post(format!("{base}/api/register")).json(&body).send().await.is_ok_and(|r| r.status().is_success()) {
-        return 1;
-    }
+    http.post(format!("{base}/api/register")).json(&body).send().await.is_ok_and(|r| r.status().is_success())
+}
+
+/// One simulated runner's heartbeats, every 5 s (starting at `offset`) until `until`. Returns
+/// how many the host refused.
+async fn heartbeats(http: reqwest::Client, base: String, name: String, offset: Duration, until: Instant) -> u32 {
     tokio::time::sleep(offset).await;
     let mut refused = 0;
     let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -152,13 +154,18 @@ async fn main() -> anyhow::Result<()> {
     let nodes = latencies(&http, requests, |_| format!("{base}/api/nodes")).await?;
     let host_loaded_mb = rss_mb(host.pid())?;
 
-    // Heartbeats: the host's CPU over the whole window, while nothing else asks it anything.
+    // Registration first (once per runner start), then the heartbeats alone: the host's CPU
+    // over the heartbeat window, while nothing else asks it anything.
+    let names: Vec<String> = (0..runners).map(|i| format!("sim-{i:04}")).collect();
+    let registered = futures::future::join_all(names.iter().map(|name| register(&http, &base, name))).await;
+    let unregistered = registered.iter().filter(|ok| !**ok).count();
+    ensure!(unregistered == 0, "{unregistered} simulated runners could not register");
     let until = Instant::now() + Duration::from_secs(secs);
     let cpu_before = process_cpu_seconds(host.pid())?;
     let window = Instant::now();
-    let sims = (0..runners).map(|i| {
+    let sims = names.into_iter().enumerate().map(|(i, name)| {
         let offset = Duration::from_millis(u64::try_from(i * 5000 / runners.max(1)).unwrap_or(0));
-        simulated_runner(http.clone(), base.clone(), format!("sim-{i:04}"), offset, until)
+        heartbeats(http.clone(), base.clone(), name, offset, until)
     });
     let refused: u32 = futures::future::join_all(sims).await.into_iter().sum();
     let host_cpu = (process_cpu_seconds(host.pid())? - cpu_before) / window.elapsed().as_secs_f64();

@@ -298,8 +298,11 @@ impl TimingSection {
         Duration::from_secs_f64(self.heartbeat_interval * self.heartbeat_timeout_factor)
     }
 
-    pub fn cleanup_check_interval(&self) -> Duration {
-        Duration::from_secs_f64(self.cleanup_check_interval)
+    /// How often the host writes held heartbeats, reconciles their tasks and looks for silent
+    /// nodes: every `cleanup_check_interval`, and at least once per heartbeat interval, so each
+    /// heartbeat is reconciled on its own.
+    pub fn node_tick(&self) -> Duration {
+        Duration::from_secs_f64(self.cleanup_check_interval.min(self.heartbeat_interval))
     }
 
     pub fn vps_ready_timeout(&self) -> Duration {

@@ -108,3 +108,39 @@ async fn sigterm_closes_websockets_with_going_away_and_loses_nothing() {
     let out = reqwest::get(format!("{base}/api/task/{id}/stdout")).await.unwrap().text().await.unwrap();
     assert_eq!(out, "kept\n");
 }
+
+/// A host stopped for longer than the heartbeat timeout (an upgrade, a reboot) comes back to
+/// nodes whose last heartbeats are all older than the timeout: it gives them one timeout from its
+/// start to speak again, and a task that ran on throughout is still running, then completes.
+#[tokio::test]
+async fn a_host_down_longer_than_the_timeout_keeps_the_tasks_that_ran_on() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let mut host = cluster.start_host();
+    let _runner = cluster.start_runner("ops-long-stop");
+    wait_for_node(&base, "ops-long-stop", NodeStatus::Online, Duration::from_secs(20)).await;
+    let body = json!({"command": "sh", "arguments": ["-c", "sleep 9; echo outlived"], "container_name": "NULL",
+        "targets": ["ops-long-stop"]});
+    let http = reqwest::Client::new();
+    let answer: Value = http.post(format!("{base}/api/submit")).json(&body).send().await.unwrap().json().await.unwrap();
+    let id = answer["task_ids"][0].as_str().unwrap().to_string();
+    wait_for("the task to run", Duration::from_secs(20), || async {
+        let t: TaskView = reqwest::get(format!("{base}/api/status/{id}")).await.ok()?.json().await.ok()?;
+        (t.status == hakuriver_model::TaskStatus::Running).then_some(())
+    })
+    .await;
+
+    host.kill();
+    // Twice the timeout with no host at all.
+    tokio::time::sleep(cluster.offline_after() * 2).await;
+    let _host = cluster.start_host();
+    wait_for_node(&base, "ops-long-stop", NodeStatus::Online, Duration::from_secs(20)).await;
+    tokio::time::sleep(cluster.offline_after()).await;
+    let task: TaskView = reqwest::get(format!("{base}/api/status/{id}")).await.unwrap().json().await.unwrap();
+    assert_eq!(task.status, hakuriver_model::TaskStatus::Running, "{task:?}");
+
+    let task = hakuriver_itest::wait_for_final(&base, &id, Duration::from_secs(30)).await;
+    assert_eq!((task.status, task.exit_code), (hakuriver_model::TaskStatus::Completed, Some(0)), "{task:?}");
+    let out = reqwest::get(format!("{base}/api/task/{id}/stdout")).await.unwrap().text().await.unwrap();
+    assert_eq!(out, "outlived\n");
+}

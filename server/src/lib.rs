@@ -140,8 +140,7 @@ where
     tracing::info!(listen = %proxy_listener.local_addr()?, "SSH proxy (REQUEST_TUNNEL and ssh -J) listening");
     let proxy = tokio::spawn(proxy.serve(proxy_listener, stop_rx.clone()));
 
-    let liveness =
-        tokio::spawn(liveness_loop(services.clone(), config.timing.cleanup_check_interval(), stop_rx.clone()));
+    let liveness = tokio::spawn(liveness_loop(services.clone(), config.timing.node_tick(), stop_rx.clone()));
     let sampler = tokio::spawn(health_loop(services.clone(), stop_rx.clone()));
     if let Err(e) = services.tasks.redispatch_assigning().await {
         tracing::error!(error = %e, "cannot send again the tasks placed before the restart");
@@ -229,15 +228,16 @@ fn warn_about_auth(config: &Config) {
     }
 }
 
-/// Marks nodes offline when their heartbeats stop.
+/// Writes held heartbeats, reconciles their tasks, and marks nodes offline when their heartbeats
+/// stop: `NodeRegistry::tick`.
 async fn liveness_loop(services: Services, every: Duration, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(e) = services.nodes.mark_silent_offline().await {
-                    tracing::error!(error = %e, "liveness check failed");
+                if let Err(e) = services.nodes.tick().await {
+                    tracing::error!(error = %e, "heartbeat tick failed");
                 }
             }
             () = state::stopped(&mut stop) => return,

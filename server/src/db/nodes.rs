@@ -189,6 +189,53 @@ pub async fn record_heartbeat(
     Ok(None)
 }
 
+/// Nodes per statement in `record_reports`: ten parameters each, well under SQLite's and
+/// PostgreSQL's limits.
+const REPORTS_PER_STATEMENT: usize = 200;
+
+/// Writes the readings of heartbeats held since the last tick (hostname, when received, the
+/// heartbeat), a few hundred nodes per statement, in one transaction. The status is left as it
+/// is: these nodes were written online when their heartbeats began to be held, and one marked
+/// offline since stays offline.
+pub async fn record_reports(pool: &Pool, reports: &[(&str, i64, &HeartbeatData)]) -> Result<(), DbError> {
+    if reports.is_empty() {
+        return Ok(());
+    }
+    let mut tx = super::begin_write(pool).await?;
+    for chunk in reports.chunks(REPORTS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (1..=10).map(|k| format!("${}", i * 10 + k)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE nodes SET last_heartbeat_ms = v.column2, cpu_percent = v.column3, memory_percent = v.column4,
+                memory_used_bytes = v.column5, current_avg_temp = v.column6, current_max_temp = v.column7,
+                gpu_info = v.column8, environments = v.column9, env_loading = v.column10
+             FROM (VALUES {}) AS v WHERE nodes.hostname = v.column1",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for &(hostname, received_ms, hb) in chunk {
+            query = query
+                .bind(hostname)
+                .bind(received_ms)
+                .bind(hb.cpu_percent)
+                .bind(hb.memory_percent)
+                .bind(hb.memory_used_bytes.map(to_i64))
+                .bind(hb.current_avg_temp)
+                .bind(hb.current_max_temp)
+                .bind((!hb.gpu_info.is_empty()).then(|| json(&hb.gpu_info)))
+                .bind(json(&hb.environments))
+                .bind(json(&hb.env_loading));
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Marks online nodes silent since before `cutoff_ms` offline; returns their names.
 pub async fn mark_silent_offline(pool: &Pool, cutoff_ms: i64) -> Result<Vec<String>, DbError> {
     let names = sqlx::query_scalar(
@@ -262,5 +309,39 @@ mod tests {
 
         assert_eq!(transition(record_heartbeat(&pool, "n1", &hb, 3_000).await.unwrap()), Some(Transition::BackOnline));
         assert_eq!(list(&pool).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn held_heartbeats_are_written_many_per_statement_and_leave_the_status_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::test_pool(dir.path()).await;
+        let names: Vec<String> = (0..450).map(|i| format!("n{i:03}")).collect();
+        for name in &names {
+            upsert_registration(&pool, &runner(name), 1_000).await.unwrap();
+        }
+        assert_eq!(mark_silent_offline(&pool, 1_001).await.unwrap().len(), 450);
+        let beats: Vec<HeartbeatData> = (0..450)
+            .map(|i| HeartbeatData {
+                cpu_percent: Some(f64::from(i)),
+                memory_used_bytes: Some(u64::from(i as u32) * 1000),
+                environments: [("base".to_string(), i64::from(i))].into(),
+                ..Default::default()
+            })
+            .collect();
+        // Three statements' worth, and a name nobody registered (ignored).
+        let mut readings: Vec<(&str, i64, &HeartbeatData)> =
+            names.iter().zip(&beats).map(|(n, b)| (n.as_str(), 5_000, b)).collect();
+        readings.push(("ghost", 5_000, &beats[0]));
+        record_reports(&pool, &readings).await.unwrap();
+        let rows = list(&pool).await.unwrap();
+        assert_eq!(rows.len(), 450);
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.hostname, names[i]);
+            assert_eq!((row.last_heartbeat_ms, row.cpu_percent), (5_000, Some(i as f64)));
+            assert_eq!(row.memory_used_bytes, Some(i as u64 * 1000));
+            assert_eq!(row.environments.get("base"), Some(&(i as i64)));
+            assert_eq!(row.status, NodeStatus::Offline, "the status is not the readings' to change");
+        }
+        record_reports(&pool, &[]).await.unwrap();
     }
 }

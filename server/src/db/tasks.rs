@@ -374,6 +374,16 @@ pub async fn active_on(pool: &Pool, node: &str) -> Result<Vec<TaskRow>, DbError>
     rows.into_iter().map(TaskRow::try_from).collect()
 }
 
+/// Every task placed on a node and not ended (`assigning`, `running`, `paused`).
+pub async fn active(pool: &Pool) -> Result<Vec<TaskRow>, DbError> {
+    let rows: Vec<RawTask> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE status IN ('assigning', 'running', 'paused') AND assigned_node IS NOT NULL"
+    ))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(TaskRow::try_from).collect()
+}
+
 /// Every task placed but not yet confirmed by its runner (`assigning`), oldest first.
 pub async fn assigning(pool: &Pool) -> Result<Vec<TaskRow>, DbError> {
     let rows: Vec<RawTask> =

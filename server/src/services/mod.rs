@@ -4,6 +4,7 @@
 pub mod events;
 pub mod health;
 pub mod history;
+pub mod node_reports;
 pub mod nodes;
 pub mod runner_client;
 pub mod submit_request;

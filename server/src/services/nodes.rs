@@ -1,11 +1,13 @@
 //! The node registry: registration, heartbeats, liveness, and the `GET /nodes` view.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hakuriver_model::node::{is_valid_node_name, NotAvailable};
 use hakuriver_model::{ClusterEvent, CoresInUse, HeartbeatData, NodeInfo, NodeStatus, RunnerInfo};
 
 use super::events::EventBus;
+use super::node_reports::NodeReports;
 use super::tasks::TaskService;
 use super::{local_time, now_ms, ServiceError};
 use crate::db::auth as auth_store;
@@ -20,6 +22,10 @@ pub struct NodeRegistry {
     tasks: TaskService,
     heartbeat_interval: Duration,
     offline_after: Duration,
+    /// When this host started (ms): silence before it is the host's, not the node's.
+    started_ms: i64,
+    /// Heartbeats held for the next tick.
+    reports: Arc<NodeReports>,
     /// Bind each node name to the identity of the runner that registered it first (auth on).
     bind_names: bool,
 }
@@ -37,7 +43,17 @@ impl NodeRegistry {
         offline_after: Duration,
         bind_names: bool,
     ) -> Self {
-        NodeRegistry { pool, events, history, tasks, heartbeat_interval, offline_after, bind_names }
+        NodeRegistry {
+            pool,
+            events,
+            history,
+            tasks,
+            heartbeat_interval,
+            offline_after,
+            started_ms: now_ms(),
+            reports: Arc::default(),
+            bind_names,
+        }
     }
 
     /// Registers (or re-registers) a runner under its hostname; the node is online from now.
@@ -46,6 +62,7 @@ impl NodeRegistry {
         validate_registration(&info)?;
         let claimed = self.check_identity(&info.hostname, identity, true).await?;
         let transition = store::upsert_registration(&self.pool, &info, now_ms()).await?;
+        self.reports.registered(&info.hostname);
         if let Some(hash) = claimed {
             auth_store::bind_node(&self.pool, &info.hostname, &hash).await?;
             // Two runners registering one new name at once: only the first bind holds.
@@ -99,11 +116,13 @@ impl NodeRegistry {
         Ok(())
     }
 
-    /// Records a heartbeat; `NotFound` tells the runner to register again.
+    /// Records a heartbeat; `NotFound` tells the runner to register again. One from a node
+    /// online with the GPUs the database lists is held in memory for the next `tick`
+    /// (`node_reports`); one that changes what scheduling sees is written now.
     pub async fn heartbeat(
         &self,
         hostname: &str,
-        hb: HeartbeatData,
+        mut hb: HeartbeatData,
         identity: RunnerIdentity<'_>,
     ) -> Result<(), ServiceError> {
         let not_registered = || ServiceError::NotFound("Node not registered".into());
@@ -111,22 +130,44 @@ impl NodeRegistry {
             return Err(not_registered());
         }
         self.check_identity(hostname, identity, false).await?;
-        let (transition, row) =
-            store::record_heartbeat(&self.pool, hostname, &hb, now_ms()).await?.ok_or_else(not_registered)?;
-        if transition == Transition::BackOnline {
-            tracing::info!(node = %hostname, "node back online");
-            self.tasks.kick();
+        let killed = std::mem::take(&mut hb.killed_tasks);
+        let now = now_ms();
+        if let Some(hb) = self.reports.keep_if_current(hostname, hb, now) {
+            let (transition, _) =
+                store::record_heartbeat(&self.pool, hostname, &hb, now).await?.ok_or_else(not_registered)?;
+            self.reports.written(hostname, hb, now);
+            if transition == Transition::BackOnline {
+                tracing::info!(node = %hostname, "node back online");
+                self.tasks.kick();
+                self.publish(hostname).await?;
+            }
         }
-        // A task gets three heartbeat intervals to be confirmed before it counts as missing.
-        let grace = i64::try_from((self.heartbeat_interval * 3).as_millis()).unwrap_or(i64::MAX);
-        let used = self.tasks.reconcile(hostname, &hb.running_tasks, grace).await?;
-        if hb.killed_tasks.is_empty() {
-            // The usual heartbeat: the node as written, with the cores its tasks hold.
-            self.publish_row(&row, used);
-            return Ok(());
+        if !killed.is_empty() {
+            self.tasks.apply_runner_kills(hostname, &killed).await?;
+            self.publish(hostname).await?;
         }
-        self.tasks.apply_runner_kills(hostname, &hb.killed_tasks).await?;
-        self.publish(hostname).await
+        Ok(())
+    }
+
+    /// Once per tick: writes the held heartbeats' readings, reconciles the tasks they report,
+    /// publishes those nodes, then marks nodes silent past the timeout offline.
+    pub async fn tick(&self) -> Result<(), ServiceError> {
+        let reports = self.reports.take();
+        if !reports.is_empty() {
+            let readings: Vec<(&str, i64, &HeartbeatData)> =
+                reports.iter().map(|(name, r)| (name.as_str(), r.received_ms, &r.heartbeat)).collect();
+            store::record_reports(&self.pool, &readings).await?;
+            // A task gets three heartbeat intervals to be confirmed before it counts as missing.
+            let grace = i64::try_from((self.heartbeat_interval * 3).as_millis()).unwrap_or(i64::MAX);
+            let held = self.tasks.reconcile_reports(&reports, grace).await?;
+            for row in store::list(&self.pool).await? {
+                if let Some(&used) = held.get(&row.hostname) {
+                    self.publish_row(&row, used);
+                }
+            }
+        }
+        self.mark_silent_offline().await?;
+        Ok(())
     }
 
     pub async fn list(&self) -> Result<Vec<NodeInfo>, ServiceError> {
@@ -137,8 +178,10 @@ impl NodeRegistry {
 
     /// Marks nodes silent for longer than the heartbeat timeout offline; returns their names.
     pub async fn mark_silent_offline(&self) -> Result<Vec<String>, ServiceError> {
-        let cutoff = now_ms() - i64::try_from(self.offline_after.as_millis()).unwrap_or(i64::MAX);
+        let timeout = i64::try_from(self.offline_after.as_millis()).unwrap_or(i64::MAX);
+        let Some(cutoff) = silence_cutoff(now_ms(), self.started_ms, timeout) else { return Ok(Vec::new()) };
         let names = store::mark_silent_offline(&self.pool, cutoff).await?;
+        self.reports.went_offline(&names);
         for name in &names {
             tracing::warn!(node = %name, timeout_s = self.offline_after.as_secs_f64(), "node offline: no heartbeat");
             self.tasks.node_lost(name).await?;
@@ -181,6 +224,15 @@ fn validate_registration(info: &RunnerInfo) -> Result<(), ServiceError> {
         return invalid(format!("invalid runner_url {url:?}: expected http://ADDRESS:PORT"));
     }
     Ok(())
+}
+
+/// Nodes whose last heartbeat is older than the answer have been silent past `timeout_ms`.
+/// Silence is counted from the host's start at the earliest: while the host was down no runner
+/// could reach it, so a host back after a long stop gives every node one whole timeout to speak
+/// again rather than losing all their tasks at once. `None` while nobody can be silent that long.
+fn silence_cutoff(now_ms: i64, started_ms: i64, timeout_ms: i64) -> Option<i64> {
+    let cutoff = now_ms.saturating_sub(timeout_ms);
+    (cutoff > started_ms).then_some(cutoff)
 }
 
 /// One node as `GET /nodes` shows it, with `in_use` cores reserved by its tasks.
@@ -262,5 +314,16 @@ mod tests {
         let online = node_view(&NodeRow { status: NodeStatus::Online, ..row }, 3);
         assert_eq!(online.cores_in_use, CoresInUse::Count(3));
         assert_eq!(online.available_cores, 5);
+    }
+
+    #[test]
+    fn silence_counts_from_the_hosts_start_at_the_earliest() {
+        // A host up for a minute, 30 s timeout: nodes silent since before 30 s ago.
+        assert_eq!(silence_cutoff(100_000, 40_000, 30_000), Some(70_000));
+        // A host started 10 s ago after a long stop: nobody has been silent 30 s under it.
+        assert_eq!(silence_cutoff(100_000, 90_000, 30_000), None);
+        // Exactly one timeout after the start: not yet.
+        assert_eq!(silence_cutoff(100_000, 70_000, 30_000), None);
+        assert_eq!(silence_cutoff(100_001, 70_000, 30_000), Some(70_001));
     }
 }
