@@ -23,6 +23,12 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[at.min(sorted.len() - 1)]
 }
 
+/// The median of the samples; NaN when there are none.
+pub fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    quantile(&samples, 0.5)
+}
+
 /// (p50, p99) of the samples.
 pub fn percentiles(mut samples: Vec<f64>) -> (f64, f64) {
     samples.sort_by(f64::total_cmp);
@@ -80,6 +86,8 @@ mod tests {
         assert_eq!(quantile(&samples, 0.0), 1.0);
         assert_eq!(quantile(&samples, 1.0), 100.0);
         assert!(quantile(&[], 0.5).is_nan());
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0, "sorted first");
+        assert!(median(Vec::new()).is_nan());
     }
 
     #[test]

@@ -43,6 +43,11 @@ const HEALTH_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 const SESSIONS_CLOSE_WAIT: Duration = Duration::from_secs(3);
 /// How often the queue is looked at even without a reason to.
 const QUEUE_RECHECK: Duration = Duration::from_secs(1);
+/// The least time between the starts of two queue passes. A pass reads the whole backlog under
+/// the schedule lock; under a stream of submits and completions, kicks come faster than passes
+/// end, and back-to-back passes would leave submits waiting for that lock. Kicks that arrive
+/// within the gap are served by one pass at its end: a lone kick is served at once.
+const QUEUE_PASS_GAP: Duration = Duration::from_millis(25);
 
 /// Prepares storage and the database, then serves on `listener` until `shutdown` completes.
 pub async fn serve<L>(
@@ -141,6 +146,9 @@ where
     let proxy = tokio::spawn(proxy.serve(proxy_listener, stop_rx.clone()));
 
     let liveness = tokio::spawn(liveness_loop(services.clone(), config.timing.node_tick(), stop_rx.clone()));
+    if let Err(e) = services.nodes.load_views().await {
+        tracing::error!(error = %e, "cannot read the nodes for the health history");
+    }
     let sampler = tokio::spawn(health_loop(services.clone(), stop_rx.clone()));
     if let Err(e) = services.tasks.redispatch_assigning().await {
         tracing::error!(error = %e, "cannot send again the tasks placed before the restart");
@@ -247,28 +255,34 @@ async fn liveness_loop(services: Services, every: Duration, mut stop: watch::Rec
 
 /// Places queued tasks when resources may have freed up, and at least once a second.
 async fn queue_loop(services: Services, mut stop: watch::Receiver<bool>) {
+    let started = tokio::time::Instant::now();
+    let mut last_pass = started.checked_sub(QUEUE_PASS_GAP).unwrap_or(started);
     loop {
         tokio::select! {
             () = services.tasks.kicked() => {}
             () = tokio::time::sleep(QUEUE_RECHECK) => {}
             () = state::stopped(&mut stop) => return,
         }
+        tokio::select! {
+            () = tokio::time::sleep_until(last_pass + QUEUE_PASS_GAP) => {}
+            () = state::stopped(&mut stop) => return,
+        }
+        last_pass = tokio::time::Instant::now();
         if let Err(e) = services.tasks.run_queue().await {
             tracing::error!(error = %e, "queue pass failed");
         }
     }
 }
 
-/// Feeds the `/health` history.
+/// Feeds the `/health` history from the nodes as last published (no database read).
 async fn health_loop(services: Services, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(HEALTH_SAMPLE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => match services.nodes.list().await {
-                Ok(nodes) => services.health.record(&nodes, chrono::Local::now().naive_local()),
-                Err(e) => tracing::error!(error = %e, "health sample failed"),
-            },
+            _ = tick.tick() => {
+                services.health.record(&services.nodes.published(), chrono::Local::now().naive_local());
+            }
             () = state::stopped(&mut stop) => return,
         }
     }

@@ -1,6 +1,7 @@
 //! The node registry: registration, heartbeats, liveness, and the `GET /nodes` view.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hakuriver_model::node::{is_valid_node_name, NotAvailable};
@@ -26,6 +27,9 @@ pub struct NodeRegistry {
     started_ms: i64,
     /// Heartbeats held for the next tick.
     reports: Arc<NodeReports>,
+    /// Each node as last published, by hostname: what the once-a-second health sampler reads,
+    /// so it costs no database read however many nodes there are.
+    views: Arc<Mutex<BTreeMap<String, NodeInfo>>>,
     /// Bind each node name to the identity of the runner that registered it first (auth on).
     bind_names: bool,
 }
@@ -52,6 +56,7 @@ impl NodeRegistry {
             offline_after,
             started_ms: now_ms(),
             reports: Arc::default(),
+            views: Arc::default(),
             bind_names,
         }
     }
@@ -201,7 +206,24 @@ impl NodeRegistry {
     fn publish_row(&self, row: &store::NodeRow, cores_in_use: u32) {
         let view = node_view(row, cores_in_use);
         self.history.record(&view);
+        self.views.lock().unwrap_or_else(PoisonError::into_inner).insert(view.hostname.clone(), view.clone());
         self.events.publish(ClusterEvent::NodeUpdated { node: Box::new(view) });
+    }
+
+    /// Every node as last published (after `load_views`, every node the database holds), by
+    /// hostname.
+    pub fn published(&self) -> Vec<NodeInfo> {
+        self.views.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
+    }
+
+    /// Reads every node once, at start, for `published`; from then on each change is published.
+    pub async fn load_views(&self) -> Result<(), ServiceError> {
+        let nodes = self.list().await?;
+        let mut views = self.views.lock().unwrap_or_else(PoisonError::into_inner);
+        for node in nodes {
+            views.entry(node.hostname.clone()).or_insert(node);
+        }
+        Ok(())
     }
 }
 

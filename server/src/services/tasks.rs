@@ -197,7 +197,8 @@ impl TaskService {
                     floor
                 }
             };
-            let capacity = capacities(&mut tx).await?;
+            // Checks that never change with load need the nodes, not what runs on them.
+            let nodes = idle(node_store::list(&mut *tx).await?);
             let targets: Vec<Option<(String, hakuriver_model::Target)>> = if checked.targets.is_empty() {
                 vec![None]
             } else {
@@ -207,7 +208,7 @@ impl TaskService {
             let mut open_targets = Vec::new();
             for target in targets {
                 let demand = demand_of(&checked, target.as_ref().map(|t| &t.1));
-                match place(&idle(&capacity), &demand) {
+                match place(&nodes, &demand) {
                     Placement::Reject(reason) => failed.push(FailedTarget { target: label(&target), reason }),
                     _ => open_targets.push(target),
                 }
@@ -890,33 +891,35 @@ async fn capacities(
         .map(|n| {
             let (cores, memory, gpus) = usage.remove(&n.hostname).unwrap_or_default();
             let cap = NodeCapacity {
-                hostname: n.hostname.clone(),
                 online: n.status == NodeStatus::Online,
-                total_cores: n.total_cores,
-                memory_total_bytes: n.memory_total_bytes,
-                numa_ids: n.numa_topology.as_ref().map(|t| t.keys().copied().collect()).unwrap_or_default(),
-                gpu_ids: n.gpu_info.iter().map(|g| g.gpu_id).collect(),
                 used_cores: cores,
                 used_memory_bytes: memory,
                 used_gpus: gpus,
+                ..capacity_of(&n)
             };
             (cap, n)
         })
         .collect())
 }
 
-/// The same nodes with nothing reserved: for checks that do not depend on load.
-fn idle(capacity: &[(NodeCapacity, node_store::NodeRow)]) -> Vec<NodeCapacity> {
-    capacity
-        .iter()
-        .map(|(c, _)| NodeCapacity {
-            used_cores: 0,
-            used_memory_bytes: 0,
-            used_gpus: BTreeSet::new(),
-            online: true,
-            ..c.clone()
-        })
-        .collect()
+/// A node's capacity with nothing reserved on it.
+fn capacity_of(n: &node_store::NodeRow) -> NodeCapacity {
+    NodeCapacity {
+        hostname: n.hostname.clone(),
+        online: true,
+        total_cores: n.total_cores,
+        memory_total_bytes: n.memory_total_bytes,
+        numa_ids: n.numa_topology.as_ref().map(|t| t.keys().copied().collect()).unwrap_or_default(),
+        gpu_ids: n.gpu_info.iter().map(|g| g.gpu_id).collect(),
+        used_cores: 0,
+        used_memory_bytes: 0,
+        used_gpus: BTreeSet::new(),
+    }
+}
+
+/// The nodes with nothing reserved, all counted online: for checks that do not depend on load.
+fn idle(nodes: Vec<node_store::NodeRow>) -> Vec<NodeCapacity> {
+    nodes.iter().map(capacity_of).collect()
 }
 
 /// Whether the task's named node is registered and online (host-placed tasks: any node is).
