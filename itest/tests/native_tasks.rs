@@ -132,3 +132,47 @@ async fn output_streams_live_over_server_sent_events() {
     assert_eq!(end.as_deref(), Some("completed"));
     assert!(first_at.unwrap() < Duration::from_millis(1500), "the first line came while the task still ran");
 }
+
+/// Submits arriving together are written together (group commit); each caller still gets its
+/// own answer: its own ids, its own refused targets, and tasks that run its own arguments.
+#[tokio::test]
+async fn concurrent_submits_each_get_their_own_answer() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("group-node");
+    wait_for_node(&base, "group-node", NodeStatus::Online, Duration::from_secs(20)).await;
+    let http = reqwest::Client::new();
+    let answers = futures::future::join_all((0..48).map(|i| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            // Every third asks for a node that does not exist as well: refused there, kept here.
+            let targets = if i % 3 == 0 { json!(["group-node", "no-such-node"]) } else { json!(["group-node"]) };
+            let body = json!({"command": "echo", "arguments": [format!("from-{i}")], "container_name": "NULL",
+                "targets": targets, "required_cores": 0});
+            let r = http.post(format!("{base}/api/submit")).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 202);
+            (i, r.json::<Value>().await.unwrap())
+        }
+    }))
+    .await;
+    let mut all_ids = std::collections::BTreeSet::new();
+    for (i, answer) in &answers {
+        let ids = answer["task_ids"].as_array().unwrap();
+        assert_eq!(ids.len(), 1, "submit {i}: {answer}");
+        assert!(all_ids.insert(ids[0].as_str().unwrap().to_string()), "an id answered twice: {answer}");
+        // The original leaves `failed_targets` out when nothing was refused.
+        let refused: Vec<&str> = answer["failed_targets"]
+            .as_array()
+            .map(|f| f.iter().filter_map(|f| f["target"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(refused, if i % 3 == 0 { vec!["no-such-node"] } else { vec![] }, "submit {i}: {answer}");
+    }
+    for (i, answer) in &answers {
+        let id = answer["task_ids"][0].as_str().unwrap();
+        let task = hakuriver_itest::wait_for_final(&base, id, Duration::from_secs(60)).await;
+        assert_eq!(task.status, TaskStatus::Completed, "{task:?}");
+        let out = reqwest::get(format!("{base}/api/task/{id}/stdout")).await.unwrap().text().await.unwrap();
+        assert_eq!(out, format!("from-{i}\n"), "task {id} runs submit {i}'s arguments");
+    }
+}

@@ -38,7 +38,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::Db(e) => ApiError::Internal(e.to_string()),
-            ServiceError::Io(m) => ApiError::Internal(m),
+            ServiceError::Io(m) | ServiceError::Internal(m) => ApiError::Internal(m),
         }
     }
 }

@@ -83,6 +83,10 @@ pub enum ServiceError {
     /// A file the host keeps could not be read or written.
     #[error("{0}")]
     Io(String),
+    /// Something went wrong on the host's side that the request could not cause (a failure
+    /// shared by several submits written together, as its message).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Wall-clock milliseconds since the Unix epoch (UTC): how the host stamps everything it stores.

@@ -82,6 +82,8 @@ struct Inner {
     /// The newest task id in the database when this host first submitted.
     id_floor: std::sync::OnceLock<u64>,
     schedule_lock: Mutex<()>,
+    /// Submits waiting for the next group write (`write_submits`).
+    submits: std::sync::Mutex<Vec<QueuedSubmit>>,
     runners: RunnerClient,
     /// Wakes the queue loop: resources may have freed up.
     kick: Notify,
@@ -127,6 +129,7 @@ impl TaskService {
                 ids: IdGenerator::default(),
                 id_floor: std::sync::OnceLock::new(),
                 schedule_lock: Mutex::new(()),
+                submits: std::sync::Mutex::default(),
                 runners: RunnerClient::new(runner_token)?,
                 kick: Notify::new(),
             }),
@@ -173,127 +176,157 @@ impl TaskService {
     }
 
     /// Submits one task per target; `task_ids` empty in the answer means every target failed.
+    ///
+    /// Group commit: the submit joins the queue of submits waiting to be written, and a writer
+    /// (one is started per submit; the first to get the schedule lock takes them all) writes the
+    /// whole queue in one transaction. Under a stream of single-task requests this makes one
+    /// transaction, one node read and one queue check serve many submits. Once queued, a submit
+    /// is written even if its caller goes away.
     pub async fn submit(&self, req: TaskRequest, owner: Option<&str>) -> Result<SubmitResponse, ServiceError> {
         let checked = check(&req, &self.inner.defaults).map_err(ServiceError::BadRequest)?;
-        let now = now_ms();
-        let mut failed = Vec::new();
-        // Each new row with the target it was made for.
-        let mut created: Vec<(TaskRow, String)> = Vec::new();
-        let mut task_ids: Vec<TaskId> = Vec::new();
-        let placed;
-        let failed_in_queue;
-        {
-            let _guard = self.inner.schedule_lock.lock().await;
-            let mut tx = crate::db::begin_write(&self.inner.pool).await.map_err(db)?;
-            // The newest id stored, read once: after that the generator alone gives ids (one host
-            // per database file).
-            let floor = match self.inner.id_floor.get() {
-                Some(&floor) => floor,
-                None => {
-                    let newest: Option<i64> =
-                        sqlx::query_scalar("SELECT MAX(task_id) FROM tasks").fetch_one(&mut *tx).await.map_err(db)?;
-                    let floor = newest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
-                    let _ = self.inner.id_floor.set(floor);
-                    floor
+        let is_vps = checked.task_type == VPS;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = QueuedSubmit { checked, owner: owner.map(str::to_string), now: now_ms(), reply };
+        self.inner.submits.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(queued);
+        let writer = self.clone();
+        tokio::spawn(async move { writer.write_submits().await });
+        let mut response = answer.await.map_err(|_| ServiceError::Internal("the submit was not written".into()))??;
+        // A VPS answers with its SSH port, as the original did, when it comes up soon enough.
+        if let (true, Some(&id)) = (is_vps, response.task_ids.first()) {
+            response.runner_response =
+                self.wait_for_ssh_port(id, VPS_SUBMIT_WAIT).await.map(|p| serde_json::json!({"ssh_port": p}));
+        }
+        Ok(response)
+    }
+
+    /// Writes every queued submit in one transaction, then publishes, dispatches and answers.
+    async fn write_submits(&self) {
+        let guard = self.inner.schedule_lock.lock().await;
+        let queued = std::mem::take(&mut *self.inner.submits.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if queued.is_empty() {
+            return;
+        }
+        let result = self.write_batch(&queued).await;
+        drop(guard);
+        let (written, pass) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, submits = queued.len(), "submits not written");
+                let message = e.to_string();
+                for q in queued {
+                    let _ = q.reply.send(Err(ServiceError::Internal(message.clone())));
                 }
-            };
-            // Checks that never change with load need the nodes, not what runs on them.
-            let nodes = idle(node_store::list(&mut *tx).await?);
+                return;
+            }
+        };
+        // New rows are published as written (placed ones as placed); older tasks the pass placed
+        // or failed are read back.
+        let placed_rows: HashMap<TaskId, &TaskRow> = pass.placed.iter().map(|(t, _)| (t.task_id, t)).collect();
+        let kept: BTreeSet<TaskId> = written.iter().flat_map(|w| w.task_ids.iter().copied()).collect();
+        for w in &written {
+            for (row, _) in &w.created {
+                if kept.contains(&row.task_id) && !pass.failed.contains(&row.task_id) {
+                    self.publish_row(placed_rows.get(&row.task_id).copied().unwrap_or(row));
+                }
+            }
+        }
+        let others: BTreeSet<TaskId> =
+            pass.failed.iter().copied().chain(placed_rows.keys().copied().filter(|id| !kept.contains(id))).collect();
+        for id in others {
+            self.publish(id).await;
+        }
+        let responses: Vec<SubmitResponse> = written.into_iter().map(|w| w.response(&pass.placed)).collect();
+        self.dispatch(pass.placed);
+        self.kick();
+        for (q, response) in queued.into_iter().zip(responses) {
+            tracing::info!(tasks = response.task_ids.len(), failed = response.failed_targets.len(), "tasks submitted");
+            let _ = q.reply.send(Ok(response));
+        }
+    }
+
+    /// The queued submits' rows, in one write transaction (the schedule lock held).
+    async fn write_batch(&self, queued: &[QueuedSubmit]) -> Result<(Vec<Written>, Pass), ServiceError> {
+        let mut tx = crate::db::begin_write(&self.inner.pool).await.map_err(db)?;
+        // The newest id stored, read once: after that the generator alone gives ids (one host
+        // per database file).
+        let floor = match self.inner.id_floor.get() {
+            Some(&floor) => floor,
+            None => {
+                let newest: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(task_id) FROM tasks").fetch_one(&mut *tx).await.map_err(db)?;
+                let floor = newest.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+                let _ = self.inner.id_floor.set(floor);
+                floor
+            }
+        };
+        // Checks that never change with load need the nodes, not what runs on them.
+        let nodes = idle(node_store::list(&mut *tx).await?);
+        let mut written = Vec::with_capacity(queued.len());
+        for q in queued {
+            let checked = &q.checked;
             let targets: Vec<Option<(String, hakuriver_model::Target)>> = if checked.targets.is_empty() {
                 vec![None]
             } else {
                 checked.targets.iter().cloned().map(Some).collect()
             };
-            // Checks that never change with load: refuse such a target now rather than queue forever.
+            // Refuse a target that can never run the task now, rather than queue it forever.
+            let mut w = Written::default();
             let mut open_targets = Vec::new();
             for target in targets {
-                let demand = demand_of(&checked, target.as_ref().map(|t| &t.1));
+                let demand = demand_of(checked, target.as_ref().map(|t| &t.1));
                 match place(&nodes, &demand) {
-                    Placement::Reject(reason) => failed.push(FailedTarget { target: label(&target), reason }),
+                    Placement::Reject(reason) => w.failed.push(FailedTarget { target: label(&target), reason }),
                     _ => open_targets.push(target),
                 }
             }
             let mut batch = None;
             for arguments in &checked.argument_sets {
                 for target in &open_targets {
-                    let id = self.inner.ids.next(now, floor);
+                    let id = self.inner.ids.next(q.now, floor);
                     let batch_id = *batch.get_or_insert(id);
-                    let mut row = new_row(&checked, arguments, id, batch_id, target.as_ref().map(|t| &t.1), now);
-                    row.owner = owner.map(str::to_string);
+                    let mut row = new_row(checked, arguments, id, batch_id, target.as_ref().map(|t| &t.1), q.now);
+                    row.owner = q.owner.clone();
                     store::insert(&mut tx, &row).await?;
-                    created.push((row, label(target)));
+                    w.created.push((row, label(target)));
                 }
             }
-            // Queued tasks behind older ones wait for the queue loop: a pass over a long backlog
-            // here would hold the write lock on every submit. A task that must not queue, or
-            // that nothing is ahead of, is placed now.
-            let behind_others = checked.queue
-                && match created.first() {
-                    Some((first, _)) => store::pending_before(&mut tx, first.task_id).await?,
-                    None => false,
-                };
-            let pass = if behind_others {
-                Pass { placed: Vec::new(), failed: Vec::new() }
-            } else {
-                schedule_pass(&mut tx).await?
+            written.push(w);
+        }
+        // Queued tasks behind older ones wait for the queue loop: a pass over a long backlog
+        // here would hold the write lock on every submit. Tasks that must not queue, or that
+        // nothing is ahead of, are placed now. Ids grow, so the first new row is the oldest.
+        let first_new = written.iter().find_map(|w| w.created.first()).map(|(row, _)| row.task_id);
+        let behind_others = queued.iter().all(|q| q.checked.queue)
+            && match first_new {
+                Some(id) => store::pending_before(&mut tx, id).await?,
+                None => true,
             };
-            placed = pass.placed;
-            failed_in_queue = pass.failed;
-            // Tasks that asked not to queue and did not get a place now: not created after all.
-            for (row, target) in &created {
+        let pass = if behind_others {
+            Pass { placed: Vec::new(), failed: Vec::new() }
+        } else {
+            schedule_pass(&mut tx).await?
+        };
+        // Tasks that asked not to queue and did not get a place now: not created after all.
+        for (q, w) in queued.iter().zip(&mut written) {
+            for (row, target) in &w.created {
                 let id = row.task_id;
-                if checked.queue || placed.iter().any(|(t, _)| t.task_id == id) {
-                    task_ids.push(id);
+                if q.checked.queue || pass.placed.iter().any(|(t, _)| t.task_id == id) {
+                    w.task_ids.push(id);
                 } else {
                     sqlx::query("DELETE FROM tasks WHERE task_id = $1")
                         .bind(i64::try_from(id.0).unwrap_or(i64::MAX))
                         .execute(&mut *tx)
                         .await
                         .map_err(db)?;
-                    failed.push(FailedTarget {
+                    w.failed.push(FailedTarget {
                         target: target.clone(),
                         reason: "Insufficient available resources".into(),
                     });
                 }
             }
-            tx.commit().await.map_err(db)?;
         }
-        let assigned_node =
-            placed.last().map(|(_, node)| AssignedNode { hostname: node.hostname.clone(), url: node.url.clone() });
-        // New rows are published as written (placed ones as placed); older tasks the pass placed
-        // or failed are read back.
-        let kept: BTreeSet<TaskId> = task_ids.iter().copied().collect();
-        let placed_rows: HashMap<TaskId, &TaskRow> = placed.iter().map(|(t, _)| (t.task_id, t)).collect();
-        for (row, _) in &created {
-            if kept.contains(&row.task_id) && !failed_in_queue.contains(&row.task_id) {
-                self.publish_row(placed_rows.get(&row.task_id).copied().unwrap_or(row));
-            }
-        }
-        let others: BTreeSet<TaskId> = failed_in_queue
-            .iter()
-            .copied()
-            .chain(placed_rows.keys().copied().filter(|id| !kept.contains(id)))
-            .collect();
-        for id in others {
-            self.publish(id).await;
-        }
-        self.dispatch(placed);
-        self.kick();
-        // A VPS answers with its SSH port, as the original did, when it comes up soon enough.
-        let runner_response = match (checked.task_type.as_str(), task_ids.first()) {
-            (VPS, Some(&id)) => {
-                self.wait_for_ssh_port(id, VPS_SUBMIT_WAIT).await.map(|p| serde_json::json!({"ssh_port": p}))
-            }
-            _ => None,
-        };
-        let n = task_ids.len();
-        let message = if failed.is_empty() {
-            format!("Task batch submitted successfully. {n} tasks created.")
-        } else {
-            format!("Task batch submitted. {n} tasks created. Some targets failed.")
-        };
-        tracing::info!(tasks = n, failed = failed.len(), "tasks submitted");
-        Ok(SubmitResponse { message, task_ids, failed_targets: failed, assigned_node, runner_response })
+        tx.commit().await.map_err(db)?;
+        Ok((written, pass))
     }
 
     /// Polls until the VPS runs with a port, it ends, or `wait` passes.
@@ -957,6 +990,49 @@ fn verdict(task: &TaskRow, reported: bool, now_ms: i64, grace_ms: i64) -> Verdic
         return Verdict::Suspect(task.assignment_suspicion_count + 1);
     }
     Verdict::Missing
+}
+
+/// A checked submit waiting for the next group write, with where its answer goes.
+struct QueuedSubmit {
+    checked: CheckedSubmit,
+    owner: Option<String>,
+    now: i64,
+    reply: tokio::sync::oneshot::Sender<Result<SubmitResponse, ServiceError>>,
+}
+
+/// What a group write made of one submit.
+#[derive(Default)]
+struct Written {
+    /// Targets refused, with the reason.
+    failed: Vec<FailedTarget>,
+    /// Each new row with the target it was made for.
+    created: Vec<(TaskRow, String)>,
+    /// The rows kept (all of them, unless the submit asked not to queue).
+    task_ids: Vec<TaskId>,
+}
+
+impl Written {
+    /// The submit's answer; `assigned_node` is where the last of its own tasks placed now went.
+    fn response(self, placed: &[(TaskRow, node_store::NodeRow)]) -> SubmitResponse {
+        let assigned_node = placed
+            .iter()
+            .rev()
+            .find(|(t, _)| self.task_ids.contains(&t.task_id))
+            .map(|(_, node)| AssignedNode { hostname: node.hostname.clone(), url: node.url.clone() });
+        let n = self.task_ids.len();
+        let message = if self.failed.is_empty() {
+            format!("Task batch submitted successfully. {n} tasks created.")
+        } else {
+            format!("Task batch submitted. {n} tasks created. Some targets failed.")
+        };
+        SubmitResponse {
+            message,
+            task_ids: self.task_ids,
+            failed_targets: self.failed,
+            assigned_node,
+            runner_response: None,
+        }
+    }
 }
 
 /// What a scheduling pass did.
