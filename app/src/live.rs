@@ -131,6 +131,7 @@ mod socket {
     use std::rc::Rc;
     use std::time::Duration;
 
+    use hakuriver_model::events::CLOSE_POLICY;
     use hakuriver_model::ClusterEvent;
     use leptos::prelude::*;
     use wasm_bindgen::prelude::*;
@@ -167,7 +168,12 @@ mod socket {
                 }
             }
         });
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_| {
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+            // This login ended (logged out elsewhere, its token revoked or expired): log in again.
+            if e.code() == CLOSE_POLICY {
+                to_login();
+                return;
+            }
             live.link.set(LinkState::Reconnecting);
             retry(live, if opened.get() { 0 } else { attempt + 1 });
         });
@@ -178,6 +184,14 @@ mod socket {
         on_open.forget();
         on_message.forget();
         on_close.forget();
+    }
+
+    /// The login page, coming back here after it.
+    fn to_login() {
+        let location = window().location();
+        let here = format!("{}{}", location.pathname().unwrap_or_default(), location.search().unwrap_or_default());
+        let next = String::from(js_sys::encode_uri_component(&here));
+        let _ = location.set_href(&format!("{}?next={next}", crate::base::href("/login")));
     }
 
     /// Waits 0.5 s, 1 s, 2 s ... up to 10 s between attempts.

@@ -102,3 +102,25 @@ test('log in with a token, work under the security policy, and log out', async (
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('an open page goes to the login form when its token is revoked', async () => {
+  const dora = await api('/api/auth/tokens', ADMIN_TOKEN, { name: 'dora', role: 'viewer' });
+  const page = await browser.newPage();
+  await page.goto(`${cluster.base}/login?next=%2Fnodes%3Fview%3Dall`);
+  await page.fill('input[name="token"]', dora.token);
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20000 }).catch(fail);
+  await page.waitForSelector('[data-link="live"]', { timeout: 10000 }).catch(fail);
+  assert.equal(new URL(page.url()).pathname, '/nodes');
+
+  // Revoked elsewhere (an admin's CLI): the live link closes with 1008 and the page logs in again,
+  // coming back to where it was.
+  const r = await fetch(`${cluster.base}/api/auth/tokens/${dora.id}`, {
+    method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  assert.equal(r.status, 200);
+  await page.waitForURL((url) => url.pathname === '/login', { timeout: 10000 }).catch(fail);
+  assert.equal(new URL(page.url()).searchParams.get('next'), '/nodes?view=all');
+  await page.waitForSelector('input[name="token"]');
+  await page.close();
+});

@@ -269,6 +269,24 @@ where
     }
 }
 
+/// A stand-in runner that answers every request with 200 `{}`: the host's calls (`/run`,
+/// `/kill`, ...) succeed and nothing runs. Answers its URL.
+pub async fn accepting_runner() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0; 65536];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}").await;
+            });
+        }
+    });
+    url
+}
+
 /// `GET /api/nodes`, or `None` while the host does not answer.
 pub async fn nodes(base: &str) -> Option<Vec<NodeInfo>> {
     reqwest::get(format!("{base}/api/nodes")).await.ok()?.json().await.ok()

@@ -1,8 +1,9 @@
 //! Authentication and authorization through real host, runner and CLI processes with `[auth]`
 //! on: the role × route matrix (REST, server functions, pages and websockets), task ownership,
 //! runner tokens and node-name binding, the login cookie and its CSRF rule, the SSH proxy's
-//! handshake token, path traversal on every path-bearing input, body limits, the slow-down
-//! after failures, security headers, and that no secret reaches a log.
+//! handshake token, open websockets and tunnels ending with their token or session, path
+//! traversal on every path-bearing input, body limits, the slow-down after failures, security
+//! headers, and that no secret reaches a log.
 
 use std::time::Duration;
 
@@ -658,6 +659,168 @@ async fn the_ssh_proxy_wants_a_token_that_may_reach_the_vps() {
         ask(format!("REQUEST_TUNNEL {task} {}\n", c.token("operator"))).await,
         format!("ERROR Task {task} is not a VPS task.\n")
     );
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// Opens a websocket that must open.
+async fn open_websocket(base: &str, path: &str, headers: &[(&'static str, String)]) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}{path}", base.replacen("http://", "ws://", 1)).into_client_request().expect("request");
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, value.parse().expect("header value"));
+    }
+    tokio_tungstenite::connect_async(request).await.expect("the websocket opens").0
+}
+
+/// The code of the close frame `socket` gets next (events before it are skipped).
+async fn close_code(socket: &mut Socket) -> Option<u16> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let read = async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => return None,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read).await.expect("a close frame within 10 s")
+}
+
+/// Whether `socket` still answers a ping.
+async fn answers_ping(socket: &mut Socket) -> bool {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    if socket.send(Message::Ping(b"still there?".to_vec().into())).await.is_err() {
+        return false;
+    }
+    let read = async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Pong(_))) => return true,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
+                Some(Ok(_)) => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read).await.unwrap_or(false)
+}
+
+/// A new API token: its id and secret.
+async fn new_token(base: &str, name: &str, role: &str) -> (String, String) {
+    let (status, body) =
+        call(base, Method::POST, "/api/auth/tokens", Some(ADMIN_TOKEN), Some(json!({"name": name, "role": role})))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("token JSON");
+    (v["id"].as_str().expect("id").to_string(), v["token"].as_str().expect("token").to_string())
+}
+
+async fn revoke(base: &str, id: &str) {
+    let (status, body) = call(base, Method::DELETE, &format!("/api/auth/tokens/{id}"), Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn open_connections_end_with_their_token_or_session() {
+    let c = Cluster::start().await;
+    let base = c.base();
+    let origin = format!("http://127.0.0.1:{}", c.dir.host_port);
+    // A bystander's socket, opened with a token nobody revokes: it stays open throughout.
+    let mut bystander =
+        open_websocket(&base, "/api/events", &[("authorization", format!("Bearer {}", c.token("viewer")))]).await;
+
+    // An events websocket opened with a token closes (1008) when the token is revoked.
+    let (erin_id, erin) = new_token(&base, "erin", "viewer").await;
+    let mut events = open_websocket(&base, "/api/events", &[("authorization", format!("Bearer {erin}"))]).await;
+    assert!(answers_ping(&mut events).await);
+    revoke(&base, &erin_id).await;
+    assert_eq!(close_code(&mut events).await, Some(1008), "revoked token");
+
+    // One opened with a login cookie closes when that session logs out.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = |token: String| {
+        client.post(format!("{base}/login")).header("origin", &origin).form(&[("token", token), ("next", "/".into())])
+    };
+    let r = login(c.token("operator").to_string()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let mut dashboard =
+        open_websocket(&base, "/api/events", &[("cookie", cookie.clone()), ("origin", origin.clone())]).await;
+    assert!(answers_ping(&mut dashboard).await);
+    let r = client.post(format!("{base}/logout")).header("cookie", &cookie).header("origin", &origin).send().await;
+    assert_eq!(r.unwrap().status(), StatusCode::SEE_OTHER);
+    assert_eq!(close_code(&mut dashboard).await, Some(1008), "logged out");
+
+    // An SSH tunnel closes when the token that opened it is revoked. The VPS is a stand-in: a
+    // runner that accepts the task and reports it running with an echo server as its sshd.
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sshd_port = echo.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let (mut read, mut write) = socket.split();
+                let _ = tokio::io::copy(&mut read, &mut write).await;
+            });
+        }
+    });
+    let runner = reqwest::Client::new();
+    let as_runner = |r: reqwest::RequestBuilder| {
+        r.bearer_auth(RUNNER_TOKEN).header("x-hakuriver-runner-identity", "stand-in-runner-identity-0123456789")
+    };
+    let node = json!({"hostname": "vps-node", "total_cores": 4, "total_ram_bytes": 8_000_000_000u64,
+        "runner_url": hakuriver_itest::accepting_runner().await});
+    let r = as_runner(runner.post(format!("{base}/api/register"))).json(&node).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (frank_id, frank) = new_token(&base, "frank", "user").await;
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIvHW968nTBxRcy05qQApqONnymK/1g3+0T1i0o/j3h frank@laptop";
+    let submit = json!({"task_type": "vps", "command": key, "container_name": "some-env", "targets": ["vps-node"],
+        "required_cores": 1});
+    let submitted = tokio::spawn({
+        let base = base.clone();
+        let frank = frank.clone();
+        async move { call(&base, Method::POST, "/api/submit", Some(&frank), Some(submit)).await }
+    });
+    let vps = wait_for("the VPS to be assigned", Duration::from_secs(10), || async {
+        let (_, body) = call(&base, Method::GET, "/api/vps/status", Some(ADMIN_TOKEN), None).await;
+        let list: Vec<Value> = serde_json::from_str(&body).ok()?;
+        list.iter().find(|t| t["assigned_node"] == "vps-node").and_then(|t| t["task_id"].as_str().map(str::to_string))
+    })
+    .await;
+    let update = json!({"task_id": vps, "status": "running", "ssh_port": sshd_port});
+    let r = as_runner(runner.post(format!("{base}/api/update"))).json(&update).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, body) = submitted.await.unwrap();
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let beats = tokio::spawn({
+        let base = base.clone();
+        let vps = vps.clone();
+        async move {
+            loop {
+                let beat = json!({"running_tasks": [vps]});
+                let _ = as_runner(runner.put(format!("{base}/api/heartbeat/vps-node"))).json(&beat).send().await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    });
+    let mut tunnel = TcpStream::connect(("127.0.0.1", c.dir.proxy_port)).await.unwrap();
+    tunnel.write_all(format!("REQUEST_TUNNEL {vps} {frank}\n").as_bytes()).await.unwrap();
+    let mut answer = [0u8; 8];
+    tunnel.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"SUCCESS\n");
+    tunnel.write_all(b"SSH-2.0-hello\n").await.unwrap();
+    let mut echoed = [0u8; 14];
+    tunnel.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"SSH-2.0-hello\n", "the tunnel reaches the VPS");
+    revoke(&base, &frank_id).await;
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), tunnel.read_to_end(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "the tunnel closes when its token is revoked: {closed:?}");
+    beats.abort();
+
+    assert!(answers_ping(&mut bystander).await, "a connection whose token holds stays open");
 }
 
 #[tokio::test]

@@ -236,23 +236,6 @@ async fn a_task_whose_runner_cannot_be_reached_fails_with_the_reason() {
     assert_eq!(nodes[0].cores_in_use, CoresInUse::Count(0));
 }
 
-/// A runner stand-in that accepts every call with 200 and never runs anything.
-async fn accepting_runner() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0; 65536];
-                let _ = socket.read(&mut buf).await;
-                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}").await;
-            });
-        }
-    });
-    url
-}
-
 #[tokio::test]
 async fn gpus_are_exclusive_unconfirmed_tasks_fail_and_killed_pending_tasks_never_start() {
     let cluster = ClusterDir::with_timing(0.5, 40.0);
@@ -262,7 +245,7 @@ async fn gpus_are_exclusive_unconfirmed_tasks_fail_and_killed_pending_tasks_neve
     let http = reqwest::Client::new();
     let gpus: Vec<serde_json::Value> = (0..2).map(|i| serde_json::json!({"gpu_id": i, "name": "fake"})).collect();
     let body = serde_json::json!({"hostname": "gpu-box", "total_cores": 64, "total_ram_bytes": 64_000_000_000u64,
-        "runner_url": accepting_runner().await, "gpu_info": gpus.clone()});
+        "runner_url": hakuriver_itest::accepting_runner().await, "gpu_info": gpus.clone()});
     assert_eq!(http.post(format!("{base}/register")).json(&body).send().await.unwrap().status(), 200);
 
     // Ten concurrent submits for GPU 0: one holds it, the others queue.

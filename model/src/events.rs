@@ -22,6 +22,16 @@ pub enum ClusterEvent {
     TaskUpdated { task: Box<TaskView> },
 }
 
+/// Websocket close codes (RFC 6455) of every HakuRiver websocket: events and terminals.
+pub const CLOSE_NORMAL: u16 = 1000;
+/// The server is shutting down.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// The request cannot be served (no such container, not running, ...), or the token or login
+/// session the connection was opened with was revoked or expired.
+pub const CLOSE_POLICY: u16 = 1008;
+/// Something failed on the server's side.
+pub const CLOSE_ERROR: u16 = 1011;
+
 #[cfg(test)]
 mod tests {
     use super::*;

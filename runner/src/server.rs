@@ -121,7 +121,15 @@ async fn terminal(ws: WebSocketUpgrade, State(s): State<RunnerState>, Path(id): 
         };
         match shell {
             // The host relays this socket and closes its own side when it stops.
-            Ok(shell) => hakuriver_terminal::serve(socket, shell, &format!("task {id}"), std::future::pending()).await,
+            Ok(shell) => {
+                hakuriver_terminal::serve(
+                    socket,
+                    shell,
+                    &format!("task {id}"),
+                    std::future::pending::<hakuriver_terminal::Stop>(),
+                )
+                .await
+            }
             Err(e) => hakuriver_terminal::close(socket, hakuriver_terminal::CLOSE_POLICY, Some(e.to_string())).await,
         }
     })

@@ -4,6 +4,9 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use tokio::sync::watch;
 
+use hakuriver_terminal::{Stop, CLOSE_GOING_AWAY, CLOSE_POLICY};
+
+use crate::auth::held::{self, Held};
 use crate::services::Services;
 
 /// The host's shutdown signal, as every long-lived connection holds it.
@@ -30,4 +33,13 @@ impl FromRef<AppState> for LeptosOptions {
 /// Completes once `shutdown` flips to `true` (or its sender is gone).
 pub async fn stopped(shutdown: &mut Shutdown) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// What ends a long-lived connection that neither side closed: the host shutting down (1001),
+/// or the credential it was opened with lapsing (1008; never without one).
+pub async fn ended(mut shutdown: Shutdown, held: Option<Held>) -> Stop {
+    tokio::select! {
+        () = stopped(&mut shutdown) => Stop { code: CLOSE_GOING_AWAY, reason: "the host is shutting down".into() },
+        () = held::lapsed(held) => Stop { code: CLOSE_POLICY, reason: held::LAPSED.into() },
+    }
 }

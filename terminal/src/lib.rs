@@ -15,14 +15,32 @@ use tokio::io::AsyncWriteExt;
 
 pub use text::utf8_prefix;
 
-/// Websocket close codes the terminals use.
-pub const CLOSE_NORMAL: u16 = 1000;
-/// The server is shutting down.
-pub const CLOSE_GOING_AWAY: u16 = 1001;
-/// The request cannot be served (no such container, not running, ...).
-pub const CLOSE_POLICY: u16 = 1008;
-/// Something failed on our side.
-pub const CLOSE_ERROR: u16 = 1011;
+pub use hakuriver_model::events::{CLOSE_ERROR, CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY};
+
+/// Why a server ends a session that neither side closed: the close code, and a reason the
+/// client sees (an `error` frame in a terminal, and the close frame's reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl Stop {
+    /// The close frame for it; its reason cut to the 123 bytes a close frame holds.
+    pub fn frame(&self) -> CloseFrame {
+        let mut end = self.reason.len().min(123);
+        while !self.reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        CloseFrame { code: self.code, reason: self.reason[..end].into() }
+    }
+
+    /// What a terminal client gets: the reason as an `error` frame, then the close frame.
+    pub fn messages(&self) -> [Message; 2] {
+        let error = TerminalOutput::Error { data: format!("\r\n{}\r\n", self.reason) };
+        [Message::Text(serde_json::to_string(&error).unwrap_or_default().into()), Message::Close(Some(self.frame()))]
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TerminalError {
@@ -99,21 +117,21 @@ pub async fn close(mut socket: WebSocket, code: u16, error: Option<String>) {
 }
 
 /// Pumps frames between the websocket and the shell until either ends, or until `stop`
-/// completes (the server shutting down: the client gets a 1001 close frame); `label` names the
-/// session in the logs.
-pub async fn serve(mut socket: WebSocket, shell: Shell, label: &str, stop: impl std::future::Future<Output = ()>) {
+/// completes (the server shutting down, the client's credentials lapsing: the client gets the
+/// reason as an `error` frame and the stop's close code); `label` names the session in the logs.
+pub async fn serve(mut socket: WebSocket, shell: Shell, label: &str, stop: impl std::future::Future<Output = Stop>) {
     tracing::info!(session = label, "terminal session opened");
     if !send(&mut socket, &TerminalOutput::Output { data: "Terminal connected.\r\n".into() }).await {
         return;
     }
     let Shell { mut output, mut input, resizer } = shell;
     let mut pending: Vec<u8> = Vec::new();
-    let mut code = CLOSE_NORMAL;
+    let mut stopped = None;
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            () = &mut stop => {
-                code = CLOSE_GOING_AWAY;
+            why = &mut stop => {
+                stopped = Some(why);
                 break;
             }
             chunk = output.next() => match chunk {
@@ -153,7 +171,29 @@ pub async fn serve(mut socket: WebSocket, shell: Shell, label: &str, stop: impl 
             },
         }
     }
-    tracing::info!(session = label, "terminal session closed");
+    tracing::info!(session = label, reason = stopped.as_ref().map(|s| s.reason.as_str()), "terminal session closed");
     let _ = input.shutdown().await;
-    close(socket, code, None).await;
+    match stopped {
+        Some(stop) => {
+            for message in stop.messages() {
+                let _ = socket.send(message).await;
+            }
+        }
+        None => close(socket, CLOSE_NORMAL, None).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_reason_fits_a_close_frame() {
+        let short = Stop { code: CLOSE_POLICY, reason: "token revoked".into() };
+        assert_eq!(short.frame().reason.as_str(), "token revoked");
+        assert_eq!(short.frame().code, CLOSE_POLICY);
+        // 61 two-byte characters (122 bytes), then one more that would cross 123.
+        let long = Stop { code: CLOSE_GOING_AWAY, reason: "é".repeat(70) };
+        assert_eq!(long.frame().reason.as_str(), "é".repeat(61));
+    }
 }

@@ -1,31 +1,38 @@
 //! `GET /api/events` (websocket): a snapshot of the cluster, then every change as it happens.
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use hakuriver_model::ClusterEvent;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::auth::held::Held;
 use crate::services::Services;
-use crate::state::{AppState, Shutdown};
+use crate::state::AppState;
 
-pub async fn websocket(ws: WebSocketUpgrade, State(s): State<AppState>) -> Response {
-    let shutdown = s.shutdown.clone();
-    ws.on_upgrade(move |socket| stream(socket, s.services, shutdown))
+pub async fn websocket(ws: WebSocketUpgrade, State(s): State<AppState>, held: Option<Extension<Held>>) -> Response {
+    let ended = crate::state::ended(s.shutdown.clone(), held.map(|Extension(h)| h));
+    ws.on_upgrade(move |socket| stream(socket, s.services, ended))
 }
 
-/// Events until the client leaves, or a close frame (1001) when the host shuts down.
-async fn stream(mut socket: WebSocket, services: Services, mut shutdown: Shutdown) {
+/// Events until the client leaves, or a close frame when the host shuts down (1001) or the
+/// client's credential lapses (1008).
+async fn stream(
+    mut socket: WebSocket,
+    services: Services,
+    ended: impl std::future::Future<Output = hakuriver_terminal::Stop>,
+) {
     // Subscribe before reading the snapshot, so no change falls between the two.
     let mut events = services.events.subscribe();
     if send_snapshot(&mut socket, &services).await.is_err() {
         return;
     }
+    tokio::pin!(ended);
     loop {
         tokio::select! {
-            () = crate::state::stopped(&mut shutdown) => {
-                let away = CloseFrame { code: hakuriver_terminal::CLOSE_GOING_AWAY, reason: "the host is shutting down".into() };
-                let _ = socket.send(Message::Close(Some(away))).await;
+            stop = &mut ended => {
+                let _ = socket.send(Message::Close(Some(stop.frame()))).await;
                 break;
             }
             event = events.recv() => {

@@ -6,28 +6,37 @@
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
+use axum::Extension;
 use futures::{SinkExt, StreamExt};
-use hakuriver_terminal::{close, CLOSE_ERROR, CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY};
+use hakuriver_terminal::{close, Stop, CLOSE_ERROR, CLOSE_NORMAL, CLOSE_POLICY};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame as RunnerClose;
 use tokio_tungstenite::tungstenite::Message as RunnerMessage;
 
+use crate::auth::held::Held;
 use crate::envs::{EnvError, EnvService};
 use crate::services::runner_client::RunnerClient;
 use crate::services::vps::VpsDirectory;
-use crate::state::{AppState, Shutdown};
+use crate::state::AppState;
 
-pub async fn websocket(ws: WebSocketUpgrade, State(s): State<AppState>, Path(name): Path<String>) -> Response {
-    let shutdown = s.shutdown.clone();
-    ws.on_upgrade(move |socket| env_session(socket, s.services.envs, name, shutdown))
+pub async fn websocket(
+    ws: WebSocketUpgrade,
+    State(s): State<AppState>,
+    held: Option<Extension<Held>>,
+    Path(name): Path<String>,
+) -> Response {
+    let ended = crate::state::ended(s.shutdown.clone(), held.map(|Extension(h)| h));
+    ws.on_upgrade(move |socket| env_session(socket, s.services.envs, name, ended))
 }
 
-async fn env_session(socket: WebSocket, envs: EnvService, name: String, mut shutdown: Shutdown) {
+async fn env_session(
+    socket: WebSocket,
+    envs: EnvService,
+    name: String,
+    ended: impl std::future::Future<Output = Stop>,
+) {
     match envs.open_shell(&name).await {
-        Ok(shell) => {
-            let stop = async move { crate::state::stopped(&mut shutdown).await };
-            hakuriver_terminal::serve(socket, shell, &format!("env {name}"), stop).await
-        }
+        Ok(shell) => hakuriver_terminal::serve(socket, shell, &format!("env {name}"), ended).await,
         Err(e) => {
             let code = if matches!(e, EnvError::NotFound(_) | EnvError::Conflict(_) | EnvError::Invalid(_)) {
                 CLOSE_POLICY
@@ -39,10 +48,15 @@ async fn env_session(socket: WebSocket, envs: EnvService, name: String, mut shut
     }
 }
 
-pub async fn task_websocket(ws: WebSocketUpgrade, State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let shutdown = s.shutdown.clone();
+pub async fn task_websocket(
+    ws: WebSocketUpgrade,
+    State(s): State<AppState>,
+    held: Option<Extension<Held>>,
+    Path(id): Path<String>,
+) -> Response {
+    let ended = crate::state::ended(s.shutdown.clone(), held.map(|Extension(h)| h));
     let runner_token = s.services.auth.runner_token().map(str::to_string);
-    ws.on_upgrade(move |socket| task_session(socket, s.services.vps, id, runner_token, shutdown))
+    ws.on_upgrade(move |socket| task_session(socket, s.services.vps, id, runner_token, ended))
 }
 
 async fn task_session(
@@ -50,7 +64,7 @@ async fn task_session(
     vps: VpsDirectory,
     id: String,
     runner_token: Option<String>,
-    shutdown: Shutdown,
+    ended: impl std::future::Future<Output = Stop>,
 ) {
     let url = match id.parse() {
         Ok(id) => vps.terminal_url(id).await,
@@ -69,24 +83,27 @@ async fn task_session(
         Err(e) => return close(socket, CLOSE_ERROR, Some(format!("Cannot reach the runner: {e}"))).await,
     };
     tracing::info!(task = %id, "task terminal relayed to its runner");
-    relay(socket, runner, shutdown).await;
+    relay(socket, runner, ended).await;
     tracing::info!(task = %id, "task terminal closed");
 }
 
-/// Passes text frames both ways until either side closes; the close code travels across.
+/// Passes text frames both ways until either side closes (the close code travels across) or
+/// `ended` completes.
 async fn relay(
     browser: WebSocket,
     runner: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    mut shutdown: Shutdown,
+    ended: impl std::future::Future<Output = Stop>,
 ) {
     let (mut to_browser, mut from_browser) = browser.split();
     let (mut to_runner, mut from_runner) = runner.split();
+    tokio::pin!(ended);
     loop {
         tokio::select! {
-            () = crate::state::stopped(&mut shutdown) => {
-                let away = CloseFrame { code: CLOSE_GOING_AWAY, reason: "the host is shutting down".into() };
-                let _ = to_browser.send(Message::Close(Some(away))).await;
+            stop = &mut ended => {
                 let _ = to_runner.send(RunnerMessage::Close(None)).await;
+                for message in stop.messages() {
+                    let _ = to_browser.send(message).await;
+                }
                 return;
             }
             message = from_runner.next() => match message {

@@ -9,8 +9,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use hakuriver_model::auth::Actor;
 
+use super::held::{Held, Presented};
 use super::policy::{access, Access};
-use super::{Auth, Credential};
+use super::Credential;
 use crate::api::{ApiError, MAX_BODY_BYTES};
 use crate::state::AppState;
 
@@ -74,10 +75,16 @@ async fn check(state: &AppState, mut req: Request, next: Next) -> Response {
             if wait > 0 {
                 return too_many(wait);
             }
-            match resolve(auth, &presented).await {
+            match presented.resolve(auth).await {
                 Ok(Some(credential)) => {
                     auth.succeeded(ip);
-                    (credential, matches!(presented, Presented::Cookie(_)))
+                    let by_cookie = matches!(presented, Presented::Cookie(_));
+                    // A websocket outlives the request: it is watched, and ends when its
+                    // credential does.
+                    if is_websocket(req.headers()) {
+                        req.extensions_mut().insert(Held::new(auth.clone(), presented));
+                    }
+                    (credential, by_cookie)
                 }
                 Ok(None) => {
                     auth.failed(ip);
@@ -118,12 +125,6 @@ async fn check(state: &AppState, mut req: Request, next: Next) -> Response {
     }
 }
 
-enum Presented {
-    Nothing,
-    Bearer(String),
-    Cookie(String),
-}
-
 fn presented(headers: &HeaderMap) -> Presented {
     if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value);
@@ -132,14 +133,6 @@ fn presented(headers: &HeaderMap) -> Presented {
     match session_cookie(headers) {
         Some(cookie) => Presented::Cookie(cookie),
         None => Presented::Nothing,
-    }
-}
-
-async fn resolve(auth: &Auth, presented: &Presented) -> Result<Option<Credential>, crate::db::DbError> {
-    match presented {
-        Presented::Bearer(token) => auth.bearer(token).await,
-        Presented::Cookie(cookie) => Ok(auth.session(cookie).await?.map(Credential::Person)),
-        Presented::Nothing => Ok(None),
     }
 }
 

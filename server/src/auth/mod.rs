@@ -7,6 +7,7 @@
 //! `login` serves the login page; `throttle` slows down addresses that keep failing.
 
 pub mod guard;
+pub mod held;
 pub mod login;
 pub mod policy;
 pub mod throttle;
@@ -88,6 +89,8 @@ struct Inner {
     allowed_origins: Vec<String>,
     pool: Pool,
     throttle: Mutex<Throttle>,
+    /// Counts revocations and logouts, so held credentials are checked again at once.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Auth {
@@ -102,6 +105,7 @@ impl Auth {
                 allowed_origins: config.allowed_origins.clone(),
                 pool,
                 throttle: Mutex::new(Throttle::default()),
+                changes: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -198,7 +202,9 @@ impl Auth {
     }
 
     pub async fn logout(&self, cookie: &str) -> Result<(), DbError> {
-        store::delete_session(&self.inner.pool, &secret::hash(cookie)).await
+        store::delete_session(&self.inner.pool, &secret::hash(cookie)).await?;
+        self.changed();
+        Ok(())
     }
 
     pub async fn create_token(&self, req: &TokenRequest) -> Result<TokenCreated, AuthError> {
@@ -236,8 +242,19 @@ impl Auth {
             return Err(AuthError::NotFound(id.to_string()));
         }
         tracing::info!(token = %id, "API token revoked");
+        self.changed();
         let row = store::token(&self.inner.pool, id).await?.ok_or_else(|| AuthError::NotFound(id.to_string()))?;
         Ok(info(&row))
+    }
+
+    /// Wakes every held credential (`held::Held::lapsed`) to check itself again.
+    fn changed(&self) {
+        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever a token is revoked or a session ends.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes.subscribe()
     }
 
     /// Milliseconds `ip` must wait before its next authentication attempt.

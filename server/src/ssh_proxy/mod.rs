@@ -25,6 +25,7 @@ pub use hostkey::{load_or_create as load_host_key, HostKeyError};
 use prefixed::Prefixed;
 use request::{classify, FirstLine, MAX_LINE};
 
+use crate::auth::held::{self, Held, Presented};
 use crate::auth::{Auth, Credential};
 use crate::services::vps::{VpsDirectory, VpsRoute};
 
@@ -115,21 +116,22 @@ impl SshProxy {
                 tracing::info!(%peer, reason, "SSH proxy: bad request");
                 refuse(socket, reason).await;
             }
-            FirstLine::Tunnel(id, token) => {
-                if let Err(reason) = self.authorize(peer, id, token.as_deref()).await {
+            FirstLine::Tunnel(id, token) => match self.authorize(peer, id, token).await {
+                Ok(held) => self.tunnel(socket, peer, id, first[line_end + 1..].to_vec(), held).await,
+                Err(reason) => {
                     tracing::info!(task = %id, %peer, reason, "SSH proxy: tunnel not authorized");
-                    return refuse(socket, &reason).await;
+                    refuse(socket, &reason).await
                 }
-                self.tunnel(socket, peer, id, first[line_end + 1..].to_vec()).await
-            }
+            },
         }
     }
 
     /// With authentication on, a tunnel needs a token whose holder may control the VPS: its
-    /// owner, an operator or an admin. Failures count towards the address's slow-down.
-    async fn authorize(&self, peer: SocketAddr, id: TaskId, token: Option<&str>) -> Result<(), String> {
+    /// owner, an operator or an admin; the tunnel holds the token while it lasts. Failures count
+    /// towards the address's slow-down.
+    async fn authorize(&self, peer: SocketAddr, id: TaskId, token: Option<String>) -> Result<Option<Held>, String> {
         if !self.auth.enabled() {
-            return Ok(());
+            return Ok(None);
         }
         let Some(token) = token else {
             return Err(format!("Authorization required: send REQUEST_TUNNEL {id} <token>."));
@@ -138,7 +140,7 @@ impl SshProxy {
         if wait > 0 {
             return Err(format!("Too many failed attempts; retry in {} s.", (wait + 999) / 1000));
         }
-        let actor = match self.auth.bearer(token).await {
+        let actor = match self.auth.bearer(&token).await {
             Ok(Some(Credential::Person(actor))) => actor,
             Ok(_) => {
                 self.auth.failed(peer.ip());
@@ -152,14 +154,15 @@ impl SshProxy {
         self.auth.succeeded(peer.ip());
         let owner = self.vps.owner(id).await?;
         if actor.may_control(owner.as_deref()) {
-            Ok(())
+            Ok(Some(Held::new(self.auth.clone(), Presented::Bearer(token))))
         } else {
             Err(format!("Not authorized for VPS task {id}."))
         }
     }
 
-    /// The original handshake: `SUCCESS`, then the raw relay (bytes the client sent early go first).
-    async fn tunnel(&self, mut socket: TcpStream, peer: SocketAddr, id: TaskId, early: Vec<u8>) {
+    /// The original handshake: `SUCCESS`, then the raw relay (bytes the client sent early go
+    /// first) until either side closes or the token it was opened with is revoked or expires.
+    async fn tunnel(&self, mut socket: TcpStream, peer: SocketAddr, id: TaskId, early: Vec<u8>, held: Option<Held>) {
         let upstream = match self.vps.route(id).await {
             Ok(route) => connect_to_vps(id, &route).await,
             Err(reason) => Err(reason),
@@ -175,8 +178,14 @@ impl SshProxy {
             return;
         }
         tracing::info!(task = %id, %peer, "SSH proxy: tunnel open");
-        let moved = tokio::io::copy_bidirectional(&mut socket, &mut upstream).await;
-        tracing::info!(task = %id, %peer, bytes = ?moved.ok(), "SSH proxy: tunnel closed");
+        tokio::select! {
+            moved = tokio::io::copy_bidirectional(&mut socket, &mut upstream) => {
+                tracing::info!(task = %id, %peer, bytes = ?moved.ok(), "SSH proxy: tunnel closed");
+            }
+            () = held::lapsed(held) => {
+                tracing::info!(task = %id, %peer, "SSH proxy: tunnel closed: its token was revoked or expired");
+            }
+        }
     }
 }
 
