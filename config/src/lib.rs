@@ -9,11 +9,13 @@
 //! is used). Unknown keys produce warnings; invalid values are errors naming the source and key.
 
 mod load;
+mod net;
 mod schema;
 pub mod secret;
 mod validate;
 
 pub use load::{load, parse_str, ConfigError, ConfigSource, Env, Loaded};
+pub use net::IpNet;
 pub use schema::{
     AuthSection, Config, DatabaseSection, DockerSection, EnvironmentSection, LogFormat, LoggingSection, NetworkSection,
     PathsSection, RunnerSection, TimingSection,

@@ -301,6 +301,7 @@ mod tests {
             ("[timing]\nheartbeat_interval = 0\n", "timing.heartbeat_interval"),
             ("[docker]\ncontainer_dir = \"../escape\"\n", "docker.container_dir"),
             ("[runner]\nhostname = \"bad host/name\"\n", "runner.hostname"),
+            ("[auth]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/40\"]\n", "auth.trusted_proxies[1]"),
         ] {
             fs::write(&file, text).unwrap();
             let err = load(Some(&file), &env).unwrap_err();
@@ -308,6 +309,14 @@ mod tests {
             assert!(matches!(&err, ConfigError::Invalid { key: k, .. } if k == key), "{text}: {msg}");
             assert!(msg.contains(&file.display().to_string()) && msg.contains(key), "{msg}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_environment_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env_with_home(dir.path(), &[("HAKURIVER_AUTH_TRUSTED_PROXIES", r#"["127.0.0.1", "10.0.0.0/8"]"#)]);
+        let proxies = load(None, &env).unwrap().config.auth.trusted_proxies;
+        assert_eq!(proxies, vec!["127.0.0.1".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct AuthSection {
     /// Extra origins (`https://cluster.example.org`) whose pages may use the API with a login
     /// cookie; the host's own origin is always allowed.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client: the
+    /// slow-down after failed logins then counts by the client, not by the proxy.
+    pub trusted_proxies: Vec<crate::IpNet>,
 }
 
 impl Default for AuthSection {
@@ -51,6 +54,7 @@ impl Default for AuthSection {
             token: Secret::default(),
             session_hours: 12.0,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -939,6 +939,41 @@ async fn limits_slow_down_headers_and_no_secret_in_any_log() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_the_slow_down_counts_by_client() {
+    let dir = ClusterDir::with_auth();
+    let mut config = std::fs::read_to_string(dir.config()).unwrap();
+    assert!(config.ends_with(&format!("admin_token = \"{ADMIN_TOKEN}\"\n")), "[auth] is the last section");
+    config.push_str("trusted_proxies = [\"127.0.0.1\"]\n");
+    std::fs::write(dir.config(), config).unwrap();
+    let host = dir.start_host();
+    let base = dir.base_url();
+    wait_for("the host", Duration::from_secs(20), || async {
+        reqwest::get(format!("{base}/api/openapi.json")).await.ok().filter(|r| r.status().is_success())
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let nodes = |token: &str, forwarded_for: Option<&str>| {
+        let mut request = client.get(format!("{base}/api/nodes")).bearer_auth(token);
+        if let Some(ip) = forwarded_for {
+            request = request.header("x-forwarded-for", ip);
+        }
+        async move { request.send().await.expect("the host answers").status() }
+    };
+    // A client guessing behind the proxy (which appends the address it saw) must wait...
+    for _ in 0..6 {
+        let status = nodes("guess-guess-guess-guess-guess", Some("198.51.100.1, 203.0.113.9")).await;
+        assert!(status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS, "{status}");
+    }
+    assert_eq!(nodes(ADMIN_TOKEN, Some("203.0.113.9")).await, StatusCode::TOO_MANY_REQUESTS);
+    // ... while other clients behind the same proxy, and the proxy itself, go on.
+    assert_eq!(nodes(ADMIN_TOKEN, Some("198.51.100.7")).await, StatusCode::OK);
+    assert_eq!(nodes(ADMIN_TOKEN, Some("198.51.100.1, 198.51.100.7")).await, StatusCode::OK);
+    assert_eq!(nodes(ADMIN_TOKEN, None).await, StatusCode::OK);
+    let log = host.log();
+    assert!(log.contains("ip=203.0.113.9"), "the log names the client:\n{log}");
+}
+
+#[tokio::test]
 async fn auth_off_warns_when_the_host_listens_beyond_loopback() {
     assert!(start_log_with_auth_off("0.0.0.0").await.contains("AUTHENTICATION IS OFF"));
     assert!(!start_log_with_auth_off("127.0.0.1").await.contains("AUTHENTICATION IS OFF"));

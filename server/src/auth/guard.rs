@@ -57,7 +57,7 @@ async fn check(state: &AppState, mut req: Request, next: Next) -> Response {
     if needed == Access::Public {
         return next.run(req).await;
     }
-    let ip = super::peer_ip(req.extensions());
+    let ip = auth.client_ip(req.extensions(), req.headers());
     let (credential, by_cookie) = match presented(req.headers()) {
         Presented::Nothing => {
             return if matches!(needed, Access::Role(_)) && wants_page(&req, &path) {

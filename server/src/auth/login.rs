@@ -47,7 +47,7 @@ async fn login(
         return (StatusCode::FORBIDDEN, Html(form(&s.base_path, &next, Some("Log in from this host's own page."))))
             .into_response();
     }
-    let ip = super::peer_ip(&extensions);
+    let ip = auth.client_ip(&extensions, &headers);
     let wait = auth.wait_ms(ip);
     if wait > 0 {
         let message = format!("Too many failed attempts; wait {} s.", (wait + 999) / 1000);

@@ -6,6 +6,7 @@
 //! every request (websockets included), checks origins, limits bodies and adds security headers;
 //! `login` serves the login page; `throttle` slows down addresses that keep failing.
 
+pub mod forwarded;
 pub mod guard;
 pub mod held;
 pub mod login;
@@ -43,7 +44,7 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crat
 }
 
 /// The address a request came from (unspecified where the listener does not say).
-pub fn peer_ip(extensions: &axum::http::Extensions) -> IpAddr {
+fn peer_ip(extensions: &axum::http::Extensions) -> IpAddr {
     extensions
         .get::<axum::extract::ConnectInfo<Peer>>()
         .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0 .0.ip())
@@ -87,6 +88,7 @@ struct Inner {
     admin_token_hash: Option<String>,
     session_length: Duration,
     allowed_origins: Vec<String>,
+    trusted_proxies: Vec<hakuriver_config::IpNet>,
     pool: Pool,
     throttle: Mutex<Throttle>,
     /// Counts revocations and logouts, so held credentials are checked again at once.
@@ -103,6 +105,7 @@ impl Auth {
                 admin_token_hash: config.admin_token.expose().map(secret::hash),
                 session_length: config.session_length(),
                 allowed_origins: config.allowed_origins.clone(),
+                trusted_proxies: config.trusted_proxies.clone(),
                 pool,
                 throttle: Mutex::new(Throttle::default()),
                 changes: tokio::sync::watch::Sender::new(0),
@@ -121,6 +124,12 @@ impl Auth {
 
     pub fn allowed_origins(&self) -> &[String] {
         &self.inner.allowed_origins
+    }
+
+    /// Who a request came from: its peer, or the client a trusted proxy names.
+    pub fn client_ip(&self, extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> IpAddr {
+        let forwarded: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        forwarded::client_ip(peer_ip(extensions), &forwarded, &self.inner.trusted_proxies)
     }
 
     pub fn session_length(&self) -> Duration {
