@@ -75,14 +75,14 @@ async fn check(state: &AppState, mut req: Request, next: Next) -> Response {
             if wait > 0 {
                 return too_many(wait);
             }
+            // A websocket outlives the request: it is watched, and ends when its credential does.
+            let changes = is_websocket(req.headers()).then(|| auth.changes());
             match presented.resolve(auth).await {
                 Ok(Some(credential)) => {
                     auth.succeeded(ip);
                     let by_cookie = matches!(presented, Presented::Cookie(_));
-                    // A websocket outlives the request: it is watched, and ends when its
-                    // credential does.
-                    if is_websocket(req.headers()) {
-                        req.extensions_mut().insert(Held::new(auth.clone(), presented));
+                    if let Some(changes) = changes {
+                        req.extensions_mut().insert(Held::new(auth.clone(), presented, changes));
                     }
                     (credential, by_cookie)
                 }

@@ -37,24 +37,33 @@ impl Presented {
 pub struct Held {
     auth: Auth,
     presented: Presented,
+    changes: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Held {
-    pub fn new(auth: Auth, presented: Presented) -> Held {
-        Held { auth, presented }
+    /// `changes` is `auth.changes()` taken before the credential was checked, so a revocation
+    /// between the check and the connection is not missed.
+    pub fn new(auth: Auth, presented: Presented, changes: tokio::sync::watch::Receiver<u64>) -> Held {
+        Held { auth, presented, changes }
     }
 
     /// Completes when the credential no longer holds: at once after a revocation or logout,
     /// within `RECHECK` after an expiry. A failed lookup (the database busy) is not a lapse.
     pub async fn lapsed(self) {
-        let mut changes = self.auth.changes();
+        let Held { auth, presented, mut changes } = self;
+        if changes.has_changed().unwrap_or(false) {
+            changes.mark_unchanged();
+            if let Ok(None) = presented.resolve(&auth).await {
+                return;
+            }
+        }
         loop {
             tokio::select! {
                 // Never an error: `self.auth` holds the sender.
                 _ = changes.changed() => {}
                 () = tokio::time::sleep(RECHECK) => {}
             }
-            match self.presented.resolve(&self.auth).await {
+            match presented.resolve(&auth).await {
                 Ok(Some(_)) => {}
                 Ok(None) => return,
                 Err(e) => tracing::warn!(error = %e, "cannot check a connection's credential; keeping it"),
@@ -85,12 +94,18 @@ mod tests {
         let token = |name: &str| TokenRequest { name: name.into(), role: Role::Viewer, expires_in_days: None };
         let kept = auth.create_token(&token("kept")).await.unwrap();
         let gone = auth.create_token(&token("gone")).await.unwrap();
-        let kept_lapse = tokio::spawn(Held::new(auth.clone(), Presented::Bearer(kept.token)).lapsed());
-        let gone_lapse = tokio::spawn(Held::new(auth.clone(), Presented::Bearer(gone.token)).lapsed());
+        let hold = |token: String| Held::new(auth.clone(), Presented::Bearer(token), auth.changes());
+        let kept_lapse = tokio::spawn(hold(kept.token).lapsed());
+        let gone_lapse = tokio::spawn(hold(gone.token).lapsed());
         let unheld = tokio::spawn(lapsed(None));
         tokio::time::sleep(Duration::from_millis(50)).await;
         auth.revoke(&gone.info.id).await.unwrap();
         tokio::time::timeout(Duration::from_secs(5), gone_lapse).await.expect("lapses at once").unwrap();
+        // Revoked after the check but before the connection began to watch: caught at its start.
+        let late = auth.create_token(&token("late")).await.unwrap();
+        let held = hold(late.token);
+        auth.revoke(&late.info.id).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), held.lapsed()).await.expect("lapses at its start");
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!kept_lapse.is_finished(), "a token not revoked holds");
         assert!(!unheld.is_finished(), "nothing held (auth off) never lapses");

@@ -140,6 +140,7 @@ impl SshProxy {
         if wait > 0 {
             return Err(format!("Too many failed attempts; retry in {} s.", (wait + 999) / 1000));
         }
+        let changes = self.auth.changes();
         let actor = match self.auth.bearer(&token).await {
             Ok(Some(Credential::Person(actor))) => actor,
             Ok(_) => {
@@ -154,7 +155,7 @@ impl SshProxy {
         self.auth.succeeded(peer.ip());
         let owner = self.vps.owner(id).await?;
         if actor.may_control(owner.as_deref()) {
-            Ok(Some(Held::new(self.auth.clone(), Presented::Bearer(token))))
+            Ok(Some(Held::new(self.auth.clone(), Presented::Bearer(token), changes)))
         } else {
             Err(format!("Not authorized for VPS task {id}."))
         }
