@@ -73,23 +73,9 @@ impl Client {
     /// The TLS setup for websockets to the host: the system's roots (webpki) plus the CA the
     /// configuration names.
     pub fn websocket_tls(&self) -> Result<tokio_tungstenite::Connector, String> {
-        use tokio_rustls::rustls::pki_types::pem::PemObject;
-        use tokio_rustls::rustls::pki_types::CertificateDer;
-        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(pem) = &self.ca_pem {
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| format!("network.tls_ca_file: {e}"))?;
-                roots.add(cert).map_err(|e| format!("network.tls_ca_file: {e}"))?;
-            }
-        }
-        let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config)))
+        let config =
+            hakuriver_tls::client_config(self.ca_pem.as_deref()).map_err(|e| format!("network.tls_ca_file: {e}"))?;
+        Ok(tokio_tungstenite::Connector::Rustls(config))
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

@@ -163,6 +163,12 @@ pub struct RunnerSection {
     /// Where the runner keeps its identity: a random key it creates on first start and presents
     /// with every registration; the host binds the node name to it.
     pub identity_file: PathBuf,
+    /// PEM certificate chain for this runner's address; with `tls_key_file` the runner serves
+    /// HTTPS (and WSS terminals), so the runner token never crosses the network in the clear.
+    /// The host trusts it through `network.tls_ca_file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 /// How the daemons log (to standard error; journald keeps it under systemd).
@@ -215,8 +221,14 @@ impl Config {
                 *path = base("network", key).join(&*path);
             }
         }
-        if let Some(path) = self.runner.gpu_inventory_file.as_mut().filter(|p| p.is_relative()) {
-            *path = base("runner", "gpu_inventory_file").join(&*path);
+        for (key, path) in [
+            ("gpu_inventory_file", &mut self.runner.gpu_inventory_file),
+            ("tls_cert_file", &mut self.runner.tls_cert_file),
+            ("tls_key_file", &mut self.runner.tls_key_file),
+        ] {
+            if let Some(path) = path.as_mut().filter(|p| p.is_relative()) {
+                *path = base("runner", key).join(&*path);
+            }
         }
         for (section, key, path) in paths {
             if path.is_relative() {
@@ -246,9 +258,15 @@ impl Config {
         url(scheme, &self.network.host_reachable_address, self.network.host_port) + &self.network.base_path
     }
 
+    /// Whether the runner serves HTTPS (it has a certificate and key).
+    pub fn runner_tls(&self) -> bool {
+        self.runner.tls_cert_file.is_some() && self.runner.tls_key_file.is_some()
+    }
+
     /// The URL a runner advertises to the host.
     pub fn runner_url(&self) -> String {
-        url("http", &self.network.runner_address, self.network.runner_port)
+        let scheme = if self.runner_tls() { "https" } else { "http" };
+        url(scheme, &self.network.runner_address, self.network.runner_port)
     }
 }
 
@@ -349,6 +367,8 @@ impl Default for RunnerSection {
             hostname: String::new(),
             gpu_inventory_file: None,
             identity_file: PathBuf::from("runner_identity"),
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }

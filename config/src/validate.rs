@@ -35,6 +35,9 @@ pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
     if c.network.tls_cert_file.is_some() != c.network.tls_key_file.is_some() {
         return fail("network.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither");
     }
+    if c.runner.tls_cert_file.is_some() != c.runner.tls_key_file.is_some() {
+        return fail("runner.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither");
+    }
     for (key, addr) in [
         ("network.host_reachable_address", &c.network.host_reachable_address),
         ("network.runner_address", &c.network.runner_address),

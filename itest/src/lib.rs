@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 pub mod golden;
 pub mod images;
+pub mod pki;
 
 use hakuriver_model::{NodeInfo, NodeStatus};
 

@@ -391,3 +391,74 @@ async fn a_web_terminal_reaches_a_running_task_container_and_only_that() {
     }
     assert_eq!(c.http.post(format!("{}/kill/{id}", c.base)).send().await.unwrap().status(), 202);
 }
+
+#[tokio::test]
+async fn a_terminal_on_an_https_runner_is_relayed_over_wss_and_ends_with_its_token() {
+    use futures::{SinkExt, StreamExt};
+    use hakuriver_itest::{pki::pki, ADMIN_TOKEN};
+    use tokio_tungstenite::tungstenite::Message;
+    ensure_busybox();
+    let dir = ClusterDir::with_auth();
+    let pki = pki();
+    dir.use_tls(&pki, true);
+    let _procs = [dir.start_host(), dir.start_runner("tls-term")];
+    let base = dir.https_url();
+    let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
+    let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+    let node: Value = wait_for("the runner over HTTPS", START, || async {
+        let r = http.get(format!("{base}/api/nodes/tls-term")).bearer_auth(ADMIN_TOKEN).send().await.ok()?;
+        r.json::<Value>().await.ok().filter(|n| n["status"] == "online")
+    })
+    .await;
+    assert!(node["url"].as_str().unwrap().starts_with("https://"), "{node}");
+
+    // An admin's own token opens the terminal; it is revoked while the terminal is open.
+    let made: Value = http
+        .post(format!("{base}/api/auth/tokens"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "tess", "role": "admin"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tess = made["token"].as_str().unwrap();
+    let submit =
+        json!({"command": "sleep", "arguments": ["120"], "targets": ["tls-term"], "container_name": BUSYBOX_ENV});
+    let r = http.post(format!("{base}/api/submit")).bearer_auth(ADMIN_TOKEN).json(&submit).send().await.unwrap();
+    let id = r.json::<Value>().await.unwrap()["task_ids"][0].as_str().unwrap().to_string();
+    wait_for("the task to run", RUN, || async {
+        let r = http.get(format!("{base}/api/status/{id}")).bearer_auth(ADMIN_TOKEN).send().await.ok()?;
+        (r.json::<Value>().await.ok()?["status"] == "running").then_some(())
+    })
+    .await;
+
+    // Browser → host over WSS, host → runner over WSS with the runner token: a real shell.
+    let mut ws = dir.open_wss(&pki, &format!("/api/tasks/{id}/terminal"), Some(tess)).await;
+    ws.send(Message::text(json!({"type": "input", "data": "echo wss-$((6*7))\n"}).to_string())).await.unwrap();
+    let mut seen = String::new();
+    while !seen.contains("wss-42") {
+        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("output");
+        if let Some(Ok(Message::Text(t))) = frame {
+            seen.push_str(serde_json::from_str::<Value>(&t).unwrap()["data"].as_str().unwrap_or_default());
+        }
+    }
+
+    // Revoked: the terminal says why and closes with 1008.
+    let r = http.delete(format!("{base}/api/auth/tokens/{}", made["id"].as_str().unwrap())).bearer_auth(ADMIN_TOKEN);
+    assert_eq!(r.send().await.unwrap().status(), 200);
+    let mut said = String::new();
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("the terminal closes") {
+            Some(Ok(Message::Text(t))) => said.push_str(&t),
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => break None,
+        }
+    };
+    assert_eq!(code, Some(1008), "{said}");
+    assert!(said.contains("revoked or expired"), "{said}");
+    let r = http.post(format!("{base}/api/kill/{id}")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+}

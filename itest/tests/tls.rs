@@ -1,34 +1,15 @@
-//! The host's built-in HTTPS: a private CA (made here with rcgen) signs the host's certificate;
-//! the runner and the CLI trust it through `network.tls_cert_file`'s neighbour `tls_ca_file`, and
-//! the API, the dashboard and the events websocket (WSS) answer over TLS on the one port.
+//! Built-in HTTPS: a private CA (made here with rcgen) signs the host's certificate; the runner
+//! and the CLI trust it through `network.tls_cert_file`'s neighbour `tls_ca_file`, and the API,
+//! the dashboard and the events websocket (WSS) answer over TLS on the one port. Runners serve
+//! HTTPS too (`runner.tls_cert_file`): the host's calls, carrying the runner token, go over TLS,
+//! trusting the same CA (relayed terminals over WSS: `docker_tasks`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use hakuriver_itest::{wait_for, ClusterDir};
+use hakuriver_itest::pki::pki;
+use hakuriver_itest::{wait_for, ClusterDir, ADMIN_TOKEN};
 use hakuriver_model::NodeInfo;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-
-struct Pki {
-    ca_pem: String,
-    cert_pem: String,
-    key_pem: String,
-}
-
-/// A CA, and a certificate it signed for 127.0.0.1 and localhost.
-fn pki() -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    Pki { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
-}
 
 fn text(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
@@ -38,22 +19,13 @@ fn text(out: &std::process::Output) -> String {
 async fn api_dashboard_and_websockets_over_https_with_a_private_ca() {
     let cluster = ClusterDir::new();
     let pki = pki();
-    let dir = cluster.path().join("tls");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("ca.pem"), &pki.ca_pem).unwrap();
-    std::fs::write(dir.join("cert.pem"), &pki.cert_pem).unwrap();
-    std::fs::write(dir.join("key.pem"), &pki.key_pem).unwrap();
-    let config = std::fs::read_to_string(cluster.config()).unwrap().replace(
-        "[network]\n",
-        "[network]\ntls_cert_file = \"tls/cert.pem\"\ntls_key_file = \"tls/key.pem\"\ntls_ca_file = \"tls/ca.pem\"\n",
-    );
-    std::fs::write(cluster.config(), config).unwrap();
+    cluster.use_tls(&pki, false);
 
     let check = cluster.command("hakuriver-host").arg("--check").output().unwrap();
     assert!(check.status.success() && text(&check).contains("ok    TLS:"), "{}", text(&check));
     let _host = cluster.start_host();
     let _runner = cluster.start_runner("tls-node");
-    let base = format!("https://127.0.0.1:{}", cluster.host_port);
+    let base = cluster.https_url();
 
     // A client that trusts only the private CA: the runner registered over HTTPS.
     let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
@@ -87,24 +59,54 @@ async fn api_dashboard_and_websockets_over_https_with_a_private_ca() {
     assert!(text(&out).contains("not found"), "{}", text(&out));
 
     // The events websocket over TLS (WSS).
-    let mut roots = RootCertStore::empty();
-    let ca_der: CertificateDer = rustls_pem_to_der(&pki.ca_pem);
-    roots.add(ca_der).unwrap();
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", cluster.host_port)).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(client))
-        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
-        .await
-        .unwrap();
-    let url = format!("wss://127.0.0.1:{}/api/events", cluster.host_port);
-    let (mut events, _) = tokio_tungstenite::client_async(url.as_str(), tls).await.unwrap();
+    let mut events = cluster.open_wss(&pki, "/api/events", None).await;
     let first = events.next().await.unwrap().unwrap();
     assert!(first.to_text().unwrap().contains("tls-node"), "{first:?}");
+}
+
+#[tokio::test]
+async fn with_auth_on_runners_serve_https_and_the_host_calls_them_over_it() {
+    let cluster = ClusterDir::with_auth();
+    let pki = pki();
+    cluster.use_tls(&pki, true);
+    let check = cluster.command("hakuriver-runner").arg("--check").output().unwrap();
+    assert!(text(&check).contains("ok    TLS:"), "{}", text(&check));
+
+    let host = cluster.start_host();
+    let runner = cluster.start_runner("tls-runner");
+    let base = cluster.https_url();
+    let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
+    let admin = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+    let node: serde_json::Value = wait_for("the runner to register", Duration::from_secs(30), || async {
+        let r = admin.get(format!("{base}/api/nodes/tls-runner")).bearer_auth(ADMIN_TOKEN);
+        r.send().await.ok()?.json::<serde_json::Value>().await.ok().filter(|n| n["status"] == "online")
+    })
+    .await;
+    let runner_url = node["url"].as_str().unwrap().to_string();
+    assert!(runner_url.starts_with("https://127.0.0.1:"), "{runner_url}");
+    // Plain HTTP to the runner's port gets no answer.
+    let plain = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let plain_url = runner_url.replacen("https://", "http://", 1);
+    assert!(plain.get(format!("{plain_url}/health")).send().await.is_err());
+
+    // A task is dispatched over HTTPS and runs.
+    let submit = serde_json::json!({"command": "sleep", "arguments": ["30"], "container_name": "NULL",
+        "targets": ["tls-runner"]});
+    let r = admin.post(format!("{base}/api/submit")).bearer_auth(ADMIN_TOKEN).json(&submit);
+    let answer: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
+    let id = answer["task_ids"][0].as_str().expect("a task id").to_string();
+    wait_for("the task to run", Duration::from_secs(30), || async {
+        let r = admin.get(format!("{base}/api/status/{id}")).bearer_auth(ADMIN_TOKEN);
+        let t: serde_json::Value = r.send().await.ok()?.json().await.ok()?;
+        (t["status"] == "running").then_some(())
+    })
+    .await;
+
+    let r = admin.post(format!("{base}/api/kill/{id}")).bearer_auth(ADMIN_TOKEN);
+    assert_eq!(r.send().await.unwrap().status(), 202);
+    for log in [host.log(), runner.log()] {
+        assert!(!log.contains("plain HTTP"), "no warning about the runner token in the clear:\n{log}");
+    }
 }
 
 #[test]
@@ -127,10 +129,4 @@ fn a_broken_certificate_fails_the_preflight() {
     let out = cluster.command("hakuriver-host").arg("--check").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("set both tls_cert_file and tls_key_file"), "{}", text(&out));
-}
-
-/// The DER bytes of the first certificate in a PEM text.
-fn rustls_pem_to_der(pem: &str) -> CertificateDer<'static> {
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
 }

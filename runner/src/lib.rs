@@ -79,6 +79,11 @@ async fn vps_bind_ip(runner_address: &str) -> String {
     }
 }
 
+/// Whether `address` is this machine's loopback (nothing crosses a network).
+fn is_loopback(address: &str) -> bool {
+    address == "localhost" || address.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Runs the runner until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -93,7 +98,7 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {}:{} (network.runner_address / network.runner_port)", addr.0, addr.1)
     })?;
-    tracing::info!(node = %hostname, listen = %listener.local_addr()?, host = %config.host_url(), "runner starting");
+    tracing::info!(node = %hostname, listen = %listener.local_addr()?, url = %config.runner_url(), host = %config.host_url(), "runner starting");
 
     let executor = Executor::new(ExecutorConfig {
         host: agent.client.clone(),
@@ -112,8 +117,24 @@ pub async fn run(
     executor.adopt_commands().await;
     let agent_task = tokio::spawn(agent.run(executor.clone()));
     let guard = server::Guard::new(config.auth.enabled, config.auth.runner_token.expose());
-    let server = axum::serve(listener, server::router(hostname, executor, guard)).with_graceful_shutdown(shutdown);
-    let result = server.await.context("runner HTTP server failed");
+    let router = server::router(hostname, executor, guard);
+    let result = match (&config.runner.tls_cert_file, &config.runner.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let acceptor = hakuriver_tls::acceptor(cert, key).context("runner.tls_cert_file / runner.tls_key_file")?;
+            let listener = hakuriver_tls::TlsListener::new(listener, acceptor)?;
+            axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+        }
+        _ => {
+            if config.auth.enabled && !is_loopback(&config.network.runner_address) {
+                tracing::warn!(
+                    "the host's calls (carrying the runner token) reach this runner over plain HTTP; \
+                     set runner.tls_cert_file and runner.tls_key_file to serve HTTPS"
+                );
+            }
+            axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+        }
+    };
+    let result = result.context("runner HTTP server failed");
     agent_task.abort();
     tracing::info!("runner stopped");
     result

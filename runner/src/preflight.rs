@@ -1,5 +1,5 @@
 //! The runner's preflight (`hakuriver-runner --check`, and before every start): its port,
-//! shared storage, its local temp folder, the Docker engine, free disk space.
+//! shared storage, its local temp folder, its TLS pair, the Docker engine, free disk space.
 
 use std::net::ToSocketAddrs;
 
@@ -22,6 +22,9 @@ pub async fn checks(config: &Config) -> Vec<Check> {
     checks.push(pf::dir_usable("local_temp_dir", "paths.local_temp_dir", &config.paths.local_temp_dir));
     if config.paths.local_temp_dir.is_dir() {
         checks.push(pf::free_space("disk (local_temp_dir)", &config.paths.local_temp_dir));
+    }
+    if let (Some(cert), Some(key)) = (&config.runner.tls_cert_file, &config.runner.tls_key_file) {
+        checks.push(pf::tls_pair(cert, key, "runner.tls_cert_file and runner.tls_key_file"));
     }
     checks.push(pf::docker_reachable("Docker").await);
     checks

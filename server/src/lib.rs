@@ -17,7 +17,6 @@ pub mod site;
 pub mod ssh_proxy;
 pub mod state;
 pub mod storage;
-pub mod tls;
 
 use std::future::Future;
 use std::time::Duration;
@@ -32,6 +31,7 @@ use tokio::sync::watch;
 use services::events::EventBus;
 use services::health::HealthHistory;
 use services::nodes::NodeRegistry;
+use services::runner_client::RunnerClient;
 use services::submit_request::SubmitDefaults;
 use services::tasks::TaskService;
 use services::Services;
@@ -77,13 +77,10 @@ where
     };
     let auth = auth::Auth::new(&config.auth, pool.clone());
     warn_about_auth(&config);
-    let tasks = TaskService::new(
-        pool.clone(),
-        config.paths.shared_dir.clone(),
-        defaults,
-        events.clone(),
-        config.auth.runner_token.expose(),
-    )?;
+    let ca = config.tls_ca_pem().context("network.tls_ca_file")?;
+    let runners = RunnerClient::new(config.auth.runner_token.expose(), ca.as_deref())?;
+    let tasks =
+        TaskService::new(pool.clone(), config.paths.shared_dir.clone(), defaults, events.clone(), runners.clone());
     let history = services::history::NodeHistory::new(config.timing.heartbeat_interval());
     let nodes = NodeRegistry::new(
         pool.clone(),
@@ -116,6 +113,7 @@ where
         health: HealthHistory::default(),
         history,
         auth,
+        runners,
         ssh_proxy_port: config.network.host_ssh_proxy_port,
     };
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -98,10 +98,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = hakuriver_support::shutdown_signal();
     match (&config.network.tls_cert_file, &config.network.tls_key_file) {
         (Some(cert), Some(key)) => {
-            let acceptor = hakuriver_host::tls::acceptor(cert, key)?;
+            let acceptor =
+                hakuriver_tls::acceptor(cert, key).context("network.tls_cert_file / network.tls_key_file")?;
             tracing::info!("HakuRiver host listening on {addr} (HTTPS)");
             println!("HakuRiver dashboard: https://{shown}:{port}/");
-            let listener = hakuriver_host::tls::TlsListener::new(listener, acceptor)?;
+            let listener = hakuriver_tls::TlsListener::new(listener, acceptor)?;
             hakuriver_host::serve(config, listener, shutdown).await
         }
         _ => {

@@ -41,14 +41,7 @@ pub async fn checks(config: &Config) -> Vec<Check> {
         checks.push(pf::free_space("disk (database)", &db_dir));
     }
     if let (Some(cert), Some(key)) = (&config.network.tls_cert_file, &config.network.tls_key_file) {
-        checks.push(match crate::tls::acceptor(cert, key) {
-            Ok(_) => Check::ok("TLS", format!("certificate {} and its key load", cert.display())),
-            Err(e) => Check::failed(
-                "TLS",
-                e.to_string(),
-                "point network.tls_cert_file and network.tls_key_file at a PEM certificate chain and its private key",
-            ),
-        });
+        checks.push(pf::tls_pair(cert, key, "network.tls_cert_file and network.tls_key_file"));
     }
     if let Some(url) = &config.database.url {
         checks.push(postgres_reachable(url).await);

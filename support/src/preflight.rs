@@ -109,6 +109,17 @@ pub fn dir_present(name: &str, key: &str, dir: &Path) -> Check {
 }
 
 /// At least [`MIN_FREE_BYTES`] free on the file system holding `dir`.
+/// The TLS certificate chain and its private key load and go together; `keys` names the two
+/// configuration keys for the fix.
+pub fn tls_pair(cert: &Path, key: &Path, keys: &str) -> Check {
+    match hakuriver_tls::acceptor(cert, key) {
+        Ok(_) => Check::ok("TLS", format!("certificate {} and its key load", cert.display())),
+        Err(e) => {
+            Check::failed("TLS", e.to_string(), format!("point {keys} at a PEM certificate chain and its private key"))
+        }
+    }
+}
+
 pub fn free_space(name: &str, dir: &Path) -> Check {
     match rustix::fs::statvfs(dir) {
         Ok(s) => {

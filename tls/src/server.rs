@@ -1,4 +1,4 @@
-//! HTTPS on the host's port: a listener that completes each TLS handshake off the accept path
+//! HTTPS on a daemon's port: a listener that completes each TLS handshake off the accept path
 //! (a slow or silent client delays nobody) and hands finished streams to axum. Websockets ride
 //! on the same streams (WSS).
 
@@ -15,18 +15,10 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::TlsError;
+
 /// A client has this long to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("network.tls_cert_file {path}: {reason}")]
-    Cert { path: String, reason: String },
-    #[error("network.tls_key_file {path}: {reason}")]
-    Key { path: String, reason: String },
-    #[error("the certificate and key do not go together: {0}")]
-    Config(String),
-}
 
 /// The server side of TLS from PEM files: a certificate chain and its private key.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {

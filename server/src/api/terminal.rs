@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message as RunnerMessage;
 
 use crate::auth::held::Held;
 use crate::envs::{EnvError, EnvService};
-use crate::services::runner_client::RunnerClient;
+use crate::services::runner_client::{RunnerClient, RunnerSocket};
 use crate::services::vps::VpsDirectory;
 use crate::state::AppState;
 
@@ -55,15 +55,14 @@ pub async fn task_websocket(
     Path(id): Path<String>,
 ) -> Response {
     let ended = crate::state::ended(s.shutdown.clone(), held.map(|Extension(h)| h));
-    let runner_token = s.services.auth.runner_token().map(str::to_string);
-    ws.on_upgrade(move |socket| task_session(socket, s.services.vps, id, runner_token, ended))
+    ws.on_upgrade(move |socket| task_session(socket, s.services.vps, s.services.runners, id, ended))
 }
 
 async fn task_session(
     socket: WebSocket,
     vps: VpsDirectory,
+    runners: RunnerClient,
     id: String,
-    runner_token: Option<String>,
     ended: impl std::future::Future<Output = Stop>,
 ) {
     let url = match id.parse() {
@@ -74,12 +73,8 @@ async fn task_session(
         Ok(url) => url,
         Err(e) => return close(socket, CLOSE_POLICY, Some(e)).await,
     };
-    let request = match RunnerClient::terminal_request(&url, runner_token.as_deref()) {
-        Ok(request) => request,
-        Err(e) => return close(socket, CLOSE_ERROR, Some(format!("Bad runner address: {e}"))).await,
-    };
-    let runner = match tokio_tungstenite::connect_async(request).await {
-        Ok((runner, _)) => runner,
+    let runner = match runners.open_terminal(&url).await {
+        Ok(runner) => runner,
         Err(e) => return close(socket, CLOSE_ERROR, Some(format!("Cannot reach the runner: {e}"))).await,
     };
     tracing::info!(task = %id, "task terminal relayed to its runner");
@@ -89,11 +84,7 @@ async fn task_session(
 
 /// Passes text frames both ways until either side closes (the close code travels across) or
 /// `ended` completes.
-async fn relay(
-    browser: WebSocket,
-    runner: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    ended: impl std::future::Future<Output = Stop>,
-) {
+async fn relay(browser: WebSocket, runner: RunnerSocket, ended: impl std::future::Future<Output = Stop>) {
     let (mut to_browser, mut from_browser) = browser.split();
     let (mut to_runner, mut from_runner) = runner.split();
     tokio::pin!(ended);

@@ -37,8 +37,8 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, toki
     }
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, hakuriver_tls::TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, hakuriver_tls::TlsListener>) -> Self {
         Peer(*stream.remote_addr())
     }
 }

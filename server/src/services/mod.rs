@@ -25,6 +25,8 @@ pub struct Services {
     pub health: health::HealthHistory,
     pub history: history::NodeHistory,
     pub auth: crate::auth::Auth,
+    /// Calls to runners (tasks use it; task terminals are relayed through it).
+    pub runners: runner_client::RunnerClient,
     /// `network.host_ssh_proxy_port`, for the dashboard's `ssh -J` lines.
     pub ssh_proxy_port: u16,
 }

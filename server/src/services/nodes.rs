@@ -80,6 +80,13 @@ impl NodeRegistry {
             Transition::BackOnline => tracing::info!(node = %info.hostname, "node re-registered, back online"),
             Transition::Unchanged => tracing::info!(node = %info.hostname, "node re-registered"),
         }
+        if self.bind_names && in_the_clear(&info.runner_url) {
+            tracing::warn!(
+                node = %info.hostname,
+                url = %info.runner_url,
+                "calls to this runner carry the runner token over plain HTTP; give it runner.tls_cert_file and runner.tls_key_file"
+            );
+        }
         self.tasks.kick();
         self.publish(&info.hostname).await
     }
@@ -281,9 +288,33 @@ pub fn node_view(row: &NodeRow, in_use: u32) -> NodeInfo {
     }
 }
 
+/// Whether calls to a runner at `url` cross a network unencrypted: plain HTTP to an address
+/// other than this machine's loopback.
+fn in_the_clear(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else { return false };
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => true,
+    };
+    parsed.scheme() == "http" && !loopback
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_beyond_loopback_is_in_the_clear() {
+        assert!(in_the_clear("http://10.0.0.5:8001"));
+        assert!(in_the_clear("http://node-1.lab:8001"));
+        assert!(!in_the_clear("https://10.0.0.5:8001"));
+        assert!(!in_the_clear("http://127.0.0.1:8001"));
+        assert!(!in_the_clear("http://[::1]:8001"));
+        assert!(!in_the_clear("http://localhost:8001"));
+        assert!(!in_the_clear("not a url"));
+    }
 
     fn info() -> RunnerInfo {
         RunnerInfo {

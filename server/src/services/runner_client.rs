@@ -1,4 +1,6 @@
-//! The host's calls to runners: `/run`, `/kill`, `/pause`, `/resume`.
+//! The host's calls to runners: `/run`, `/kill`, `/pause`, `/resume`, and relayed terminals.
+//! Over HTTPS (WSS) to runners that serve it, trusting the system's roots and the cluster's CA
+//! (`network.tls_ca_file`); every call carries the runner token.
 
 use std::time::Duration;
 
@@ -16,24 +18,42 @@ pub enum RunnerError {
     Rejected { status: u16, body: String },
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ClientSetupError {
+    #[error("network.tls_ca_file: {0}")]
+    Tls(#[from] hakuriver_tls::TlsError),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// A runner's terminal websocket, as the relay holds it.
+pub type RunnerSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 #[derive(Clone)]
 pub struct RunnerClient {
     http: reqwest::Client,
+    /// `Bearer <runner token>` when authentication is on.
+    authorization: Option<reqwest::header::HeaderValue>,
+    tls: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
 }
 
 impl RunnerClient {
-    /// A client that presents `runner_token` (when set) on every call, as runners require.
-    pub fn new(runner_token: Option<&str>) -> Result<Self, reqwest::Error> {
+    /// A client that presents `runner_token` (when set) on every call, as runners require, and
+    /// trusts `ca_pem` besides the system's roots for runners that serve HTTPS.
+    pub fn new(runner_token: Option<&str>, ca_pem: Option<&[u8]>) -> Result<Self, ClientSetupError> {
+        let authorization = runner_token.and_then(bearer);
         let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(value) = runner_token.and_then(bearer) {
-            headers.insert(reqwest::header::AUTHORIZATION, value);
+        if let Some(value) = &authorization {
+            headers.insert(reqwest::header::AUTHORIZATION, value.clone());
         }
+        let tls = hakuriver_tls::client_config(ca_pem)?;
         let http = reqwest::Client::builder()
             .default_headers(headers)
+            .use_preconfigured_tls((*tls).clone())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build()?;
-        Ok(RunnerClient { http })
+        Ok(RunnerClient { http, authorization, tls })
     }
 
     pub async fn run(&self, runner_url: &str, info: &TaskInfo) -> Result<(), RunnerError> {
@@ -45,17 +65,20 @@ impl RunnerClient {
         self.post(runner_url, action, control).await
     }
 
-    /// The websocket request for a task's terminal on its runner, carrying the runner token.
-    pub fn terminal_request(
-        url: &str,
-        runner_token: Option<&str>,
-    ) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, tokio_tungstenite::tungstenite::Error> {
+    /// Opens a task's terminal websocket on its runner (`ws://` or `wss://`), carrying the
+    /// runner token.
+    pub async fn open_terminal(&self, url: &str) -> Result<RunnerSocket, RunnerError> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut request = url.into_client_request()?;
-        if let Some(value) = runner_token.and_then(bearer) {
-            request.headers_mut().insert(reqwest::header::AUTHORIZATION, value);
+        let mut request =
+            url.into_client_request().map_err(|e| RunnerError::Unreachable(format!("bad runner address: {e}")))?;
+        if let Some(value) = &self.authorization {
+            request.headers_mut().insert(reqwest::header::AUTHORIZATION, value.clone());
         }
-        Ok(request)
+        let connector = tokio_tungstenite::Connector::Rustls(self.tls.clone());
+        match tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector)).await {
+            Ok((socket, _)) => Ok(socket),
+            Err(e) => Err(RunnerError::Unreachable(e.to_string())),
+        }
     }
 
     async fn post<T: serde::Serialize>(&self, base: &str, path: &str, body: &T) -> Result<(), RunnerError> {
