@@ -70,7 +70,12 @@ impl LiveCluster {
         };
         provide_context(live);
         #[cfg(feature = "hydrate")]
-        Effect::new(move |_| untrack(|| socket::connect(live, 0)));
+        Effect::new(move |_| {
+            untrack(|| {
+                socket::watch_leaving();
+                socket::connect(live, 0)
+            })
+        });
         live
     }
 
@@ -169,9 +174,12 @@ mod socket {
             }
         });
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-            // This login ended (logged out elsewhere, its token revoked or expired): log in again.
+            // This login ended (logged out elsewhere, its token revoked or expired): log in again,
+            // unless the page is already going somewhere (its own "Log out" form).
             if e.code() == CLOSE_POLICY {
-                to_login();
+                if !LEAVING.with(Cell::get) {
+                    to_login();
+                }
                 return;
             }
             live.link.set(LinkState::Reconnecting);
@@ -184,6 +192,18 @@ mod socket {
         on_open.forget();
         on_message.forget();
         on_close.forget();
+    }
+
+    thread_local! {
+        /// Set once the page starts navigating away.
+        static LEAVING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Notes when the page starts to leave, so a closing live link does not navigate as well.
+    pub fn watch_leaving() {
+        let leaving = Closure::<dyn FnMut()>::new(|| LEAVING.with(|l| l.set(true)));
+        let _ = window().add_event_listener_with_callback("beforeunload", leaving.as_ref().unchecked_ref());
+        leaving.forget();
     }
 
     /// The login page, coming back here after it.
