@@ -774,6 +774,19 @@ async fn open_connections_end_with_their_token_or_session() {
         "runner_url": hakuriver_itest::accepting_runner().await});
     let r = as_runner(runner.post(format!("{base}/api/register"))).json(&node).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // It heartbeats from now on (the node would go offline after 2 s of silence), listing the
+    // VPS once it runs.
+    let running: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let beats = tokio::spawn({
+        let (base, runner, running) = (base.clone(), runner.clone(), running.clone());
+        async move {
+            loop {
+                let beat = json!({"running_tasks": *running.lock().unwrap()});
+                let _ = as_runner(runner.put(format!("{base}/api/heartbeat/vps-node"))).json(&beat).send().await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    });
     let (frank_id, frank) = new_token(&base, "frank", "user").await;
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIvHW968nTBxRcy05qQApqONnymK/1g3+0T1i0o/j3h frank@laptop";
     let submit = json!({"task_type": "vps", "command": key, "container_name": "some-env", "targets": ["vps-node"],
@@ -792,19 +805,9 @@ async fn open_connections_end_with_their_token_or_session() {
     let update = json!({"task_id": vps, "status": "running", "ssh_port": sshd_port});
     let r = as_runner(runner.post(format!("{base}/api/update"))).json(&update).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    running.lock().unwrap().push(vps.clone());
     let (status, body) = submitted.await.unwrap();
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let beats = tokio::spawn({
-        let base = base.clone();
-        let vps = vps.clone();
-        async move {
-            loop {
-                let beat = json!({"running_tasks": [vps]});
-                let _ = as_runner(runner.put(format!("{base}/api/heartbeat/vps-node"))).json(&beat).send().await;
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        }
-    });
     let mut tunnel = TcpStream::connect(("127.0.0.1", c.dir.proxy_port)).await.unwrap();
     tunnel.write_all(format!("REQUEST_TUNNEL {vps} {frank}\n").as_bytes()).await.unwrap();
     let mut answer = [0u8; 8];
