@@ -109,6 +109,38 @@ async fn with_auth_on_runners_serve_https_and_the_host_calls_them_over_it() {
     }
 }
 
+#[tokio::test]
+async fn a_runner_the_host_cannot_trust_fails_its_tasks_saying_why() {
+    // The runner serves HTTPS with the private CA's certificate; the host is not told the CA.
+    let cluster = ClusterDir::new();
+    let pki = pki();
+    std::fs::write(cluster.path().join("cert.pem"), &pki.cert_pem).unwrap();
+    std::fs::write(cluster.path().join("key.pem"), &pki.key_pem).unwrap();
+    let mut config = std::fs::read_to_string(cluster.config()).unwrap();
+    config.push_str("[runner]\ntls_cert_file = \"cert.pem\"\ntls_key_file = \"key.pem\"\n");
+    std::fs::write(cluster.config(), config).unwrap();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("untrusted");
+    let base = cluster.base_url();
+    hakuriver_itest::wait_for_node(&base, "untrusted", hakuriver_model::NodeStatus::Online, Duration::from_secs(30))
+        .await;
+    let submit = serde_json::json!({"command": "true", "container_name": "NULL", "targets": ["untrusted"]});
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/submit"))
+        .json(&submit)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = answer["task_ids"][0].as_str().expect("a task id").to_string();
+    let task = hakuriver_itest::wait_for_final(&base, &id, Duration::from_secs(30)).await;
+    assert_eq!(task.status.to_string(), "failed");
+    let why = task.error_message.unwrap_or_default();
+    assert!(why.contains("certificate"), "the reason names the certificate: {why}");
+}
+
 #[test]
 fn a_broken_certificate_fails_the_preflight() {
     let cluster = ClusterDir::new();

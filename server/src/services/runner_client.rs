@@ -77,17 +77,17 @@ impl RunnerClient {
         let connector = tokio_tungstenite::Connector::Rustls(self.tls.clone());
         match tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector)).await {
             Ok((socket, _)) => Ok(socket),
-            Err(e) => Err(RunnerError::Unreachable(e.to_string())),
+            Err(e) => Err(RunnerError::Unreachable(causes(&e))),
         }
     }
 
     async fn post<T: serde::Serialize>(&self, base: &str, path: &str, body: &T) -> Result<(), RunnerError> {
         let url = format!("{}/{path}", base.trim_end_matches('/'));
         let response = self.http.post(&url).json(body).send().await.map_err(|e| {
-            if e.is_connect() {
-                RunnerError::NotListening(e.to_string())
+            if e.is_connect() && !is_tls(&e) {
+                RunnerError::NotListening(causes(&e))
             } else {
-                RunnerError::Unreachable(e.to_string())
+                RunnerError::Unreachable(causes(&e))
             }
         })?;
         let status = response.status();
@@ -99,9 +99,77 @@ impl RunnerClient {
     }
 }
 
+/// An error with every cause under it (`error sending request …: … invalid peer certificate:
+/// UnknownIssuer`): the top one alone rarely says what went wrong.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether a connect error came from the TLS handshake (the runner listens, and refused or was
+/// refused): not worth repeating like a runner that is restarting.
+fn is_tls(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if is_rustls(cause) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// A rustls error, or I/O errors wrapped around one (an I/O error hides what it wraps from
+/// `source()`).
+fn is_rustls(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<tokio_rustls::rustls::Error>() {
+        return true;
+    }
+    match e.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+        Some(inner) => is_rustls(inner),
+        None => false,
+    }
+}
+
 /// `Bearer <token>`, marked sensitive so it never shows in debug output.
 fn bearer(token: &str) -> Option<reqwest::header::HeaderValue> {
     let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
     value.set_sensitive(true);
     Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_errors_are_found_inside_io_errors() {
+        use tokio_rustls::rustls::{CertificateError, Error as Rustls};
+        let rustls = Rustls::InvalidCertificate(CertificateError::UnknownIssuer);
+        let wrapped = std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, rustls));
+        assert!(is_rustls(&wrapped));
+        assert!(!is_rustls(&std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
+        assert!(!is_rustls(&std::io::Error::other("not TLS")));
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_says_why() {
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let client = RunnerClient::new(None, None).unwrap();
+        let control = TaskControl { task_id: hakuriver_model::TaskId(1), unit_name: String::new() };
+        match client.control(&url, "kill", &control).await {
+            Err(RunnerError::NotListening(why)) => assert!(why.to_lowercase().contains("refused"), "{why}"),
+            other => panic!("expected NotListening, got {other:?}"),
+        }
+    }
 }
