@@ -82,8 +82,6 @@ pub struct Auth {
 
 struct Inner {
     enabled: bool,
-    /// Presented on calls to runners.
-    runner_token: Option<String>,
     runner_token_hash: Option<String>,
     admin_token_hash: Option<String>,
     session_length: Duration,
@@ -100,7 +98,6 @@ impl Auth {
         Auth {
             inner: Arc::new(Inner {
                 enabled: config.enabled,
-                runner_token: config.runner_token.expose().map(str::to_string),
                 runner_token_hash: config.runner_token.expose().map(secret::hash),
                 admin_token_hash: config.admin_token.expose().map(secret::hash),
                 session_length: config.session_length(),
@@ -115,11 +112,6 @@ impl Auth {
 
     pub fn enabled(&self) -> bool {
         self.inner.enabled
-    }
-
-    /// The runner token, for calls to runners.
-    pub fn runner_token(&self) -> Option<&str> {
-        self.inner.runner_token.as_deref()
     }
 
     pub fn allowed_origins(&self) -> &[String] {
