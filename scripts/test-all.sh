@@ -70,11 +70,11 @@ cargo clippy --locked -p hakuriver-app -p hakuriver-frontend --features hakurive
 run_suite unit cargo test --locked --no-fail-fast --workspace --exclude hakuriver-itest --lib --bins
 count_cargo unit "$logs/unit.log"
 
-run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --lib --test cluster --test cli --test auth --test native_tasks --test ssh_proxy --test preflight --test backup --test host_ops --test tls --test nginx
+run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --lib --test cluster --test cli --test auth --test native_tasks --test ssh_proxy --test preflight --test backup --test host_ops --test tls --test nginx --test hardening
 count_cargo integration "$logs/integration.log"
 
 # Two at a time: several Docker tests move hundreds of megabytes through the engine.
-run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest --test docker_tasks --test docker_envs --test docker_vps -- --test-threads=2
+run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest --test docker_tasks --test docker_envs --test docker_vps --test policy -- --test-threads=2
 count_cargo docker "$logs/docker.log"
 
 run_suite faults cargo test --locked --no-fail-fast -p hakuriver-itest --test faults -- --nocapture --test-threads=1

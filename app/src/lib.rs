@@ -49,6 +49,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="hakuriver-base" content=base.clone()/>
                 <meta name="hakuriver-user" content=session::signed_in().map(|a| a.name).unwrap_or_default()/>
                 <meta name="hakuriver-role" content=session::signed_in().map(|a| a.role.to_string()).unwrap_or_default()/>
+                <meta name="hakuriver-allowed" content=session::allowed_meta()/>
                 <link rel="icon" type="image/svg+xml" href=base::href("/favicon.svg")/>
                 <link rel="stylesheet" href=base::href("/xterm/xterm.css")/>
                 <HydrationScripts options root=base/>

@@ -5,6 +5,7 @@
 //! is off: everything is offered, as in the original.
 
 use hakuriver_model::auth::{Actor, Role};
+use hakuriver_model::policy::Allowed;
 
 /// Provided by the host to every render: the actor when authentication is on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -36,6 +37,37 @@ pub fn signed_in() -> Option<Actor> {
     {
         leptos::prelude::use_context::<SignedIn>().and_then(|s| s.0)
     }
+}
+
+/// Provided by the host to every render: what the actor may ask of a runner ([policy]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Allowances(pub Allowed);
+
+/// What the submit forms offer: privileged containers, tasks without a container, host mounts.
+/// The page carries it in `<meta name="hakuriver-allowed">` (JSON) for the browser.
+pub fn allowed() -> Allowed {
+    #[cfg(feature = "hydrate")]
+    {
+        thread_local! {
+            static ALLOWED: Allowed = leptos::prelude::document()
+                .query_selector("meta[name=hakuriver-allowed]")
+                .ok()
+                .flatten()
+                .and_then(|m| m.get_attribute("content"))
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or_default();
+        }
+        ALLOWED.with(Clone::clone)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        leptos::prelude::use_context::<Allowances>().map(|a| a.0).unwrap_or_default()
+    }
+}
+
+/// The `<meta name="hakuriver-allowed">` content.
+pub fn allowed_meta() -> String {
+    serde_json::to_string(&allowed()).unwrap_or_default()
 }
 
 /// Whether to offer what needs `role`.

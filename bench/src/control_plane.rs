@@ -56,6 +56,7 @@ async fn seed(path: &std::path::Path, n: u64) -> anyhow::Result<Vec<TaskId>> {
                 assignment_suspicion_count: 0,
                 ssh_port: None,
                 owner: None,
+                run_as: None,
             };
             db::tasks::insert(&mut tx, &row).await?;
             ids.push(id);

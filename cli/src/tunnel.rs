@@ -1,10 +1,15 @@
 //! `hakuriver ssh <id>`: a local listener on 127.0.0.1 (kept bound: no pick-then-rebind race)
 //! whose every connection is tunnelled through the host's SSH proxy with the original handshake
 //! (`REQUEST_TUNNEL <id>` → `SUCCESS`), then the system `ssh` pointed at it. Authentication is
-//! end to end between `ssh` and the VPS's sshd.
+//! end to end between `ssh` and the VPS's sshd. With a token, each connection first gets a
+//! single-use tunnel ticket from the API (HTTPS where configured) and sends only that on the
+//! proxy's port: the token itself never crosses it.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
+
+use hakuriver_model::auth::TunnelTicket;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,8 +24,8 @@ pub struct Tunnel {
     pub local_port: u16,
     pub user: String,
     pub ssh_args: Vec<String>,
-    /// Appended to the handshake when set: `REQUEST_TUNNEL <id> <token>`.
-    pub token: Option<String>,
+    /// Where tickets come from when the CLI has a token: `REQUEST_TUNNEL <id> <ticket>`.
+    pub tickets: Option<Arc<crate::client::Client>>,
 }
 
 /// Serves the local end and runs `ssh`; returns ssh's exit status (127 when ssh is missing).
@@ -30,14 +35,14 @@ pub async fn run(t: Tunnel) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", t.local_port))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let (host, proxy_port) = (t.proxy_host.clone(), t.proxy_port);
-    let request = match &t.token {
-        Some(token) => format!("REQUEST_TUNNEL {} {token}\n", t.task_id),
-        None => format!("REQUEST_TUNNEL {}\n", t.task_id),
-    };
+    let (task_id, tickets) = (t.task_id.clone(), t.tickets.clone());
     tokio::spawn(async move {
         while let Ok((local, _)) = listener.accept().await {
-            let (host, request) = (host.clone(), request.clone());
-            tokio::spawn(async move { serve(local, &host, proxy_port, &request).await });
+            let (host, task_id, tickets) = (host.clone(), task_id.clone(), tickets.clone());
+            tokio::spawn(async move {
+                let request = handshake(&task_id, tickets.as_deref()).await;
+                serve(local, &host, proxy_port, request).await
+            });
         }
     });
     let mut command = tokio::process::Command::new("ssh");
@@ -60,9 +65,20 @@ pub async fn run(t: Tunnel) -> Result<ExitCode, String> {
     }
 }
 
+/// The proxy handshake's first line: with a token, a fresh ticket from the API.
+async fn handshake(task_id: &str, tickets: Option<&crate::client::Client>) -> Result<String, String> {
+    let Some(client) = tickets else { return Ok(format!("REQUEST_TUNNEL {task_id}\n")) };
+    let segment = crate::client::seg(task_id);
+    let answer: TunnelTicket = client
+        .post(&format!("/api/vps/{segment}/ticket"), &())
+        .await
+        .map_err(|e| format!("cannot get a tunnel ticket: {e}"))?;
+    Ok(format!("REQUEST_TUNNEL {task_id} {}\n", answer.ticket))
+}
+
 /// One local connection: handshake with the host's proxy, then relay both ways.
-async fn serve(mut local: TcpStream, host: &str, port: u16, request: &str) {
-    match open(host, port, request).await {
+async fn serve(mut local: TcpStream, host: &str, port: u16, request: Result<String, String>) {
+    match async { open(host, port, &request?).await }.await {
         Ok((mut upstream, early)) => {
             if local.write_all(&early).await.is_ok() {
                 let _ = tokio::io::copy_bidirectional(&mut local, &mut upstream).await;

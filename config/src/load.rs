@@ -8,8 +8,8 @@ use crate::schema::Config;
 use crate::validate::validate;
 
 /// Section names: `HAKURIVER_<SECTION>_<KEY>` variables override keys of these sections.
-const SECTIONS: [&str; 9] =
-    ["network", "paths", "database", "timing", "environment", "docker", "runner", "logging", "auth"];
+const SECTIONS: [&str; 10] =
+    ["network", "paths", "database", "timing", "environment", "docker", "runner", "logging", "auth", "policy"];
 
 /// The process environment as the loader sees it (a map, so tests never touch the real one).
 #[derive(Debug, Clone, Default)]

@@ -19,6 +19,8 @@ pub struct Config {
     pub runner: RunnerSection,
     pub logging: LoggingSection,
     pub auth: AuthSection,
+    /// What each role may ask a runner for beyond a plain container (the host checks submits).
+    pub policy: hakuriver_model::policy::ResourcePolicy,
 }
 
 /// Who may talk to the host and its runners.
@@ -93,6 +95,15 @@ pub struct NetworkSection {
     /// Runners and the CLI: a PEM CA certificate to trust for the host (a private CA or a
     /// self-signed certificate), besides the system's roots. Set means HTTPS too.
     pub tls_ca_file: Option<PathBuf>,
+    /// Names the host (and each runner) answers to besides IP addresses, `localhost`, the
+    /// machine's hostname and `host_reachable_address` / `runner_address`: a request with any
+    /// other `Host` gets 421 (DNS rebinding).
+    pub public_hosts: Vec<String>,
+    /// Addresses (or CIDR blocks) a runner may register a `runner_url` at besides the address
+    /// it connects from (a runner behind NAT, or with several interfaces).
+    pub runner_networks: Vec<crate::IpNet>,
+    /// Connections one address may hold open on the SSH proxy at once.
+    pub ssh_proxy_max_per_address: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -293,6 +304,9 @@ impl Default for NetworkSection {
             tls_cert_file: None,
             tls_key_file: None,
             tls_ca_file: None,
+            public_hosts: Vec::new(),
+            runner_networks: Vec::new(),
+            ssh_proxy_max_per_address: 64,
         }
     }
 }

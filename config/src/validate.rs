@@ -21,6 +21,12 @@ pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
             return fail(key, "expected a port between 1 and 65535");
         }
     }
+    if !(1..=4096).contains(&c.network.ssh_proxy_max_per_address) {
+        return fail("network.ssh_proxy_max_per_address", "expected a number of connections between 1 and 4096");
+    }
+    if let Some(bad) = c.network.public_hosts.iter().find(|h| !is_host_name(h)) {
+        return fail("network.public_hosts", &format!("{bad:?} is not a host name like \"cluster.lab.org\""));
+    }
     if !is_base_path(&c.network.base_path) {
         return fail(
             "network.base_path",
@@ -91,10 +97,25 @@ pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
     if let Some(bad) = c.auth.allowed_origins.iter().find(|o| !is_origin(o)) {
         return fail("auth.allowed_origins", &format!("{bad:?} is not an origin like \"https://cluster.example.org\""));
     }
+    if let Err((key, message)) = c.policy.validate() {
+        return fail(&format!("policy.{key}"), &message);
+    }
     if c.runner.gpu_inventory_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
         return fail("runner.gpu_inventory_file", "must be a file path when set (remove the key to use NVML)");
     }
     Ok(())
+}
+
+/// A DNS name: labels of letters, digits and '-', separated by dots.
+fn is_host_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
 }
 
 /// `http(s)://host[:port]`, nothing after it.
@@ -129,6 +150,16 @@ mod tests {
         }
         for bad in ["/", "hakuriver", "/x/", "/a//b", "/../x", "/a b", "/a?b", "/<script>"] {
             assert!(!is_base_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn public_hosts_are_names() {
+        for ok in ["cluster.lab.org", "gpu-01", "lab.org."] {
+            assert!(is_host_name(ok), "{ok}");
+        }
+        for bad in ["", "a b", "http://x", "x:80", "a..b", "x/y"] {
+            assert!(!is_host_name(bad), "{bad}");
         }
     }
 

@@ -23,7 +23,12 @@ async function api(path, token, body) {
 }
 
 before(async () => {
-  cluster = await Cluster.create(['[auth]', 'enabled = true', `runner_token = "${RUNNER_TOKEN}"`, `admin_token = "${ADMIN_TOKEN}"`]);
+  cluster = await Cluster.create([
+    '[auth]', 'enabled = true', `runner_token = "${RUNNER_TOKEN}"`, `admin_token = "${ADMIN_TOKEN}"`,
+    // Users may run tasks without a container (as `nobody`); privileged containers and host
+    // mounts stay the admin's.
+    '[policy]', 'native_role = "user"',
+  ]);
   await cluster.startHost();
   await cluster.startRunner('e2e-auth');
   await waitForNode(cluster.base, 'e2e-auth', ADMIN_TOKEN).catch((e) => cluster.fail(e));
@@ -101,6 +106,42 @@ test('log in with a token, work under the security policy, and log out', async (
   assert.equal(await page.locator('button.action-kill, button.action-pause').count(), 0);
   assert.deepEqual(problems, []);
   await page.close();
+});
+
+test('the submit form offers only what the role may ask for', async () => {
+  const offered = async (token) => {
+    const page = await browser.newPage();
+    const problems = watchPage(page);
+    await page.goto(`${cluster.base}/login?next=%2Ftasks`);
+    await page.fill('input[name="token"]', token);
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20000 }).catch(fail);
+    await page.click('[data-testid="submit-task"] summary');
+    const form = {
+      privileged: await page.locator('[data-testid="privileged"]').count(),
+      mounts: await page.locator('#t-mounts').count(),
+      native: await page.locator('#t-env-name option[value="NULL"]').count(),
+    };
+    assert.deepEqual(problems, []);
+    return { page, form };
+  };
+  // A user: no privileged box, no mounts field (nothing in the allowlist); natively allowed here.
+  const { page: users, form: user } = await offered(tokens.alice);
+  assert.deepEqual(user, { privileged: 0, mounts: 0, native: 1 });
+  // What the page does not offer, the host refuses anyway (403 naming the key), shown inline.
+  const r = await fetch(`${cluster.base}/api/submit`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens.alice}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ command: 'true', privileged: true, targets: ['e2e-auth'] }),
+  });
+  assert.equal(r.status, 403);
+  assert.match((await r.json()).detail, /privileged_role/);
+  await screenshot(users, 'policy-user-form');
+  await users.close();
+  // The admin: everything.
+  const { page: admins, form: admin } = await offered(ADMIN_TOKEN);
+  assert.deepEqual(admin, { privileged: 1, mounts: 1, native: 1 });
+  await admins.close();
 });
 
 test('an open page goes to the login form when its token is revoked', async () => {

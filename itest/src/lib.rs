@@ -157,16 +157,44 @@ impl ClusterDir {
     /// shared config) acts as the configured admin.
     pub fn with_auth() -> ClusterDir {
         let cluster = Self::new();
-        let mut config = std::fs::read_to_string(cluster.config()).expect("read config");
-        config.push_str(&format!(
+        cluster.append_config(&format!(
             "[auth]\nenabled = true\nrunner_token = \"{RUNNER_TOKEN}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n"
         ));
-        std::fs::write(cluster.config(), config).expect("write config");
         cluster
+    }
+
+    /// Adds `[section]` lines to the configuration host and runners read (`toml` holds
+    /// `[section]` headers and their `key = value` lines): keys go into a section the file
+    /// already has, or a new one.
+    pub fn append_config(&self, toml: &str) {
+        let mut config = std::fs::read_to_string(self.config()).expect("read config");
+        let mut section = String::new();
+        for line in toml.lines().filter(|l| !l.trim().is_empty()) {
+            if line.starts_with('[') {
+                section = line.trim().to_string();
+                if !config.contains(&format!("{section}\n")) {
+                    config.push_str(&format!("{section}\n"));
+                }
+                continue;
+            }
+            // At the end of that section: before the next header, or at the end of the file.
+            let header = format!("{section}\n");
+            let start = config.find(&header).expect("a section header first") + header.len();
+            let end = config[start..].find("\n[").map_or(config.len(), |i| start + i + 1);
+            config.insert_str(end, &format!("{line}\n"));
+        }
+        std::fs::write(self.config(), config).expect("write config");
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// `paths.shared_dir` of this cluster (created by the host at start, or here).
+    pub fn shared(&self) -> PathBuf {
+        let shared = self.path().join("shared");
+        std::fs::create_dir_all(&shared).expect("shared folder");
+        shared
     }
 
     pub fn config(&self) -> PathBuf {

@@ -91,17 +91,24 @@ async fn bad_requests_get_json_errors_and_bare_paths_work() {
             "invalid hostname",
         ),
     ] {
-        let r = http.post(format!("{base}/register")).body(body).send().await.unwrap();
+        let r = http
+            .post(format!("{base}/register"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 422, "{body}");
         let json: serde_json::Value = r.json().await.unwrap();
         let detail = json["detail"].as_str().unwrap_or_default();
         assert!(detail.contains(needle), "{body} -> {detail}");
     }
 
-    let r = http.put(format!("{base}/heartbeat/ghost")).body("{\"running_tasks\":[]}").send().await.unwrap();
+    let json = |r: reqwest::RequestBuilder| r.header("content-type", "application/json");
+    let r = json(http.put(format!("{base}/heartbeat/ghost"))).body("{\"running_tasks\":[]}").send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"detail": "Node not registered"}));
-    let r = http.put(format!("{base}/api/heartbeat/ghost")).body("{\"running_tasks\": 5}").send().await.unwrap();
+    let r = json(http.put(format!("{base}/api/heartbeat/ghost"))).body("{\"running_tasks\": 5}").send().await.unwrap();
     assert_eq!(r.status(), 422);
 
     // The original's register body, at the bare path, then the bare and /api list.

@@ -150,8 +150,9 @@ async fn importing_a_rootfs_or_an_image_tar_makes_a_usable_env() {
     let _host = cluster.start_host();
     let _runner = cluster.start_runner("import-node");
     wait_for_node(&base, "import-node", NodeStatus::Online, Duration::from_secs(60)).await;
-    let rootfs = busybox_rootfs_tar(cluster.path(), &[("/etc/origin", "rootfs\n")]);
-    let image_tar = cluster.path().join("image.tar");
+    // Imports read files inside shared storage only.
+    let rootfs = busybox_rootfs_tar(&cluster.shared(), &[("/etc/origin", "rootfs\n")]);
+    let image_tar = cluster.shared().join("image.tar");
     docker_ok(&["save", "-o", image_tar.to_str().unwrap(), BUSYBOX_IMAGE]);
 
     for (path, env, expected) in
@@ -174,14 +175,28 @@ async fn importing_a_rootfs_or_an_image_tar_makes_a_usable_env() {
         let _ = std::fs::remove_file(tarball);
     }
 
-    let junk = cluster.path().join("junk.tar");
+    let junk = cluster.shared().join("junk.tar");
     std::fs::write(&junk, b"not a tar").unwrap();
     let (status, answer) = post(&base, "/api/docker/import", json!({"path": junk, "name": "junk"})).await;
     assert_eq!(status, 400, "{answer}");
+    // Nothing outside shared storage, and no link out of it: the host's own files stay its own.
+    let outside = cluster.path().join("outside.tar");
+    std::fs::copy(&image_tar, &outside).unwrap();
+    let (status, answer) = post(&base, "/api/docker/import", json!({"path": outside, "name": "outside"})).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("inside paths.shared_dir"), "{answer}");
+    let (status, answer) = post(&base, "/api/docker/import", json!({"path": "/etc/passwd", "name": "passwd"})).await;
+    assert_eq!(status, 400, "{answer}");
+    let link = cluster.shared().join("link.tar");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let (status, answer) = post(&base, "/api/docker/import", json!({"path": link, "name": "linked"})).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("symbolic link"), "{answer}");
+    let (status, _) =
+        post(&base, "/api/docker/import", json!({"path": cluster.shared().join("no-such.tar"), "name": "x"})).await;
+    assert_eq!(status, 404);
     let (status, _) = post(&base, "/api/docker/import", json!({"path": "relative.tar", "name": "x"})).await;
     assert_eq!(status, 400);
-    let (status, _) = post(&base, "/api/docker/import", json!({"path": "/no/such.tar", "name": "x"})).await;
-    assert_eq!(status, 404);
     let tars: Value = reqwest::get(format!("{base}/docker/list")).await.unwrap().json().await.unwrap();
     assert!(tars.get("junk").is_none(), "nothing half-made: {tars}");
 }
@@ -277,7 +292,7 @@ async fn the_cli_manages_environments() {
     let missing = cluster.cli(&["docker", "container", "create", "no-such-image:1", &format!("{env}-x")]);
     assert_eq!(missing.status.code(), Some(4), "{}", String::from_utf8_lossy(&missing.stderr));
 
-    let rootfs = hakuriver_itest::images::busybox_rootfs_tar(cluster.path(), &[]);
+    let rootfs = hakuriver_itest::images::busybox_rootfs_tar(&cluster.shared(), &[]);
     let imported = cluster.env_name("cli-imported");
     let op = cluster.cli(&["docker", "tar", "import", rootfs.to_str().unwrap(), &imported, "--json"]);
     assert!(op.status.success(), "{}", String::from_utf8_lossy(&op.stderr));
@@ -305,7 +320,7 @@ async fn long_operations_report_progress_and_can_be_cancelled() {
     wait_for("the host", Duration::from_secs(60), || hakuriver_itest::nodes(&base)).await;
     let env = cluster.env_name("big");
     let payload = "x".repeat(96 * 1024 * 1024);
-    let rootfs = busybox_rootfs_tar(cluster.path(), &[("/data/payload", &payload)]);
+    let rootfs = busybox_rootfs_tar(&cluster.shared(), &[("/data/payload", &payload)]);
     drop(payload);
 
     let (status, answer) =

@@ -46,6 +46,8 @@ fn start_nginx(cluster: &ClusterDir, port: u16, name: &str) -> Proc {
 #[tokio::test]
 async fn api_dashboard_websockets_and_live_logs_through_nginx() {
     let cluster = ClusterDir::new();
+    // Users reach the cluster by its name; nginx passes that name on as Host.
+    cluster.append_config("[network]\npublic_hosts = [\"cluster.test\"]\n");
     let _host = cluster.start_host();
     let _runner = cluster.start_runner("proxied");
     wait_for_node(&cluster.base_url(), "proxied", NodeStatus::Online, Duration::from_secs(20)).await;
@@ -58,6 +60,11 @@ async fn api_dashboard_websockets_and_live_logs_through_nginx() {
     })
     .await;
     assert_eq!(nodes[0].hostname, "proxied");
+    let by_name = |name: &str| {
+        reqwest::Client::new().get(format!("{front}/api/nodes")).header("host", format!("{name}:{port}")).send()
+    };
+    assert_eq!(by_name("cluster.test").await.unwrap().status(), 200, "a name in public_hosts");
+    assert_eq!(by_name("rebound.example").await.unwrap().status(), 421, "any other name");
     let page = reqwest::Client::new().get(format!("{front}/nodes")).header("accept", "text/html").send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("proxied"));

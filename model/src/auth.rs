@@ -113,6 +113,14 @@ pub struct TokenInfo {
     pub last_used_at: Option<NaiveDateTime>,
 }
 
+/// `POST /api/vps/{id}/ticket`: what `REQUEST_TUNNEL <id> <ticket>` sends on the SSH proxy's
+/// port instead of a token; it opens one tunnel to that VPS, once, within `expires_in_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelTicket {
+    pub ticket: String,
+    pub expires_in_seconds: u32,
+}
+
 /// The answer to creating a token: the only time its secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenCreated {

@@ -14,6 +14,7 @@ pub mod history;
 pub mod ids;
 pub mod node;
 pub mod operation;
+pub mod policy;
 pub mod sshkey;
 pub mod target;
 pub mod task;

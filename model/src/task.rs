@@ -311,6 +311,10 @@ pub struct TaskInfo {
     pub docker_privileged: bool,
     #[serde(default)]
     pub docker_additional_mounts: Vec<String>,
+    /// Ours: the Unix user a task without a container must run as (the resource policy, for a
+    /// submitter not allowed the runner's own user); none: the runner's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<String>,
 }
 
 /// `POST /update` body: a runner reports a task's new status.

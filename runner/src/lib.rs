@@ -116,7 +116,10 @@ pub async fn run(
     executor.adopt_vps().await;
     executor.adopt_commands().await;
     let agent_task = tokio::spawn(agent.run(executor.clone()));
-    let guard = server::Guard::new(config.auth.enabled, config.auth.runner_token.expose());
+    let names = hakuriver_support::request_rules::PublicNames::with_hostname(
+        config.network.public_hosts.iter().chain([&config.network.runner_address, &hostname]),
+    );
+    let guard = server::Guard::new(config.auth.runner_token.expose(), names);
     let router = server::router(hostname, executor, guard);
     let result = match (&config.runner.tls_cert_file, &config.runner.tls_key_file) {
         (Some(cert), Some(key)) => {

@@ -4,12 +4,13 @@
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hakuriver_model::api::{ErrorDetail, Message};
 use hakuriver_model::task::{TaskControl, TaskInfo};
+use hakuriver_support::request_rules::{write_body_ok, Accepts, PublicNames};
 use serde::Serialize;
 
 use crate::executor::{ExecError, Executor};
@@ -26,16 +27,39 @@ struct RunnerState {
     health: RunnerHealth,
 }
 
-/// Who may call the runner: with authentication on, only the host, which presents the runner
-/// token (`/health` stays open: it says no more than the node's name and version).
+/// Who may call the runner: a runner with a runner token (whatever `[auth] enabled` says) only
+/// admits the host, which presents it (`/health` stays open: it says no more than the node's
+/// name and version). Whatever the token, no browser: a request for a name this runner does
+/// not answer to gets 421 (DNS rebinding), one from a web page (it carries `Origin`) 403, and a
+/// write that is not JSON 415.
 #[derive(Clone)]
 pub struct Guard {
     token_hash: Option<String>,
+    names: PublicNames,
 }
 
 impl Guard {
-    pub fn new(enabled: bool, runner_token: Option<&str>) -> Self {
-        Guard { token_hash: enabled.then(|| runner_token.map(hakuriver_config::secret::hash)).flatten() }
+    pub fn new(runner_token: Option<&str>, names: PublicNames) -> Self {
+        Guard { token_hash: runner_token.map(hakuriver_config::secret::hash), names }
+    }
+
+    /// Why a request is refused before the token is looked at, if it is.
+    fn foreign(&self, req: &axum::extract::Request) -> Option<(StatusCode, &'static str)> {
+        let headers = req.headers();
+        let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        if !self.names.allows(text(header::HOST)) {
+            return Some((StatusCode::MISDIRECTED_REQUEST, "this runner does not answer to that name"));
+        }
+        if headers.contains_key(header::ORIGIN) {
+            return Some((StatusCode::FORBIDDEN, "runners take no requests from web pages"));
+        }
+        let write = req.method() == axum::http::Method::POST;
+        let length = text(header::CONTENT_LENGTH);
+        let empty = length == Some("0") || (length.is_none() && !headers.contains_key(header::TRANSFER_ENCODING));
+        if write && !write_body_ok(text(header::CONTENT_TYPE), empty, Accepts::Json) {
+            return Some((StatusCode::UNSUPPORTED_MEDIA_TYPE, "send a JSON body with Content-Type: application/json"));
+        }
+        None
     }
 
     fn admits(&self, headers: &axum::http::HeaderMap) -> bool {
@@ -49,6 +73,10 @@ impl Guard {
 }
 
 async fn check(State(guard): State<Guard>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if let Some((status, why)) = guard.foreign(&req) {
+        tracing::warn!(path = %req.uri().path(), why, "refused a request");
+        return (status, Json(ErrorDetail::new(why))).into_response();
+    }
     if guard.admits(req.headers()) {
         return next.run(req).await;
     }

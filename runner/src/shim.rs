@@ -1,7 +1,8 @@
 //! The exec shim for tasks without a container: `hakuriver-runner __exec-task [--procs FILE]...
 //! [--cpus 0,1] -- PROGRAM ARGS...`. The runner starts it in a new process group; it joins the
-//! task's cgroups and CPU set, then replaces itself with the program (no shell involved), so
-//! limits apply from the program's first instruction.
+//! task's cgroups and CPU set, drops to the task's user (`--user UID:GID`: its group, no
+//! supplementary groups, then its uid), then replaces itself with the program (no shell
+//! involved), so limits and the user apply from the program's first instruction.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -13,6 +14,8 @@ pub const SUBCOMMAND: &str = "__exec-task";
 pub struct ShimArgs {
     pub procs: Vec<PathBuf>,
     pub cpus: Vec<usize>,
+    /// `(uid, gid)` to run the program as; none: the runner's own.
+    pub user: Option<(u32, u32)>,
     pub program: Vec<OsString>,
 }
 
@@ -26,6 +29,10 @@ pub fn to_args(a: &ShimArgs) -> Vec<OsString> {
     if !a.cpus.is_empty() {
         out.push("--cpus".into());
         out.push(a.cpus.iter().map(usize::to_string).collect::<Vec<_>>().join(",").into());
+    }
+    if let Some((uid, gid)) = a.user {
+        out.push("--user".into());
+        out.push(format!("{uid}:{gid}").into());
     }
     out.push("--".into());
     out.extend(a.program.iter().cloned());
@@ -52,6 +59,13 @@ pub fn parse(args: &[OsString]) -> Result<ShimArgs, String> {
                     .split(',')
                     .map(|c| c.parse().map_err(|_| format!("bad cpu {c:?}")))
                     .collect::<Result<_, _>>()?;
+                i += 2;
+            }
+            Some("--user") => {
+                let text = args.get(i + 1).and_then(|s| s.to_str()).ok_or("--user needs UID:GID")?;
+                let (uid, gid) = text.split_once(':').ok_or("--user needs UID:GID")?;
+                let number = |n: &str| n.parse::<u32>().map_err(|_| format!("bad --user {text:?}"));
+                out.user = Some((number(uid)?, number(gid)?));
                 i += 2;
             }
             _ => return Err(format!("unexpected argument {:?}", args[i])),
@@ -82,7 +96,14 @@ pub fn exec(args: &[OsString]) -> String {
             return format!("cannot bind to CPUs {:?}: {e}", shim.cpus);
         }
     }
-    let err = std::process::Command::new(&shim.program[0]).args(&shim.program[1..]).exec();
+    let mut program = std::process::Command::new(&shim.program[0]);
+    program.args(&shim.program[1..]);
+    if let Some((uid, gid)) = shim.user {
+        // The standard library sets the group, drops supplementary groups (as root), then the
+        // uid, right before exec: the program never runs with the runner's privileges.
+        program.uid(uid).gid(gid);
+    }
+    let err = program.exec();
     format!("cannot run {:?}: {err}", shim.program[0])
 }
 
@@ -95,6 +116,7 @@ mod tests {
         let a = ShimArgs {
             procs: vec!["/cg/memory/hakuriver/t/cgroup.procs".into()],
             cpus: vec![2, 3],
+            user: Some((65534, 65534)),
             program: vec!["echo".into(), "--procs".into(), "$(rm -rf /)".into()],
         };
         let args = to_args(&a);
@@ -102,5 +124,7 @@ mod tests {
         assert_eq!(parse(&args[1..]).unwrap(), a);
         assert!(parse(&["--cpus".into(), "x".into(), "--".into(), "a".into()]).is_err());
         assert!(parse(&["--".into()]).is_err());
+        assert!(parse(&["--user".into(), "0".into(), "--".into(), "a".into()]).is_err());
+        assert!(parse(&["--user".into(), "a:1".into(), "--".into(), "a".into()]).is_err());
     }
 }

@@ -9,6 +9,7 @@ pub mod compat;
 pub mod db;
 pub mod envs;
 pub mod ids;
+pub mod limits;
 pub mod operations;
 pub mod preflight;
 pub mod scheduler;
@@ -74,6 +75,7 @@ where
         container_name: config.docker.default_container_name.clone(),
         privileged: config.docker.tasks_privileged,
         additional_mounts: config.docker.additional_mounts.clone(),
+        policy: config.policy.clone(),
     };
     let auth = auth::Auth::new(&config.auth, pool.clone());
     warn_about_auth(&config);
@@ -89,9 +91,12 @@ where
         tasks.clone(),
         config.timing.heartbeat_interval(),
         config.timing.offline_after(),
-        config.auth.enabled,
+        services::nodes::RunnerTrust {
+            bind_names: config.auth.enabled,
+            networks: config.network.runner_networks.clone(),
+        },
     );
-    let envs = envs::EnvService::connect(config.container_dir()).await;
+    let envs = envs::EnvService::connect(config.container_dir(), config.paths.shared_dir.clone()).await;
     envs.clean_partials();
     let operations = operations::Operations::default();
     {
@@ -125,6 +130,10 @@ where
         shutdown: stop_rx.clone(),
         base_path: config.network.base_path.clone(),
         tls: config.host_tls(),
+        log_streams: limits::LogStreams::default(),
+        public_names: hakuriver_support::request_rules::PublicNames::with_hostname(
+            config.network.public_hosts.iter().chain([&config.network.host_reachable_address]),
+        ),
     };
     if !site::has_wasm_bundle() {
         tracing::warn!("dashboard assets missing (run scripts/build-site.sh): pages render without live updates");
@@ -139,6 +148,7 @@ where
         services.auth.clone(),
         &host_key,
         config.timing.ssh_handshake_timeout(),
+        config.network.ssh_proxy_max_per_address,
     )?;
     tracing::info!(listen = %proxy_listener.local_addr()?, "SSH proxy (REQUEST_TUNNEL and ssh -J) listening");
     let proxy = tokio::spawn(proxy.serve(proxy_listener, stop_rx.clone()));

@@ -52,6 +52,8 @@ pub fn context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
             .and_then(|parts| crate::auth::guard::actor_of(&parts.extensions));
         let who = actor.clone().filter(|_| services.auth.enabled());
         provide_context(hakuriver_app::session::SignedIn(who));
+        let allowed = actor.as_ref().map(|a| services.tasks.allowed(a.role)).unwrap_or_default();
+        provide_context(hakuriver_app::session::Allowances(allowed));
         let api: hakuriver_app::SharedHostApi = std::sync::Arc::new(Acting { services: services.clone(), actor });
         provide_context(api);
         provide_context(base.clone());
@@ -126,8 +128,8 @@ impl hakuriver_app::HostApi for Acting {
     }
 
     async fn submit(&self, request: TaskRequest) -> Result<Result<SubmitResponse, FieldError>, String> {
-        self.needs(Role::User)?;
-        match self.tasks.submit(request, self.owner()).await {
+        let role = self.needs(Role::User)?.role;
+        match self.tasks.submit(request, self.owner(), role).await {
             Ok(answer) if answer.task_ids.is_empty() => {
                 let reasons: Vec<String> =
                     answer.failed_targets.iter().map(|f| format!("{}: {}", f.target, f.reason)).collect();
@@ -135,6 +137,7 @@ impl hakuriver_app::HostApi for Acting {
             }
             Ok(answer) => Ok(Ok(answer)),
             Err(ServiceError::BadRequest(e)) => Ok(Err(e)),
+            Err(ServiceError::Denied(d)) => Ok(Err(FieldError { field: d.field.into(), message: d.message })),
             Err(e) => Err(e.to_string()),
         }
     }

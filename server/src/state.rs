@@ -22,6 +22,10 @@ pub struct AppState {
     pub base_path: String,
     /// Whether the host serves HTTPS itself (login cookies are then `Secure`).
     pub tls: bool,
+    /// Open log-follow streams, capped in all and per address.
+    pub log_streams: crate::limits::LogStreams,
+    /// The names requests may reach the host by (`Host`); others get 421.
+    pub public_names: hakuriver_support::request_rules::PublicNames,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use hakuriver_config::{Config, ConfigError, Env, LogFormat};
 
+pub mod beneath;
 pub mod preflight;
+pub mod request_rules;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -471,6 +471,14 @@ fn SubmitTask() -> impl IntoView {
     let (cores, set_cores) = text(|f| f.cores.clone(), |f, v| f.cores = v);
     let (memory, set_memory) = text(|f| f.memory.clone(), |f, v| f.memory = v);
     let (mounts, set_mounts) = text(|f| f.mounts.clone(), |f, v| f.mounts = v);
+    // Only what the host's [policy] lets this role ask for (the host checks again).
+    let allowed = crate::session::allowed();
+    let mount_hint = if allowed.any_mount {
+        "Extra mounts (host:container[:ro] per line; replaces the defaults)".to_string()
+    } else {
+        format!("Extra mounts (host:container[:ro] per line) of: {}", allowed.mounts.join(", "))
+    };
+    let offer_mounts = allowed.any_mount || !allowed.mounts.is_empty();
     view! {
         <details class="panel" data-testid="submit-task">
             <summary>"Submit a task"</summary>
@@ -501,7 +509,7 @@ fn SubmitTask() -> impl IntoView {
                         <input id="t-memory" size="10" prop:value=memory on:input=set_memory/>
                         <FieldMessage field="required_memory_bytes" error/>
                     </div>
-                    <EnvPicker id="t-env-name" form_container=Callback::new(move |v| form.update(|f| f.container = v)) allow_null=true/>
+                    <EnvPicker id="t-env-name" form_container=Callback::new(move |v| form.update(|f| f.container = v)) allow_null=allowed.native/>
                 </div>
                 <FieldMessage field="container_name" error/>
                 <fieldset class="field">
@@ -509,16 +517,21 @@ fn SubmitTask() -> impl IntoView {
                     <NodePicker multiple=true on_change=Callback::new(move |picked| form.update(|f| f.targets = picked))/>
                     <FieldMessage field="targets" error/>
                 </fieldset>
-                <div class="field">
-                    <label for="t-mounts">"Extra mounts (host:container[:ro] per line; replaces the defaults)"</label>
-                    <textarea id="t-mounts" rows="2" prop:value=mounts on:input=set_mounts></textarea>
-                    <FieldMessage field="additional_mounts" error/>
-                </div>
-                <label class="check">
-                    <input type="checkbox" prop:checked=move || form.get().privileged
-                        on:change=move |ev| form.update(|f| f.privileged = event_target_checked(&ev))/>
-                    " Privileged container"
-                </label>
+                {offer_mounts.then(|| view! {
+                    <div class="field">
+                        <label for="t-mounts">{mount_hint}</label>
+                        <textarea id="t-mounts" rows="2" prop:value=mounts on:input=set_mounts></textarea>
+                        <FieldMessage field="additional_mounts" error/>
+                    </div>
+                })}
+                {allowed.privileged.then(|| view! {
+                    <label class="check">
+                        <input type="checkbox" data-testid="privileged" prop:checked=move || form.get().privileged
+                            on:change=move |ev| form.update(|f| f.privileged = event_target_checked(&ev))/>
+                        " Privileged container"
+                    </label>
+                })}
+                <FieldMessage field="privileged" error/>
                 <div class="buttons">
                     <button type="submit" class="primary" disabled=move || submit.pending().get()>"Submit"</button>
                     <FieldMessage field="" error/>

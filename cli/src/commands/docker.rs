@@ -59,8 +59,9 @@ pub enum TarCommand {
     /// Commit an environment container and save it as a new tarball for the runners.
     #[command(after_help = "Example:\n  hakuriver docker tar create my-env")]
     Create { name: String },
-    /// Make an environment tarball from a tar file on the host (a root file system or a saved image).
-    #[command(after_help = "Example:\n  hakuriver docker tar import /srv/images/debian-rootfs.tar debian")]
+    /// Make an environment tarball from a tar file on the host (a root file system or a saved image),
+    /// inside paths.shared_dir.
+    #[command(after_help = "Example:\n  hakuriver docker tar import /mnt/shared/images/debian-rootfs.tar debian")]
     Import { tar: PathBuf, name: String },
     /// Which runner has which version of each environment.
     #[command(after_help = "Example:\n  hakuriver docker tar versions")]

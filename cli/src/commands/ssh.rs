@@ -29,7 +29,10 @@ pub async fn run(ctx: &Ctx, a: SshArgs) -> Result<ExitCode, Failure> {
         local_port: a.local_port,
         user: a.user,
         ssh_args: a.ssh_args,
-        token: ctx.token(&ctx.config()?.config),
+        tickets: match ctx.token(&ctx.config()?.config) {
+            Some(_) => Some(std::sync::Arc::new(ctx.client()?)),
+            None => None,
+        },
     };
     crate::tunnel::run(t).await.map_err(Failure::failed)
 }

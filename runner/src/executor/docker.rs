@@ -27,6 +27,15 @@ pub struct TaskPaths {
     pub stderr: PathBuf,
 }
 
+impl TaskPaths {
+    /// Creates a log file new beneath `shared_dir` (whatever had its name is removed first, a
+    /// link is never written through), mode 0644.
+    pub fn create_log(&self, path: &std::path::Path) -> Result<std::fs::File, String> {
+        hakuriver_support::beneath::create_fresh(&self.shared_dir, path, 0o644)
+            .map_err(|e| format!("cannot create log {}: {e}", path.display()))
+    }
+}
+
 /// How a container ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exit {
@@ -150,20 +159,17 @@ impl DockerRunner {
     }
 
     /// Streams the container's output into the log files until it ends, then waits for its exit.
-    /// `rewrite`: the files are written again from the container's first byte (Docker keeps the
-    /// whole output), as after a runner restart, when what was written before may end mid-line.
-    pub async fn follow(&self, name: &str, paths: &TaskPaths, rewrite: bool) -> Result<Exit, DockerError> {
+    /// The files are created new and written from the container's first byte (Docker keeps the
+    /// whole output), so a runner restarted mid-task writes them whole again.
+    pub async fn follow(&self, name: &str, paths: &TaskPaths) -> Result<Exit, DockerError> {
         let open = |p: &PathBuf| {
-            let p = p.clone();
+            let (p, paths) = (p.clone(), paths.clone());
             async move {
-                tokio::fs::OpenOptions::new()
-                    .create(true)
-                    .append(!rewrite)
-                    .write(true)
-                    .truncate(rewrite)
-                    .open(&p)
+                let file = tokio::task::spawn_blocking(move || paths.create_log(&p))
                     .await
-                    .map_err(|e| DockerError::Setup(format!("cannot open log {}: {e}", p.display())))
+                    .map_err(|e| DockerError::Setup(e.to_string()))?
+                    .map_err(DockerError::Setup)?;
+                Ok::<_, DockerError>(tokio::fs::File::from_std(file))
             }
         };
         let mut out = open(&paths.stdout).await?;

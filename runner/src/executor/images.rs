@@ -107,7 +107,13 @@ impl ImageSync {
         }
         tracing::info!(env, tarball = %path.display(), "loading environment image");
         let fail = |reason: String| ImageError::Load { path: path.clone(), reason };
-        let file = tokio::fs::File::open(&path).await.map_err(|e| fail(e.to_string()))?;
+        // Never through a link planted in shared storage: the tarball must be a file of its own.
+        let (dir, name) = (self.dir.clone(), path.clone());
+        let file = tokio::task::spawn_blocking(move || hakuriver_support::beneath::open_read(&dir, &name))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(e.to_string()))?;
+        let file = tokio::fs::File::from_std(file);
         let total = file.metadata().await.ok().map(|m| m.len());
         self.loads
             .lock()

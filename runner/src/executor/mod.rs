@@ -435,19 +435,18 @@ impl Executor {
             // The host ended this task while it was starting: it must not run.
             let _ = docker.kill(&name).await;
         }
-        self.finish(task.task_id, docker, &name, &paths, false).await
+        self.finish(task.task_id, docker, &name, &paths).await
     }
 
     /// Follows a started task container to its end: logs, exit code, OOM, removal.
     /// A Docker engine that restarts meanwhile is waited for, and the container followed again
     /// (its logs rewritten whole from Docker's copy): the engine stops containers when it stops,
     /// so the task then ends with the code it was stopped with, and the reason says so.
-    async fn finish(&self, id: TaskId, docker: &DockerRunner, name: &str, paths: &TaskPaths, rewrite: bool) -> Outcome {
-        let mut rewrite = rewrite;
+    async fn finish(&self, id: TaskId, docker: &DockerRunner, name: &str, paths: &TaskPaths) -> Outcome {
         let mut engine_restarted = false;
         let exit = loop {
-            match docker.follow(name, paths, rewrite).await {
-                Err(_) if docker.came_back(name).await => (engine_restarted, rewrite) = (true, true),
+            match docker.follow(name, paths).await {
+                Err(_) if docker.came_back(name).await => engine_restarted = true,
                 exit => break exit,
             }
         };
@@ -500,7 +499,7 @@ impl Executor {
                     let _ = docker.kill(&name).await;
                 }
                 let paths = this.paths(id);
-                let outcome = this.finish(id, &docker, &name, &paths, true).await;
+                let outcome = this.finish(id, &docker, &name, &paths).await;
                 this.conclude(id, outcome).await;
             });
         }

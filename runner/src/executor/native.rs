@@ -29,12 +29,51 @@ pub struct NativeTask {
     pub notes: Vec<String>,
 }
 
-/// `(uid, gid)` of `user` in an /etc/passwd text.
-pub fn passwd_lookup(passwd: &str, user: &str) -> Option<(u32, u32)> {
+/// A user as /etc/passwd lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswdEntry {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+}
+
+/// `user`'s entry in an /etc/passwd text.
+pub fn passwd_lookup(passwd: &str, user: &str) -> Option<PasswdEntry> {
     passwd.lines().find_map(|line| {
         let fields: Vec<&str> = line.split(':').collect();
-        (fields.len() >= 4 && fields[0] == user).then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))?
+        (fields.len() >= 6 && fields[0] == user).then(|| {
+            Some(PasswdEntry {
+                name: user.to_string(),
+                uid: fields[2].parse().ok()?,
+                gid: fields[3].parse().ok()?,
+                home: fields[5].to_string(),
+            })
+        })?
     })
+}
+
+/// The search path a task without a container starts with.
+pub const TASK_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The user a task without a container runs as: the one the host's policy names (never root),
+/// else `environment.runner_user`, else the runner's own (`None`).
+pub fn task_user(task: &TaskInfo, runner_user: &str, passwd: &str, node: &str) -> Result<Option<PasswdEntry>, String> {
+    if let Some(name) = &task.run_as_user {
+        let entry = passwd_lookup(passwd, name).ok_or_else(|| {
+            format!("policy.native_user {name:?} does not exist on {node}; create it or change [policy] native_user")
+        })?;
+        if entry.uid == 0 {
+            return Err(format!("policy.native_user {name:?} is root on {node}; refusing to run this task as root"));
+        }
+        return Ok(Some(entry));
+    }
+    if runner_user.is_empty() {
+        return Ok(None);
+    }
+    passwd_lookup(passwd, runner_user)
+        .map(Some)
+        .ok_or_else(|| format!("environment.runner_user {runner_user:?} does not exist on {node}"))
 }
 
 /// The first `name` in the folders of a PATH value.
@@ -83,16 +122,27 @@ pub fn spawn(task: &TaskInfo, paths: &TaskPaths, o: &NativeOptions<'_>) -> Resul
     } else {
         None
     };
-    let shim = ShimArgs { procs: cgroup.as_ref().map(TaskCgroup::procs_files).unwrap_or_default(), cpus, program };
-    let open = |p: &Path| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map_err(|e| format!("cannot open log {}: {e}", p.display()))
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let user = task_user(task, o.runner_user, &passwd, o.node).inspect_err(|_| {
+        if let Some(cg) = &cgroup {
+            cg.remove();
+        }
+    })?;
+    let shim = ShimArgs {
+        procs: cgroup.as_ref().map(TaskCgroup::procs_files).unwrap_or_default(),
+        cpus,
+        user: user.as_ref().map(|u| (u.uid, u.gid)),
+        program,
     };
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the runner binary: {e}"))?;
     let mut command = std::process::Command::new(exe);
+    // A clean environment: the runner's own variables (its configuration overrides, the runner
+    // token among them) never reach a task.
+    command.env_clear().env("PATH", TASK_PATH).env("LANG", "C.UTF-8");
+    match &user {
+        Some(u) => command.env("HOME", &u.home).env("USER", &u.name).env("LOGNAME", &u.name),
+        None => command.env("HOME", std::env::var_os("HOME").unwrap_or_else(|| "/".into())),
+    };
     command
         .args(to_args(&shim))
         .current_dir(paths.shared_dir.join("shared_data"))
@@ -102,17 +152,11 @@ pub fn spawn(task: &TaskInfo, paths: &TaskPaths, o: &NativeOptions<'_>) -> Resul
         .env("HAKURIVER_SHARED_DIR", paths.shared_dir.join("shared_data"))
         .env("HAKURIVER_LOCAL_TEMP_DIR", &paths.local_temp_dir)
         .stdin(Stdio::null())
-        .stdout(open(&paths.stdout)?)
-        .stderr(open(&paths.stderr)?)
+        .stdout(paths.create_log(&paths.stdout)?)
+        .stderr(paths.create_log(&paths.stderr)?)
         .process_group(0);
     if let Some(id) = task.target_numa_node_id {
         command.env("HAKURIVER_TARGET_NUMA_NODE", id.to_string());
-    }
-    if !o.runner_user.is_empty() {
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let (uid, gid) = passwd_lookup(&passwd, o.runner_user)
-            .ok_or_else(|| format!("environment.runner_user {:?} does not exist on {}", o.runner_user, o.node))?;
-        command.uid(uid).gid(gid);
     }
     let child = tokio::process::Command::from(command).spawn().map_err(|e| {
         if let Some(cg) = &cgroup {
@@ -146,9 +190,28 @@ mod tests {
     #[test]
     fn passwd_and_path_lookups() {
         let passwd = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1001::/home/alice:/bin/sh\n";
-        assert_eq!(passwd_lookup(passwd, "alice"), Some((1000, 1001)));
+        let alice = passwd_lookup(passwd, "alice").unwrap();
+        assert_eq!((alice.uid, alice.gid, alice.home.as_str()), (1000, 1001, "/home/alice"));
         assert_eq!(passwd_lookup(passwd, "bob"), None);
         assert!(find_on_path("sh", "/nonexistent:/bin").is_some());
         assert_eq!(find_on_path("no-such-program-here", "/bin:/usr/bin"), None);
+    }
+
+    #[test]
+    fn the_policy_user_is_never_root() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\ntoor:x:0:0::/:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/false\n";
+        let mut task: TaskInfo = serde_json::from_value(serde_json::json!({
+            "task_id": "1", "command": "id", "stdout_path": "", "stderr_path": "", "docker_image_name": "NULL"
+        }))
+        .unwrap();
+        assert_eq!(task_user(&task, "", passwd, "n").unwrap(), None);
+        assert_eq!(task_user(&task, "nobody", passwd, "n").unwrap().map(|u| u.uid), Some(65534));
+        task.run_as_user = Some("nobody".into());
+        assert_eq!(task_user(&task, "", passwd, "n").unwrap().map(|u| u.uid), Some(65534));
+        task.run_as_user = Some("toor".into());
+        assert!(task_user(&task, "", passwd, "n").unwrap_err().contains("root"));
+        task.run_as_user = Some("ghost".into());
+        assert!(task_user(&task, "", passwd, "n").unwrap_err().contains("native_user"));
     }
 }

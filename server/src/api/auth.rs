@@ -7,10 +7,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use hakuriver_model::api::Message;
-use hakuriver_model::auth::{Actor, TokenInfo, TokenRequest, WhoAmI};
+use hakuriver_model::auth::{Actor, TokenInfo, TokenRequest, TunnelTicket, WhoAmI};
+use hakuriver_model::TaskId;
 
 use super::error::{ApiError, ApiJson};
-use crate::auth::AuthError;
+use crate::auth::held::Presented;
+use crate::auth::{tickets, AuthError};
 use crate::state::AppState;
 
 impl From<AuthError> for ApiError {
@@ -41,6 +43,27 @@ pub async fn revoke_token(State(s): State<AppState>, Path(id): Path<String>) -> 
 
 pub async fn whoami(State(s): State<AppState>, Extension(actor): Extension<Actor>) -> Json<WhoAmI> {
     Json(WhoAmI { name: actor.name, role: actor.role, auth_enabled: s.services.auth.enabled() })
+}
+
+/// `POST /api/vps/{id}/ticket`: a single-use ticket that opens one SSH tunnel to VPS `id`
+/// (`REQUEST_TUNNEL <id> <ticket>` on the proxy's port), for whoever may control it. The API
+/// token never crosses the proxy's plain-TCP port; the tunnel holds it and ends with it.
+pub async fn tunnel_ticket(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Extension(actor): Extension<Actor>,
+    presented: Option<Extension<Presented>>,
+) -> Result<Json<TunnelTicket>, ApiError> {
+    let id: TaskId =
+        id.parse().map_err(|e: hakuriver_model::ids::TaskIdError| ApiError::Unprocessable(e.to_string()))?;
+    let owner = s.services.vps.owner(id).await.map_err(ApiError::NotFound)?;
+    if s.services.auth.enabled() && !actor.may_control(owner.as_deref()) {
+        return Err(ApiError::Forbidden(format!("Not authorized for VPS task {id}.")));
+    }
+    let presented = presented.map_or(Presented::Nothing, |Extension(p)| p);
+    let ticket = s.services.auth.issue_ticket(id, presented)?;
+    let expires_in_seconds = u32::try_from(tickets::TTL_MS / 1000).unwrap_or(30);
+    Ok(Json(TunnelTicket { ticket, expires_in_seconds }))
 }
 
 pub async fn release_node(State(s): State<AppState>, Path(hostname): Path<String>) -> Result<Json<Message>, ApiError> {

@@ -27,6 +27,12 @@ pub enum ApiError {
     Forbidden(String),
     /// A body over the limit (413).
     TooLarge(String),
+    /// A write whose body is not JSON (415).
+    UnsupportedMediaType(String),
+    /// A request for a name this host does not answer to (421).
+    Misdirected(String),
+    /// Too many long-lived streams open (429).
+    TooMany(String),
 }
 
 impl From<ServiceError> for ApiError {
@@ -37,6 +43,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::BadRequest(e) => ApiError::BadRequest(e.message),
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
+            ServiceError::Denied(d) => ApiError::Forbidden(d.message),
             ServiceError::Db(e) => ApiError::Internal(e.to_string()),
             ServiceError::Io(m) | ServiceError::Internal(m) => ApiError::Internal(m),
         }
@@ -69,6 +76,9 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
+            ApiError::Misdirected(m) => (StatusCode::MISDIRECTED_REQUEST, m),
+            ApiError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, m),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the host log".to_string())
@@ -81,8 +91,8 @@ impl IntoResponse for ApiError {
 /// The largest request body the API reads (a batch of 10 000 tasks fits well below it).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// A JSON request body. Unlike `axum::Json` it ignores the content type (the original's clients
-/// do not always send one) and answers a malformed body with 422 and a `detail` naming the field.
+/// A JSON request body (the guard has already refused writes that are not JSON). Unlike
+/// `axum::Json` it answers a malformed body with 422 and a `detail` naming the field.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {

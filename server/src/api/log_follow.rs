@@ -4,17 +4,19 @@
 //! is finished and everything has been sent.
 
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
+use axum::http::{Extensions, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Extension;
 use futures::stream::{self, Stream, StreamExt};
 use hakuriver_model::TaskId;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::error::ApiError;
 use super::tasks::LogQuery;
+use crate::auth::held::{self, Held};
 use crate::services::tasks::TaskService;
 use crate::state::AppState;
 use hakuriver_terminal::utf8_prefix;
@@ -26,46 +28,64 @@ pub async fn stdout(
     s: State<AppState>,
     id: Path<String>,
     q: Query<LogQuery>,
+    held: Option<Extension<Held>>,
+    extensions: Extensions,
+    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    follow(s, id, q, true).await
+    let ip = s.services.auth.client_ip(&extensions, &headers);
+    follow(s, id, q, true, held, ip).await
 }
 
 pub async fn stderr(
     s: State<AppState>,
     id: Path<String>,
     q: Query<LogQuery>,
+    held: Option<Extension<Held>>,
+    extensions: Extensions,
+    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    follow(s, id, q, false).await
+    let ip = s.services.auth.client_ip(&extensions, &headers);
+    follow(s, id, q, false, held, ip).await
 }
 
 struct Follow {
     tasks: TaskService,
     id: TaskId,
-    path: PathBuf,
+    stdout: bool,
     offset: u64,
     done: bool,
 }
 
+/// Streams are capped (`limits::LogStreams`), and one opened with a credential ends with it
+/// (revoked, expired, logged out), like a websocket.
 async fn follow(
     State(s): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
     stdout: bool,
+    held: Option<Extension<Held>>,
+    ip: std::net::IpAddr,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id: TaskId =
         id.parse().map_err(|e: hakuriver_model::ids::TaskIdError| ApiError::Unprocessable(e.to_string()))?;
     s.services.tasks.get(id).await?;
-    let (out, err) = s.services.tasks.log_paths(id);
-    let state = Follow {
-        tasks: s.services.tasks.clone(),
-        id,
-        path: if stdout { out } else { err },
-        offset: q.offset.unwrap_or(0),
-        done: false,
-    };
+    // A log that cannot be read safely (a link planted in shared storage) is refused up front.
+    s.services.tasks.open_log(id, stdout).await?;
+    let state = Follow { tasks: s.services.tasks.clone(), id, stdout, offset: q.offset.unwrap_or(0), done: false };
+    let slot = s.log_streams.open(ip).ok_or_else(|| {
+        ApiError::TooMany("Too many log streams open (from this address, or in all); close some and retry.".into())
+    })?;
     let mut shutdown = s.shutdown.clone();
-    let events =
-        stream::unfold(state, next_event).take_until(async move { crate::state::stopped(&mut shutdown).await });
+    let ended = async move {
+        tokio::select! {
+            () = crate::state::stopped(&mut shutdown) => {}
+            () = held::lapsed(held.map(|Extension(h)| h)) => {}
+        }
+    };
+    let events = stream::unfold(state, next_event).take_until(ended).map(move |event| {
+        let _ = &slot; // the stream's slots are given back when it ends
+        event
+    });
     Ok(Sse::new(events.map(Ok)).keep_alive(KeepAlive::default()))
 }
 
@@ -81,7 +101,11 @@ async fn next_event(mut f: Follow) -> Option<(Event, Follow)> {
             Ok(_) => None,
             Err(_) => return None,
         };
-        let chunk = read_from(&f.path, f.offset).await;
+        let chunk = match f.tasks.open_log(f.id, f.stdout).await {
+            Ok(Some(file)) => read_from(file, f.offset).await,
+            Ok(None) => Vec::new(),
+            Err(_) => return None,
+        };
         let whole = if finished.is_some() { chunk.len() } else { utf8_prefix(&chunk) };
         if whole > 0 {
             f.offset += whole as u64;
@@ -97,8 +121,7 @@ async fn next_event(mut f: Follow) -> Option<(Event, Follow)> {
     }
 }
 
-async fn read_from(path: &std::path::Path, offset: u64) -> Vec<u8> {
-    let Ok(mut file) = tokio::fs::File::open(path).await else { return Vec::new() };
+async fn read_from(mut file: tokio::fs::File, offset: u64) -> Vec<u8> {
     if file.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
         return Vec::new();
     }

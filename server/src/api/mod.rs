@@ -50,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/tasks/{id}/terminal", get(terminal::task_websocket))
         .route("/api/vps/status", get(tasks::vps_status))
         .route("/api/vps", get(tasks::vps_list))
+        .route("/api/vps/{id}/ticket", post(auth::tunnel_ticket))
         .route("/api/docker/create_tar/{name}", post(docker::create_tar))
         .route("/api/docker/list", get(docker::list_tars))
         .route("/api/docker/import", post(docker::import))

@@ -13,11 +13,13 @@ use crate::state::AppState;
 
 pub async fn register(
     State(s): State<AppState>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     ApiJson(info): ApiJson<RunnerInfo>,
 ) -> Result<Json<Message>, ApiError> {
     let name = info.hostname.clone();
-    s.services.nodes.register(info, runner_identity(&headers)).await?;
+    let peer = s.services.auth.client_ip(&extensions, &headers);
+    s.services.nodes.register(info, runner_identity(&headers), peer).await?;
     Ok(Json(Message::new(format!("Runner {name} acknowledged."))))
 }
 

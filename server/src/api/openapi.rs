@@ -37,6 +37,7 @@ fn op(summary: &str, role: &str, params: Vec<Value>, body: Option<Value>, ok: &s
     });
     if body.is_some() {
         responses["413"] = json!({"description": "body over 16 MiB", "content": detail()});
+        responses["415"] = json!({"description": "the body is not JSON", "content": detail()});
     }
     let mut op = json!({
         "summary": summary,
@@ -196,6 +197,7 @@ pub fn build() -> Value {
             "/api/task/{id}/stderr": {"get": op("A task's standard error", "viewer", log_query(), None, "200")},
             "/api/vps/status": {"get": op("VPS tasks that are not over", "viewer", vec![], None, "200")},
             "/api/vps": {"get": op("Every VPS task", "viewer", task_query(), None, "200")},
+            "/api/vps/{id}/ticket": {"post": op("A single-use ticket for one SSH tunnel to the VPS (REQUEST_TUNNEL <id> <ticket>)", "user (its owner), operator", vec![id()], None, "200")},
             "/api/docker/host/containers": {"get": op("The host's environment containers", "viewer", vec![], None, "200")},
             "/api/docker/host/create": {"post": op("Create an environment container", "operator", vec![], Some(schema_ref("CreateEnvRequest")), "200")},
             "/api/docker/host/delete/{name}": {"post": op("Delete an environment container", "operator", vec![env_name()], None, "200")},

@@ -14,6 +14,7 @@ use super::policy::{access, Access};
 use super::Credential;
 use crate::api::{ApiError, MAX_BODY_BYTES};
 use crate::state::AppState;
+use hakuriver_support::request_rules::{write_body_ok, Accepts};
 
 /// The dashboard's login cookie.
 pub const SESSION_COOKIE: &str = "hakuriver_session";
@@ -44,6 +45,9 @@ async fn check(state: &AppState, mut req: Request, next: Next) -> Response {
 
     let headers = req.headers();
     let auth = &state.services.auth;
+    if let Some(refused) = refuse_foreign(state, &req) {
+        return refused;
+    }
     if is_websocket(headers) && headers.contains_key(header::ORIGIN) && !origin_allowed(headers, auth.allowed_origins())
     {
         return ApiError::Forbidden("websocket from another origin refused".into()).into_response();
@@ -71,23 +75,22 @@ async fn check(state: &AppState, mut req: Request, next: Next) -> Response {
             };
         }
         presented => {
-            let wait = auth.wait_ms(ip);
-            if wait > 0 {
-                return too_many(wait);
-            }
-            // A websocket outlives the request: it is watched, and ends when its credential does.
-            let changes = is_websocket(req.headers()).then(|| auth.changes());
+            // A websocket or a followed log outlives the request: it is watched, and ends when
+            // its credential does.
+            let changes = (is_websocket(req.headers()) || path.ends_with("/follow")).then(|| auth.changes());
             match presented.resolve(auth).await {
                 Ok(Some(credential)) => {
-                    auth.succeeded(ip);
                     let by_cookie = matches!(presented, Presented::Cookie(_));
+                    req.extensions_mut().insert(presented.clone());
                     if let Some(changes) = changes {
                         req.extensions_mut().insert(Held::new(auth.clone(), presented, changes));
                     }
                     (credential, by_cookie)
                 }
                 Ok(None) => {
-                    auth.failed(ip);
+                    if let Some(wait) = auth.failed(ip) {
+                        return too_many(wait);
+                    }
                     tracing::info!(%ip, path, "authentication failed");
                     if matches!(presented, Presented::Cookie(_)) && wants_page(&req, &path) {
                         return login_redirect(&state.base_path, &req);
@@ -123,6 +126,50 @@ async fn check(state: &AppState, mut req: Request, next: Next) -> Response {
         }
         (Access::Public, _) => next.run(req).await,
     }
+}
+
+/// What no page on another site may do, whatever `[auth] enabled` says: reach the host by a
+/// name that is not its own (DNS rebinding: 421), write anything but JSON (or the login form)
+/// (415), or write from a page of another origin (403).
+fn refuse_foreign(state: &AppState, req: &Request) -> Option<Response> {
+    let (method, path, headers) = (req.method(), req.uri().path(), req.headers());
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    // HTTP/2 names the host in the request's authority instead of a Host header.
+    let host = text(header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if !state.public_names.allows(host) {
+        tracing::warn!(
+            host = host.unwrap_or(""),
+            "refused a request for a name this host does not answer to (add it to [network] public_hosts if it is this host's)"
+        );
+        let detail = format!(
+            "This host does not answer to the name {:?}; if that is how users reach it, add it to [network] public_hosts.",
+            host.unwrap_or("")
+        );
+        return Some(ApiError::Misdirected(detail).into_response());
+    }
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || is_websocket(headers) {
+        return None;
+    }
+    let path = strip_base(path, &state.base_path);
+    // The login form and the dashboard's server functions post forms; every other write is JSON.
+    let form = matches!(path, "/login" | "/logout") || path.starts_with("/api/ui/");
+    let accepts = if form { Accepts::JsonOrForm } else { Accepts::Json };
+    let length = text(header::CONTENT_LENGTH);
+    let body_empty = length == Some("0") || (length.is_none() && !headers.contains_key(header::TRANSFER_ENCODING));
+    if !write_body_ok(text(header::CONTENT_TYPE), body_empty, accepts) {
+        let detail = match accepts {
+            Accepts::Json => "Writes take a JSON body: send `Content-Type: application/json`.",
+            Accepts::JsonOrForm => "This takes application/x-www-form-urlencoded or JSON.",
+        };
+        return Some(ApiError::UnsupportedMediaType(detail.into()).into_response());
+    }
+    if headers.contains_key(header::ORIGIN) && !origin_allowed(headers, state.services.auth.allowed_origins()) {
+        tracing::info!(origin = text(header::ORIGIN).unwrap_or(""), path, "refused a write from another origin");
+        return Some(
+            ApiError::Forbidden("cross-site request refused (the Origin is not this host)".into()).into_response(),
+        );
+    }
+    None
 }
 
 fn presented(headers: &HeaderMap) -> Presented {

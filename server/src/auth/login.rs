@@ -48,14 +48,8 @@ async fn login(
             .into_response();
     }
     let ip = auth.client_ip(&extensions, &headers);
-    let wait = auth.wait_ms(ip);
-    if wait > 0 {
-        let message = format!("Too many failed attempts; wait {} s.", (wait + 999) / 1000);
-        return (StatusCode::TOO_MANY_REQUESTS, Html(form(&s.base_path, &next, Some(&message)))).into_response();
-    }
     match auth.login(f.token.trim()).await {
         Ok(Some((cookie, actor))) => {
-            auth.succeeded(ip);
             tracing::info!(%ip, name = %actor.name, role = %actor.role, "dashboard login");
             let max_age = auth.session_length().as_secs();
             let secure = if s.tls { "; Secure" } else { "" };
@@ -64,7 +58,11 @@ async fn login(
             with_cookie(Redirect::to(&next).into_response(), &value)
         }
         Ok(None) => {
-            auth.failed(ip);
+            if let Some(wait) = auth.failed(ip) {
+                let message = format!("Too many failed attempts; wait {} s.", (wait + 999) / 1000);
+                return (StatusCode::TOO_MANY_REQUESTS, Html(form(&s.base_path, &next, Some(&message))))
+                    .into_response();
+            }
             tracing::info!(%ip, "dashboard login refused");
             let message = "That token is not valid (or it expired, or was revoked).";
             (StatusCode::UNAUTHORIZED, Html(form(&s.base_path, &next, Some(message)))).into_response()
@@ -101,12 +99,21 @@ fn with_cookie(mut response: Response, cookie: &str) -> Response {
 }
 
 /// Where to go after logging in: a path on this host under the base path, never another site.
+/// `next` is read as a browser reads a `Location` (a WHATWG URL relative to this host: tabs and
+/// newlines dropped, `\` as `/`) and kept only when it stays on this origin; what is sent back
+/// is the parsed path and query, not the text given.
 fn safe_next(next: &str, base: &str) -> String {
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.contains("://");
-    if local && (base.is_empty() || next == base || next.starts_with(&format!("{base}/"))) {
-        next.to_string()
-    } else {
-        format!("{base}/")
+    let fallback = format!("{base}/");
+    let Ok(here) = url::Url::parse("http://this-host.invalid/") else { return fallback };
+    let Ok(target) = here.join(next) else { return fallback };
+    let same_origin = next.starts_with('/') && target.origin() == here.origin() && target.username().is_empty();
+    let path = target.path();
+    if !same_origin || !(base.is_empty() || path == base || path.starts_with(&format!("{base}/"))) {
+        return fallback;
+    }
+    match target.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_string(),
     }
 }
 
@@ -141,11 +148,27 @@ mod tests {
     #[test]
     fn next_stays_on_this_host() {
         assert_eq!(safe_next("/tasks?status=running", ""), "/tasks?status=running");
-        for bad in ["//evil.example/x", "https://evil.example", "/\\evil", "tasks", ""] {
+        for bad in [
+            "//evil.example/x",
+            "https://evil.example",
+            "/\\evil",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example/x",
+            "\\/evil.example",
+            "/\\/evil.example",
+            " //evil.example",
+            "http:evil.example",
+            "//user@evil.example",
+            "tasks",
+            "",
+        ] {
             assert_eq!(safe_next(bad, ""), "/", "{bad}");
         }
         assert_eq!(safe_next("/hr/tasks", "/hr"), "/hr/tasks");
         assert_eq!(safe_next("/other", "/hr"), "/hr/");
+        assert_eq!(safe_next("/hr/../other", "/hr"), "/hr/");
+        assert_eq!(safe_next("/tasks?q=<x>", ""), "/tasks?q=%3Cx%3E");
     }
 
     #[test]

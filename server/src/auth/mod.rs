@@ -12,6 +12,7 @@ pub mod held;
 pub mod login;
 pub mod policy;
 pub mod throttle;
+pub mod tickets;
 pub mod token;
 
 use std::net::IpAddr;
@@ -20,10 +21,12 @@ use std::time::Duration;
 
 use hakuriver_config::{secret, AuthSection};
 use hakuriver_model::auth::{is_valid_token_name, Actor, Role, TokenCreated, TokenInfo, TokenRequest};
+use hakuriver_model::TaskId;
 
 use crate::db::auth::{self as store, SessionRow, TokenRow};
 use crate::db::{DbError, Pool};
 use crate::services::{local_time, now_ms};
+use held::Presented;
 use throttle::Throttle;
 
 /// The address a connection came from, as every request sees it (`ConnectInfo<Peer>`): what
@@ -55,6 +58,10 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// The name the configuration's `admin_token` acts as.
 pub const CONFIG_ADMIN: &str = "admin";
+
+/// A session made with the configured `admin_token` names it as this prefix and the token's
+/// hash, so that rotating the token (and restarting the host) ends those sessions.
+const ADMIN_SESSION_PREFIX: &str = "admin-token:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -89,6 +96,7 @@ struct Inner {
     trusted_proxies: Vec<hakuriver_config::IpNet>,
     pool: Pool,
     throttle: Mutex<Throttle>,
+    tickets: Mutex<tickets::Tickets>,
     /// Counts revocations and logouts, so held credentials are checked again at once.
     changes: tokio::sync::watch::Sender<u64>,
 }
@@ -105,6 +113,7 @@ impl Auth {
                 trusted_proxies: config.trusted_proxies.clone(),
                 pool,
                 throttle: Mutex::new(Throttle::default()),
+                tickets: Mutex::new(tickets::Tickets::default()),
                 changes: tokio::sync::watch::Sender::new(0),
             }),
         }
@@ -162,13 +171,16 @@ impl Auth {
             store::delete_session(&self.inner.pool, &row.secret_hash).await?;
             return Ok(None);
         }
-        if row.token_id != CONFIG_ADMIN {
-            let live = store::token(&self.inner.pool, &row.token_id)
+        let live = match row.token_id.strip_prefix(ADMIN_SESSION_PREFIX) {
+            // A login with the configured admin token lasts while that token is the configured one.
+            Some(hash) => self.inner.admin_token_hash.as_deref() == Some(hash),
+            None if row.token_id == CONFIG_ADMIN => false, // made before sessions named the token
+            None => store::token(&self.inner.pool, &row.token_id)
                 .await?
-                .is_some_and(|t| t.revoked_at_ms.is_none() && t.expires_at_ms.is_none_or(|at| at > now_ms()));
-            if !live {
-                return Ok(None);
-            }
+                .is_some_and(|t| t.revoked_at_ms.is_none() && t.expires_at_ms.is_none_or(|at| at > now_ms())),
+        };
+        if !live {
+            return Ok(None);
         }
         Ok(row.role.parse().ok().map(|role| Actor { name: row.name, role }))
     }
@@ -176,8 +188,9 @@ impl Auth {
     /// Logs in with a token: answers the new session's cookie value, or `None` when the token
     /// does not hold. The session ends after `session_hours`, or earlier with its token.
     pub async fn login(&self, token: &str) -> Result<Option<(String, Actor)>, AuthError> {
-        let (token_id, actor) = if self.inner.admin_token_hash.as_deref().is_some_and(|h| secret::matches(token, h)) {
-            (CONFIG_ADMIN.to_string(), Actor { name: CONFIG_ADMIN.into(), role: Role::Admin })
+        let admin = self.inner.admin_token_hash.as_deref().filter(|h| secret::matches(token, h));
+        let (token_id, actor) = if let Some(hash) = admin {
+            (format!("{ADMIN_SESSION_PREFIX}{hash}"), Actor { name: CONFIG_ADMIN.into(), role: Role::Admin })
         } else {
             match self.api_token(token).await? {
                 Some(t) => (t.id, Actor { name: t.name, role: t.role }),
@@ -258,21 +271,35 @@ impl Auth {
         self.inner.changes.subscribe()
     }
 
-    /// Milliseconds `ip` must wait before its next authentication attempt.
-    pub fn wait_ms(&self, ip: IpAddr) -> i64 {
-        self.throttle().wait_ms(ip, now_ms())
-    }
-
-    /// Records a failed attempt from `ip`.
-    pub fn failed(&self, ip: IpAddr) {
-        let wait = self.throttle().failed(ip, now_ms());
+    /// Records a credential from `ip` that did not hold. While `ip` is slowed down, answers the
+    /// milliseconds it must still wait (the attempt is refused with 429 and not counted);
+    /// otherwise counts it and answers `None` (refused with 401). Credentials that hold are never
+    /// slowed down, so one guesser behind a shared address (a NAT, a proxy) locks nobody out.
+    pub fn failed(&self, ip: IpAddr) -> Option<i64> {
+        let now = now_ms();
+        let mut throttle = self.throttle();
+        let waiting = throttle.wait_ms(ip, now);
+        if waiting > 0 {
+            return Some(waiting);
+        }
+        let wait = throttle.failed(ip, now);
         if wait > 0 {
             tracing::warn!(%ip, wait_ms = wait, "repeated authentication failures; slowing this address down");
         }
+        None
     }
 
-    pub fn succeeded(&self, ip: IpAddr) {
-        self.throttle().succeeded(ip);
+    /// A single-use ticket for one SSH tunnel to `task`, on behalf of the credential `presented`.
+    pub fn issue_ticket(&self, task: TaskId, presented: Presented) -> Result<String, AuthError> {
+        let secret = secret::generate().map_err(|e| AuthError::Random(e.to_string()))?;
+        let mut tickets = self.inner.tickets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(tickets.issue(&secret, task, presented, now_ms()))
+    }
+
+    /// Uses up a tunnel ticket for `task`: the credential it was issued for, if it holds.
+    pub fn redeem_ticket(&self, ticket: &str, task: TaskId) -> Option<Presented> {
+        let mut tickets = self.inner.tickets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tickets.redeem(ticket, task, now_ms())
     }
 
     fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {

@@ -37,6 +37,9 @@ pub struct TaskRow {
     pub ssh_port: Option<u16>,
     /// The name of the token that submitted it.
     pub owner: Option<String>,
+    /// The Unix user a task without a container runs as (none: the runner's own), fixed by the
+    /// resource policy for the submitter's role.
+    pub run_as: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -66,6 +69,7 @@ struct RawTask {
     assignment_suspicion_count: i64,
     ssh_port: Option<i64>,
     owner: Option<String>,
+    run_as: Option<String>,
 }
 
 fn id(v: i64) -> TaskId {
@@ -110,6 +114,7 @@ impl TryFrom<RawTask> for TaskRow {
             completed_at_ms: r.completed_at_ms,
             assigned_at_ms: r.assigned_at_ms,
             owner: r.owner,
+            run_as: r.run_as,
         })
     }
 }
@@ -122,12 +127,12 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 const COLUMNS: &str = "task_id, batch_id, task_type, command, arguments, env_vars, required_cores,
     required_memory_bytes, required_gpus, target_node, target_numa_node_id, assigned_node,
     container_name, privileged, additional_mounts, status, exit_code, error_message,
-    submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner";
+    submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner, run_as";
 
 pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), DbError> {
     sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
     ))
     .bind(sql_id(t.task_id))
     .bind(t.batch_id.map(sql_id))
@@ -154,6 +159,7 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), Db
     .bind(t.ssh_port.map(i64::from))
     .bind(t.assigned_at_ms)
     .bind(&t.owner)
+    .bind(&t.run_as)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -480,6 +486,7 @@ mod tests {
             assignment_suspicion_count: 0,
             ssh_port: None,
             owner: Some("alice".into()),
+            run_as: Some("nobody".into()),
         }
     }
 

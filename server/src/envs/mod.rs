@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, NodeEnvVersion, TarballList};
 use hakuriver_model::task::{env_image, is_valid_env_name};
+use hakuriver_support::beneath::{self, BeneathError};
 use tokio::io::AsyncWriteExt;
 
 use crate::operations::Progress;
@@ -68,12 +69,14 @@ pub fn check_name(name: &str) -> Result<(), EnvError> {
 pub struct EnvService {
     docker: Result<Docker, String>,
     dir: PathBuf,
+    /// Imports read tar files beneath this folder only (`paths.shared_dir`), never through a link.
+    import_root: PathBuf,
     warnings: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl EnvService {
     /// Connects to the host's Docker engine; without one every call says so.
-    pub async fn connect(dir: PathBuf) -> Self {
+    pub async fn connect(dir: PathBuf, import_root: PathBuf) -> Self {
         let docker = match Docker::connect_with_local_defaults() {
             Ok(d) => d.negotiate_version().await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -81,7 +84,7 @@ impl EnvService {
         if let Err(e) = &docker {
             tracing::warn!(error = %e, "Docker engine not reachable: environment management is unavailable");
         }
-        EnvService { docker, dir, warnings: Default::default() }
+        EnvService { docker, dir, import_root, warnings: Default::default() }
     }
 
     /// Problems an admin must fix, for `/health` and the dashboard.
@@ -286,12 +289,31 @@ impl EnvService {
         if !path.is_absolute() {
             return Err(EnvError::Invalid(format!("{}: give an absolute path on the host", path.display())));
         }
-        if !path.is_file() {
-            return Err(EnvError::NotFound(format!("{}: no such file on the host", path.display())));
-        }
+        let file = self.open_import(path).await?;
         self.docker()?;
         let owned = path.to_path_buf();
-        tokio::task::spawn_blocking(move || tar_kind(&owned)).await.map_err(|e| EnvError::Io(e.to_string()))?
+        tokio::task::spawn_blocking(move || tar_kind(&owned, file)).await.map_err(|e| EnvError::Io(e.to_string()))?
+    }
+
+    /// Opens a file to import: beneath `paths.shared_dir`, never through a link.
+    async fn open_import(&self, path: &Path) -> Result<std::fs::File, EnvError> {
+        let (root, owned) = (self.import_root.clone(), path.to_path_buf());
+        let opened = tokio::task::spawn_blocking(move || beneath::open_read(&root, &owned))
+            .await
+            .map_err(|e| EnvError::Io(e.to_string()))?;
+        opened.map_err(|e| match e {
+            e if e.is_not_found() => EnvError::NotFound(format!("{}: no such file on the host", path.display())),
+            BeneathError::Outside(..) => EnvError::Invalid(format!(
+                "{}: imports read files inside paths.shared_dir ({}) only; copy the tar file there",
+                path.display(),
+                self.import_root.display()
+            )),
+            e @ (BeneathError::Link(_) | BeneathError::NotRegular(_)) => {
+                tracing::warn!(path = %path.display(), error = %e, "import refused");
+                EnvError::Invalid(e.to_string())
+            }
+            e => EnvError::Io(e.to_string()),
+        })
     }
 
     /// Makes environment `name` from a tar file on the host (checked by `prepare_import`): a root
@@ -310,8 +332,7 @@ impl EnvService {
         let image = env_image(name);
         let repo = image.trim_end_matches(":base").to_string();
         let open = || async {
-            let file =
-                tokio::fs::File::open(path).await.map_err(|e| EnvError::Io(format!("{}: {e}", path.display())))?;
+            let file = tokio::fs::File::from_std(self.open_import(path).await?);
             let counter = progress.clone();
             let counted = tokio_util::io::ReaderStream::with_capacity(file, IO_CHUNK).inspect(move |chunk| {
                 if let Ok(bytes) = chunk {
@@ -421,9 +442,8 @@ pub enum TarKind {
 }
 
 /// Tells a saved image from a root file system by its `manifest.json`.
-pub fn tar_kind(path: &Path) -> Result<TarKind, EnvError> {
+pub fn tar_kind(path: &Path, file: std::fs::File) -> Result<TarKind, EnvError> {
     let bad = |e: std::io::Error| EnvError::Invalid(format!("{}: not a readable tar file: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(bad)?;
     let mut archive = tar::Archive::new(file);
     let mut entries = 0;
     for entry in archive.entries().map_err(bad)? {
@@ -491,7 +511,13 @@ impl Drop for RemoveOnDrop {
 async fn save(docker: &Docker, image: &str, path: &Path, progress: &Progress) -> Result<(), EnvError> {
     let io = |e: std::io::Error| EnvError::Io(format!("{}: {e}", path.display()));
     // Large buffered writes: every write to a tokio file is a trip to the blocking pool.
-    let mut file = tokio::io::BufWriter::with_capacity(IO_CHUNK, tokio::fs::File::create(path).await.map_err(io)?);
+    // Created new, never written through a link someone planted under that name.
+    let (dir, owned) = (path.parent().unwrap_or(Path::new("/")).to_path_buf(), path.to_path_buf());
+    let created = tokio::task::spawn_blocking(move || beneath::create_fresh(&dir, &owned, 0o644))
+        .await
+        .map_err(|e| EnvError::Io(e.to_string()))?
+        .map_err(|e| EnvError::Io(e.to_string()))?;
+    let mut file = tokio::io::BufWriter::with_capacity(IO_CHUNK, tokio::fs::File::from_std(created));
     let mut stream = docker.export_image(image);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
@@ -522,11 +548,12 @@ mod tests {
 
     #[test]
     fn tells_images_from_root_file_systems() {
-        assert_eq!(tar_kind(tar_with(&["manifest.json", "abc/layer.tar"]).path()).unwrap(), TarKind::Image);
-        assert_eq!(tar_kind(tar_with(&["./bin/sh", "./etc/passwd"]).path()).unwrap(), TarKind::RootFs);
+        let kind = |f: &tempfile::NamedTempFile| tar_kind(f.path(), std::fs::File::open(f.path()).unwrap());
+        assert_eq!(kind(&tar_with(&["manifest.json", "abc/layer.tar"])).unwrap(), TarKind::Image);
+        assert_eq!(kind(&tar_with(&["./bin/sh", "./etc/passwd"])).unwrap(), TarKind::RootFs);
         let junk = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(junk.path(), b"this is not a tar file at all").unwrap();
-        assert!(matches!(tar_kind(junk.path()), Err(EnvError::Invalid(_))));
+        assert!(matches!(kind(&junk), Err(EnvError::Invalid(_))));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod health;
 pub mod history;
 pub mod node_reports;
 pub mod nodes;
+pub mod runner_address;
 pub mod runner_client;
 pub mod submit_request;
 pub mod tasks;
@@ -80,6 +81,9 @@ pub enum ServiceError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The request asks for more than the caller's role may ([policy]).
+    #[error("{0}")]
+    Denied(hakuriver_model::policy::Denied),
     #[error(transparent)]
     Db(#[from] DbError),
     /// A file the host keeps could not be read or written.

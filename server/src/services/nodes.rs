@@ -30,8 +30,16 @@ pub struct NodeRegistry {
     /// Each node as last published, by hostname: what the once-a-second health sampler reads,
     /// so it costs no database read however many nodes there are.
     views: Arc<Mutex<BTreeMap<String, NodeInfo>>>,
+    trust: RunnerTrust,
+}
+
+/// How far the host believes what runners say about themselves.
+#[derive(Debug, Clone, Default)]
+pub struct RunnerTrust {
     /// Bind each node name to the identity of the runner that registered it first (auth on).
-    bind_names: bool,
+    pub bind_names: bool,
+    /// Where runners may be reached besides the address they connect from.
+    pub networks: Vec<hakuriver_config::IpNet>,
 }
 
 /// What a runner proved about itself: its identity key, when it sent one.
@@ -45,7 +53,7 @@ impl NodeRegistry {
         tasks: TaskService,
         heartbeat_interval: Duration,
         offline_after: Duration,
-        bind_names: bool,
+        trust: RunnerTrust,
     ) -> Self {
         NodeRegistry {
             pool,
@@ -57,14 +65,25 @@ impl NodeRegistry {
             started_ms: now_ms(),
             reports: Arc::default(),
             views: Arc::default(),
-            bind_names,
+            trust,
         }
     }
 
     /// Registers (or re-registers) a runner under its hostname; the node is online from now.
     /// With name binding on, a name already bound to another runner's identity is refused.
-    pub async fn register(&self, info: RunnerInfo, identity: RunnerIdentity<'_>) -> Result<(), ServiceError> {
+    /// `peer`: the address the registration came from; the runner must be reached there (or in
+    /// `runner_networks`).
+    pub async fn register(
+        &self,
+        info: RunnerInfo,
+        identity: RunnerIdentity<'_>,
+        peer: std::net::IpAddr,
+    ) -> Result<(), ServiceError> {
         validate_registration(&info)?;
+        if let Err(reason) = super::runner_address::check(&info.runner_url, peer, &self.trust.networks).await {
+            tracing::warn!(node = %info.hostname, %peer, url = %info.runner_url, "registration refused: {reason}");
+            return Err(ServiceError::Forbidden(reason));
+        }
         let claimed = self.check_identity(&info.hostname, identity, true).await?;
         let transition = store::upsert_registration(&self.pool, &info, now_ms()).await?;
         self.reports.registered(&info.hostname);
@@ -80,7 +99,7 @@ impl NodeRegistry {
             Transition::BackOnline => tracing::info!(node = %info.hostname, "node re-registered, back online"),
             Transition::Unchanged => tracing::info!(node = %info.hostname, "node re-registered"),
         }
-        if self.bind_names && in_the_clear(&info.runner_url) {
+        if self.trust.bind_names && in_the_clear(&info.runner_url) {
             tracing::warn!(
                 node = %info.hostname,
                 url = %info.runner_url,
@@ -99,7 +118,7 @@ impl NodeRegistry {
         identity: RunnerIdentity<'_>,
         registering: bool,
     ) -> Result<Option<String>, ServiceError> {
-        if !self.bind_names {
+        if !self.trust.bind_names {
             return Ok(None);
         }
         let Some(identity) = identity.filter(|i| !i.is_empty()) else {

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use hakuriver_model::api::FieldError;
+use hakuriver_model::auth::Role;
+use hakuriver_model::policy::{Asked, Denied, ResourcePolicy};
 use hakuriver_model::sshkey::parse_public_key;
 use hakuriver_model::task::{check_mount, is_env_var_name, is_valid_env_name, NO_CONTAINER, VPS};
 use hakuriver_model::{Target, TaskRequest};
@@ -23,6 +25,8 @@ pub struct SubmitDefaults {
     pub container_name: String,
     pub privileged: bool,
     pub additional_mounts: Vec<String>,
+    /// What each role may ask for.
+    pub policy: ResourcePolicy,
 }
 
 /// A checked request: one entry per target (or one `None` target: the host places it).
@@ -43,6 +47,37 @@ pub struct CheckedSubmit {
     pub queue: bool,
     /// `(as written, parsed)`; empty means "the host places one task".
     pub targets: Vec<(String, Target)>,
+    /// The Unix user a task without a container runs as (none: the runner's own).
+    pub run_as: Option<String>,
+}
+
+/// Why a submit is refused before anything is stored.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SubmitRefusal {
+    /// The request breaks a rule of the contract (400).
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// The request asks for more than the submitter's role may (403).
+    #[error("{0}")]
+    Denied(Denied),
+}
+
+/// Checks `req` for a submitter of `role`: the request's own rules, then the resource policy.
+/// A configured default the role may not have (`docker.tasks_privileged`) is not applied to it;
+/// asking for it explicitly is refused.
+pub fn check_for(req: &TaskRequest, defaults: &SubmitDefaults, role: Role) -> Result<CheckedSubmit, SubmitRefusal> {
+    let mut checked = check(req, defaults).map_err(SubmitRefusal::Invalid)?;
+    let policy = &defaults.policy;
+    if req.privileged.is_none() && role < policy.privileged_role {
+        checked.privileged = false;
+    }
+    let asked =
+        Asked { privileged: checked.privileged, container_name: &checked.container_name, mounts: &checked.mounts };
+    policy.check(role, &asked, &defaults.additional_mounts).map_err(SubmitRefusal::Denied)?;
+    if checked.container_name == NO_CONTAINER {
+        checked.run_as = policy.native_user_for(role).map(str::to_string);
+    }
+    Ok(checked)
 }
 
 fn err(field: &str, message: impl Into<String>) -> FieldError {
@@ -149,6 +184,7 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
         // An interactive VPS that cannot start now fails at once unless asked to wait.
         queue: req.queue.unwrap_or(!vps),
         targets,
+        run_as: None,
     })
 }
 
@@ -203,7 +239,12 @@ mod tests {
     use super::*;
 
     fn defaults() -> SubmitDefaults {
-        SubmitDefaults { container_name: "hakuriver-base".into(), privileged: false, additional_mounts: vec![] }
+        SubmitDefaults {
+            container_name: "hakuriver-base".into(),
+            privileged: false,
+            additional_mounts: vec![],
+            policy: ResourcePolicy::default(),
+        }
     }
 
     fn req(json: &str) -> TaskRequest {
@@ -249,6 +290,31 @@ mod tests {
         ] {
             assert!(check(&req(&body), &defaults()).is_err(), "{}", &body[..body.len().min(80)]);
         }
+    }
+
+    #[test]
+    fn the_policy_applies_to_what_the_request_ends_up_asking() {
+        let mut d = defaults();
+        d.privileged = true;
+        // A default the role may not have is dropped, not refused; asking for it is refused.
+        let c = check_for(&req(r#"{"command":"x"}"#), &d, Role::User).unwrap();
+        assert!(!c.privileged && c.run_as.is_none());
+        assert!(check_for(&req(r#"{"command":"x"}"#), &d, Role::Admin).unwrap().privileged);
+        let e = check_for(&req(r#"{"command":"x","privileged":true}"#), &d, Role::User).unwrap_err();
+        assert!(matches!(e, SubmitRefusal::Denied(ref d) if d.field == "privileged"), "{e:?}");
+        let e = check_for(&req(r#"{"command":"x","container_name":"NULL"}"#), &d, Role::Operator).unwrap_err();
+        assert!(matches!(e, SubmitRefusal::Denied(ref d) if d.key == "policy.native_role"), "{e:?}");
+        let e = check_for(&req(r#"{"command":"x","additional_mounts":["/:/host"]}"#), &d, Role::User).unwrap_err();
+        assert!(matches!(e, SubmitRefusal::Denied(ref d) if d.field == "additional_mounts"), "{e:?}");
+        // Bad input is still a 400, whatever the role.
+        let e = check_for(&req(r#"{"command":""}"#), &d, Role::Admin).unwrap_err();
+        assert!(matches!(e, SubmitRefusal::Invalid(_)));
+        // Native tasks of roles below native_root_role run as native_user.
+        d.policy.native_role = Role::User;
+        let c = check_for(&req(r#"{"command":"id","container_name":"NULL"}"#), &d, Role::User).unwrap();
+        assert_eq!(c.run_as.as_deref(), Some("nobody"));
+        let c = check_for(&req(r#"{"command":"id","container_name":"NULL"}"#), &d, Role::Admin).unwrap();
+        assert_eq!(c.run_as, None);
     }
 
     #[test]

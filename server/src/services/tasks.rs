@@ -13,18 +13,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hakuriver_model::auth::Actor;
+use hakuriver_model::auth::{Actor, Role};
 use hakuriver_model::task::{
     env_image, revives, transition, AssignedNode, FailedTarget, LogChunk, SubmitResponse, TaskControl, TaskInfo,
     TaskPage, TaskQuery, TaskStatusUpdate, Transition, NO_CONTAINER, VPS,
 };
 use hakuriver_model::{NodeStatus, TaskId, TaskRequest, TaskStatus, TaskView};
+use hakuriver_support::beneath::BeneathError;
 use tokio::sync::{Mutex, Notify};
 
 use super::events::EventBus;
 use super::node_reports::Report;
 use super::runner_client::{RunnerClient, RunnerError};
-use super::submit_request::{check, CheckedSubmit, SubmitDefaults};
+use super::submit_request::{check_for, CheckedSubmit, SubmitDefaults, SubmitRefusal};
 use super::{local_time, now_ms, ServiceError};
 use crate::db::nodes as node_store;
 use crate::db::tasks::{self as store, StatusChange, TaskFilter, TaskRow};
@@ -182,8 +183,22 @@ impl TaskService {
     /// whole queue in one transaction. Under a stream of single-task requests this makes one
     /// transaction, one node read and one queue check serve many submits. Once queued, a submit
     /// is written even if its caller goes away.
-    pub async fn submit(&self, req: TaskRequest, owner: Option<&str>) -> Result<SubmitResponse, ServiceError> {
-        let checked = check(&req, &self.inner.defaults).map_err(ServiceError::BadRequest)?;
+    ///
+    /// `role` is the submitter's: what it may ask for is checked against the resource policy
+    /// before anything is stored.
+    pub async fn submit(
+        &self,
+        req: TaskRequest,
+        owner: Option<&str>,
+        role: Role,
+    ) -> Result<SubmitResponse, ServiceError> {
+        let checked = check_for(&req, &self.inner.defaults, role).map_err(|refusal| match refusal {
+            SubmitRefusal::Invalid(e) => ServiceError::BadRequest(e),
+            SubmitRefusal::Denied(d) => {
+                tracing::info!(owner = owner.unwrap_or("-"), %role, rule = d.key, "submit refused by the policy");
+                ServiceError::Denied(d)
+            }
+        })?;
         let is_vps = checked.task_type == VPS;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let queued = QueuedSubmit { checked, owner: owner.map(str::to_string), now: now_ms(), reply };
@@ -286,6 +301,7 @@ impl TaskService {
                     let batch_id = *batch.get_or_insert(id);
                     let mut row = new_row(checked, arguments, id, batch_id, target.as_ref().map(|t| &t.1), q.now);
                     row.owner = q.owner.clone();
+                    row.run_as = checked.run_as.clone();
                     store::insert(&mut tx, &row).await?;
                     w.created.push((row, label(target)));
                 }
@@ -453,11 +469,38 @@ impl TaskService {
             },
             docker_privileged: t.privileged,
             docker_additional_mounts: t.additional_mounts.clone(),
+            run_as_user: t.run_as.clone(),
         }
     }
 
     pub fn log_paths(&self, id: TaskId) -> (PathBuf, PathBuf) {
         hakuriver_model::task::log_paths(&self.inner.shared_dir, id)
+    }
+
+    /// What `role` may ask for in a submit, as the dashboard's forms offer it.
+    pub fn allowed(&self, role: Role) -> hakuriver_model::policy::Allowed {
+        let defaults = &self.inner.defaults;
+        defaults.policy.allowed(role, &defaults.additional_mounts)
+    }
+
+    /// Opens a task's stdout (or stderr) for reading, never through a link planted in shared
+    /// storage (that is refused, and logged); `None` while the file does not exist.
+    pub async fn open_log(&self, id: TaskId, stdout: bool) -> Result<Option<tokio::fs::File>, ServiceError> {
+        let (out, err) = self.log_paths(id);
+        let path = if stdout { out } else { err };
+        let root = self.inner.shared_dir.clone();
+        let opened = tokio::task::spawn_blocking(move || hakuriver_support::beneath::open_read(&root, &path))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        match opened {
+            Ok(file) => Ok(Some(tokio::fs::File::from_std(file))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e @ (BeneathError::Link(_) | BeneathError::NotRegular(_) | BeneathError::Outside(..))) => {
+                tracing::warn!(task = %id, error = %e, "refused to read a task log");
+                Err(ServiceError::Forbidden(format!("Task {id}'s log cannot be read: {e}.")))
+            }
+            Err(e) => Err(ServiceError::Io(format!("cannot read the log of task {id}: {e}"))),
+        }
     }
 
     pub async fn get(&self, id: TaskId) -> Result<TaskView, ServiceError> {
@@ -485,15 +528,9 @@ impl TaskService {
     ) -> Result<LogChunk, ServiceError> {
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
         self.get(id).await?;
-        let (out, err) = self.log_paths(id);
-        let path = if stdout { out } else { err };
-        let io = |e: std::io::Error| ServiceError::Io(format!("cannot read {}: {e}", path.display()));
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(LogChunk { text: String::new(), size: 0, next_offset: 0 })
-            }
-            Err(e) => return Err(io(e)),
+        let io = |e: std::io::Error| ServiceError::Io(format!("cannot read the log of task {id}: {e}"));
+        let Some(mut file) = self.open_log(id, stdout).await? else {
+            return Ok(LogChunk { text: String::new(), size: 0, next_offset: 0 });
         };
         let size = file.metadata().await.map_err(io)?.len();
         let start = match (offset, tail) {
@@ -566,6 +603,14 @@ impl TaskService {
                 continue;
             }
             if let Some(port) = update.ssh_port.filter(|_| row.task_type == VPS && !row.status.is_final()) {
+                // A port Docker publishes for a VPS is never a privileged one: a report naming one
+                // would point the SSH proxy at a service of the node itself.
+                if !vps_port_plausible(port) || row.assigned_node.is_none() {
+                    tracing::warn!(task = %update.task_id, port, "ignored an implausible VPS ssh port");
+                    return Err(ServiceError::Invalid(format!(
+                        "ssh_port {port} is not a port Docker publishes for a VPS on its node"
+                    )));
+                }
                 if row.ssh_port != Some(port) {
                     store::set_ssh_port(&self.inner.pool, update.task_id, port).await?;
                     self.publish(update.task_id).await;
@@ -898,7 +943,13 @@ pub(crate) fn new_row(
         assignment_suspicion_count: 0,
         ssh_port: None,
         owner: None,
+        run_as: c.run_as.clone(),
     }
+}
+
+/// Whether a runner's reported VPS port could be one Docker published (an unprivileged port).
+fn vps_port_plausible(port: u16) -> bool {
+    port >= 1024
 }
 
 /// Users control their own tasks; operators and admins every task.
@@ -1138,7 +1189,12 @@ mod tests {
     use crate::services::submit_request::{check, SubmitDefaults};
 
     fn task(status: TaskStatus, assigned_at_ms: i64, suspicion: u32) -> TaskRow {
-        let defaults = SubmitDefaults { container_name: "base".into(), privileged: false, additional_mounts: vec![] };
+        let defaults = SubmitDefaults {
+            container_name: "base".into(),
+            privileged: false,
+            additional_mounts: vec![],
+            policy: Default::default(),
+        };
         let req = serde_json::from_value(serde_json::json!({"command": "true"})).expect("a request");
         let checked = check(&req, &defaults).expect("a valid request");
         let mut row = new_row(&checked, &[], TaskId(7), TaskId(7), None, 0);

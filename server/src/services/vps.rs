@@ -156,7 +156,12 @@ mod tests {
     const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIvHW968nTBxRcy05qQApqONnymK/1g3+0T1i0o/j3h alice@laptop";
 
     fn vps(status: TaskStatus, port: Option<u16>) -> TaskRow {
-        let defaults = SubmitDefaults { container_name: "base".into(), privileged: false, additional_mounts: vec![] };
+        let defaults = SubmitDefaults {
+            container_name: "base".into(),
+            privileged: false,
+            additional_mounts: vec![],
+            policy: Default::default(),
+        };
         let req = serde_json::from_value(serde_json::json!({"task_type": "vps", "command": KEY})).unwrap();
         let mut row =
             crate::services::tasks::new_row(&check(&req, &defaults).unwrap(), &[], TaskId(7), TaskId(7), None, 0);

@@ -25,8 +25,9 @@ pub use hostkey::{load_or_create as load_host_key, HostKeyError};
 use prefixed::Prefixed;
 use request::{classify, FirstLine, MAX_LINE};
 
-use crate::auth::held::{self, Held, Presented};
-use crate::auth::{Auth, Credential};
+use crate::auth::held::{self, Held};
+use crate::auth::{tickets, Auth, Credential};
+use crate::limits::PerAddress;
 use crate::services::vps::{VpsDirectory, VpsRoute};
 
 /// Connections served at once; more are closed at once.
@@ -39,6 +40,8 @@ pub struct SshProxy {
     pub auth: Auth,
     pub ssh: Arc<russh::server::Config>,
     pub handshake_timeout: Duration,
+    /// Connections one address may hold open at once (`network.ssh_proxy_max_per_address`).
+    pub per_address: usize,
 }
 
 impl SshProxy {
@@ -47,15 +50,17 @@ impl SshProxy {
         auth: Auth,
         host_key_file: &Path,
         handshake_timeout: Duration,
+        per_address: usize,
     ) -> Result<Self, HostKeyError> {
         let key = load_host_key(host_key_file)?;
-        Ok(SshProxy { vps, auth, ssh: jump::config(key), handshake_timeout })
+        Ok(SshProxy { vps, auth, ssh: jump::config(key), handshake_timeout, per_address })
     }
 
     /// Serves connections until `stop` turns true.
     pub async fn serve(self, listener: TcpListener, mut stop: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let by_address = Arc::new(PerAddress::new(this.per_address));
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -74,10 +79,18 @@ impl SshProxy {
                 tracing::warn!(%peer, "SSH proxy: too many connections; closing this one");
                 continue;
             };
+            let Some(held) = PerAddress::take(&by_address, peer.ip()) else {
+                tracing::warn!(%peer, "SSH proxy: too many connections from this address; refusing this one");
+                tokio::spawn(async move {
+                    refuse(socket, "Too many connections from your address.").await;
+                    drop(slot);
+                });
+                continue;
+            };
             let this = this.clone();
             tokio::spawn(async move {
                 this.connection(socket, peer).await;
-                drop(slot);
+                drop((slot, held));
             });
         }
     }
@@ -126,36 +139,38 @@ impl SshProxy {
         }
     }
 
-    /// With authentication on, a tunnel needs a token whose holder may control the VPS: its
-    /// owner, an operator or an admin; the tunnel holds the token while it lasts. Failures count
-    /// towards the address's slow-down.
-    async fn authorize(&self, peer: SocketAddr, id: TaskId, token: Option<String>) -> Result<Option<Held>, String> {
+    /// With authentication on, a tunnel needs a ticket (`POST /api/vps/{id}/ticket`: single use,
+    /// short-lived, so no API token crosses this plain-TCP port) issued to someone who may
+    /// control the VPS: its owner, an operator or an admin. The tunnel holds the credential the
+    /// ticket was issued for while it lasts. Failures count towards the address's slow-down.
+    async fn authorize(&self, peer: SocketAddr, id: TaskId, ticket: Option<String>) -> Result<Option<Held>, String> {
         if !self.auth.enabled() {
             return Ok(None);
         }
-        let Some(token) = token else {
-            return Err(format!("Authorization required: send REQUEST_TUNNEL {id} <token>."));
+        let how = format!(
+            "get one with POST /api/vps/{id}/ticket and send REQUEST_TUNNEL {id} <ticket> (hakuriver ssh does)"
+        );
+        let Some(ticket) = ticket else {
+            return Err(format!("Authorization required: {how}."));
         };
-        let wait = self.auth.wait_ms(peer.ip());
-        if wait > 0 {
-            return Err(format!("Too many failed attempts; retry in {} s.", (wait + 999) / 1000));
-        }
         let changes = self.auth.changes();
-        let actor = match self.auth.bearer(&token).await {
-            Ok(Some(Credential::Person(actor))) => actor,
-            Ok(_) => {
-                self.auth.failed(peer.ip());
-                return Err("Invalid, expired or revoked token.".into());
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "SSH proxy: token lookup failed");
-                return Err("Internal server error.".into());
-            }
+        let presented = ticket.starts_with(tickets::PREFIX).then(|| self.auth.redeem_ticket(&ticket, id)).flatten();
+        let credential = match &presented {
+            Some(p) => p.resolve(&self.auth).await.map_err(|e| {
+                tracing::error!(error = %e, "SSH proxy: credential lookup failed");
+                "Internal server error.".to_string()
+            })?,
+            None => None,
         };
-        self.auth.succeeded(peer.ip());
+        let (Some(presented), Some(Credential::Person(actor))) = (presented, credential) else {
+            if let Some(wait) = self.auth.failed(peer.ip()) {
+                return Err(format!("Too many failed attempts; retry in {} s.", (wait + 999) / 1000));
+            }
+            return Err(format!("Invalid, used or expired tunnel ticket: {how}."));
+        };
         let owner = self.vps.owner(id).await?;
         if actor.may_control(owner.as_deref()) {
-            Ok(Some(Held::new(self.auth.clone(), Presented::Bearer(token), changes)))
+            Ok(Some(Held::new(self.auth.clone(), presented, changes)))
         } else {
             Err(format!("Not authorized for VPS task {id}."))
         }
