@@ -316,6 +316,21 @@ pub async fn accepting_runner() -> String {
     url
 }
 
+/// A new API token made with `ADMIN_TOKEN`: its id and secret.
+pub async fn create_token(base: &str, name: &str, role: &str) -> (String, String) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/auth/tokens"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"name": name, "role": role}))
+        .send()
+        .await
+        .expect("the host answers");
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let made: serde_json::Value = r.json().await.expect("token JSON");
+    let text = |key: &str| made[key].as_str().expect("a token field").to_string();
+    (text("id"), text("token"))
+}
+
 /// `GET /api/nodes`, or `None` while the host does not answer.
 pub async fn nodes(base: &str) -> Option<Vec<NodeInfo>> {
     reqwest::get(format!("{base}/api/nodes")).await.ok()?.json().await.ok()

@@ -39,17 +39,7 @@ impl Cluster {
         .await;
         let mut tokens = Vec::new();
         for role in ROLES {
-            let created = call(
-                &base,
-                Method::POST,
-                "/api/auth/tokens",
-                Some(ADMIN_TOKEN),
-                Some(json!({"name": format!("{role}-1"), "role": role})),
-            )
-            .await;
-            assert_eq!(created.0, StatusCode::CREATED, "{}", created.1);
-            let body: Value = serde_json::from_str(&created.1).expect("token JSON");
-            tokens.push(body["token"].as_str().expect("token").to_string());
+            tokens.push(hakuriver_itest::create_token(&base, &format!("{role}-1"), role).await.1);
         }
         let cluster = Cluster { dir, _host: host, _runner: runner, tokens };
         cluster.wait_node().await;
@@ -656,7 +646,7 @@ async fn the_ssh_proxy_wants_a_single_use_ticket_for_someone_who_may_reach_the_v
     // Tickets go to whoever may control the VPS; the runner token and a viewer get none.
     assert_eq!(ticket(&c.base(), &task, RUNNER_TOKEN).await.0, StatusCode::FORBIDDEN);
     assert_eq!(ticket(&c.base(), &task, c.token("viewer")).await.0, StatusCode::FORBIDDEN);
-    let (_, stranger) = new_token(&c.base(), "mallory", "user").await;
+    let (_, stranger) = hakuriver_itest::create_token(&c.base(), "mallory", "user").await;
     let (status, body) = ticket(&c.base(), &task, &stranger).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains(&format!("Not authorized for VPS task {task}")), "{body}");
@@ -734,16 +724,6 @@ async fn answers_ping(socket: &mut Socket) -> bool {
     tokio::time::timeout(Duration::from_secs(10), read).await.unwrap_or(false)
 }
 
-/// A new API token: its id and secret.
-async fn new_token(base: &str, name: &str, role: &str) -> (String, String) {
-    let (status, body) =
-        call(base, Method::POST, "/api/auth/tokens", Some(ADMIN_TOKEN), Some(json!({"name": name, "role": role})))
-            .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let v: Value = serde_json::from_str(&body).expect("token JSON");
-    (v["id"].as_str().expect("id").to_string(), v["token"].as_str().expect("token").to_string())
-}
-
 async fn revoke(base: &str, id: &str) {
     let (status, body) = call(base, Method::DELETE, &format!("/api/auth/tokens/{id}"), Some(ADMIN_TOKEN), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -759,7 +739,7 @@ async fn open_connections_end_with_their_token_or_session() {
         open_websocket(&base, "/api/events", &[("authorization", format!("Bearer {}", c.token("viewer")))]).await;
 
     // An events websocket opened with a token closes (1008) when the token is revoked.
-    let (erin_id, erin) = new_token(&base, "erin", "viewer").await;
+    let (erin_id, erin) = hakuriver_itest::create_token(&base, "erin", "viewer").await;
     let mut events = open_websocket(&base, "/api/events", &[("authorization", format!("Bearer {erin}"))]).await;
     assert!(answers_ping(&mut events).await);
     revoke(&base, &erin_id).await;
@@ -813,7 +793,7 @@ async fn open_connections_end_with_their_token_or_session() {
             }
         }
     });
-    let (frank_id, frank) = new_token(&base, "frank", "user").await;
+    let (frank_id, frank) = hakuriver_itest::create_token(&base, "frank", "user").await;
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIvHW968nTBxRcy05qQApqONnymK/1g3+0T1i0o/j3h frank@laptop";
     let submit = json!({"task_type": "vps", "command": key, "container_name": "some-env", "targets": ["vps-node"],
         "required_cores": 1});

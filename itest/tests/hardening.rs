@@ -360,17 +360,7 @@ async fn one_address_cannot_hold_every_proxy_connection_or_log_stream() {
     assert!(answer.starts_with("ERROR Authorization required"), "{answer}");
 
     // A followed log ends when the token that opened it is revoked.
-    let created: Value = c
-        .post("/api/auth/tokens")
-        .json(&json!({"name": "follower", "role": "viewer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (token_id, token) =
-        (created["id"].as_str().unwrap().to_string(), created["token"].as_str().unwrap().to_string());
+    let (token_id, token) = hakuriver_itest::create_token(&c.base, "follower", "viewer").await;
     let r = c
         .post("/api/submit")
         .json(&json!({"command": "sleep", "arguments": ["30"], "container_name": "NULL", "targets": [NODE]}))

@@ -56,15 +56,7 @@ impl Cluster {
         .await;
         let mut tokens = Vec::new();
         for role in ROLES {
-            let r = http
-                .post(format!("{base}/api/auth/tokens"))
-                .bearer_auth(ADMIN_TOKEN)
-                .json(&json!({"name": format!("{role}-p"), "role": role}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-            tokens.push(r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string());
+            tokens.push(hakuriver_itest::create_token(&base, &format!("{role}-p"), role).await.1);
         }
         Cluster { _procs: vec![host, runner], dir, base, http, tokens }
     }

@@ -15,16 +15,17 @@ use std::time::Duration;
 
 use hakuriver_model::auth::{Actor, Role};
 use hakuriver_model::task::{
-    env_image, revives, transition, AssignedNode, FailedTarget, LogChunk, SubmitResponse, TaskControl, TaskInfo,
-    TaskPage, TaskQuery, TaskStatusUpdate, Transition, NO_CONTAINER, VPS,
+    env_image, revives, transition, AssignedNode, FailedTarget, SubmitResponse, TaskControl, TaskInfo, TaskPage,
+    TaskQuery, TaskStatusUpdate, Transition, NO_CONTAINER, VPS,
 };
 use hakuriver_model::{NodeStatus, TaskId, TaskRequest, TaskStatus, TaskView};
-use hakuriver_support::beneath::BeneathError;
 use tokio::sync::{Mutex, Notify};
 
 use super::events::EventBus;
 use super::node_reports::Report;
 use super::runner_client::{RunnerClient, RunnerError};
+mod logs;
+
 use super::submit_request::{check_for, CheckedSubmit, SubmitDefaults, SubmitRefusal};
 use super::{local_time, now_ms, ServiceError};
 use crate::db::nodes as node_store;
@@ -33,8 +34,6 @@ use crate::db::Pool;
 use crate::ids::IdGenerator;
 use crate::scheduler::{place, Demand, NodeCapacity, Placement};
 
-/// Most bytes one log read returns.
-const MAX_LOG_READ: u64 = 4 * 1024 * 1024;
 /// Default and largest page of the task list.
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -473,34 +472,10 @@ impl TaskService {
         }
     }
 
-    pub fn log_paths(&self, id: TaskId) -> (PathBuf, PathBuf) {
-        hakuriver_model::task::log_paths(&self.inner.shared_dir, id)
-    }
-
     /// What `role` may ask for in a submit, as the dashboard's forms offer it.
     pub fn allowed(&self, role: Role) -> hakuriver_model::policy::Allowed {
         let defaults = &self.inner.defaults;
         defaults.policy.allowed(role, &defaults.additional_mounts)
-    }
-
-    /// Opens a task's stdout (or stderr) for reading, never through a link planted in shared
-    /// storage (that is refused, and logged); `None` while the file does not exist.
-    pub async fn open_log(&self, id: TaskId, stdout: bool) -> Result<Option<tokio::fs::File>, ServiceError> {
-        let (out, err) = self.log_paths(id);
-        let path = if stdout { out } else { err };
-        let root = self.inner.shared_dir.clone();
-        let opened = tokio::task::spawn_blocking(move || hakuriver_support::beneath::open_read(&root, &path))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        match opened {
-            Ok(file) => Ok(Some(tokio::fs::File::from_std(file))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e @ (BeneathError::Link(_) | BeneathError::NotRegular(_) | BeneathError::Outside(..))) => {
-                tracing::warn!(task = %id, error = %e, "refused to read a task log");
-                Err(ServiceError::Forbidden(format!("Task {id}'s log cannot be read: {e}.")))
-            }
-            Err(e) => Err(ServiceError::Io(format!("cannot read the log of task {id}: {e}"))),
-        }
     }
 
     pub async fn get(&self, id: TaskId) -> Result<TaskView, ServiceError> {
@@ -516,34 +491,6 @@ impl TaskService {
         let tasks = self.list(&filter).await?;
         let next_cursor = (tasks.len() == filter.limit as usize).then(|| tasks.last().map(|t| t.task_id)).flatten();
         Ok(TaskPage { tasks, next_cursor })
-    }
-
-    /// A task's log: from `offset`, or the last `tail` bytes, or from the start; at most 4 MiB.
-    pub async fn read_log(
-        &self,
-        id: TaskId,
-        stdout: bool,
-        offset: Option<u64>,
-        tail: Option<u64>,
-    ) -> Result<LogChunk, ServiceError> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        self.get(id).await?;
-        let io = |e: std::io::Error| ServiceError::Io(format!("cannot read the log of task {id}: {e}"));
-        let Some(mut file) = self.open_log(id, stdout).await? else {
-            return Ok(LogChunk { text: String::new(), size: 0, next_offset: 0 });
-        };
-        let size = file.metadata().await.map_err(io)?.len();
-        let start = match (offset, tail) {
-            (Some(_), Some(_)) => return Err(ServiceError::Invalid("use offset or tail, not both".into())),
-            (Some(offset), None) => offset.min(size),
-            (None, Some(tail)) => size.saturating_sub(tail),
-            (None, None) => 0,
-        };
-        let len = (size - start).min(MAX_LOG_READ);
-        file.seek(std::io::SeekFrom::Start(start)).await.map_err(io)?;
-        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.take(len).read_to_end(&mut buf).await.map_err(io)?;
-        Ok(LogChunk { text: String::from_utf8_lossy(&buf).into_owned(), size, next_offset: start + len })
     }
 
     pub async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskView>, ServiceError> {
