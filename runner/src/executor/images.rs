@@ -18,6 +18,8 @@ pub fn newest_tarball(dir: &Path, env: &str) -> Option<(i64, PathBuf)> {
     std::fs::read_dir(dir)
         .ok()?
         .flatten()
+        // A link is never loaded (`beneath` refuses it): an older real tarball is newest.
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
             let ts = tarball_timestamp(&name, &prefix)?;
@@ -153,8 +155,9 @@ mod tests {
         {
             std::fs::write(dir.path().join(name), b"").unwrap();
         }
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("base-999.tar")).unwrap();
         let (ts, path) = newest_tarball(dir.path(), "base").unwrap();
-        assert_eq!(ts, 250);
+        assert_eq!(ts, 250, "a link is no tarball");
         assert!(path.ends_with("base-250.tar"));
         assert_eq!(newest_tarball(dir.path(), "none"), None);
     }

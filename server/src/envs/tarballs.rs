@@ -25,9 +25,15 @@ pub fn partial_name(env: &str, ts: i64) -> String {
     format!(".{env}-{ts}.tar.partial")
 }
 
+/// The regular files in `dir` (a link is never a tarball: runners would refuse to load it).
 fn names(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -80,6 +86,7 @@ mod tests {
         for n in ["base-100.tar", "base-300.tar", "base-200.tar", "torch-5.tar", ".base-400.tar.partial", "notes.txt"] {
             std::fs::write(dir.path().join(n), b"").unwrap();
         }
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("base-900.tar")).unwrap();
         let list = list(dir.path());
         assert_eq!(list.keys().collect::<Vec<_>>(), ["base", "torch"]);
         assert_eq!(list["base"].latest_tarball, "base-300.tar");
