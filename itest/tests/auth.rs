@@ -764,12 +764,29 @@ async fn open_connections_end_with_their_token_or_session() {
     // runner that accepts the task and reports it running with an echo server as its sshd.
     let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sshd_port = echo.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = echo.accept().await {
-            tokio::spawn(async move {
-                let (mut read, mut write) = socket.split();
-                let _ = tokio::io::copy(&mut read, &mut write).await;
-            });
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn({
+        let reached = reached.clone();
+        async move {
+            while let Ok((mut socket, _)) = echo.accept().await {
+                let reached = reached.clone();
+                tokio::spawn(async move {
+                    // OpenSSH's own client (through `hakuriver ssh`) is counted and sent away;
+                    // anything else is echoed.
+                    let mut first = [0u8; 15];
+                    if socket.read_exact(&mut first).await.is_err() {
+                        return;
+                    }
+                    if &first == b"SSH-2.0-OpenSSH" {
+                        reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                    let (mut read, mut write) = socket.split();
+                    if write.write_all(&first).await.is_ok() {
+                        let _ = tokio::io::copy(&mut read, &mut write).await;
+                    }
+                });
+            }
         }
     });
     let runner = reqwest::Client::new();
@@ -821,10 +838,31 @@ async fn open_connections_end_with_their_token_or_session() {
     let mut answer = [0u8; 8];
     tunnel.read_exact(&mut answer).await.unwrap();
     assert_eq!(&answer, b"SUCCESS\n");
-    tunnel.write_all(b"SSH-2.0-hello\n").await.unwrap();
-    let mut echoed = [0u8; 14];
+    tunnel.write_all(b"SSH-2.0-hello-there\n").await.unwrap();
+    let mut echoed = [0u8; 20];
     tunnel.read_exact(&mut echoed).await.unwrap();
-    assert_eq!(&echoed, b"SSH-2.0-hello\n", "the tunnel reaches the VPS");
+    assert_eq!(&echoed, b"SSH-2.0-hello-there\n", "the tunnel reaches the VPS");
+
+    // `hakuriver ssh` as frank: the CLI gets a ticket over the API for its connection and the
+    // system ssh reaches the VPS through it (the stand-in's echo then ends ssh's handshake).
+    let before = reached.load(std::sync::atomic::Ordering::SeqCst);
+    let mut cli = tokio::process::Command::from(c.dir.command("hakuriver"));
+    cli.env("HAKURIVER_TOKEN", &frank).args(["ssh", &vps, "--", "-o", "BatchMode=yes", "-o"]).args([
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "ConnectTimeout=10",
+        "true",
+    ]);
+    let out = tokio::time::timeout(Duration::from_secs(30), cli.output()).await.expect("ssh ends").unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("Proxy Error"), "{stderr}");
+    assert_eq!(
+        reached.load(std::sync::atomic::Ordering::SeqCst),
+        before + 1,
+        "the CLI's tunnel reached the VPS: {stderr}"
+    );
     revoke(&base, &frank_id).await;
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(10), tunnel.read_to_end(&mut rest)).await;
