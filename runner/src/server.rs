@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use hakuriver_model::api::{ErrorDetail, Message};
 use hakuriver_model::task::{TaskControl, TaskInfo};
-use hakuriver_support::request_rules::{write_body_ok, Accepts, PublicNames};
+use hakuriver_support::request_rules::{write_headers_ok, Accepts, PublicNames};
 use serde::Serialize;
 
 use crate::executor::{ExecError, Executor};
@@ -53,10 +53,7 @@ impl Guard {
         if headers.contains_key(header::ORIGIN) {
             return Some((StatusCode::FORBIDDEN, "runners take no requests from web pages"));
         }
-        let write = req.method() == axum::http::Method::POST;
-        let length = text(header::CONTENT_LENGTH);
-        let empty = length == Some("0") || (length.is_none() && !headers.contains_key(header::TRANSFER_ENCODING));
-        if write && !write_body_ok(text(header::CONTENT_TYPE), empty, Accepts::Json) {
+        if req.method() == axum::http::Method::POST && !write_headers_ok(headers, Accepts::Json) {
             return Some((StatusCode::UNSUPPORTED_MEDIA_TYPE, "send a JSON body with Content-Type: application/json"));
         }
         None

@@ -64,6 +64,15 @@ pub enum Accepts {
     JsonOrForm,
 }
 
+/// Whether a write's headers announce a body of a kind the route takes (`write_body_ok`; no
+/// `Content-Length` and no `Transfer-Encoding` means no body).
+pub fn write_headers_ok(headers: &http::HeaderMap, accepts: Accepts) -> bool {
+    let text = |name: http::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let length = text(http::header::CONTENT_LENGTH);
+    let empty = length == Some("0") || (length.is_none() && !headers.contains_key(http::header::TRANSFER_ENCODING));
+    write_body_ok(text(http::header::CONTENT_TYPE), empty, accepts)
+}
+
 /// Whether a write's body is of a kind the route takes. A write without a body needs no
 /// `Content-Type`; any other kind (`text/plain`, `multipart/form-data`: what a page on another
 /// origin can send without asking) is refused.
@@ -112,6 +121,12 @@ mod tests {
             assert!(!write_body_ok(Some(bad), true, Accepts::Json), "{bad} without a body");
         }
         assert!(write_body_ok(Some("application/x-www-form-urlencoded"), false, Accepts::JsonOrForm));
+        let mut headers = http::HeaderMap::new();
+        assert!(write_headers_ok(&headers, Accepts::Json), "no body, no type");
+        headers.insert(http::header::TRANSFER_ENCODING, http::HeaderValue::from_static("chunked"));
+        assert!(!write_headers_ok(&headers, Accepts::Json), "a streamed body needs a type");
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        assert!(write_headers_ok(&headers, Accepts::Json));
         assert!(!write_body_ok(Some("text/plain"), false, Accepts::JsonOrForm));
     }
 }

@@ -14,7 +14,7 @@ use super::policy::{access, Access};
 use super::Credential;
 use crate::api::{ApiError, MAX_BODY_BYTES};
 use crate::state::AppState;
-use hakuriver_support::request_rules::{write_body_ok, Accepts};
+use hakuriver_support::request_rules::{write_headers_ok, Accepts};
 
 /// The dashboard's login cookie.
 pub const SESSION_COOKIE: &str = "hakuriver_session";
@@ -154,9 +154,7 @@ fn refuse_foreign(state: &AppState, req: &Request) -> Option<Response> {
     // The login form and the dashboard's server functions post forms; every other write is JSON.
     let form = matches!(path, "/login" | "/logout") || path.starts_with("/api/ui/");
     let accepts = if form { Accepts::JsonOrForm } else { Accepts::Json };
-    let length = text(header::CONTENT_LENGTH);
-    let body_empty = length == Some("0") || (length.is_none() && !headers.contains_key(header::TRANSFER_ENCODING));
-    if !write_body_ok(text(header::CONTENT_TYPE), body_empty, accepts) {
+    if !write_headers_ok(headers, accepts) {
         let detail = match accepts {
             Accepts::Json => "Writes take a JSON body: send `Content-Type: application/json`.",
             Accepts::JsonOrForm => "This takes application/x-www-form-urlencoded or JSON.",
