@@ -225,6 +225,7 @@ async fn links_planted_in_shared_storage_are_never_followed() {
     assert_eq!(t.status, TaskStatus::Completed, "{t:?}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n", "nothing written through the link");
     assert!(!std::fs::symlink_metadata(&planted).unwrap().file_type().is_symlink());
+    assert!(c._procs[1].log().contains("a symbolic link was planted"), "the runner says so in its log");
     assert_eq!(c.get(&format!("/api/task/{next}/stdout")).send().await.unwrap().text().await.unwrap(), "mine\n");
 }
 

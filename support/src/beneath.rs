@@ -109,6 +109,11 @@ pub fn open_read(root: &Path, path: &Path) -> Result<File, BeneathError> {
 pub fn create_fresh(root: &Path, path: &Path, mode: u32) -> Result<File, BeneathError> {
     let (dir, name) = parent(root, path)?;
     let io = |e: Errno| BeneathError::Io(path.to_path_buf(), e.into());
+    let planted = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Symlink);
+    if planted {
+        tracing::warn!(path = %path.display(), "a symbolic link was planted where a file is created; replacing it");
+    }
     match rustix::fs::unlinkat(&dir, name, AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => {}
         Err(e) => return Err(io(e)),
