@@ -12,12 +12,7 @@ pub fn base_path() -> String {
     #[cfg(feature = "hydrate")]
     {
         thread_local! {
-            static BASE: String = leptos::prelude::document()
-                .query_selector("meta[name=hakuriver-base]")
-                .ok()
-                .flatten()
-                .and_then(|m| m.get_attribute("content"))
-                .unwrap_or_default();
+            static BASE: String = meta("hakuriver-base").unwrap_or_default();
         }
         BASE.with(Clone::clone)
     }
@@ -25,6 +20,18 @@ pub fn base_path() -> String {
     {
         leptos::prelude::use_context::<BasePath>().map(|b| b.0).unwrap_or_default()
     }
+}
+
+/// The content of the page's `<meta name="NAME">` (what the server render hands the browser),
+/// when there is one and it is not empty.
+#[cfg(feature = "hydrate")]
+pub fn meta(name: &str) -> Option<String> {
+    leptos::prelude::document()
+        .query_selector(&format!("meta[name={name}]"))
+        .ok()
+        .flatten()
+        .and_then(|m| m.get_attribute("content"))
+        .filter(|c| !c.is_empty())
 }
 
 /// `path` (starting with `/`) under the base path.

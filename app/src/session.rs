@@ -17,14 +17,7 @@ pub fn signed_in() -> Option<Actor> {
     {
         thread_local! {
             static ACTOR: Option<Actor> = {
-                let meta = |name: &str| {
-                    leptos::prelude::document()
-                        .query_selector(&format!("meta[name={name}]"))
-                        .ok()
-                        .flatten()
-                        .and_then(|m| m.get_attribute("content"))
-                        .filter(|c| !c.is_empty())
-                };
+                use crate::base::meta;
                 match (meta("hakuriver-user"), meta("hakuriver-role").and_then(|r| r.parse().ok())) {
                     (Some(name), Some(role)) => Some(Actor { name, role }),
                     _ => None,
@@ -49,11 +42,7 @@ pub fn allowed() -> Allowed {
     #[cfg(feature = "hydrate")]
     {
         thread_local! {
-            static ALLOWED: Allowed = leptos::prelude::document()
-                .query_selector("meta[name=hakuriver-allowed]")
-                .ok()
-                .flatten()
-                .and_then(|m| m.get_attribute("content"))
+            static ALLOWED: Allowed = crate::base::meta("hakuriver-allowed")
                 .and_then(|c| serde_json::from_str(&c).ok())
                 .unwrap_or_default();
         }

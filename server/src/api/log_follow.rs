@@ -54,6 +54,8 @@ struct Follow {
     stdout: bool,
     offset: u64,
     done: bool,
+    /// The stream's place under the caps, given back when the stream is dropped.
+    _slot: crate::limits::StreamSlot,
 }
 
 /// Streams are capped (`limits::LogStreams`), and one opened with a credential ends with it
@@ -71,10 +73,11 @@ async fn follow(
     s.services.tasks.get(id).await?;
     // A log that cannot be read safely (a link planted in shared storage) is refused up front.
     s.services.tasks.open_log(id, stdout).await?;
-    let state = Follow { tasks: s.services.tasks.clone(), id, stdout, offset: q.offset.unwrap_or(0), done: false };
     let slot = s.log_streams.open(ip).ok_or_else(|| {
         ApiError::TooMany("Too many log streams open (from this address, or in all); close some and retry.".into())
     })?;
+    let offset = q.offset.unwrap_or(0);
+    let state = Follow { tasks: s.services.tasks.clone(), id, stdout, offset, done: false, _slot: slot };
     let mut shutdown = s.shutdown.clone();
     let ended = async move {
         tokio::select! {
@@ -82,10 +85,7 @@ async fn follow(
             () = held::lapsed(held.map(|Extension(h)| h)) => {}
         }
     };
-    let events = stream::unfold(state, next_event).take_until(ended).map(move |event| {
-        let _ = &slot; // the stream's slots are given back when it ends
-        event
-    });
+    let events = stream::unfold(state, next_event).take_until(ended);
     Ok(Sse::new(events.map(Ok)).keep_alive(KeepAlive::default()))
 }
 
