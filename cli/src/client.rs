@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use hakuriver_model::api::ErrorDetail;
-use hakuriver_model::task::LogChunk;
 use serde::de::DeserializeOwned;
 
 #[derive(Debug, thiserror::Error)]
@@ -100,15 +99,6 @@ impl Client {
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let body = self.send(self.http.delete(format!("{}{path}", self.base))).await?.1;
         serde_json::from_str(&body).map_err(|e| ClientError::BadAnswer(e.to_string()))
-    }
-
-    /// A log read: the text, the log's size and where the next read starts (from the headers
-    /// `X-Log-Size` and `X-Next-Offset`).
-    pub async fn log(&self, path: &str) -> Result<LogChunk, ClientError> {
-        let (headers, text) = self.send(self.http.get(format!("{}{path}", self.base))).await?;
-        let number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        let next_offset = number("x-next-offset").ok_or_else(|| ClientError::BadAnswer("no X-Next-Offset".into()))?;
-        Ok(LogChunk { text, size: number("x-log-size").unwrap_or(next_offset), next_offset })
     }
 
     /// A streaming GET (server-sent events): the response once the host accepted it. No overall

@@ -119,6 +119,9 @@ pub struct PathsSection {
     pub host_log_file: String,
     /// Accepted for compatibility and unused, as `host_log_file`.
     pub runner_log_file: String,
+    /// Most bytes kept of each task log (stdout, stderr); what comes after is dropped and
+    /// counted, and the log ends with one marker line. 0: unlimited.
+    pub max_log_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -371,6 +374,7 @@ impl Default for PathsSection {
             numactl_path: String::new(),
             host_log_file: String::new(),
             runner_log_file: String::new(),
+            max_log_bytes: 0,
         }
     }
 }

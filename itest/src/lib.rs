@@ -353,3 +353,29 @@ pub async fn wait_for_final(base: &str, id: &str, timeout: Duration) -> hakurive
     })
     .await
 }
+
+/// Follows a task log's server-sent events at `url` (`…/stdout/follow`) to their end: every
+/// byte the `output` events carried (base64), and the final status the `end` event named.
+pub async fn follow_log(url: &str) -> (Vec<u8>, Option<String>) {
+    use base64::Engine;
+    let mut response = reqwest::get(url).await.expect("open the log stream");
+    assert_eq!(response.status(), 200, "{url}");
+    let (mut buffer, mut bytes) = (Vec::new(), Vec::new());
+    while let Some(chunk) = response.chunk().await.expect("read the log stream") {
+        buffer.extend_from_slice(&chunk);
+        while let Some(at) = buffer.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = buffer.drain(..at + 2).collect();
+            let block = String::from_utf8(block).expect("events are text");
+            let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(str::trim_start);
+            match field("event:") {
+                Some("output") => {
+                    let data = field("data:").expect("an output event has data");
+                    bytes.extend(base64::engine::general_purpose::STANDARD.decode(data).expect("base64"));
+                }
+                Some("end") => return (bytes, field("data:").map(str::to_string)),
+                _ => {}
+            }
+        }
+    }
+    (bytes, None)
+}

@@ -1,6 +1,7 @@
 //! Tasks without a container (`container_name: "NULL"`) through real host and runner processes:
 //! limits through cgroups, kill/pause/resume of the whole process group. No systemd needed.
 
+use base64::Engine;
 use std::time::Duration;
 
 use hakuriver_itest::{wait_for, wait_for_node, ClusterDir};
@@ -121,7 +122,8 @@ async fn output_streams_live_over_server_sent_events() {
             match field("event:").as_deref() {
                 Some("output") => {
                     first_at.get_or_insert(started.elapsed());
-                    output.push_str(&serde_json::from_str::<String>(&field("data:").unwrap()).unwrap());
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(field("data:").unwrap()).unwrap();
+                    output.push_str(std::str::from_utf8(&bytes).unwrap());
                 }
                 Some("end") => end = field("data:"),
                 _ => {}

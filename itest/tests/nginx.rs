@@ -90,18 +90,20 @@ async fn api_dashboard_websockets_and_live_logs_through_nginx() {
     let id = answer["task_ids"][0].as_str().unwrap().to_string();
     let mut stream = reqwest::get(format!("{front}/api/task/{id}/stdout/follow")).await.unwrap().bytes_stream();
     let started = std::time::Instant::now();
+    // Output events carry the bytes in base64: "one\n" and "two\n".
+    let (one, two) = ("b25lCg==", "dHdvCg==");
     let mut seen = String::new();
-    while !seen.contains("one") {
+    while !seen.contains(one) {
         let piece = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap().unwrap();
         seen += &String::from_utf8_lossy(&piece);
     }
-    assert!(!seen.contains("two"), "the first line came before the task wrote the second: {seen}");
+    assert!(!seen.contains(two), "the first line came before the task wrote the second: {seen}");
     assert!(started.elapsed() < Duration::from_millis(1900), "not held back by a buffer");
     while !seen.contains("event: end") {
         let piece = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap().unwrap();
         seen += &String::from_utf8_lossy(&piece);
     }
-    assert!(seen.contains("two") && seen.contains("completed"), "{seen}");
+    assert!(seen.contains(two) && seen.contains("completed"), "{seen}");
 
     // The CLI pointed at nginx.
     let out = cluster.cli(&["--host", &front, "task", "logs", &id]);

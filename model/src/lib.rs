@@ -18,6 +18,7 @@ pub mod policy;
 pub mod sshkey;
 pub mod target;
 pub mod task;
+pub mod text;
 pub mod time;
 
 pub use bytes::{format_bytes, parse_bytes, ByteSizeError};

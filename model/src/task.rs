@@ -242,6 +242,9 @@ pub struct TaskView {
     /// The name of the token that submitted it (none: submitted with authentication off).
     #[serde(default)]
     pub owner: Option<String>,
+    /// Output dropped past `[paths] max_log_bytes` (none: nothing was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bytes_dropped: Option<LogBytesDropped>,
 }
 
 /// A query of the task list (`GET /api/tasks/page` and the dashboard); every field optional.
@@ -315,6 +318,17 @@ pub struct TaskInfo {
     /// submitter not allowed the runner's own user); none: the runner's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as_user: Option<String>,
+    /// Ours: keep at most this many bytes of each of the task's logs (`[paths] max_log_bytes`);
+    /// what comes after is dropped and counted, and the file ends with one marker line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_log_bytes: Option<u64>,
+}
+
+/// How many bytes of a task's output were dropped past `[paths] max_log_bytes`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogBytesDropped {
+    pub stdout: u64,
+    pub stderr: u64,
 }
 
 /// `POST /update` body: a runner reports a task's new status.
@@ -334,6 +348,9 @@ pub struct TaskStatusUpdate {
     /// changes, e.g. after a restart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_port: Option<u16>,
+    /// Ours, with a final status: output dropped past the task's `max_log_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bytes_dropped: Option<LogBytesDropped>,
 }
 
 /// Runner `POST /kill`, `/pause`, `/resume` body.

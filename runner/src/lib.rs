@@ -79,6 +79,11 @@ async fn vps_bind_ip(runner_address: &str) -> String {
     }
 }
 
+/// The runner's own folder, where it keeps the exec helper: beside its identity file.
+fn helper_dir(config: &Config) -> std::path::PathBuf {
+    config.runner.identity_file.parent().map_or_else(|| ".".into(), Path::to_path_buf).join("bin")
+}
+
 /// Whether `address` is this machine's loopback (nothing crosses a network).
 fn is_loopback(address: &str) -> bool {
     address == "localhost" || address.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -111,6 +116,7 @@ pub async fn run(
         runner_user: config.environment.runner_user.clone(),
         vps_bind_ip: vps_bind_ip(&config.network.runner_address).await,
         vps_ready_timeout: config.timing.vps_ready_timeout(),
+        helper_dir: helper_dir(&config),
     })
     .await;
     executor.adopt_vps().await;

@@ -81,8 +81,9 @@ where
     warn_about_auth(&config);
     let ca = config.tls_ca_pem().context("network.tls_ca_file")?;
     let runners = RunnerClient::new(config.auth.runner_token.expose(), ca.as_deref())?;
-    let tasks =
-        TaskService::new(pool.clone(), config.paths.shared_dir.clone(), defaults, events.clone(), runners.clone());
+    let logs =
+        (config.paths.shared_dir.clone(), (config.paths.max_log_bytes > 0).then_some(config.paths.max_log_bytes));
+    let tasks = TaskService::new(pool.clone(), logs, defaults, events.clone(), runners.clone());
     let history = services::history::NodeHistory::new(config.timing.heartbeat_interval());
     let nodes = NodeRegistry::new(
         pool.clone(),

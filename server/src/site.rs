@@ -124,7 +124,7 @@ impl hakuriver_app::HostApi for Acting {
 
     async fn read_log(&self, id: TaskId, stdout: bool, offset: Option<u64>) -> Result<LogChunk, String> {
         self.needs(Role::Viewer)?;
-        self.tasks.read_log(id, stdout, offset, None).await.map_err(|e| e.to_string())
+        self.tasks.read_log_text(id, stdout, offset).await.map_err(|e| e.to_string())
     }
 
     async fn submit(&self, request: TaskRequest) -> Result<Result<SubmitResponse, FieldError>, String> {

@@ -3,8 +3,6 @@
 //! original's JSON frames (`input`, `resize` in; `output`, `error` out). Either side going away
 //! ends the session; the shell gets a hangup when its input closes.
 
-mod text;
-
 use std::pin::Pin;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -13,7 +11,7 @@ use futures::StreamExt;
 use hakuriver_model::env::{TerminalInput, TerminalOutput};
 use tokio::io::AsyncWriteExt;
 
-pub use text::utf8_prefix;
+pub use hakuriver_model::text::utf8_prefix;
 
 pub use hakuriver_model::events::{CLOSE_ERROR, CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY};
 

@@ -1,11 +1,12 @@
 //! Command tasks in Docker, through bollard with typed options (never a shell string).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures::StreamExt;
@@ -13,8 +14,19 @@ use hakuriver_model::task::{task_container_name, TaskInfo};
 use hakuriver_model::NumaTopology;
 use tokio::io::AsyncWriteExt;
 
-/// How long a container that died of SIGKILL is given for the engine to record an OOM kill.
-const OOM_FLAG_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+use super::exec_helper;
+use super::native::passwd_lookup;
+
+/// How long a container with a memory limit that died of SIGKILL is given for the engine to
+/// record an OOM kill: the engine learns of it from a separate event, late on a busy machine.
+const OOM_FLAG_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// Marks a container whose helper writes its log files itself (`files`); one without it (started
+/// by an older runner) has its output only in the engine's log, copied out by the runner.
+const LOGS_LABEL: &str = "hakuriver.logs";
+/// The log limit a container's helper keeps to.
+const LOG_LIMIT_LABEL: &str = "hakuriver.max_log_bytes";
+/// The most of a container's /etc/passwd read to find its user.
+const MAX_PASSWD: usize = 4 * 1024 * 1024;
 /// How long a task waits for a restarting Docker engine before its runner gives up on it.
 pub const ENGINE_RETURN_WAIT: std::time::Duration = std::time::Duration::from_secs(180);
 
@@ -41,6 +53,15 @@ impl TaskPaths {
 pub struct Exit {
     pub code: i64,
     pub oom_killed: bool,
+    /// The container had a memory limit, so a SIGKILL may be an OOM kill not yet recorded.
+    pub memory_limited: bool,
+}
+
+impl Exit {
+    /// Killed by SIGKILL at a memory limit, but the engine has not (yet) said it was an OOM kill.
+    pub fn maybe_oom(&self) -> bool {
+        self.code == 137 && self.memory_limited && !self.oom_killed
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +70,15 @@ pub enum DockerError {
     Api(#[from] bollard::errors::Error),
     #[error("{0}")]
     Setup(String),
+}
+
+/// How a task's image starts, as its configuration says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageStart {
+    /// Its entrypoint: the task's command is handed to it, as `docker run` would.
+    pub entrypoint: Vec<String>,
+    /// The user it runs as (`USER`): empty for root.
+    pub user: String,
 }
 
 /// The container of a task, from its `TaskInfo`: limits, NUMA binding, GPUs, environment,
@@ -124,6 +154,38 @@ pub fn container_spec(
     })
 }
 
+/// Makes a command task's container start with the exec helper (bind-mounted from `helper`,
+/// with the task's log files), which points the program's output at the files, then runs the
+/// image's entrypoint with the command, as `docker run` would have.
+pub fn write_logs_directly(
+    spec: &mut ContainerCreateBody,
+    task: &TaskInfo,
+    paths: &TaskPaths,
+    helper: &Path,
+    image: &ImageStart,
+) -> Result<(), String> {
+    let mounts = spec.host_config.get_or_insert_with(Default::default).mounts.get_or_insert_with(Vec::new);
+    mounts.push(bind(&helper.display().to_string(), exec_helper::IN_CONTAINER, true));
+    mounts.push(bind(&paths.stdout.display().to_string(), exec_helper::STDOUT_IN_CONTAINER, false));
+    mounts.push(bind(&paths.stderr.display().to_string(), exec_helper::STDERR_IN_CONTAINER, false));
+    let mut program: Vec<std::ffi::OsString> = image.entrypoint.iter().map(Into::into).collect();
+    program.push(task.command.clone().into());
+    program.extend(task.arguments.iter().map(Into::into));
+    let files = (exec_helper::STDOUT_IN_CONTAINER, exec_helper::STDERR_IN_CONTAINER);
+    let cmd = exec_helper::args(Some(files), task.max_log_bytes, program)
+        .into_iter()
+        .map(|a| a.into_string().map_err(|a| format!("argument {a:?} is not text")))
+        .collect::<Result<Vec<_>, _>>()?;
+    spec.entrypoint = Some(vec![exec_helper::IN_CONTAINER.to_string()]);
+    spec.cmd = Some(cmd);
+    let labels = spec.labels.get_or_insert_with(HashMap::new);
+    labels.insert(LOGS_LABEL.to_string(), "files".to_string());
+    if let Some(limit) = task.max_log_bytes {
+        labels.insert(LOG_LIMIT_LABEL.to_string(), limit.to_string());
+    }
+    Ok(())
+}
+
 fn bind(source: &str, target: &str, read_only: bool) -> Mount {
     Mount {
         source: Some(source.to_string()),
@@ -134,34 +196,126 @@ fn bind(source: &str, target: &str, read_only: bool) -> Mount {
     }
 }
 
+/// The uid of a container user as an image names it (`USER`): empty and `root` are 0, a number
+/// is itself, a name is looked up in the container's `passwd` (an error without one).
+pub fn user_uid(user: &str, passwd: Option<&str>) -> Result<u32, String> {
+    let name = user.split(':').next().unwrap_or_default();
+    if name.is_empty() || name == "root" {
+        return Ok(0);
+    }
+    if let Ok(uid) = name.parse() {
+        return Ok(uid);
+    }
+    let passwd = passwd.ok_or_else(|| format!("user {name:?} needs the image's /etc/passwd"))?;
+    passwd_lookup(passwd, name)
+        .map(|entry| entry.uid)
+        .ok_or_else(|| format!("the image's user {name:?} is not in its /etc/passwd"))
+}
+
 #[derive(Clone)]
 pub struct DockerRunner {
     pub docker: Docker,
 }
 
 impl DockerRunner {
-    /// Creates and starts the task's container (replacing a leftover one of the same name).
-    pub async fn start(&self, task: &TaskInfo, spec: ContainerCreateBody) -> Result<String, DockerError> {
+    /// How `image` starts: its entrypoint and user.
+    pub async fn image_start(&self, image: &str) -> Result<ImageStart, DockerError> {
+        let config = self.docker.inspect_image(image).await?.config.unwrap_or_default();
+        Ok(ImageStart { entrypoint: config.entrypoint.unwrap_or_default(), user: config.user.unwrap_or_default() })
+    }
+
+    /// Creates and starts the task's container (replacing a leftover one of the same name). The
+    /// log files (`logs`, created new by the runner) are handed to the image's user first, so
+    /// the helper, which runs as that user, can write them.
+    pub async fn start(
+        &self,
+        task: &TaskInfo,
+        spec: ContainerCreateBody,
+        user: &str,
+        logs: [&std::fs::File; 2],
+    ) -> Result<String, DockerError> {
         let name = task_container_name(task.task_id);
-        let _ =
-            self.docker.remove_container(&name, Some(RemoveContainerOptionsBuilder::new().force(true).build())).await;
+        let remove =
+            || self.docker.remove_container(&name, Some(RemoveContainerOptionsBuilder::new().force(true).build()));
+        let _ = remove().await;
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         self.docker.create_container(Some(options), spec).await?;
-        if let Err(e) = self.docker.start_container(&name, None).await {
+        let started = async {
+            let uid = match user_uid(user, None) {
+                Ok(uid) => uid,
+                Err(_) => user_uid(user, Some(&self.passwd_of(&name).await?)).map_err(DockerError::Setup)?,
+            };
+            if uid != 0 {
+                for file in logs {
+                    std::os::unix::fs::fchown(file, Some(uid), None)
+                        .map_err(|e| DockerError::Setup(format!("cannot hand the log files to uid {uid}: {e}")))?;
+                }
+            }
+            Ok::<_, DockerError>(self.docker.start_container(&name, None).await?)
+        };
+        if let Err(e) = started.await {
             // A container that never started must not stay behind in `created`.
-            let _ = self
-                .docker
-                .remove_container(&name, Some(RemoveContainerOptionsBuilder::new().force(true).build()))
-                .await;
-            return Err(e.into());
+            let _ = remove().await;
+            return Err(e);
         }
         Ok(name)
     }
 
-    /// Streams the container's output into the log files until it ends, then waits for its exit.
-    /// The files are created new and written from the container's first byte (Docker keeps the
-    /// whole output), so a runner restarted mid-task writes them whole again.
+    /// The /etc/passwd of a created container (to find its image's user by name).
+    async fn passwd_of(&self, name: &str) -> Result<String, DockerError> {
+        let options = DownloadFromContainerOptionsBuilder::new().path("/etc/passwd").build();
+        let mut archive = Vec::new();
+        let mut stream = self.docker.download_from_container(name, Some(options));
+        while let Some(piece) = stream.next().await {
+            archive.extend_from_slice(&piece?);
+            if archive.len() > MAX_PASSWD {
+                return Err(DockerError::Setup("the image's /etc/passwd is too large".into()));
+            }
+        }
+        let mut entries = tar::Archive::new(archive.as_slice());
+        let mut text = String::new();
+        let mut entry = entries
+            .entries()
+            .ok()
+            .and_then(|mut e| e.next())
+            .and_then(Result::ok)
+            .ok_or_else(|| DockerError::Setup("the image has no readable /etc/passwd".into()))?;
+        std::io::Read::read_to_string(&mut entry, &mut text)
+            .map_err(|e| DockerError::Setup(format!("cannot read the image's /etc/passwd: {e}")))?;
+        Ok(text)
+    }
+
+    /// Follows a started task container to its end, then its exit. Its helper writes the log
+    /// files itself, so a runner restarted mid-task (or an engine restarted) only waits again:
+    /// nothing is written twice. A container started by an older runner has its output copied
+    /// from the engine's log, whole, into new files.
     pub async fn follow(&self, name: &str, paths: &TaskPaths) -> Result<Exit, DockerError> {
+        let labels = self.labels(name).await?;
+        if labels.get(LOGS_LABEL).map(String::as_str) != Some("files") {
+            self.copy_engine_log(name, paths).await?;
+        }
+        let mut wait = self.docker.wait_container(name, None);
+        let code = match wait.next().await {
+            Some(Ok(r)) => r.status_code,
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(e.into()),
+            None => -1,
+        };
+        let (oom_killed, memory_limited) = self.oom_killed(name).await?;
+        Ok(Exit { code, oom_killed, memory_limited })
+    }
+
+    /// The log limit a task container's helper keeps to (none: unlimited).
+    pub async fn log_limit(&self, name: &str) -> Option<u64> {
+        self.labels(name).await.ok()?.get(LOG_LIMIT_LABEL)?.parse().ok()
+    }
+
+    async fn labels(&self, name: &str) -> Result<HashMap<String, String>, DockerError> {
+        Ok(self.docker.inspect_container(name, None).await?.config.and_then(|c| c.labels).unwrap_or_default())
+    }
+
+    /// Copies a container's output from the engine's log into new log files, until it ends.
+    async fn copy_engine_log(&self, name: &str, paths: &TaskPaths) -> Result<(), DockerError> {
         let open = |p: &PathBuf| {
             let (p, paths) = (p.clone(), paths.clone());
             async move {
@@ -189,27 +343,28 @@ impl DockerRunner {
         }
         out.flush().await.ok();
         err.flush().await.ok();
-        let mut wait = self.docker.wait_container(name, None);
-        let code = match wait.next().await {
-            Some(Ok(r)) => r.status_code,
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-            Some(Err(e)) => return Err(e.into()),
-            None => -1,
-        };
-        let mut oom_killed = self.oom_killed(name).await?;
-        // The engine learns of an OOM kill from a separate event that can arrive after the exit:
-        // a SIGKILLed container gets a moment for the flag to appear.
-        let deadline = tokio::time::Instant::now() + OOM_FLAG_GRACE;
-        while code == 137 && !oom_killed && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            oom_killed = self.oom_killed(name).await?;
-        }
-        Ok(Exit { code, oom_killed })
+        Ok(())
     }
 
-    async fn oom_killed(&self, name: &str) -> Result<bool, DockerError> {
-        let state = self.docker.inspect_container(name, None).await?.state;
-        Ok(state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false))
+    /// The engine learns of an OOM kill from a separate event that can arrive after the exit:
+    /// a SIGKILLed container that had a memory limit gets a moment for the flag to appear.
+    pub async fn oom_flag_appears(&self, name: &str) -> bool {
+        let deadline = tokio::time::Instant::now() + OOM_FLAG_GRACE;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if matches!(self.oom_killed(name).await, Ok((true, _))) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether the engine recorded an OOM kill, and whether the container has a memory limit.
+    async fn oom_killed(&self, name: &str) -> Result<(bool, bool), DockerError> {
+        let inspect = self.docker.inspect_container(name, None).await?;
+        let oom = inspect.state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
+        let limited = inspect.host_config.as_ref().and_then(|h| h.memory).is_some_and(|m| m > 0);
+        Ok((oom, limited))
     }
 
     /// Whether the engine answers now.
@@ -261,6 +416,15 @@ mod tests {
     use super::*;
     use hakuriver_model::{NumaNode, TaskId};
 
+    #[test]
+    fn only_a_sigkill_at_a_memory_limit_may_be_an_unrecorded_oom_kill() {
+        let exit = |code, oom_killed, memory_limited| Exit { code, oom_killed, memory_limited };
+        assert!(exit(137, false, true).maybe_oom());
+        assert!(!exit(137, true, true).maybe_oom(), "already recorded");
+        assert!(!exit(137, false, false).maybe_oom(), "no limit to be killed at");
+        assert!(!exit(1, false, true).maybe_oom());
+    }
+
     fn task() -> TaskInfo {
         serde_json::from_value(serde_json::json!({
             "task_id": 42, "command": "python", "arguments": ["-c", "print(1); $(rm -rf /)"],
@@ -300,6 +464,52 @@ mod tests {
         assert_eq!(mounts[0].read_only, Some(true));
         assert_eq!(mounts[1].source.as_deref(), Some("/mnt/shared/shared_data"));
         assert_eq!(spec.labels.unwrap()["hakuriver.task_id"], TaskId(42).to_string());
+    }
+
+    #[test]
+    fn the_helper_starts_the_images_entrypoint_with_the_command_and_its_output_at_the_files() {
+        let mut task = task();
+        task.target_numa_node_id = None;
+        task.max_log_bytes = Some(1_000);
+        let mut spec = container_spec(&task, "n1", &paths(), None).unwrap();
+        let image = ImageStart { entrypoint: vec!["/entry.sh".into()], user: "jovyan".into() };
+        write_logs_directly(&mut spec, &task, &paths(), Path::new("/var/lib/hr/bin/hakuriver-exec"), &image).unwrap();
+        assert_eq!(spec.entrypoint.unwrap(), ["/.hakuriver/exec"]);
+        assert_eq!(
+            spec.cmd.unwrap(),
+            [
+                "--stdout",
+                "/.hakuriver/stdout",
+                "--stderr",
+                "/.hakuriver/stderr",
+                "--limit",
+                "1000",
+                "--",
+                "/entry.sh",
+                "python",
+                "-c",
+                "print(1); $(rm -rf /)"
+            ]
+        );
+        let mounts = spec.host_config.unwrap().mounts.unwrap();
+        let mount = |target: &str| mounts.iter().find(|m| m.target.as_deref() == Some(target)).unwrap().clone();
+        assert_eq!(mount("/.hakuriver/exec").read_only, Some(true), "the helper cannot be changed by a task");
+        assert_eq!(mount("/.hakuriver/stdout").source.as_deref(), Some("/mnt/shared/task_outputs/42.out"));
+        assert_eq!(mount("/.hakuriver/stderr").source.as_deref(), Some("/mnt/shared/task_errors/42.err"));
+        let labels = spec.labels.unwrap();
+        assert_eq!((labels[LOGS_LABEL].as_str(), labels[LOG_LIMIT_LABEL].as_str()), ("files", "1000"));
+    }
+
+    #[test]
+    fn image_users_become_uids() {
+        let passwd = "root:x:0:0::/root:/bin/sh\njovyan:x:1000:100::/home/jovyan:/bin/bash\n";
+        assert_eq!(user_uid("", None), Ok(0));
+        assert_eq!(user_uid("root:root", None), Ok(0));
+        assert_eq!(user_uid("1234:5", None), Ok(1234));
+        assert!(user_uid("jovyan", None).is_err(), "a name needs the image's passwd");
+        assert_eq!(user_uid("jovyan", Some(passwd)), Ok(1000));
+        assert_eq!(user_uid("jovyan:users", Some(passwd)), Ok(1000));
+        assert!(user_uid("ghost", Some(passwd)).unwrap_err().contains("ghost"));
     }
 
     #[test]

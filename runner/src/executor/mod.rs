@@ -2,6 +2,7 @@
 //! `/run` to its final report. Docker tasks go through `docker`; image sync through `images`.
 
 pub mod docker;
+pub mod exec_helper;
 pub mod images;
 pub mod native;
 pub mod vps;
@@ -13,13 +14,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hakuriver_model::task::{task_container_name, vps_container_name, TaskInfo, TaskStatusUpdate, NO_CONTAINER, VPS};
+use hakuriver_model::task::{
+    task_container_name, vps_container_name, LogBytesDropped, TaskInfo, TaskStatusUpdate, NO_CONTAINER, VPS,
+};
 use hakuriver_model::TaskId;
 use tokio::sync::Mutex;
 
 use crate::host_client::{HostClient, HostError};
 use crate::probe::numa;
-use docker::{container_spec, DockerRunner, TaskPaths};
+use docker::{container_spec, DockerRunner, Exit, TaskPaths};
 use images::ImageSync;
 
 /// Killed ids remembered so a `/run` that arrives after its kill never starts.
@@ -36,6 +39,7 @@ fn status_update(id: TaskId, status: &str, exit_code: Option<i64>, message: Opti
         started_at: None,
         completed_at: None,
         ssh_port: None,
+        log_bytes_dropped: None,
     }
 }
 
@@ -50,6 +54,8 @@ struct Tracked {
     /// Process group of a native task.
     pgid: Option<i32>,
     killed: bool,
+    /// The task's `max_log_bytes`: its logs are checked for dropped output when it ends.
+    log_limit: Option<u64>,
 }
 
 #[derive(Default)]
@@ -86,6 +92,8 @@ pub struct Executor {
     vps_bind_ip: String,
     vps_ready_timeout: Duration,
     docker_problem: String,
+    /// The exec helper on this node's disk (`exec_helper`), or why it could not be put there.
+    exec_helper: Result<PathBuf, String>,
 }
 
 pub struct ExecutorConfig {
@@ -99,6 +107,8 @@ pub struct ExecutorConfig {
     pub runner_user: String,
     pub vps_bind_ip: String,
     pub vps_ready_timeout: Duration,
+    /// Where the exec helper is written (a folder of the runner's own, never one tasks can write).
+    pub helper_dir: PathBuf,
 }
 
 /// What a task's run ends with: `(status, exit code, message)` for the final report.
@@ -123,7 +133,13 @@ impl Executor {
                 (None, None, e)
             }
         };
+        let exec_helper = exec_helper::install(&c.helper_dir).map_err(|e| {
+            let reason = format!("cannot write the exec helper into {}: {e}", c.helper_dir.display());
+            tracing::warn!(reason, "tasks will fail");
+            reason
+        });
         Executor {
+            exec_helper,
             table: Arc::default(),
             docker,
             images,
@@ -177,7 +193,7 @@ impl Executor {
             if table.tasks.contains_key(&task.task_id) {
                 return Err(ExecError::Tracked(task.task_id));
             }
-            table.tasks.insert(task.task_id, Tracked::default());
+            table.tasks.insert(task.task_id, Tracked { log_limit: task.max_log_bytes, ..Default::default() });
         }
         let this = self.clone();
         tokio::spawn(async move {
@@ -409,15 +425,31 @@ impl Executor {
             Ok(d) => d,
             Err(e) => return failed(e),
         };
+        let helper = match &self.exec_helper {
+            Ok(helper) => helper,
+            Err(e) => return failed(e.clone()),
+        };
+        let image = match docker.image_start(&task.docker_image_name).await {
+            Ok(image) => image,
+            Err(e) => return failed(format!("cannot inspect image {}: {e}", task.docker_image_name)),
+        };
         let numa = task.target_numa_node_id.and_then(|_| numa::detect(&self.numa_root));
-        let spec = match container_spec(task, &self.node, &paths, numa.as_ref()) {
+        let spec = container_spec(task, &self.node, &paths, numa.as_ref()).and_then(|mut spec| {
+            docker::write_logs_directly(&mut spec, task, &paths, helper, &image)?;
+            Ok(spec)
+        });
+        let spec = match spec {
             Ok(spec) => spec,
             Err(e) => return failed(e),
         };
         if self.was_killed(task.task_id).await {
             return ("killed", Some(-9), Some("Killed before start.".into()));
         }
-        let name = match docker.start(task, spec).await {
+        let logs = match (paths.create_log(&paths.stdout), paths.create_log(&paths.stderr)) {
+            (Ok(out), Ok(err)) => [out, err],
+            (Err(e), _) | (_, Err(e)) => return failed(e),
+        };
+        let name = match docker.start(task, spec, &image.user, [&logs[0], &logs[1]]).await {
             Ok(name) => name,
             Err(e) => return failed(format!("Unexpected error launching task {}: {e}", task.task_id)),
         };
@@ -451,6 +483,12 @@ impl Executor {
             }
         };
         let killed = self.was_killed(id).await;
+        let exit = match exit {
+            Ok(exit) if !killed && exit.maybe_oom() => {
+                Ok(Exit { oom_killed: docker.oom_flag_appears(name).await, ..exit })
+            }
+            other => other,
+        };
         let note = if engine_restarted { " (the Docker engine restarted while it ran)" } else { "" };
         match exit {
             _ if killed => ("killed", Some(-9), Some("Killed by request.".into())),
@@ -489,11 +527,16 @@ impl Executor {
                 if table.tasks.contains_key(&id) {
                     continue;
                 }
-                table.tasks.insert(id, Tracked { container: Some(name.clone()), ..Default::default() });
+                let tracked = Tracked { container: Some(name.clone()), ..Default::default() };
+                table.tasks.insert(id, tracked);
             }
             tracing::info!(task = %id, "adopted task container");
             let (this, docker) = (self.clone(), docker.clone());
             tokio::spawn(async move {
+                let limit = docker.log_limit(&name).await;
+                if let Some(t) = this.table.lock().await.tasks.get_mut(&id) {
+                    t.log_limit = limit;
+                }
                 // The host may have ended the task while this runner was away: then it must stop.
                 if this.report(id, "running", None, None).await.as_deref() == Some("Task already in a final state") {
                     let _ = docker.kill(&name).await;
@@ -515,6 +558,7 @@ impl Executor {
             runner_user: &self.runner_user,
             cgroup_root: &self.cgroup_root,
             numa: numa.as_ref(),
+            helper: self.exec_helper.as_deref().map_err(String::as_str),
         };
         let mut started = match native::spawn(task, paths, &options) {
             Ok(t) => t,
@@ -567,7 +611,25 @@ impl Executor {
     /// cannot be reached or fails; only then is the task's container removed, so a runner killed
     /// before the host heard the end leaves the container for its successor to find and report.
     async fn conclude(&self, id: TaskId, (status, exit_code, message): Outcome) {
-        let update = status_update(id, status, exit_code, message);
+        let paths = self.paths(id);
+        let message = match (status, exit_code) {
+            // 127: the program may not have started at all; the helper or shim said why.
+            ("failed", Some(127)) => exec_helper::tail_of(&paths.shared_dir, &paths.stderr, 1024)
+                .ok()
+                .and_then(|tail| exec_helper::start_failure(&tail))
+                .map(|why| format!("Exited with code 127: {why}."))
+                .or(message),
+            _ => message,
+        };
+        let mut update = status_update(id, status, exit_code, message);
+        let limit = self.table.lock().await.tasks.get(&id).and_then(|t| t.log_limit);
+        if let Some(limit) = limit {
+            let dropped = LogBytesDropped {
+                stdout: exec_helper::dropped_past(&paths.shared_dir, &paths.stdout, limit),
+                stderr: exec_helper::dropped_past(&paths.shared_dir, &paths.stderr, limit),
+            };
+            update.log_bytes_dropped = (dropped != LogBytesDropped::default()).then_some(dropped);
+        }
         let mut delay = Duration::from_millis(500);
         loop {
             match self.host.update(&update).await {
@@ -608,6 +670,7 @@ impl Executor {
             started_at: None,
             completed_at: None,
             ssh_port,
+            log_bytes_dropped: None,
         };
         self.send_report(update).await
     }

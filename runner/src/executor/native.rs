@@ -10,6 +10,7 @@ use hakuriver_model::task::TaskInfo;
 use hakuriver_model::NumaTopology;
 
 use super::docker::TaskPaths;
+use super::exec_helper;
 use crate::cgroups::TaskCgroup;
 use crate::shim::{to_args, ShimArgs};
 
@@ -18,6 +19,8 @@ pub struct NativeOptions<'a> {
     pub runner_user: &'a str,
     pub cgroup_root: &'a Path,
     pub numa: Option<&'a NumaTopology>,
+    /// The exec helper, which keeps a task's logs to its `max_log_bytes`.
+    pub helper: Result<&'a Path, &'a str>,
 }
 
 /// A started native task.
@@ -82,6 +85,10 @@ pub fn find_on_path(name: &str, path: &str) -> Option<PathBuf> {
 }
 
 pub fn spawn(task: &TaskInfo, paths: &TaskPaths, o: &NativeOptions<'_>) -> Result<NativeTask, String> {
+    let helper = match task.max_log_bytes {
+        Some(limit) => Some((limit, o.helper.map_err(|e| format!("cannot keep the logs to max_log_bytes: {e}"))?)),
+        None => None,
+    };
     let mut notes = Vec::new();
     let mut program = vec![task.command.clone().into()];
     program.extend(task.arguments.iter().map(Into::into));
@@ -135,7 +142,16 @@ pub fn spawn(task: &TaskInfo, paths: &TaskPaths, o: &NativeOptions<'_>) -> Resul
         program,
     };
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the runner binary: {e}"))?;
-    let mut command = std::process::Command::new(exe);
+    // With a log limit, the helper stands between the shim and the log files (it stays out of
+    // the task's cgroups, which the shim joins after it).
+    let (program, args) = match helper {
+        Some((limit, helper)) => {
+            let shim = std::iter::once(exe.into_os_string()).chain(to_args(&shim)).collect();
+            (helper.to_path_buf(), exec_helper::args(None, Some(limit), shim))
+        }
+        None => (exe, to_args(&shim)),
+    };
+    let mut command = std::process::Command::new(program);
     // A clean environment: the runner's own variables (its configuration overrides, the runner
     // token among them) never reach a task.
     command.env_clear().env("PATH", TASK_PATH).env("LANG", "C.UTF-8");
@@ -144,7 +160,7 @@ pub fn spawn(task: &TaskInfo, paths: &TaskPaths, o: &NativeOptions<'_>) -> Resul
         None => command.env("HOME", std::env::var_os("HOME").unwrap_or_else(|| "/".into())),
     };
     command
-        .args(to_args(&shim))
+        .args(args)
         .current_dir(paths.shared_dir.join("shared_data"))
         .envs(&task.env_vars)
         .env("HAKURIVER_TASK_ID", task.task_id.to_string())

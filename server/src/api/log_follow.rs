@@ -1,7 +1,8 @@
 //! `GET /api/task/{id}/stdout/follow` (and `stderr`): server-sent events with the task's output
-//! as it is written. Each `output` event's data is a JSON string and its id the byte offset after
-//! it (reconnect with `?offset=` from it); an `end` event carries the final status once the task
-//! is finished and everything has been sent.
+//! as it is written. Each `output` event's data is the next bytes of the log, exactly as the task
+//! wrote them, in base64 (standard alphabet; at most 64 KiB of output per event), and its id the
+//! byte offset after them (reconnect with `?offset=` from it); an `end` event carries the final
+//! status once the task is finished and every byte has been sent.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Extensions, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Extension;
+use base64::Engine;
 use futures::stream::{self, Stream, StreamExt};
 use hakuriver_model::TaskId;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -19,7 +21,6 @@ use super::tasks::LogQuery;
 use crate::auth::held::{self, Held};
 use crate::services::tasks::TaskService;
 use crate::state::AppState;
-use hakuriver_terminal::utf8_prefix;
 
 const POLL: Duration = Duration::from_millis(200);
 const CHUNK: u64 = 64 * 1024;
@@ -106,11 +107,9 @@ async fn next_event(mut f: Follow) -> Option<(Event, Follow)> {
             Ok(None) => Vec::new(),
             Err(_) => return None,
         };
-        let whole = if finished.is_some() { chunk.len() } else { utf8_prefix(&chunk) };
-        if whole > 0 {
-            f.offset += whole as u64;
-            let text = String::from_utf8_lossy(&chunk[..whole]);
-            let data = serde_json::to_string(&text).unwrap_or_default();
+        if !chunk.is_empty() {
+            f.offset += chunk.len() as u64;
+            let data = base64::engine::general_purpose::STANDARD.encode(&chunk);
             return Some((Event::default().event("output").id(f.offset.to_string()).data(data), f));
         }
         if let Some(status) = finished {

@@ -72,6 +72,7 @@ fn log_query() -> Vec<Value> {
         id(),
         query("offset", json!({"type": "integer", "minimum": 0})),
         query("tail", json!({"type": "integer", "minimum": 0})),
+        query("limit", json!({"type": "integer", "minimum": 0})),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Task endpoints: the original's (`submit`, `status`, `tasks`, `kill`, `command`, `task/.../stdout`,
-//! `update`) and ours (`tasks/page`, log reads from an offset or of the tail).
+//! `update`) and ours (`tasks/page`, log reads from an offset, of the tail, or of a length).
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use super::error::{ApiError, ApiJson};
 use crate::db::tasks::TaskFilter;
 use crate::services::tasks::filter_of;
+use crate::services::tasks::logs::LogWindow;
 use crate::state::AppState;
 
 /// `GET /tasks` (the original's unpaginated list) returns at most this many, newest first.
@@ -112,6 +114,8 @@ pub struct LogQuery {
     pub offset: Option<u64>,
     /// Read the last N bytes.
     pub tail: Option<u64>,
+    /// Read at most N bytes.
+    pub limit: Option<u64>,
 }
 
 pub async fn stdout(state: State<AppState>, id: Path<String>, q: Query<LogQuery>) -> Result<Response, ApiError> {
@@ -122,22 +126,30 @@ pub async fn stderr(state: State<AppState>, id: Path<String>, q: Query<LogQuery>
     read_log(state, id, q, false).await
 }
 
-/// A task's log as text: whole (up to 4 MiB), from `offset`, or the last `tail` bytes. The
-/// headers `X-Log-Size` and `X-Next-Offset` let a client poll for what comes next.
+/// Bytes a log read sends at a time.
+const LOG_READ_BUFFER: usize = 256 * 1024;
+
+/// A task's log, the bytes as the task wrote them: whole (as the original answered), from
+/// `offset`, or the last `tail` bytes; at most `limit` bytes. Streamed from the file, so any size
+/// costs the same memory. The headers `X-Log-Size` and `X-Next-Offset` let a client poll for what
+/// comes next.
 async fn read_log(
     State(s): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
     stdout: bool,
 ) -> Result<Response, ApiError> {
-    let chunk = s.services.tasks.read_log(task_id(&id)?, stdout, q.offset, q.tail).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
-            (HeaderName::from_static("x-log-size"), chunk.size.to_string()),
-            (HeaderName::from_static("x-next-offset"), chunk.next_offset.to_string()),
-        ],
-        chunk.text,
-    )
-        .into_response())
+    let window = LogWindow { offset: q.offset, tail: q.tail, limit: q.limit };
+    let read = s.services.tasks.read_log(task_id(&id)?, stdout, window).await?;
+    let headers = [
+        (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+        (header::CONTENT_LENGTH, read.len.to_string()),
+        (HeaderName::from_static("x-log-size"), read.size.to_string()),
+        (HeaderName::from_static("x-next-offset"), read.next_offset().to_string()),
+    ];
+    let body = match read.file {
+        Some(file) => Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, LOG_READ_BUFFER)),
+        None => Body::empty(),
+    };
+    Ok((headers, body).into_response())
 }

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use hakuriver_model::task::LogBytesDropped;
 use hakuriver_model::{TaskId, TaskStatus};
 use sqlx::{Any, Transaction};
 
@@ -40,6 +41,8 @@ pub struct TaskRow {
     /// The Unix user a task without a container runs as (none: the runner's own), fixed by the
     /// resource policy for the submitter's role.
     pub run_as: Option<String>,
+    /// Output dropped past `[paths] max_log_bytes`, as the runner reported it.
+    pub log_bytes_dropped: Option<LogBytesDropped>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -70,6 +73,8 @@ struct RawTask {
     ssh_port: Option<i64>,
     owner: Option<String>,
     run_as: Option<String>,
+    stdout_dropped: Option<i64>,
+    stderr_dropped: Option<i64>,
 }
 
 fn id(v: i64) -> TaskId {
@@ -115,6 +120,13 @@ impl TryFrom<RawTask> for TaskRow {
             assigned_at_ms: r.assigned_at_ms,
             owner: r.owner,
             run_as: r.run_as,
+            log_bytes_dropped: match (r.stdout_dropped, r.stderr_dropped) {
+                (None, None) => None,
+                (out, err) => Some(LogBytesDropped {
+                    stdout: out.and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+                    stderr: err.and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+                }),
+            },
         })
     }
 }
@@ -127,12 +139,13 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 const COLUMNS: &str = "task_id, batch_id, task_type, command, arguments, env_vars, required_cores,
     required_memory_bytes, required_gpus, target_node, target_numa_node_id, assigned_node,
     container_name, privileged, additional_mounts, status, exit_code, error_message,
-    submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner, run_as";
+    submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner, run_as,
+    stdout_dropped, stderr_dropped";
 
 pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), DbError> {
     sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
     ))
     .bind(sql_id(t.task_id))
     .bind(t.batch_id.map(sql_id))
@@ -160,6 +173,8 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), Db
     .bind(t.assigned_at_ms)
     .bind(&t.owner)
     .bind(&t.run_as)
+    .bind(t.log_bytes_dropped.map(|d| sql_count(d.stdout)))
+    .bind(t.log_bytes_dropped.map(|d| sql_count(d.stderr)))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -417,6 +432,21 @@ pub async fn set_ssh_port(pool: &Pool, task_id: TaskId, port: u16) -> Result<(),
     Ok(())
 }
 
+fn sql_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Records how much of a task's output was dropped past `[paths] max_log_bytes`.
+pub async fn set_log_bytes_dropped(pool: &Pool, task_id: TaskId, dropped: LogBytesDropped) -> Result<(), DbError> {
+    sqlx::query("UPDATE tasks SET stdout_dropped = $2, stderr_dropped = $3 WHERE task_id = $1")
+        .bind(sql_id(task_id))
+        .bind(sql_count(dropped.stdout))
+        .bind(sql_count(dropped.stderr))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Brings a `lost` task back to `running` (see `model::task::revives`); answers whether it was
 /// still lost.
 pub async fn revive(pool: &Pool, task_id: TaskId, note: &str) -> Result<bool, DbError> {
@@ -487,6 +517,7 @@ mod tests {
             ssh_port: None,
             owner: Some("alice".into()),
             run_as: Some("nobody".into()),
+            log_bytes_dropped: None,
         }
     }
 
@@ -525,6 +556,7 @@ mod tests {
         assert!(change_status(&pool, TaskId(11), TaskStatus::Running, TaskStatus::Completed, &done).await.unwrap());
         set_ssh_port(&pool, TaskId(13), 2222).await.unwrap();
         set_suspicion(&pool, TaskId(13), 2).await.unwrap();
+        set_log_bytes_dropped(&pool, TaskId(11), LogBytesDropped { stdout: 5_000_000_000, stderr: 0 }).await.unwrap();
 
         let all = |f: TaskFilter| {
             let pool = pool.clone();
@@ -549,5 +581,8 @@ mod tests {
         assert_eq!((counts["completed"], counts["assigning"], counts["pending"]), (1, 1, 1));
         let t13 = get(&pool, TaskId(13)).await.unwrap().unwrap();
         assert_eq!((t13.ssh_port, t13.assignment_suspicion_count), (Some(2222), 2));
+        assert_eq!(t13.log_bytes_dropped, None);
+        let t11 = get(&pool, TaskId(11)).await.unwrap().unwrap();
+        assert_eq!(t11.log_bytes_dropped, Some(LogBytesDropped { stdout: 5_000_000_000, stderr: 0 }));
     }
 }

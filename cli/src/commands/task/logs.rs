@@ -1,9 +1,12 @@
 //! `task logs`: a task's output, whole or followed as it is written (the host's server-sent
-//! events; a dropped stream is picked up again where it stopped).
+//! events; a dropped stream is picked up again where it stopped). The bytes go to standard output
+//! exactly as the task wrote them; only `--json` decodes them (as UTF-8, invalid bytes shown as
+//! U+FFFD).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use futures::StreamExt;
 
 use crate::client::{seg, Client, ClientError};
@@ -26,12 +29,16 @@ pub async fn run(ctx: &Ctx, ids: &[String], stderr: bool, follow: bool) -> Resul
         }
         if follow {
             follow_one(ctx, &client, id, stream).await?;
+        } else if ctx.out.mode == Mode::Json {
+            let mut bytes = Vec::new();
+            read_whole(&client, id, stream, |piece| {
+                bytes.extend_from_slice(piece);
+                Ok(())
+            })
+            .await?;
+            logs.push(TaskLog { task_id: id.clone(), stream, text: String::from_utf8_lossy(&bytes).into_owned() });
         } else {
-            let text = read_whole(&client, id, stream).await?;
-            match ctx.out.mode {
-                Mode::Json => logs.push(TaskLog { task_id: id.clone(), stream, text }),
-                _ => write_out(&text)?,
-            }
+            read_whole(&client, id, stream, write_out).await?;
         }
     }
     if ctx.out.mode == Mode::Json && !follow {
@@ -40,23 +47,25 @@ pub async fn run(ctx: &Ctx, ids: &[String], stderr: bool, follow: bool) -> Resul
     Ok(())
 }
 
-fn write_out(text: &str) -> Result<(), Failure> {
+fn write_out(bytes: &[u8]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| Failure::failed(format!("cannot write: {e}")))
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(|e| Failure::failed(format!("cannot write: {e}")))
 }
 
-/// The whole log, read in the pieces the host serves.
-async fn read_whole(client: &Client, id: &str, stream: &str) -> Result<String, Failure> {
-    let mut text = String::new();
-    let mut offset = 0;
-    loop {
-        let chunk = client.log(&format!("/api/task/{}/{stream}?offset={offset}", seg(id))).await?;
-        text += &chunk.text;
-        if chunk.text.is_empty() || chunk.next_offset >= chunk.size || chunk.next_offset <= offset {
-            return Ok(text);
-        }
-        offset = chunk.next_offset;
+/// The whole log in one streamed read, each piece handed to `sink` as it arrives.
+async fn read_whole(
+    client: &Client,
+    id: &str,
+    stream: &str,
+    mut sink: impl FnMut(&[u8]) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let response = client.stream(&format!("/api/task/{}/{stream}", seg(id))).await?;
+    let mut body = response.bytes_stream();
+    while let Some(piece) = body.next().await {
+        let piece = piece.map_err(|e| Failure::new(UNREACHABLE, format!("the log of task {id} broke off: {e}")))?;
+        sink(&piece)?;
     }
+    Ok(())
 }
 
 async fn follow_one(ctx: &Ctx, client: &Client, id: &str, stream: &'static str) -> Result<(), Failure> {
@@ -102,23 +111,30 @@ async fn read_events(
     bar: &indicatif::ProgressBar,
 ) -> Result<Option<String>, Failure> {
     let mut parser = SseParser::default();
+    let mut pending = Vec::new();
     let mut bytes = response.bytes_stream();
     while let Some(piece) = bytes.next().await {
         let Ok(piece) = piece else { return Ok(None) };
         for event in parser.push(&piece) {
             match event.event.as_str() {
                 "output" => {
-                    let text: String = serde_json::from_str(&event.data)
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(event.data.trim())
                         .map_err(|e| Failure::failed(format!("unexpected answer from the host: {e}")))?;
                     if let Some(next) = event.id.and_then(|i| i.parse().ok()) {
                         *offset = next;
                     }
                     match ctx.out.mode {
                         Mode::Json => {
+                            // A character cut between two events is printed whole with the next.
+                            pending.extend_from_slice(&bytes);
+                            let whole = hakuriver_model::text::utf8_prefix(&pending);
+                            let text = String::from_utf8_lossy(&pending[..whole]).into_owned();
+                            pending.drain(..whole);
                             let line = serde_json::to_string(&TaskLog { task_id: id.to_string(), stream, text })?;
                             bar.suspend(|| println!("{line}"));
                         }
-                        _ => bar.suspend(|| write_out(&text))?,
+                        _ => bar.suspend(|| write_out(&bytes))?,
                     }
                 }
                 "end" => return Ok(Some(event.data)),

@@ -31,7 +31,7 @@ use crate::db::Pool;
 use crate::ids::IdGenerator;
 use crate::scheduler::{place, Demand, NodeCapacity, Placement};
 
-mod logs;
+pub mod logs;
 mod reconcile;
 
 /// Default and largest page of the task list.
@@ -77,6 +77,8 @@ struct Inner {
     pool: Pool,
     events: EventBus,
     shared_dir: PathBuf,
+    /// `[paths] max_log_bytes`, sent with each task (none: unlimited).
+    max_log_bytes: Option<u64>,
     defaults: SubmitDefaults,
     ids: IdGenerator,
     /// The newest task id in the database when this host first submitted.
@@ -115,7 +117,7 @@ impl From<crate::db::DbError> for ControlError {
 impl TaskService {
     pub fn new(
         pool: Pool,
-        shared_dir: PathBuf,
+        (shared_dir, max_log_bytes): (PathBuf, Option<u64>),
         defaults: SubmitDefaults,
         events: EventBus,
         runners: RunnerClient,
@@ -125,6 +127,7 @@ impl TaskService {
                 pool,
                 events,
                 shared_dir,
+                max_log_bytes,
                 defaults,
                 ids: IdGenerator::default(),
                 id_floor: std::sync::OnceLock::new(),
@@ -469,6 +472,7 @@ impl TaskService {
             docker_privileged: t.privileged,
             docker_additional_mounts: t.additional_mounts.clone(),
             run_as_user: t.run_as.clone(),
+            max_log_bytes: self.inner.max_log_bytes,
         }
     }
 
@@ -526,6 +530,7 @@ impl TaskService {
             additional_mounts: t.additional_mounts.clone(),
             ssh_port: t.ssh_port,
             owner: t.owner.clone(),
+            log_bytes_dropped: t.log_bytes_dropped,
         }
     }
 
@@ -571,6 +576,11 @@ impl TaskService {
                     return Err(ServiceError::Invalid(format!("cannot move task from {} to {to}", row.status)));
                 }
                 Transition::Apply => {}
+            }
+            if let Some(dropped) = update.log_bytes_dropped.filter(|_| to.is_final()) {
+                // Stored before the final status is published, so whoever sees it sees the count.
+                store::set_log_bytes_dropped(&self.inner.pool, update.task_id, dropped).await?;
+                tracing::info!(task = %update.task_id, stdout = dropped.stdout, stderr = dropped.stderr, "output dropped past paths.max_log_bytes");
             }
             let now = now_ms();
             let change = StatusChange {
@@ -735,6 +745,7 @@ pub(crate) fn new_row(
         ssh_port: None,
         owner: None,
         run_as: c.run_as.clone(),
+        log_bytes_dropped: None,
     }
 }
 
