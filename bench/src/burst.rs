@@ -118,8 +118,9 @@ async fn main() -> anyhow::Result<()> {
             let (next, shared, temp) = (next.clone(), shared.clone(), temp.clone());
             std::thread::spawn(move || -> anyhow::Result<()> {
                 while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < tasks {
-                    let status =
-                        docker_run_like_a_task(&shared, &temp, BUSYBOX_IMAGE).output().context("docker run")?;
+                    let status = docker_run_like_a_task(&shared, &temp, BUSYBOX_IMAGE, &["true"])
+                        .output()
+                        .context("docker run")?;
                     ensure!(status.status.success(), "docker run failed");
                 }
                 Ok(())

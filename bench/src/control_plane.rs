@@ -57,6 +57,7 @@ async fn seed(path: &std::path::Path, n: u64) -> anyhow::Result<Vec<TaskId>> {
                 ssh_port: None,
                 owner: None,
                 run_as: None,
+                log_bytes_dropped: None,
             };
             db::tasks::insert(&mut tx, &row).await?;
             ids.push(id);

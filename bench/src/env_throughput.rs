@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&temp)?;
     let run = |image: &str| -> anyhow::Result<f64> {
         let started = Instant::now();
-        let out = docker_run_like_a_task(&shared, &temp, image).output().context("docker run")?;
+        let out = docker_run_like_a_task(&shared, &temp, image, &["true"]).output().context("docker run")?;
         ensure!(out.status.success(), "docker run {image} failed: {}", String::from_utf8_lossy(&out.stderr));
         Ok(secs(started))
     };

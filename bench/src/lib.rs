@@ -35,9 +35,14 @@ pub fn percentiles(mut samples: Vec<f64>) -> (f64, f64) {
     (quantile(&samples, 0.5), quantile(&samples, 0.99))
 }
 
-/// `docker run --rm` of `image` running `true` with the flags and mounts the runner gives a task
-/// container (one core, host network, the shared and local temp folders): the fair floor.
-pub fn docker_run_like_a_task(shared: &std::path::Path, temp: &std::path::Path, image: &str) -> std::process::Command {
+/// `docker run --rm` of `image` running `argv` with the flags and mounts the runner gives a
+/// task container (one core, host network, the shared and local temp folders): the fair floor.
+pub fn docker_run_like_a_task(
+    shared: &std::path::Path,
+    temp: &std::path::Path,
+    image: &str,
+    argv: &[&str],
+) -> std::process::Command {
     let mut command = std::process::Command::new("docker");
     command
         .args(["run", "--rm", "--network", "host", "--cpus", "1", "--workdir", "/shared"])
@@ -45,7 +50,8 @@ pub fn docker_run_like_a_task(shared: &std::path::Path, temp: &std::path::Path, 
         .arg(format!("type=bind,source={},target=/shared", shared.display()))
         .arg("--mount")
         .arg(format!("type=bind,source={},target=/local_temp", temp.display()))
-        .args([image, "true"]);
+        .arg(image)
+        .args(argv);
     command
 }
 

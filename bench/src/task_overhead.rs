@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
     let mut baseline = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        let status = docker_run_like_a_task(&shared, &temp, BUSYBOX_IMAGE).status().context("docker run")?;
+        let status = docker_run_like_a_task(&shared, &temp, BUSYBOX_IMAGE, &["true"]).status().context("docker run")?;
         ensure!(status.success(), "docker run failed");
         baseline.push(ms(started.elapsed()));
     }
