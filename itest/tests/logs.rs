@@ -83,6 +83,17 @@ impl Cluster {
         (shared.join(format!("task_outputs/{id}.out")), shared.join(format!("task_errors/{id}.err")))
     }
 
+    /// Waits for a task whose runner was restarted to complete: its node may have been taken for
+    /// lost meanwhile (and the task with it) until the new runner adopted it.
+    async fn adopted_and_completed(&self, id: &str) {
+        hakuriver_itest::wait_for("the adopted task to complete", RUN, || async {
+            let t: hakuriver_model::TaskView =
+                reqwest::get(format!("{}/api/status/{id}", self.base)).await.ok()?.json().await.ok()?;
+            (t.status == TaskStatus::Completed).then_some(())
+        })
+        .await;
+    }
+
     async fn finished(&self, id: &str) -> hakuriver_model::TaskView {
         let t = wait_for_final(&self.base, id, RUN).await;
         assert_eq!(t.status, TaskStatus::Completed, "{:?}", t.error_message);
@@ -241,7 +252,7 @@ async fn a_runner_restarted_mid_task_neither_loses_nor_repeats_output() {
     c.procs[1].kill();
     tokio::time::sleep(Duration::from_secs(1)).await;
     c.procs.push(c.dir.start_runner("logs-restart"));
-    c.finished(&id).await;
+    c.adopted_and_completed(&id).await;
     assert_eq!(std::fs::metadata(c.data("all.bin")).unwrap().len(), 10 * MIB as u64);
     assert_eq!(file_sha(&out), file_sha(&c.data("all.bin")));
 }
@@ -284,4 +295,36 @@ async fn a_program_that_cannot_start_says_why() {
         let message = t.error_message.unwrap_or_default();
         assert!(message.contains("cannot run") && message.contains("/no/such/program"), "{container}: {message}");
     }
+}
+
+/// A container started by a runner older than the exec helper (no `hakuriver.logs` label) has
+/// its output only in Docker's log: a new runner adopting it copies that out, whole.
+#[tokio::test]
+async fn a_container_from_an_older_runner_has_its_output_copied_from_dockers_log() {
+    let mut c = cluster("logs-legacy", "").await;
+    let id = c.submit(Kind::Docker, "sleep 30", &[]).await;
+    hakuriver_itest::wait_for("the task to run", RUN, || async {
+        let t: hakuriver_model::TaskView =
+            reqwest::get(format!("{}/api/status/{id}", c.base)).await.ok()?.json().await.ok()?;
+        (t.status == TaskStatus::Running).then_some(())
+    })
+    .await;
+    c.procs[1].kill();
+    // What an older runner left behind: the same container, its output in the engine's log only.
+    let name = hakuriver_model::task::task_container_name(id.parse().unwrap());
+    let docker = |args: &[&str]| Command::new("docker").args(args).output().unwrap();
+    assert!(docker(&["rm", "--force", &name]).status.success());
+    let labels =
+        [format!("hakuriver.task_id={id}"), "hakuriver.kind=command".into(), "hakuriver.node=logs-legacy".into()];
+    let mut run = vec!["run", "--detach", "--name", &name];
+    for label in &labels {
+        run.extend(["--label", label]);
+    }
+    run.extend([hakuriver_itest::images::BUSYBOX_IMAGE, "sh", "-c", "echo from an older runner; sleep 2"]);
+    let started = docker(&run);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    c.procs.push(c.dir.start_runner("logs-legacy"));
+    c.adopted_and_completed(&id).await;
+    let (out, _) = c.stored(&id);
+    assert_eq!(std::fs::read(&out).unwrap(), b"from an older runner\n");
 }
