@@ -17,6 +17,7 @@ pub trait HostApi: Send + Sync + 'static {
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>, String>;
     async fn list_tasks(&self, query: TaskQuery) -> Result<TaskPage, String>;
     async fn get_task(&self, id: TaskId) -> Result<TaskView, String>;
+    /// A piece of a task's log decoded for display: from `offset`, or (none) its end.
     async fn read_log(&self, id: TaskId, stdout: bool, offset: Option<u64>) -> Result<LogChunk, String>;
     /// The outer error is a failure of the host; the inner one names the field at fault.
     async fn submit(&self, request: TaskRequest) -> Result<Result<SubmitResponse, FieldError>, String>;

@@ -31,6 +31,7 @@ pub async fn get_task(id: TaskId) -> Result<TaskView, ServerFnError> {
     api()?.get_task(id).await.map_err(ServerFnError::new)
 }
 
+/// A piece of a task's log as text, for display: from `offset`, or (none) its last 256 KiB.
 #[server(prefix = "/api/ui", endpoint = "read_log", input = Json)]
 pub async fn read_log(id: TaskId, stdout: bool, offset: Option<u64>) -> Result<LogChunk, ServerFnError> {
     api()?.read_log(id, stdout, offset).await.map_err(ServerFnError::new)

@@ -14,6 +14,8 @@ use crate::services::ServiceError;
 
 /// Most bytes one dashboard read decodes.
 const MAX_TEXT_READ: u64 = 1024 * 1024;
+/// How much of a log the dashboard shows first: its end.
+const FIRST_TEXT_TAIL: u64 = 256 * 1024;
 
 /// Which part of a log a read asks for: from `offset`, or the last `tail` bytes, or from the
 /// start; at most `limit` bytes (none: to the end).
@@ -95,22 +97,32 @@ impl TaskService {
         Ok(LogRead { file: Some(file.take(len)), start, len, size })
     }
 
-    /// A piece of a task's log from `offset` (at most 1 MiB, cut at a character's end), decoded
-    /// for display: for the dashboard, whose page shows text.
+    /// A piece of a task's log decoded for display, for the dashboard: from `offset`, or (none)
+    /// its last 256 KiB; at most 1 MiB, cut at a character's end.
     pub async fn read_log_text(&self, id: TaskId, stdout: bool, offset: Option<u64>) -> Result<LogChunk, ServiceError> {
-        let window = LogWindow { offset, tail: None, limit: Some(MAX_TEXT_READ) };
+        let window = match offset {
+            Some(offset) => LogWindow { offset: Some(offset), tail: None, limit: Some(MAX_TEXT_READ) },
+            None => LogWindow { offset: None, tail: Some(FIRST_TEXT_TAIL), limit: None },
+        };
         let read = self.read_log(id, stdout, window).await?;
         let mut bytes = Vec::with_capacity(usize::try_from(read.len).unwrap_or(0));
         if let Some(mut file) = read.file {
             let io = |e: std::io::Error| ServiceError::Io(format!("cannot read the log of task {id}: {e}"));
             file.read_to_end(&mut bytes).await.map_err(io)?;
         }
-        let whole =
-            if read.start + read.len >= read.size { bytes.len() } else { hakuriver_model::text::utf8_prefix(&bytes) };
-        bytes.truncate(whole);
+        let end = read.start + read.len;
+        // A tail may start inside a character: its remaining bytes are skipped.
+        let skip = if offset.is_none() && read.start > 0 { continuation_bytes(&bytes) } else { 0 };
+        let whole = if end >= read.size { bytes.len() } else { hakuriver_model::text::utf8_prefix(&bytes) };
         let next_offset = read.start + whole as u64;
-        Ok(LogChunk { text: String::from_utf8_lossy(&bytes).into_owned(), size: read.size, next_offset })
+        let text = String::from_utf8_lossy(&bytes[skip.min(whole)..whole]).into_owned();
+        Ok(LogChunk { text, size: read.size, next_offset })
     }
+}
+
+/// How many bytes at the start of `bytes` continue a character begun before them (at most 3).
+fn continuation_bytes(bytes: &[u8]) -> usize {
+    bytes.iter().take(3).take_while(|&&b| b & 0b1100_0000 == 0b1000_0000).count()
 }
 
 #[cfg(test)]
@@ -129,5 +141,14 @@ mod tests {
         assert_eq!(w(None, None, Some(0)).within(100), Ok((0, 0)));
         assert_eq!(w(None, Some(30), Some(10)).within(100), Ok((70, 10)));
         assert!(w(Some(1), Some(1), None).within(100).is_err());
+    }
+
+    #[test]
+    fn a_tail_cut_inside_a_character_skips_its_rest() {
+        let text = "aé€".as_bytes();
+        assert_eq!(continuation_bytes(text), 0);
+        assert_eq!(continuation_bytes(&text[2..]), 1, "the second byte of é");
+        assert_eq!(continuation_bytes(&text[4..]), 2, "the last two bytes of €");
+        assert_eq!(continuation_bytes(&[0x80, 0x80, 0x80, 0x80]), 3, "never more than a character's worth");
     }
 }
