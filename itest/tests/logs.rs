@@ -222,6 +222,9 @@ async fn the_limit_keeps_the_first_part_and_one_marker(kind: Kind) {
     assert_eq!(std::fs::read(&err).unwrap(), b"under the limit\n");
     let record: Value = reqwest::get(format!("{}/api/status/{id}", c.base)).await.unwrap().json().await.unwrap();
     assert_eq!(record["log_bytes_dropped"], json!({"stdout": 2_000_000, "stderr": 0}));
+    let shown = c.dir.cli(&["task", "status", &id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("log dropped:") && shown.contains("of stdout"), "{shown}");
 }
 
 #[tokio::test]

@@ -346,6 +346,10 @@ fn TaskDetail(selected: Memo<Option<TaskId>>, query: Memo<TaskQuery>) -> impl In
                                             <dt>"NUMA node"</dt><dd>{t.target_numa_node_id.map_or("whole node".to_string(), |n| n.to_string())}</dd>
                                             <dt>"Exit code"</dt><dd>{t.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "–".into())}</dd>
                                             <dt>"Message"</dt><dd>{t.error_message.clone().unwrap_or_default()}</dd>
+                                            {t.log_bytes_dropped.map(|d| view! {
+                                                <dt>"Log dropped"</dt>
+                                                <dd>{format!("{} of stdout, {} of stderr past paths.max_log_bytes", format::bytes(Some(d.stdout)), format::bytes(Some(d.stderr)))}</dd>
+                                            })}
                                             <dt>"Submitted"</dt><dd>{format::time(t.submitted_at)}</dd>
                                             <dt>"Started"</dt><dd>{format::time(t.started_at)}</dd>
                                             <dt>"Completed"</dt><dd>{format::time(t.completed_at)}</dd>

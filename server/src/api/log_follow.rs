@@ -1,6 +1,6 @@
 //! `GET /api/task/{id}/stdout/follow` (and `stderr`): server-sent events with the task's output
 //! as it is written. Each `output` event's data is the next bytes of the log, exactly as the task
-//! wrote them, in base64 (standard alphabet; at most 64 KiB of output per event), and its id the
+//! wrote them, in base64 (standard alphabet; at most 256 KiB of output per event), and its id the
 //! byte offset after them (reconnect with `?offset=` from it); an `end` event carries the final
 //! status once the task is finished and every byte has been sent.
 
@@ -23,7 +23,8 @@ use crate::services::tasks::TaskService;
 use crate::state::AppState;
 
 const POLL: Duration = Duration::from_millis(200);
-const CHUNK: u64 = 64 * 1024;
+/// Most output one event carries.
+const CHUNK: u64 = 256 * 1024;
 
 pub async fn stdout(
     s: State<AppState>,
@@ -54,6 +55,8 @@ struct Follow {
     id: TaskId,
     stdout: bool,
     offset: u64,
+    /// The log, open at `offset` while output keeps coming.
+    file: Option<tokio::fs::File>,
     done: bool,
     /// The stream's place under the caps, given back when the stream is dropped.
     _slot: crate::limits::StreamSlot,
@@ -78,7 +81,7 @@ async fn follow(
         ApiError::TooMany("Too many log streams open (from this address, or in all); close some and retry.".into())
     })?;
     let offset = q.offset.unwrap_or(0);
-    let state = Follow { tasks: s.services.tasks.clone(), id, stdout, offset, done: false, _slot: slot };
+    let state = Follow { tasks: s.services.tasks.clone(), id, stdout, offset, file: None, done: false, _slot: slot };
     let mut shutdown = s.shutdown.clone();
     let ended = async move {
         tokio::select! {
@@ -96,35 +99,55 @@ async fn next_event(mut f: Follow) -> Option<(Event, Follow)> {
         return None;
     }
     loop {
-        // Read the status first: output written before a final status is then surely seen below.
-        let finished = match f.tasks.get(f.id).await {
-            Ok(t) if t.status.is_final() => Some(t.status),
-            Ok(_) => None,
-            Err(_) => return None,
-        };
-        let chunk = match f.tasks.open_log(f.id, f.stdout).await {
-            Ok(Some(file)) => read_from(file, f.offset).await,
-            Ok(None) => Vec::new(),
-            Err(_) => return None,
+        // Output first: while there is some, the file stays open and nothing else is asked.
+        let chunk = match f.next_output().await {
+            Ok(chunk) => chunk,
+            Err(()) => return None,
         };
         if !chunk.is_empty() {
-            f.offset += chunk.len() as u64;
-            let data = base64::engine::general_purpose::STANDARD.encode(&chunk);
-            return Some((Event::default().event("output").id(f.offset.to_string()).data(data), f));
+            return Some((f.output_event(&chunk), f));
         }
-        if let Some(status) = finished {
-            f.done = true;
-            return Some((Event::default().event("end").data(status.as_str()), f));
+        // Nothing new: the file is opened afresh next time (a runner may have created it new).
+        f.file = None;
+        let finished = match f.tasks.get(f.id).await {
+            Ok(t) if t.status.is_final() => t.status,
+            Ok(_) => {
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+            Err(_) => return None,
+        };
+        // Final: whatever the task wrote is in the file now; send it all before the end.
+        match f.next_output().await {
+            Ok(chunk) if !chunk.is_empty() => return Some((f.output_event(&chunk), f)),
+            Ok(_) => {}
+            Err(()) => return None,
         }
-        tokio::time::sleep(POLL).await;
+        f.done = true;
+        return Some((Event::default().event("end").data(finished.as_str()), f));
     }
 }
 
-async fn read_from(mut file: tokio::fs::File, offset: u64) -> Vec<u8> {
-    if file.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
-        return Vec::new();
+impl Follow {
+    /// The next output from the stream's offset (at most `CHUNK` bytes; none yet: empty).
+    async fn next_output(&mut self) -> Result<Vec<u8>, ()> {
+        if self.file.is_none() {
+            let Some(mut file) = self.tasks.open_log(self.id, self.stdout).await.map_err(|_| ())? else {
+                return Ok(Vec::new());
+            };
+            file.seek(std::io::SeekFrom::Start(self.offset)).await.map_err(|_| ())?;
+            self.file = Some(file);
+        }
+        let mut buf = Vec::new();
+        if let Some(file) = self.file.as_mut() {
+            file.take(CHUNK).read_to_end(&mut buf).await.map_err(|_| ())?;
+        }
+        Ok(buf)
     }
-    let mut buf = Vec::new();
-    let _ = file.take(CHUNK).read_to_end(&mut buf).await;
-    buf
+
+    fn output_event(&mut self, chunk: &[u8]) -> Event {
+        self.offset += chunk.len() as u64;
+        let data = base64::engine::general_purpose::STANDARD.encode(chunk);
+        Event::default().event("output").id(self.offset.to_string()).data(data)
+    }
 }

@@ -81,6 +81,11 @@ pub fn render_status(out: &Output, t: &TaskView) -> String {
     if let Some(port) = t.ssh_port {
         text += &line("ssh port:", port.to_string());
     }
+    if let Some(d) = t.log_bytes_dropped {
+        let dropped =
+            format!("{} of stdout, {} of stderr (paths.max_log_bytes)", format_bytes(d.stdout), format_bytes(d.stderr));
+        text += &line("log dropped:", dropped);
+    }
     text
 }
 
