@@ -9,7 +9,15 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Ok(String),
-    Failed { cause: String, fix: String },
+    /// Something is missing that the daemon can do without: it starts, and says what it means.
+    Warning {
+        cause: String,
+        consequence: String,
+    },
+    Failed {
+        cause: String,
+        fix: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +36,26 @@ impl Check {
         Check { name: name.to_string(), outcome: Outcome::Failed { cause: cause.into(), fix: fix.into() } }
     }
 
+    /// A failure that the daemon can start without becomes a warning naming `consequence`.
+    pub fn or_warn(self, consequence: &str) -> Check {
+        match self.outcome {
+            Outcome::Failed { cause, .. } => {
+                Check { name: self.name, outcome: Outcome::Warning { cause, consequence: consequence.to_string() } }
+            }
+            _ => self,
+        }
+    }
+
+    /// Whether the daemon may start (a warning passes).
     pub fn passed(&self) -> bool {
-        matches!(self.outcome, Outcome::Ok(_))
+        !matches!(self.outcome, Outcome::Failed { .. })
     }
 
     /// One line for people.
     pub fn line(&self) -> String {
         match &self.outcome {
             Outcome::Ok(detail) => format!("ok    {}: {detail}", self.name),
+            Outcome::Warning { cause, consequence } => format!("warn  {}: {cause}; {consequence}", self.name),
             Outcome::Failed { cause, fix } => format!("FAIL  {}: {cause}. Fix: {fix}", self.name),
         }
     }
@@ -120,10 +140,15 @@ pub fn tls_pair(cert: &Path, key: &Path, keys: &str) -> Check {
     }
 }
 
+/// Bytes free for unprivileged users on the file system holding `dir`.
+pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(dir)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
 pub fn free_space(name: &str, dir: &Path) -> Check {
-    match rustix::fs::statvfs(dir) {
-        Ok(s) => {
-            let free = s.f_bavail.saturating_mul(s.f_frsize);
+    match free_bytes(dir) {
+        Ok(free) => {
             let gb = free as f64 / 1e9;
             if free >= MIN_FREE_BYTES {
                 Check::ok(name, format!("{gb:.1} GB free on {}", dir.display()))
@@ -184,9 +209,10 @@ pub fn print_outcome(checks: &[Check], all: bool) -> bool {
         return ok;
     }
     for check in checks {
-        match check.passed() {
-            true => tracing::debug!("preflight {}", check.line()),
-            false => eprintln!("{}", check.line()),
+        match check.outcome {
+            Outcome::Ok(_) => tracing::debug!("preflight {}", check.line()),
+            Outcome::Warning { .. } => tracing::warn!("preflight {}", check.line()),
+            Outcome::Failed { .. } => eprintln!("{}", check.line()),
         }
     }
     if !ok {
@@ -230,6 +256,15 @@ mod tests {
         assert!(check.line().starts_with("FAIL  shared_dir:") && check.line().contains("Fix: "), "{}", check.line());
         assert!(!dir_present("container_dir", "docker.container_dir", &file).passed());
         assert!(free_space("disk", dir.path()).line().contains("GB"));
+    }
+
+    #[test]
+    fn a_failure_the_daemon_can_do_without_is_a_warning() {
+        let check = Check::failed("Docker", "Docker does not answer", "install it").or_warn("native tasks only");
+        assert!(check.passed());
+        assert_eq!(check.line(), "warn  Docker: Docker does not answer; native tasks only");
+        let fine = Check::ok("Docker", "Docker 20.10").or_warn("native tasks only");
+        assert_eq!(fine, Check::ok("Docker", "Docker 20.10"));
     }
 
     #[test]
