@@ -43,7 +43,7 @@ const EXAMPLES: &str = "Examples:\n  hakuriver node list\n  \
 #[command(name = "hakuriver", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
 struct Cli {
     /// Configuration file [default: $HAKURIVER_CONFIG, else ~/.hakuriver/config.toml, else built-in].
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Host URL, overriding the configuration (e.g. http://10.0.0.1:8000).
     #[arg(long, global = true, value_name = "URL", env = "HAKURIVER_HOST")]
@@ -66,6 +66,9 @@ enum Command {
     /// The cluster's nodes.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// The original's `hakuriver.client nodes`: the same as `node list`.
+    #[command(hide = true, after_help = "Example:\n  hakuriver nodes --json")]
+    Nodes,
     /// Cluster health: every node's latest readings and the host's warnings.
     #[command(after_help = "Examples:\n  hakuriver health\n  hakuriver health node1 --json")]
     Health {
@@ -246,6 +249,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     };
     match cli.command {
         Command::Node(c) => commands::node::run(&ctx, c).await?,
+        Command::Nodes => commands::node::run(&ctx, NodeCommand::List).await?,
         Command::Health { node } => commands::health::run(&ctx, node).await?,
         Command::Task(c) => commands::task::run(&ctx, c).await?,
         Command::Vps(c) => commands::vps::run(&ctx, c).await?,
@@ -310,9 +314,17 @@ fn init(ctx: &Ctx, command: InitCommand) -> Result<(), Failure> {
                     .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf))
                     .ok_or_else(|| Failure::usage("cannot tell where this program lives; pass --bin-dir"))?,
             };
-            let user = match user.or_else(|| ctx.env.get("USER").map(String::from)) {
+            let effective = || {
+                let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+                commands::init::user_name_of(&passwd, rustix::process::geteuid().as_raw())
+            };
+            let user = match user.or_else(|| ctx.env.get("USER").map(String::from)).or_else(effective) {
                 Some(u) => u,
-                None => return Err(Failure::usage("cannot tell the current user ($USER is unset); pass --user")),
+                None => {
+                    return Err(Failure::usage(
+                        "cannot tell the current user (no $USER, no /etc/passwd entry); pass --user",
+                    ))
+                }
             };
             let group = group.unwrap_or_else(|| user.clone());
             let mut written = Vec::new();
@@ -359,6 +371,13 @@ mod tests {
         let parsed =
             Cli::try_parse_from(original_service_flags(args(&["hakuriver", "init", "service", "--runner", "--all"])));
         assert!(parsed.is_ok());
+    }
+
+    #[test]
+    fn the_originals_spellings_parse() {
+        let cli = Cli::try_parse_from(["hakuriver", "-c", "/etc/hakuriver/config.toml", "nodes"]).unwrap();
+        assert!(matches!(cli.command, Command::Nodes));
+        assert_eq!(cli.config, Some(PathBuf::from("/etc/hakuriver/config.toml")));
     }
 
     /// Every command, at every level, explains itself with an example.

@@ -235,6 +235,11 @@ impl ClusterDir {
     /// A runner named `name` listening on a free port. Task containers of that node left when
     /// the cluster goes (a runner killed mid-task) are removed with it.
     pub fn start_runner(&self, name: &str) -> Proc {
+        self.start_runner_with(name, &[])
+    }
+
+    /// `start_runner` with extra environment variables for the runner process.
+    pub fn start_runner_with(&self, name: &str, env: &[(&str, &str)]) -> Proc {
         let mut leftovers = self.leftovers.lock().unwrap_or_else(|e| e.into_inner());
         if !leftovers.nodes.iter().any(|n| n == name) {
             leftovers.nodes.push(name.to_string());
@@ -242,6 +247,7 @@ impl ClusterDir {
         drop(leftovers);
         let mut command = self.command("hakuriver-runner");
         command.env("HAKURIVER_RUNNER_HOSTNAME", name).env("HAKURIVER_NETWORK_RUNNER_PORT", free_port().to_string());
+        command.envs(env.iter().copied());
         Proc::spawn(&format!("runner {name}"), command, self.path().join(format!("runner-{name}.log")))
     }
 

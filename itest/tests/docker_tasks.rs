@@ -324,6 +324,59 @@ async fn a_newer_tarball_is_loaded_before_the_next_task() {
     assert_eq!(runner_log.matches("loading environment image").count(), 2, "v1 once, v2 once");
 }
 
+/// An environment imported from an image built long before (README's way without a registry):
+/// its tarball is loaded once, whatever the image's own creation time says, and the versions view
+/// calls the node current.
+#[tokio::test]
+async fn an_imported_image_built_long_ago_is_loaded_once() {
+    use hakuriver_itest::images::{build_busybox_image, docker_ok};
+    let c = cluster(&["dock-once"]).await;
+    let env = c.dir.env_name("built-long-ago");
+    let built = format!("hakuriver-itest/{env}:built");
+    let id = build_busybox_image(&built, &[("/etc/origin", &env)]);
+    let image_tar = c.dir.shared().join("built.tar");
+    docker_ok(&["save", "-o", image_tar.to_str().unwrap(), &built]);
+    docker_ok(&["rmi", "--force", &built]);
+    // The tarball is made later than the image: its name carries a newer timestamp.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let answer = c.http.post(format!("{}/api/docker/import", c.base)).json(&json!({"path": image_tar, "name": env}));
+    let answer = answer.send().await.unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    docker_ok(&["rmi", "--force", &format!("hakuriver/{env}:base")]);
+
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // Events are counted from the next whole second: the host's own load (the import) is before.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let since = now().to_string();
+    for _ in 0..3 {
+        let task = c.submit_one("dock-once", "cat", &["/etc/origin"], json!({"container_name": env})).await;
+        c.wait_status(&task, TaskStatus::Completed).await;
+        assert_eq!(c.log(&task, "stdout").await, env);
+    }
+    let until = (now() + 1).to_string();
+    let events = docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "type=image",
+        "--filter",
+        "event=load",
+        "--format",
+        "{{.ID}}",
+    ]);
+    assert_eq!(events.lines().filter(|l| *l == id).count(), 1, "Docker's load events: {events}");
+
+    hakuriver_itest::wait_for("the versions view to call the node current", START, || async {
+        let versions: Value =
+            c.http.get(format!("{}/api/docker/versions", c.base)).send().await.ok()?.json().await.ok()?;
+        (versions[&env]["nodes"]["dock-once"]["current"] == json!(true)).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_numa_target_gets_that_nodes_cpuset() {
     use hakuriver_itest::images::docker_ok;

@@ -178,3 +178,37 @@ async fn concurrent_submits_each_get_their_own_answer() {
         assert_eq!(out, format!("from-{i}\n"), "task {id} runs submit {i}'s arguments");
     }
 }
+
+/// A runner whose Docker engine is absent starts, says so once, and registers without Docker:
+/// it runs native tasks; the host never places a container task there and says why.
+#[tokio::test]
+async fn a_node_without_docker_runs_native_tasks_and_is_never_given_a_container() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let runner = cluster.start_runner_with("bare", &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    wait_for_node(&base, "bare", NodeStatus::Online, Duration::from_secs(20)).await;
+    let nodes: Value = reqwest::get(format!("{base}/api/nodes")).await.unwrap().json().await.unwrap();
+    assert_eq!(nodes[0]["docker_available"], json!(false), "{nodes}");
+    let log = runner.log();
+    assert_eq!(log.matches("take only tasks without a container").count(), 1, "said once: {log}");
+
+    let id = submit(
+        &base,
+        json!({"command": "echo", "arguments": ["native"], "targets": ["bare"], "container_name": "NULL"}),
+    )
+    .await;
+    wait_status(&base, &id, TaskStatus::Completed).await;
+
+    let http = reqwest::Client::new();
+    for targets in [json!(["bare"]), json!([])] {
+        let body = json!({"command": "echo", "targets": targets, "container_name": "hakuriver-base"});
+        let answer = http.post(format!("{base}/api/submit")).json(&body).send().await.unwrap();
+        let status = answer.status().as_u16();
+        let text = answer.text().await.unwrap();
+        assert!(status >= 400, "{targets}: {status} {text}");
+        assert!(text.contains("Docker engine"), "{targets}: {text}");
+    }
+    let shown = cluster.cli(&["node", "show", "bare"]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("no Docker engine"));
+}

@@ -56,6 +56,7 @@ mod tests {
             current_avg_temp: None,
             environments: Default::default(),
             env_loading: Default::default(),
+            docker_available: true,
             current_max_temp: None,
         };
         for event in

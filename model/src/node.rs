@@ -67,6 +67,15 @@ pub struct RunnerInfo {
     pub numa_topology: Option<NumaTopology>,
     #[serde(default)]
     pub gpu_info: Option<Vec<GpuInfo>>,
+    /// Ours: whether the node's Docker engine answers, so it can run container tasks (the
+    /// original's runners always needed one: assumed when absent).
+    #[serde(default = "docker_assumed")]
+    pub docker_available: bool,
+}
+
+/// The original's runners do not say; they could not start without Docker.
+fn docker_assumed() -> bool {
+    true
 }
 
 /// A task the runner killed on its own (out of memory, ...), reported in the next heartbeat.
@@ -96,7 +105,8 @@ pub struct HeartbeatData {
     pub current_max_temp: Option<f64>,
     #[serde(default)]
     pub gpu_info: Vec<GpuInfo>,
-    /// Ours: environment images loaded on the node, name → image creation (unix seconds).
+    /// Ours: environment images loaded on the node, name → version: the timestamp of the tarball
+    /// the runner loaded it from, else the image's creation (unix seconds).
     #[serde(default)]
     pub environments: BTreeMap<String, i64>,
     /// Ours: environment tarballs being loaded now, name → progress.
@@ -178,12 +188,17 @@ pub struct NodeInfo {
     pub current_avg_temp: Option<f64>,
     #[serde(default)]
     pub current_max_temp: Option<f64>,
-    /// Environment images loaded on the node, name → image creation (unix seconds).
+    /// Environment images loaded on the node, name → version: the timestamp of the tarball the
+    /// runner loaded it from, else the image's creation (unix seconds).
     #[serde(default)]
     pub environments: BTreeMap<String, i64>,
     /// Environment tarballs being loaded now, name → progress.
     #[serde(default)]
     pub env_loading: BTreeMap<String, crate::env::LoadProgress>,
+    /// Whether the node runs container tasks (its Docker engine answered when it registered);
+    /// a node without one takes only tasks without a container.
+    #[serde(default = "docker_assumed")]
+    pub docker_available: bool,
 }
 
 /// Node names: what hostnames allow, plus `_`; at most 253 characters, starting with a letter

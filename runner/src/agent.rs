@@ -36,6 +36,8 @@ pub struct Agent {
     pub interval: Duration,
     pub gpus: GpuSource,
     pub roots: SysRoots,
+    /// The node's Docker engine answers: it takes container tasks.
+    pub docker_available: bool,
 }
 
 impl Agent {
@@ -49,6 +51,7 @@ impl Agent {
             runner_url: self.runner_url.clone(),
             numa_topology: numa::detect(&self.roots.sys.join("devices/system/node")),
             gpu_info: Some(gpus),
+            docker_available: self.docker_available,
         }
     }
 

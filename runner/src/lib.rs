@@ -51,13 +51,15 @@ pub fn agent(config: &Config) -> anyhow::Result<Agent> {
         interval: config.timing.heartbeat_interval(),
         gpus: GpuSource::detect(config.runner.gpu_inventory_file.clone()),
         roots,
+        docker_available: false,
     })
 }
 
 /// What this node would report: its registration and one heartbeat's readings (CPU usage over
 /// one second). For `hakuriver-runner --probe`.
 pub async fn probe(config: &Config) -> anyhow::Result<serde_json::Value> {
-    let agent = agent(config)?;
+    let mut agent = agent(config)?;
+    agent.docker_available = executor::connect_docker().await.is_ok();
     let register = agent.runner_info().await;
     let mut cpu = CpuMeter::start(&agent.roots.proc);
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -79,9 +81,10 @@ async fn vps_bind_ip(runner_address: &str) -> String {
     }
 }
 
-/// The runner's own folder, where it keeps the exec helper: beside its identity file.
-fn helper_dir(config: &Config) -> std::path::PathBuf {
-    config.runner.identity_file.parent().map_or_else(|| ".".into(), Path::to_path_buf).join("bin")
+/// The runner's own folder, beside its identity file: the exec helper, the record of loaded
+/// environment tarballs.
+fn state_dir(config: &Config) -> std::path::PathBuf {
+    config.runner.identity_file.parent().map_or_else(|| ".".into(), Path::to_path_buf)
 }
 
 /// Whether `address` is this machine's loopback (nothing crosses a network).
@@ -97,7 +100,7 @@ pub async fn run(
     if config.auth.enabled && config.auth.runner_token.expose().is_none() {
         anyhow::bail!("auth.enabled = true needs auth.runner_token, the secret the host gave this cluster's runners");
     }
-    let agent = agent(&config)?;
+    let mut agent = agent(&config)?;
     let hostname = agent.hostname.clone();
     let addr = (config.network.runner_address.as_str(), config.network.runner_port);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -116,11 +119,12 @@ pub async fn run(
         runner_user: config.environment.runner_user.clone(),
         vps_bind_ip: vps_bind_ip(&config.network.runner_address).await,
         vps_ready_timeout: config.timing.vps_ready_timeout(),
-        helper_dir: helper_dir(&config),
+        state_dir: state_dir(&config),
     })
     .await;
     executor.adopt_vps().await;
     executor.adopt_commands().await;
+    agent.docker_available = executor.docker_available();
     let agent_task = tokio::spawn(agent.run(executor.clone()));
     let names = hakuriver_support::request_rules::PublicNames::with_hostname(
         config.network.public_hosts.iter().chain([&config.network.runner_address, &hostname]),

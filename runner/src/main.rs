@@ -12,7 +12,7 @@ use clap::Parser;
 )]
 struct Args {
     /// Configuration file (else $HAKURIVER_CONFIG, else ~/.hakuriver/config.toml, else defaults).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
     /// Print what this node would report to the host (registration and one heartbeat, as JSON:
     /// cores, memory, NUMA, GPUs) and exit.

@@ -1,10 +1,15 @@
 //! The runner's preflight (`hakuriver-runner --check`, and before every start): its port,
-//! shared storage, its local temp folder, its TLS pair, the Docker engine, free disk space.
+//! shared storage, its local temp folder, its TLS pair, the Docker engine (a warning only: a node
+//! without it runs native tasks), free disk space.
 
 use std::net::ToSocketAddrs;
 
 use hakuriver_config::Config;
 use hakuriver_support::preflight::{self as pf, Check};
+
+/// What a runner without a Docker engine does instead.
+pub const NO_DOCKER: &str =
+    "this node will take only tasks without a container (container_name \"NULL\"); the host places no container task here";
 
 pub async fn checks(config: &Config) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -26,6 +31,7 @@ pub async fn checks(config: &Config) -> Vec<Check> {
     if let (Some(cert), Some(key)) = (&config.runner.tls_cert_file, &config.runner.tls_key_file) {
         checks.push(pf::tls_pair(cert, key, "runner.tls_cert_file and runner.tls_key_file"));
     }
-    checks.push(pf::docker_reachable("Docker").await);
+    // A node without Docker still runs tasks without a container: it starts and says so.
+    checks.push(pf::docker_reachable("Docker").await.or_warn(NO_DOCKER));
     checks
 }

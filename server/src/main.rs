@@ -12,7 +12,7 @@ use hakuriver_host::db::backup;
 #[command(name = "hakuriver-host", version, about = "The HakuRiver host: cluster state, REST API and web dashboard")]
 struct Args {
     /// Configuration file (else $HAKURIVER_CONFIG, else ~/.hakuriver/config.toml, else defaults).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
     /// Check ports, folders, Docker and disk space, print one line per check, and exit (0: all
     /// passed). The same checks run before every start.

@@ -3,8 +3,9 @@
 //!
 //! Policy, documented in ARCHITECTURE.md:
 //! - An explicit target is checked against that node only: unknown node, offline node, a NUMA or
-//!   GPU id it does not have, or a demand larger than the whole node are rejected; a demand that
-//!   fits the node but not its free resources waits.
+//!   GPU id it does not have, a container task on a node without Docker, or a demand larger than
+//!   the whole node are rejected; a demand that fits the node but not its free resources waits.
+//! - Nodes without Docker take only tasks without a container.
 //! - Without a target the host picks, among online nodes whose free cores, memory and GPU count
 //!   fit, the one left with the fewest free cores (best fit, so large nodes stay free for large
 //!   tasks); ties go to more free memory, then the name. GPU tasks get the lowest free GPU ids.
@@ -22,6 +23,8 @@ pub struct NodeCapacity {
     pub used_cores: u32,
     pub used_memory_bytes: u64,
     pub used_gpus: BTreeSet<u32>,
+    /// Its Docker engine answered: it runs container tasks.
+    pub docker_available: bool,
 }
 
 impl NodeCapacity {
@@ -49,6 +52,8 @@ pub struct Demand {
     pub memory_bytes: Option<u64>,
     /// Exact GPU ids; GPU tasks always name their node.
     pub gpu_ids: Vec<u32>,
+    /// It runs in a container (a command task with an environment, or a VPS).
+    pub container: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +79,9 @@ pub fn place(nodes: &[NodeCapacity], demand: &Demand) -> Placement {
 fn place_on(node: &NodeCapacity, d: &Demand) -> Placement {
     if !node.online {
         return Placement::Reject("Node status is offline".into());
+    }
+    if d.container && !node.docker_available {
+        return Placement::Reject(NO_DOCKER.into());
     }
     if let Some(numa) = d.numa {
         if node.numa_ids.is_empty() {
@@ -117,9 +125,20 @@ fn never_fits(node: &NodeCapacity, d: &Demand) -> Option<String> {
     None
 }
 
+/// Why a container task cannot run on a node without Docker.
+const NO_DOCKER: &str = "Node has no Docker engine: it runs only tasks without a container (container_name \"NULL\")";
+
 fn place_anywhere(nodes: &[NodeCapacity], d: &Demand) -> Placement {
-    let possible: Vec<&NodeCapacity> = nodes.iter().filter(|n| n.online && never_fits(n, d).is_none()).collect();
+    let online = nodes.iter().filter(|n| n.online);
+    let possible: Vec<&NodeCapacity> =
+        online.clone().filter(|n| never_fits(n, d).is_none() && (n.docker_available || !d.container)).collect();
     if possible.is_empty() {
+        if d.container && online.clone().next().is_some() && online.clone().all(|n| !n.docker_available) {
+            return Placement::Reject(
+                "No online node has a Docker engine: only tasks without a container (container_name \"NULL\") can run"
+                    .into(),
+            );
+        }
         return Placement::Reject("No online node can satisfy the requested resources".into());
     }
     let best = possible
@@ -155,6 +174,7 @@ mod tests {
             used_cores: used,
             used_memory_bytes: 0,
             used_gpus: BTreeSet::new(),
+            docker_available: true,
         }
     }
 
@@ -200,6 +220,28 @@ mod tests {
         assert!(matches!(place(&nodes, &d), Placement::Reject(_)));
         let busy = [node("x", 4, 4)];
         assert!(matches!(place(&busy, &Demand { cores: 1, ..Demand::default() }), Placement::Wait(_)));
+    }
+
+    #[test]
+    fn nodes_without_docker_take_only_tasks_without_a_container() {
+        let bare = NodeCapacity { docker_available: false, ..node("bare", 16, 0) };
+        let in_container = |node: Option<&str>| Demand {
+            node: node.map(str::to_string),
+            cores: 1,
+            container: true,
+            ..Demand::default()
+        };
+        let Placement::Reject(why) = place(std::slice::from_ref(&bare), &in_container(Some("bare"))) else {
+            panic!("placed")
+        };
+        assert!(why.contains("no Docker engine") && why.contains("NULL"), "{why}");
+        let Placement::Reject(why) = place(std::slice::from_ref(&bare), &in_container(None)) else { panic!("placed") };
+        assert!(why.contains("No online node has a Docker engine"), "{why}");
+        let native = Demand { cores: 1, ..Demand::default() };
+        assert_eq!(place(std::slice::from_ref(&bare), &native), Placement::Place { node: "bare".into(), gpus: vec![] });
+        // The idle node without Docker is passed over for a busier one that has it.
+        let nodes = [bare, node("docker", 4, 2)];
+        assert_eq!(place(&nodes, &in_container(None)), Placement::Place { node: "docker".into(), gpus: vec![] });
     }
 
     #[test]

@@ -68,6 +68,17 @@ pub struct Unit {
 
 /// A systemd unit: started after the network is up and Docker runs, restarted on failure, with
 /// the hardening that leaves Docker's socket, the database folder and shared storage reachable.
+/// The name `/etc/passwd` (its text) gives uid `uid`: who runs this command line when `$USER` is
+/// unset (cron, `sudo -i`, a service manager).
+pub fn user_name_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?.parse::<u32>().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
 pub fn unit_file(u: &Unit) -> String {
     let description = match u.role {
         Role::Host => "HakuRiver Host (API, dashboard, SSH proxy)",
@@ -120,6 +131,14 @@ pub fn install_hint(paths: &[PathBuf], roles: &[Role]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_effective_user_is_found_by_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nlab:x:1000:1000::/home/lab:/bin/sh\nbroken\n";
+        assert_eq!(user_name_of(passwd, 1000).as_deref(), Some("lab"));
+        assert_eq!(user_name_of(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(user_name_of(passwd, 42), None);
+    }
 
     #[test]
     fn writes_once_and_overwrites_only_with_force() {

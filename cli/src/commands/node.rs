@@ -121,7 +121,9 @@ pub fn render_node(out: &Output, n: &NodeInfo) -> String {
             );
         }
     }
-    if n.environments.is_empty() {
+    if !n.docker_available {
+        text += "  containers:      no Docker engine: takes only tasks without a container\n";
+    } else if n.environments.is_empty() {
         text += "  environments:    none loaded\n";
     } else {
         let names: Vec<&str> = n.environments.keys().map(String::as_str).collect();
@@ -172,6 +174,7 @@ mod tests {
             current_avg_temp: None,
             environments: Default::default(),
             env_loading: Default::default(),
+            docker_available: true,
             current_max_temp: None,
         }
     }

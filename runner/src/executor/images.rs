@@ -1,8 +1,13 @@
 //! Environment images from shared storage: `hakuriver/<env>:base` is loaded from the newest
 //! `<env>-<unix_ts>.tar` in the container folder when missing locally or older than that tar.
 //! One load at a time per environment, however many tasks arrive together.
+//!
+//! An image's age is the tarball it was loaded from, as this runner recorded it (`LoadRecord`):
+//! a loaded image keeps the creation time of wherever it was built (an imported one: long ago),
+//! so that time alone would have it loaded again before every task. Only an image this runner did
+//! not load (or one replaced since) is judged by its creation time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,18 +42,64 @@ pub fn tarball_timestamp(file_name: &str, prefix: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
-/// `hakuriver/<env>:base` images present locally: env → creation (unix seconds).
-pub async fn loaded_envs(docker: &Docker) -> std::collections::BTreeMap<String, i64> {
+/// Which tarball each environment's local image was loaded from: env → (tarball timestamp, the
+/// id of the image that load made). Kept in a file of the runner's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoadRecord(BTreeMap<String, Loaded>);
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Loaded {
+    pub tarball_ts: i64,
+    pub image_id: String,
+}
+
+impl LoadRecord {
+    /// The record at `path`; empty when there is none (or it cannot be read: then every image is
+    /// judged by its creation time once more, and loaded at most once again).
+    pub fn read(path: &Path) -> LoadRecord {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring a damaged record of loaded environments");
+                LoadRecord::default()
+            }),
+            Err(_) => LoadRecord::default(),
+        }
+    }
+
+    /// Writes the record whole under a name of its own, then renames it into place.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let partial = path.with_extension(format!("json.{}", std::process::id()));
+        std::fs::write(&partial, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        std::fs::rename(&partial, path)
+    }
+
+    pub fn set(&mut self, env: &str, loaded: Loaded) {
+        self.0.insert(env.to_string(), loaded);
+    }
+
+    /// The version of `env`'s local image (`id`, created at `created`): the tarball it was
+    /// loaded from when this runner loaded it, else its creation time.
+    pub fn version(&self, env: &str, id: &str, created: i64) -> i64 {
+        match self.0.get(env) {
+            Some(loaded) if loaded.image_id == id => loaded.tarball_ts,
+            _ => created,
+        }
+    }
+}
+
+/// `hakuriver/<env>:base` images present locally: env → version (see `LoadRecord::version`).
+pub async fn loaded_envs(docker: &Docker, record: &LoadRecord) -> BTreeMap<String, i64> {
     let filters = HashMap::from([("reference".to_string(), vec!["hakuriver/*:base".to_string()])]);
     let options = bollard::query_parameters::ListImagesOptionsBuilder::new().filters(&filters).build();
     let Ok(images) = docker.list_images(Some(options)).await else { return Default::default() };
     images
         .into_iter()
         .flat_map(|i| {
-            let created = i.created;
+            let (id, created) = (i.id, i.created);
             i.repo_tags.into_iter().filter_map(move |tag| {
                 let env = tag.strip_prefix("hakuriver/")?.strip_suffix(":base")?.to_string();
-                Some((env, created))
+                let version = record.version(&env, &id, created);
+                Some((env, version))
             })
         })
         .collect()
@@ -69,6 +120,9 @@ pub struct ImageSync {
     dir: PathBuf,
     locks: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
     loads: Loads,
+    /// Which tarball each local image came from, and where that is kept.
+    record: Arc<std::sync::Mutex<LoadRecord>>,
+    record_path: PathBuf,
 }
 
 /// Removes an env's entry from the loads in progress when the load ends, however it ends.
@@ -81,8 +135,15 @@ impl Drop for LoadEntry {
 }
 
 impl ImageSync {
-    pub fn new(docker: Docker, dir: PathBuf) -> Self {
-        ImageSync { docker, dir, locks: Arc::default(), loads: Arc::default() }
+    /// `dir`: the environment tarballs; `record_path`: where the `LoadRecord` is kept.
+    pub fn new(docker: Docker, dir: PathBuf, record_path: PathBuf) -> Self {
+        let record = Arc::new(std::sync::Mutex::new(LoadRecord::read(&record_path)));
+        ImageSync { docker, dir, locks: Arc::default(), loads: Arc::default(), record, record_path }
+    }
+
+    /// The record of loaded tarballs as it is now.
+    pub fn record(&self) -> LoadRecord {
+        self.record.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Loads in progress now.
@@ -97,14 +158,9 @@ impl ImageSync {
         let Some((ts, path)) = newest_tarball(&self.dir, env) else {
             return Ok(()); // No tarball: use the local image as it is.
         };
-        let local = self
-            .docker
-            .inspect_image(image)
-            .await
-            .ok()
-            .and_then(|i| i.created)
-            .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c).ok().map(|t| t.timestamp()));
-        if local.is_some_and(|created| created >= ts) {
+        let local = self.local_image(image).await;
+        let record = self.record();
+        if local.as_ref().is_some_and(|(id, created)| record.version(env, id, *created) >= ts) {
             return Ok(());
         }
         tracing::info!(env, tarball = %path.display(), "loading environment image");
@@ -139,13 +195,43 @@ impl ImageSync {
                 return Err(fail(error));
             }
         }
+        if let Some((image_id, _)) = self.local_image(image).await {
+            let mut record = self.record.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            record.set(env, Loaded { tarball_ts: ts, image_id });
+            if let Err(e) = record.write(&self.record_path) {
+                tracing::warn!(path = %self.record_path.display(), error = %e, "cannot keep the record of loaded environments");
+            }
+        }
         Ok(())
+    }
+
+    /// `(id, creation in unix seconds)` of a local image.
+    async fn local_image(&self, image: &str) -> Option<(String, i64)> {
+        let inspect = self.docker.inspect_image(image).await.ok()?;
+        let created = chrono::DateTime::parse_from_rfc3339(inspect.created.as_deref()?).ok()?.timestamp();
+        Some((inspect.id?, created))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_this_runner_loaded_is_as_new_as_its_tarball() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loaded_envs.json");
+        let mut record = LoadRecord::read(&path);
+        assert_eq!(record.version("base", "sha256:a", 100), 100, "not loaded here: its creation time");
+        record.set("base", Loaded { tarball_ts: 5_000, image_id: "sha256:a".into() });
+        record.write(&path).unwrap();
+        let record = LoadRecord::read(&path);
+        assert_eq!(record.version("base", "sha256:a", 100), 5_000, "built long ago, loaded from the 5000 tarball");
+        assert_eq!(record.version("base", "sha256:b", 100), 100, "replaced since: its creation time again");
+        assert_eq!(record.version("other", "sha256:a", 7), 7);
+        std::fs::write(&path, b"{ damaged").unwrap();
+        assert_eq!(LoadRecord::read(&path), LoadRecord::default());
+    }
 
     #[test]
     fn picks_the_newest_tarball_of_the_env_only() {

@@ -43,6 +43,60 @@ fn status_update(id: TaskId, status: &str, exit_code: Option<i64>, message: Opti
     }
 }
 
+/// Below this many free bytes, the file system holding a task's logs counts as full.
+const FULL_BELOW: u64 = 64 * 1024;
+
+/// What an ended task's logs tell its final report.
+#[derive(Debug, Default)]
+struct LogFindings {
+    /// Why the program could not start (exit 127: the helper's or shim's last line).
+    start_failure: Option<String>,
+    /// The task's logs are on a full file system: its writes there failed (a failed task's
+    /// reason; a task that ignored the errors completed with a shorter log).
+    storage_full: bool,
+    /// Output dropped past the task's `max_log_bytes`.
+    dropped: Option<LogBytesDropped>,
+}
+
+impl LogFindings {
+    /// `exit_code`: the task's, when it ran; `failed`: it ended `failed`.
+    fn read(paths: &TaskPaths, exit_code: Option<i64>, failed: bool, limit: Option<u64>) -> LogFindings {
+        let start_failure = (failed && exit_code == Some(127))
+            .then(|| exec_helper::tail_of(&paths.shared_dir, &paths.stderr, 1024).ok())
+            .flatten()
+            .and_then(|tail| exec_helper::start_failure(&tail));
+        let storage_full = exit_code.is_some()
+            && hakuriver_support::preflight::free_bytes(log_dir(paths)).is_ok_and(|free| free < FULL_BELOW);
+        let dropped = limit
+            .map(|limit| LogBytesDropped {
+                stdout: exec_helper::dropped_past(&paths.shared_dir, &paths.stdout, limit),
+                stderr: exec_helper::dropped_past(&paths.shared_dir, &paths.stderr, limit),
+            })
+            .filter(|d| *d != LogBytesDropped::default());
+        LogFindings { start_failure, storage_full, dropped }
+    }
+
+    /// The final report's message, told what the logs show.
+    fn message(&self, message: Option<String>, paths: &TaskPaths) -> Option<String> {
+        let message = self.start_failure.as_ref().map(|why| format!("Exited with code 127: {why}.")).or(message);
+        if !self.storage_full {
+            return message;
+        }
+        let full = format!(
+            "No space left on device: the shared storage holding its logs ({}) is full.",
+            log_dir(paths).display()
+        );
+        Some(match message {
+            Some(m) => format!("{m} {full}"),
+            None => full,
+        })
+    }
+}
+
+fn log_dir(paths: &TaskPaths) -> &std::path::Path {
+    paths.stdout.parent().unwrap_or(&paths.shared_dir)
+}
+
 /// How long a restarted Docker engine gets to bring a VPS back by its restart policy.
 const VPS_ENGINE_RESTART_GRACE: Duration = Duration::from_secs(20);
 
@@ -107,8 +161,15 @@ pub struct ExecutorConfig {
     pub runner_user: String,
     pub vps_bind_ip: String,
     pub vps_ready_timeout: Duration,
-    /// Where the exec helper is written (a folder of the runner's own, never one tasks can write).
-    pub helper_dir: PathBuf,
+    /// The runner's own folder (never one tasks can write): the exec helper (`bin/`) and the
+    /// record of loaded environment tarballs live there.
+    pub state_dir: PathBuf,
+}
+
+/// The local Docker engine (`DOCKER_HOST`, else its socket), with the API version agreed.
+pub async fn connect_docker() -> Result<bollard::Docker, String> {
+    let docker = bollard::Docker::connect_with_local_defaults().map_err(|e| e.to_string())?;
+    docker.negotiate_version().await.map_err(|e| e.to_string())
 }
 
 /// What a task's run ends with: `(status, exit code, message)` for the final report.
@@ -117,24 +178,20 @@ type Outcome = (&'static str, Option<i64>, Option<String>);
 impl Executor {
     /// Connects to the local Docker engine; without one, container tasks fail with the reason.
     pub async fn new(c: ExecutorConfig) -> Self {
-        let docker = match bollard::Docker::connect_with_local_defaults() {
-            Ok(d) => match d.negotiate_version().await {
-                Ok(d) => Ok(d),
-                Err(e) => Err(e.to_string()),
-            },
-            Err(e) => Err(e.to_string()),
-        };
-        let (docker, images, problem) = match docker {
+        let (docker, images, problem) = match connect_docker().await {
             Ok(d) => {
-                (Some(DockerRunner { docker: d.clone() }), Some(ImageSync::new(d, c.container_dir)), String::new())
+                let images = ImageSync::new(d.clone(), c.container_dir, c.state_dir.join("loaded_envs.json"));
+                (Some(DockerRunner { docker: d }), Some(images), String::new())
             }
             Err(e) => {
-                tracing::warn!(error = %e, "Docker engine not reachable: container tasks will fail");
+                // The preflight has said so already, with the reason.
+                tracing::debug!(error = %e, "no Docker engine");
                 (None, None, e)
             }
         };
-        let exec_helper = exec_helper::install(&c.helper_dir).map_err(|e| {
-            let reason = format!("cannot write the exec helper into {}: {e}", c.helper_dir.display());
+        let helper_dir = c.state_dir.join("bin");
+        let exec_helper = exec_helper::install(&helper_dir).map_err(|e| {
+            let reason = format!("cannot write the exec helper into {}: {e}", helper_dir.display());
             tracing::warn!(reason, "tasks will fail");
             reason
         });
@@ -156,11 +213,17 @@ impl Executor {
         }
     }
 
-    /// Environment images on this node: env name → image creation (unix seconds).
+    /// Whether the node's Docker engine answered: it takes container tasks.
+    pub fn docker_available(&self) -> bool {
+        self.docker.is_some()
+    }
+
+    /// Environment images on this node: env name → version (the tarball timestamp it was loaded
+    /// from, or its creation time; unix seconds).
     pub async fn env_versions(&self) -> std::collections::BTreeMap<String, i64> {
-        match &self.docker {
-            Some(d) => images::loaded_envs(&d.docker).await,
-            None => Default::default(),
+        match (&self.docker, &self.images) {
+            (Some(d), Some(images)) => images::loaded_envs(&d.docker, &images.record()).await,
+            _ => Default::default(),
         }
     }
 
@@ -445,9 +508,17 @@ impl Executor {
         if self.was_killed(task.task_id).await {
             return ("killed", Some(-9), Some("Killed before start.".into()));
         }
-        let logs = match (paths.create_log(&paths.stdout), paths.create_log(&paths.stderr)) {
-            (Ok(out), Ok(err)) => [out, err],
-            (Err(e), _) | (_, Err(e)) => return failed(e),
+        let created = {
+            let paths = paths.clone();
+            tokio::task::spawn_blocking(move || {
+                Ok::<_, String>([paths.create_log(&paths.stdout)?, paths.create_log(&paths.stderr)?])
+            })
+            .await
+        };
+        let logs = match created {
+            Ok(Ok(logs)) => logs,
+            Ok(Err(e)) => return failed(e),
+            Err(e) => return failed(format!("cannot create the log files: {e}")),
         };
         let name = match docker.start(task, spec, &image.user, [&logs[0], &logs[1]]).await {
             Ok(name) => name,
@@ -527,8 +598,7 @@ impl Executor {
                 if table.tasks.contains_key(&id) {
                     continue;
                 }
-                let tracked = Tracked { container: Some(name.clone()), ..Default::default() };
-                table.tasks.insert(id, tracked);
+                table.tasks.insert(id, Tracked { container: Some(name.clone()), ..Default::default() });
             }
             tracing::info!(task = %id, "adopted task container");
             let (this, docker) = (self.clone(), docker.clone());
@@ -611,25 +681,18 @@ impl Executor {
     /// cannot be reached or fails; only then is the task's container removed, so a runner killed
     /// before the host heard the end leaves the container for its successor to find and report.
     async fn conclude(&self, id: TaskId, (status, exit_code, message): Outcome) {
-        let paths = self.paths(id);
-        let message = match (status, exit_code) {
-            // 127: the program may not have started at all; the helper or shim said why.
-            ("failed", Some(127)) => exec_helper::tail_of(&paths.shared_dir, &paths.stderr, 1024)
-                .ok()
-                .and_then(|tail| exec_helper::start_failure(&tail))
-                .map(|why| format!("Exited with code 127: {why}."))
-                .or(message),
-            _ => message,
-        };
-        let mut update = status_update(id, status, exit_code, message);
         let limit = self.table.lock().await.tasks.get(&id).and_then(|t| t.log_limit);
-        if let Some(limit) = limit {
-            let dropped = LogBytesDropped {
-                stdout: exec_helper::dropped_past(&paths.shared_dir, &paths.stdout, limit),
-                stderr: exec_helper::dropped_past(&paths.shared_dir, &paths.stderr, limit),
-            };
-            update.log_bytes_dropped = (dropped != LogBytesDropped::default()).then_some(dropped);
-        }
+        let paths = self.paths(id);
+        let failed = status == "failed";
+        let findings = {
+            let paths = paths.clone();
+            tokio::task::spawn_blocking(move || LogFindings::read(&paths, exit_code, failed, limit))
+                .await
+                .unwrap_or_default()
+        };
+        let message = findings.message(message, &paths);
+        let mut update = status_update(id, status, exit_code, message);
+        update.log_bytes_dropped = findings.dropped;
         let mut delay = Duration::from_millis(500);
         loop {
             match self.host.update(&update).await {
@@ -747,5 +810,38 @@ impl Executor {
         let status = if pause { "paused" } else { "running" };
         self.report(id, status, None, None).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths() -> TaskPaths {
+        TaskPaths {
+            shared_dir: "/mnt/shared".into(),
+            local_temp_dir: "/tmp".into(),
+            stdout: "/mnt/shared/task_outputs/1.out".into(),
+            stderr: "/mnt/shared/task_errors/1.err".into(),
+        }
+    }
+
+    #[test]
+    fn the_report_says_what_the_logs_show() {
+        let exited = Some("Exited with code 1.".to_string());
+        let nothing = LogFindings::default();
+        assert_eq!(nothing.message(exited.clone(), &paths()), exited);
+        let full = LogFindings { storage_full: true, ..LogFindings::default() };
+        assert_eq!(
+            full.message(exited.clone(), &paths()).unwrap(),
+            "Exited with code 1. No space left on device: the shared storage holding its logs \
+             (/mnt/shared/task_outputs) is full."
+        );
+        assert!(full.message(None, &paths()).unwrap().starts_with("No space left"), "a completed task says so too");
+        let missing = LogFindings { start_failure: Some("cannot run x: No such file or directory".into()), ..nothing };
+        assert_eq!(
+            missing.message(Some("Exited with code 127.".into()), &paths()).unwrap(),
+            "Exited with code 127: cannot run x: No such file or directory."
+        );
     }
 }

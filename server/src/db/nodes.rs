@@ -25,6 +25,8 @@ pub struct NodeRow {
     pub gpu_info: Vec<GpuInfo>,
     pub environments: BTreeMap<String, i64>,
     pub env_loading: BTreeMap<String, hakuriver_model::env::LoadProgress>,
+    /// Its Docker engine answered when it registered: it runs container tasks.
+    pub docker_available: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -45,6 +47,7 @@ struct RawNode {
     gpu_info: Option<String>,
     environments: Option<String>,
     env_loading: Option<String>,
+    docker_available: i64,
 }
 
 impl TryFrom<RawNode> for NodeRow {
@@ -86,6 +89,7 @@ impl TryFrom<RawNode> for NodeRow {
             current_max_temp: r.current_max_temp,
             numa_topology,
             gpu_info,
+            docker_available: r.docker_available != 0,
         })
     }
 }
@@ -131,13 +135,13 @@ pub async fn upsert_registration(pool: &Pool, info: &RunnerInfo, now_ms: i64) ->
     let gpus = info.gpu_info.as_ref().filter(|g| !g.is_empty()).map(json);
     sqlx::query(
         "INSERT INTO nodes (hostname, url, total_cores, memory_total_bytes, status, registered_at_ms,
-                            last_heartbeat_ms, numa_topology, gpu_info)
-         VALUES ($1, $2, $3, $4, 'online', $5, $5, $6, $7)
+                            last_heartbeat_ms, numa_topology, gpu_info, docker_available)
+         VALUES ($1, $2, $3, $4, 'online', $5, $5, $6, $7, $8)
          ON CONFLICT (hostname) DO UPDATE SET
             url = excluded.url, total_cores = excluded.total_cores,
             memory_total_bytes = excluded.memory_total_bytes, status = 'online',
             last_heartbeat_ms = excluded.last_heartbeat_ms, numa_topology = excluded.numa_topology,
-            gpu_info = excluded.gpu_info",
+            gpu_info = excluded.gpu_info, docker_available = excluded.docker_available",
     )
     .bind(&info.hostname)
     .bind(&info.runner_url)
@@ -146,6 +150,7 @@ pub async fn upsert_registration(pool: &Pool, info: &RunnerInfo, now_ms: i64) ->
     .bind(now_ms)
     .bind(numa)
     .bind(gpus)
+    .bind(i64::from(info.docker_available))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -253,7 +258,7 @@ macro_rules! node_columns {
     () => {
         "hostname, url, total_cores, memory_total_bytes, status, registered_at_ms,
     last_heartbeat_ms, cpu_percent, memory_percent, memory_used_bytes, current_avg_temp,
-    current_max_temp, numa_topology, gpu_info, environments, env_loading"
+    current_max_temp, numa_topology, gpu_info, environments, env_loading, docker_available"
     };
 }
 const COLUMNS: &str = node_columns!();
@@ -282,6 +287,7 @@ mod tests {
             runner_url: "http://10.0.0.5:8001".into(),
             numa_topology: None,
             gpu_info: None,
+            docker_available: name != "no-docker",
         }
     }
 
@@ -303,12 +309,15 @@ mod tests {
         assert!(mark_silent_offline(&pool, 2_000).await.unwrap().is_empty());
         assert_eq!(mark_silent_offline(&pool, 2_001).await.unwrap(), vec!["n1".to_string()]);
         let row = get(&pool, "n1").await.unwrap().unwrap();
+        assert!(row.docker_available);
+        upsert_registration(&pool, &runner("no-docker"), 1_000).await.unwrap();
+        assert!(!get(&pool, "no-docker").await.unwrap().unwrap().docker_available);
         assert_eq!(row.status, NodeStatus::Offline);
         assert_eq!(row.cpu_percent, Some(12.5));
         assert_eq!(row.memory_total_bytes, Some(16_000_000_000));
 
         assert_eq!(transition(record_heartbeat(&pool, "n1", &hb, 3_000).await.unwrap()), Some(Transition::BackOnline));
-        assert_eq!(list(&pool).await.unwrap().len(), 1);
+        assert_eq!(list(&pool).await.unwrap().len(), 2);
     }
 
     #[tokio::test]

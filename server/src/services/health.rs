@@ -112,6 +112,7 @@ mod tests {
             current_avg_temp: temp,
             environments: Default::default(),
             env_loading: Default::default(),
+            docker_available: true,
             current_max_temp: temp.map(|t| t + 10.0),
         }
     }

@@ -304,6 +304,7 @@ pub fn node_view(row: &NodeRow, in_use: u32) -> NodeInfo {
         current_max_temp: row.current_max_temp,
         environments: row.environments.clone(),
         env_loading: row.env_loading.clone(),
+        docker_available: row.docker_available,
     }
 }
 
@@ -343,6 +344,7 @@ mod tests {
             runner_url: "http://127.0.0.1:8001".into(),
             numa_topology: None,
             gpu_info: None,
+            docker_available: true,
         }
     }
 
@@ -379,6 +381,7 @@ mod tests {
             gpu_info: vec![],
             environments: Default::default(),
             env_loading: Default::default(),
+            docker_available: true,
         };
         let view = node_view(&row, 3);
         assert_eq!(view.cores_in_use, CoresInUse::NotAvailable(NotAvailable::NA));

@@ -189,6 +189,7 @@ mod tests {
             gpu_info: vec![],
             environments: Default::default(),
             env_loading: Default::default(),
+            docker_available: true,
         }
     }
 

@@ -697,6 +697,7 @@ fn demand_of(c: &CheckedSubmit, target: Option<&hakuriver_model::Target>) -> Dem
         cores: c.cores,
         memory_bytes: c.memory_bytes,
         gpu_ids: target.map(|t| t.gpus.clone()).unwrap_or_default(),
+        container: in_container(&c.task_type, &c.container_name),
     }
 }
 
@@ -707,7 +708,13 @@ fn row_demand(t: &TaskRow) -> Demand {
         cores: t.required_cores,
         memory_bytes: t.required_memory_bytes,
         gpu_ids: t.required_gpus.clone(),
+        container: in_container(&t.task_type, &t.container_name),
     }
+}
+
+/// Whether a task runs in a container: every VPS, and command tasks with an environment.
+fn in_container(task_type: &str, container_name: &str) -> bool {
+    task_type == VPS || container_name != NO_CONTAINER
 }
 
 pub(crate) fn new_row(
@@ -800,6 +807,7 @@ fn capacity_of(n: &node_store::NodeRow) -> NodeCapacity {
         used_cores: 0,
         used_memory_bytes: 0,
         used_gpus: BTreeSet::new(),
+        docker_available: n.docker_available,
     }
 }
 
