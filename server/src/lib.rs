@@ -69,6 +69,13 @@ where
     let location = db::Location::of(&config.database);
     let pool = db::open(location.clone()).await.with_context(|| format!("cannot open database {location}"))?;
     tracing::info!(db = %location, shared = %config.paths.shared_dir.display(), "state ready");
+    // Started on the original HakuRiver's own database file: its nodes and history come along.
+    // A failure is reported, not fatal: `hakuriver-host import-hakuriver` can try again.
+    match db::original::import_in_place(&pool, &config.docker.default_container_name).await {
+        Ok(Some(done)) => tracing::info!(%done, "imported the original HakuRiver's nodes and tasks from this database"),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "cannot import the original HakuRiver's tables in this database"),
+    }
 
     let events = EventBus::default();
     let defaults = SubmitDefaults {

@@ -42,6 +42,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
+    /// Bring the nodes and task history of an original HakuRiver 0.3 database (its
+    /// cluster_management.db) into this host's database. Safe to run again: what is here already
+    /// is left as it is.
+    #[command(after_help = "Example:\n  \
+        hakuriver-host --config /etc/hakuriver/config.toml import-hakuriver /opt/hakuriver/cluster_management.db.bak")]
+    ImportHakuriver {
+        /// The original's SQLite database file (read only).
+        #[arg(value_name = "OLD_DB")]
+        old_db: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,7 +59,7 @@ fn main() -> anyhow::Result<()> {
     let config = hakuriver_support::start(args.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let db = config.database.db_file.clone();
-    if args.command.is_some() && config.database.url.is_some() {
+    if matches!(args.command, Some(Command::Backup { .. } | Command::Restore { .. })) && config.database.url.is_some() {
         anyhow::bail!(
             "the database is PostgreSQL ([database] url): back it up with `pg_dump -Fc URL > FILE` and restore with \
              `pg_restore --clean -d URL FILE` while the host is stopped"
@@ -67,6 +77,15 @@ fn main() -> anyhow::Result<()> {
             if let Some(kept) = kept {
                 println!("the replaced database is kept as {}", kept.display());
             }
+            return Ok(());
+        }
+        Some(Command::ImportHakuriver { old_db }) => {
+            let done = runtime.block_on(async {
+                let source = hakuriver_host::db::original::open(&old_db).await?;
+                let target = hakuriver_host::db::open(hakuriver_host::db::Location::of(&config.database)).await?;
+                hakuriver_host::db::original::import(&source, &target, &config.docker.default_container_name).await
+            })?;
+            println!("imported {}: {done}", old_db.display());
             return Ok(());
         }
         None => {}

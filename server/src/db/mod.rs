@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod backup;
 pub mod nodes;
+pub mod original;
 pub mod tasks;
 
 use std::path::Path;
@@ -23,6 +24,8 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row in {table}: {message}")]
     Corrupt { table: &'static str, message: String },
+    #[error("cannot import the original HakuRiver's database: {0}")]
+    NotOriginal(String),
 }
 
 /// Where the state lives.

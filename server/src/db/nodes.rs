@@ -157,6 +157,33 @@ pub async fn upsert_registration(pool: &Pool, info: &RunnerInfo, now_ms: i64) ->
     Ok(transition(previous.as_deref()))
 }
 
+/// A node the original HakuRiver knew, as its database holds it: inserted offline (its runner
+/// registers again) unless a node of that name exists; whether it was inserted.
+pub async fn insert_imported(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    node: &RunnerInfo,
+    last_heartbeat_ms: i64,
+) -> Result<bool, DbError> {
+    let numa = node.numa_topology.as_ref().filter(|t| !t.is_empty()).map(json);
+    let gpus = node.gpu_info.as_ref().filter(|g| !g.is_empty()).map(json);
+    let done = sqlx::query(
+        "INSERT INTO nodes (hostname, url, total_cores, memory_total_bytes, status, registered_at_ms,
+                            last_heartbeat_ms, numa_topology, gpu_info, docker_available)
+         VALUES ($1, $2, $3, $4, 'offline', $5, $5, $6, $7, 1)
+         ON CONFLICT (hostname) DO NOTHING",
+    )
+    .bind(&node.hostname)
+    .bind(&node.runner_url)
+    .bind(i64::from(node.total_cores))
+    .bind((node.total_ram_bytes > 0).then(|| to_i64(node.total_ram_bytes)))
+    .bind(last_heartbeat_ms)
+    .bind(numa)
+    .bind(gpus)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Records a heartbeat. `None` when no node of that name is registered.
 pub async fn record_heartbeat(
     pool: &Pool,

@@ -143,9 +143,18 @@ const COLUMNS: &str = "task_id, batch_id, task_type, command, arguments, env_var
     stdout_dropped, stderr_dropped";
 
 pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), DbError> {
-    sqlx::query(&format!(
+    insert_with(tx, t, "").await.map(|_| ())
+}
+
+/// Inserts `t` unless a task with its id exists; whether it was inserted (imports).
+pub async fn insert_if_absent(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<bool, DbError> {
+    insert_with(tx, t, " ON CONFLICT (task_id) DO NOTHING").await.map(|rows| rows == 1)
+}
+
+async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &str) -> Result<u64, DbError> {
+    let done = sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28){on_conflict}"
     ))
     .bind(sql_id(t.task_id))
     .bind(t.batch_id.map(sql_id))
@@ -177,7 +186,7 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), Db
     .bind(t.log_bytes_dropped.map(|d| sql_count(d.stderr)))
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected())
 }
 
 pub async fn get(pool: &Pool, task_id: TaskId) -> Result<Option<TaskRow>, DbError> {
