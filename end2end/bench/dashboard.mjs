@@ -48,7 +48,7 @@ async function fillTasks(base, n) {
   for (let made = 0; made < n; made += 256) {
     const count = Math.min(256, n - made);
     await post(base, '/api/submit', {
-      command: 'python', arguments: ['train.py', `--seed=${made}`], required_cores: 0,
+      command: 'python', arguments: ['train.py', `--seed=${made}`], required_cores: 0, container_name: 'NULL',
       targets: Array(count).fill('bench-ghost'),
     });
   }
@@ -109,8 +109,8 @@ try {
       .observe({ type: 'longtask', buffered: false });
   });
   const burstStart = performance.now();
-  await post(cluster.base, '/api/submit', { command: 'burst', required_cores: 0, targets: Array(256).fill('bench-ghost') });
-  await post(cluster.base, '/api/submit', { command: 'burst', required_cores: 0, targets: Array(256).fill('bench-ghost') });
+  await post(cluster.base, '/api/submit', { command: 'burst', required_cores: 0, container_name: 'NULL', targets: Array(256).fill('bench-ghost') });
+  await post(cluster.base, '/api/submit', { command: 'burst', required_cores: 0, container_name: 'NULL', targets: Array(256).fill('bench-ghost') });
   await page.waitForFunction(
     () => [...document.querySelectorAll('td.command')].filter((td) => td.textContent === 'burst').length >= 512,
     null,

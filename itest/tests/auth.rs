@@ -812,6 +812,7 @@ async fn open_connections_end_with_their_token_or_session() {
     });
     let (frank_id, frank) = hakuriver_itest::create_token(&base, "frank", "user").await;
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIvHW968nTBxRcy05qQApqONnymK/1g3+0T1i0o/j3h frank@laptop";
+    c.dir.stand_in_tarball("some-env");
     let submit = json!({"task_type": "vps", "command": key, "container_name": "some-env", "targets": ["vps-node"],
         "required_cores": 1});
     let submitted = tokio::spawn({

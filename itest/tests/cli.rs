@@ -187,11 +187,14 @@ async fn tasks_from_submit_to_logs_with_every_output_form() {
     let err = fails(cluster.cli(&["task", "submit", "--container", "../evil", "--", "true"]), 4);
     assert!(err.contains("invalid container name"), "{err}");
     // No target could take it: the original's 503, so "the host could not" (1), with its reason.
-    let err = fails(cluster.cli(&["task", "submit", "-t", "nowhere", "--", "true"]), 1);
+    let err = fails(cluster.cli(&["task", "submit", "-t", "nowhere", "--container", "NULL", "--", "true"]), 1);
     assert!(err.contains("nowhere: Node not registered"), "{err}");
     let err = fails(cluster.cli(&["task", "submit", "--memory", "12Q", "--", "true"]), 2);
     assert!(err.contains("--memory"), "{err}");
     fails(cluster.cli(&["task", "submit", "true"]), 2);
+    // An environment that exists nowhere: refused at submit (4), naming the fix.
+    let err = fails(cluster.cli(&["task", "submit", "--container", "made-up-env", "--", "true"]), 4);
+    assert!(err.contains("does not exist") && err.contains("hakuriver docker tar import"), "{err}");
     fails(cluster.cli(&["task", "logs"]), 2);
 }
 

@@ -220,6 +220,7 @@ async fn a_task_whose_runner_cannot_be_reached_fails_with_the_reason() {
     wait_for("the host", START, || hakuriver_itest::nodes(&base)).await;
     let http = reqwest::Client::new();
     // A node whose runner address answers nothing.
+    cluster.stand_in_tarball("hakuriver-base");
     let dead = format!("http://127.0.0.1:{}", hakuriver_itest::free_port());
     let body = serde_json::json!({"hostname": "ghost", "total_cores": 4, "total_ram_bytes": 1_000_000_000u64, "runner_url": dead});
     assert_eq!(http.post(format!("{base}/register")).json(&body).send().await.unwrap().status(), 200);
@@ -250,6 +251,7 @@ async fn gpus_are_exclusive_unconfirmed_tasks_fail_and_killed_pending_tasks_neve
     let _host = cluster.start_host();
     wait_for("the host", START, || hakuriver_itest::nodes(&base)).await;
     let http = reqwest::Client::new();
+    cluster.stand_in_tarball("hakuriver-base");
     let gpus: Vec<serde_json::Value> = (0..2).map(|i| serde_json::json!({"gpu_id": i, "name": "fake"})).collect();
     let body = serde_json::json!({"hostname": "gpu-box", "total_cores": 64, "total_ram_bytes": 64_000_000_000u64,
         "runner_url": hakuriver_itest::accepting_runner().await, "gpu_info": gpus.clone()});

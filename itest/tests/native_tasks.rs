@@ -200,9 +200,11 @@ async fn a_node_without_docker_runs_native_tasks_and_is_never_given_a_container(
     .await;
     wait_status(&base, &id, TaskStatus::Completed).await;
 
+    // An environment that exists (a tarball): the refusal is the node's missing engine.
+    cluster.stand_in_tarball("stand-in");
     let http = reqwest::Client::new();
     for targets in [json!(["bare"]), json!([])] {
-        let body = json!({"command": "echo", "targets": targets, "container_name": "hakuriver-base"});
+        let body = json!({"command": "echo", "targets": targets, "container_name": "stand-in"});
         let answer = http.post(format!("{base}/api/submit")).json(&body).send().await.unwrap();
         let status = answer.status().as_u16();
         let text = answer.text().await.unwrap();
@@ -211,4 +213,12 @@ async fn a_node_without_docker_runs_native_tasks_and_is_never_given_a_container(
     }
     let shown = cluster.cli(&["node", "show", "bare"]);
     assert!(String::from_utf8_lossy(&shown.stdout).contains("no Docker engine"));
+
+    // An environment that exists nowhere is refused at submit, naming the fix.
+    let body = json!({"command": "echo", "targets": ["bare"], "container_name": "made-up-env"});
+    let answer = http.post(format!("{base}/api/submit")).json(&body).send().await.unwrap();
+    assert_eq!(answer.status(), 400);
+    let detail: Value = answer.json().await.unwrap();
+    let detail = detail["detail"].as_str().unwrap();
+    assert!(detail.contains("'made-up-env' does not exist") && detail.contains("docker tar import"), "{detail}");
 }

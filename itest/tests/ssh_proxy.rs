@@ -69,6 +69,7 @@ async fn garbage_silence_and_wrong_tasks_get_an_error_and_a_closed_connection() 
     wait_for("the host", Duration::from_secs(30), || async { hakuriver_itest::nodes(&base).await }).await;
     let port = cluster.proxy_port;
 
+    cluster.stand_in_tarball("hakuriver-base");
     // A command task (for a registered node whose runner does not answer) is not a VPS.
     let http = reqwest::Client::new();
     let node = serde_json::json!({"hostname": "ghost", "total_cores": 2, "total_ram_bytes": 1_000_000_000u64,

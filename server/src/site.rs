@@ -129,7 +129,7 @@ impl hakuriver_app::HostApi for Acting {
 
     async fn submit(&self, request: TaskRequest) -> Result<Result<SubmitResponse, FieldError>, String> {
         let role = self.needs(Role::User)?.role;
-        match self.tasks.submit(request, self.owner(), role).await {
+        match self.services.submit(request, self.owner(), role).await {
             Ok(answer) if answer.task_ids.is_empty() => {
                 let reasons: Vec<String> =
                     answer.failed_targets.iter().map(|f| format!("{}: {}", f.target, f.reason)).collect();

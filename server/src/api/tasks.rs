@@ -35,7 +35,7 @@ pub async fn submit(
     Extension(actor): Extension<Actor>,
     ApiJson(req): ApiJson<TaskRequest>,
 ) -> Result<Response, ApiError> {
-    let r = s.services.tasks.submit(req, owner(&s, &actor), actor.role).await?;
+    let r = s.services.submit(req, owner(&s, &actor), actor.role).await?;
     if r.task_ids.is_empty() {
         let failures: Vec<String> = r.failed_targets.iter().map(|f| format!("{}: {}", f.target, f.reason)).collect();
         return Err(ApiError::Unavailable(format!(

@@ -383,6 +383,25 @@ impl EnvService {
         self.save_tarball(name, chrono::Utc::now().timestamp(), progress).await
     }
 
+    /// Whether tasks can get `env` from the host's side: it has a tarball in shared storage, or
+    /// its image is on the host's engine. Else why not, and the commands that fix it.
+    pub async fn check_available(&self, env: &str) -> Result<(), String> {
+        if self.list_tars().contains_key(env) {
+            return Ok(());
+        }
+        if let Ok(docker) = self.docker() {
+            if docker.inspect_image(&hakuriver_model::task::env_image(env)).await.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(format!(
+            "Environment '{env}' does not exist: it has no tarball in shared storage, and neither the host nor any \
+             node has its image. Make it from an image (hakuriver docker container create IMAGE {env}; then \
+             hakuriver docker tar create {env}), import one (hakuriver docker tar import IMAGE.tar {env}), or \
+             run without a container (container_name \"NULL\")."
+        ))
+    }
+
     pub fn list_tars(&self) -> TarballList {
         tarballs::list(&self.dir)
     }

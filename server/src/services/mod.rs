@@ -48,6 +48,29 @@ impl Services {
 
     /// A runner's status report: with name binding on, only the runner that owns the task's node
     /// may report on it.
+    /// A submit (REST and dashboard): refused at once (400, naming the fix) when its environment
+    /// exists nowhere: no tarball, no image on the host, none reported by a node. Otherwise the
+    /// task would fail on its runner with Docker's "No such image".
+    pub async fn submit(
+        &self,
+        req: hakuriver_model::TaskRequest,
+        owner: Option<&str>,
+        role: hakuriver_model::auth::Role,
+    ) -> Result<hakuriver_model::task::SubmitResponse, ServiceError> {
+        if let Some(env) = self.tasks.environment_of(&req).filter(|env| crate::envs::check_name(env).is_ok()) {
+            let reported = self.nodes.list().await?.iter().any(|n| n.environments.contains_key(&env));
+            if !reported {
+                self.envs.check_available(&env).await.map_err(|message| {
+                    ServiceError::BadRequest(hakuriver_model::api::FieldError {
+                        field: "container_name".into(),
+                        message,
+                    })
+                })?;
+            }
+        }
+        self.tasks.submit(req, owner, role).await
+    }
+
     pub async fn runner_update(
         &self,
         update: hakuriver_model::task::TaskStatusUpdate,

@@ -188,6 +188,12 @@ impl TaskService {
     ///
     /// `role` is the submitter's: what it may ask for is checked against the resource policy
     /// before anything is stored.
+    /// The environment a request's tasks would run in (none: without a container).
+    pub fn environment_of(&self, req: &TaskRequest) -> Option<String> {
+        let env = req.container_name.clone().unwrap_or_else(|| self.inner.defaults.container_name.clone());
+        (env != NO_CONTAINER).then_some(env)
+    }
+
     pub async fn submit(
         &self,
         req: TaskRequest,
