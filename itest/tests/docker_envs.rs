@@ -462,3 +462,38 @@ async fn a_runners_load_shows_its_progress() {
     docker_ok(&["rmi", "--force", &image]);
     let _ = std::fs::remove_file(tarball);
 }
+
+/// A fresh cluster on a machine with no registry (the quick start here): the default
+/// environment's image cannot be pulled, so the host builds a small one from the machine's static
+/// busybox, says so, and `hakuriver task submit --wait -- echo hi` runs in a container.
+#[tokio::test]
+async fn a_fresh_cluster_without_a_registry_runs_a_container_task() {
+    ensure_busybox();
+    let cluster = ClusterDir::new();
+    let env = cluster.env_name("quickstart");
+    cluster.append_config(&format!(
+        "[docker]\ndefault_container_name = \"{env}\"\ninitial_base_image = \"registry.invalid/hakuriver/none:1\"\n"
+    ));
+    let host = cluster.start_host();
+    let _runner = cluster.start_runner("fresh-node");
+    wait_for_node(&cluster.base_url(), "fresh-node", NodeStatus::Online, Duration::from_secs(60)).await;
+    let tarballs = cluster.shared().join("hakuriver-containers");
+    wait_for("the default environment's tarball", Duration::from_secs(120), || async {
+        let names: Vec<String> =
+            std::fs::read_dir(&tarballs).ok()?.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+        names.iter().any(|n| n.starts_with(&format!("{env}-")) && n.ends_with(".tar")).then_some(())
+    })
+    .await;
+    assert!(host.log().contains("was built from this machine's busybox"), "it says so: {}", host.log());
+    let health: Value = reqwest::get(format!("{}/api/health", cluster.base_url())).await.unwrap().json().await.unwrap();
+    assert!(health.to_string().contains("busybox"), "and /health says so: {health}");
+
+    let submitted = cluster.cli(&["task", "submit", "--wait", "-q", "-t", "fresh-node", "--", "echo", "hi"]);
+    assert!(submitted.status.success(), "{}", String::from_utf8_lossy(&submitted.stderr));
+    let id = String::from_utf8_lossy(&submitted.stdout).trim().to_string();
+    let logs = cluster.cli(&["task", "logs", &id]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "hi\n");
+    let task: Value =
+        reqwest::get(format!("{}/api/status/{id}", cluster.base_url())).await.unwrap().json().await.unwrap();
+    assert_eq!(task["container_name"], json!(env), "in the default environment's container");
+}

@@ -2,6 +2,7 @@
 //! `hakuriver.kind=env`; only those are listed and touched), committed to `hakuriver/<env>:base`
 //! and saved as versioned tarballs in shared storage for the runners.
 
+pub mod fallback;
 pub mod tarballs;
 
 use std::collections::HashMap;
@@ -114,9 +115,19 @@ impl EnvService {
             }
         };
         if docker.inspect_image(image).await.is_err() && !pull(docker, image).await {
-            return self.warn(format!(
-                "The default environment '{env}' has no tarball and its image '{image}' is not on the host and cannot be pulled. To fix it, {fix}"
-            ));
+            // No registry (an offline lab): a minimal environment from this machine's busybox, so
+            // a fresh cluster still runs container tasks; said loudly, with the way to the real one.
+            return match self.build_from_busybox(env, progress).await {
+                Ok(path) => self.warn(format!(
+                    "'{image}' is not on the host and cannot be pulled: the default environment '{env}' was built \
+                     from this machine's busybox instead (a shell and the basic tools; {}). For '{image}', {fix}",
+                    path.display()
+                )),
+                Err(e) => self.warn(format!(
+                    "The default environment '{env}' has no tarball and its image '{image}' is not on the host and \
+                     cannot be pulled ({e}). To fix it, {fix}"
+                )),
+            };
         }
         let made = async {
             self.create(&CreateEnvRequest { image_name: image.to_string(), container_name: env.to_string() }).await?;
@@ -128,6 +139,30 @@ impl EnvService {
                 self.warn(format!("Cannot build the default environment '{env}' from '{image}': {e}. To fix it, {fix}"))
             }
         }
+    }
+
+    /// Makes environment `env` from this machine's static busybox (`fallback`): its root file
+    /// system is written beneath `paths.shared_dir`, imported, and saved as the env's tarball.
+    async fn build_from_busybox(&self, env: &str, progress: &Progress) -> Result<PathBuf, EnvError> {
+        let busybox = fallback::static_busybox().ok_or_else(|| {
+            EnvError::NotFound("no static busybox on the host either (apt-get install busybox-static)".into())
+        })?;
+        let rootfs = self.import_root.join(format!(".hakuriver-busybox-{env}.tar"));
+        let written = {
+            let (busybox, rootfs) = (busybox.clone(), rootfs.clone());
+            tokio::task::spawn_blocking(move || {
+                let applets = fallback::applets(&busybox)?;
+                fallback::write_rootfs(&busybox, &applets, &rootfs)
+            })
+            .await
+            .map_err(|e| EnvError::Io(e.to_string()))?
+        };
+        let made = match written {
+            Ok(()) => self.import(&rootfs, env, TarKind::RootFs, progress).await,
+            Err(e) => Err(EnvError::Io(format!("cannot write {}: {e}", rootfs.display()))),
+        };
+        let _ = tokio::fs::remove_file(&rootfs).await;
+        made
     }
 
     pub fn docker(&self) -> Result<&Docker, EnvError> {
