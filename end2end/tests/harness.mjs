@@ -55,7 +55,11 @@ export class Cluster {
     const log = join(this.dir, `${name}.log`);
     const fd = openSync(log, 'w');
     const child = spawn(bin(binary), ['--config', this.config], {
-      env: { ...process.env, HAKURIVER_HOME: join(this.dir, 'home'), RUST_LOG: 'info', ...env },
+      // No default environment is built (the tests bring their own images).
+      env: {
+        ...process.env, HAKURIVER_HOME: join(this.dir, 'home'), RUST_LOG: 'info', HAKURIVER_DOCKER_INITIAL_BASE_IMAGE: '',
+        ...env,
+      },
       stdio: ['ignore', fd, fd],
     });
     const proc = { name, child, log: () => readFileSync(log, 'utf8') };

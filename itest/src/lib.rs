@@ -224,7 +224,9 @@ impl ClusterDir {
             .arg("--config")
             .arg(self.config())
             .env("HAKURIVER_HOME", self.path().join("home"))
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", "info")
+            // No default environment is built: tests bring their own images and tarballs.
+            .env("HAKURIVER_DOCKER_INITIAL_BASE_IMAGE", "");
         command
     }
 

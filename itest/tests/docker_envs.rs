@@ -471,10 +471,10 @@ async fn a_fresh_cluster_without_a_registry_runs_a_container_task() {
     ensure_busybox();
     let cluster = ClusterDir::new();
     let env = cluster.env_name("quickstart");
-    cluster.append_config(&format!(
-        "[docker]\ndefault_container_name = \"{env}\"\ninitial_base_image = \"registry.invalid/hakuriver/none:1\"\n"
-    ));
-    let host = cluster.start_host();
+    cluster.append_config(&format!("[docker]\ndefault_container_name = \"{env}\"\n"));
+    let mut command = cluster.command("hakuriver-host");
+    command.env("HAKURIVER_DOCKER_INITIAL_BASE_IMAGE", "registry.invalid/hakuriver/none:1");
+    let host = hakuriver_itest::Proc::spawn("host", command, cluster.path().join("host.log"));
     let _runner = cluster.start_runner("fresh-node");
     wait_for_node(&cluster.base_url(), "fresh-node", NodeStatus::Online, Duration::from_secs(60)).await;
     let tarballs = cluster.shared().join("hakuriver-containers");

@@ -9,10 +9,12 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Ok(String),
-    /// Something is missing that the daemon can do without: it starts, and says what it means.
+    /// Something is missing that the daemon can do without: it starts, and says what it means
+    /// and how to have it.
     Warning {
         cause: String,
         consequence: String,
+        fix: String,
     },
     Failed {
         cause: String,
@@ -39,9 +41,10 @@ impl Check {
     /// A failure that the daemon can start without becomes a warning naming `consequence`.
     pub fn or_warn(self, consequence: &str) -> Check {
         match self.outcome {
-            Outcome::Failed { cause, .. } => {
-                Check { name: self.name, outcome: Outcome::Warning { cause, consequence: consequence.to_string() } }
-            }
+            Outcome::Failed { cause, fix } => Check {
+                name: self.name,
+                outcome: Outcome::Warning { cause, consequence: consequence.to_string(), fix },
+            },
             _ => self,
         }
     }
@@ -55,7 +58,9 @@ impl Check {
     pub fn line(&self) -> String {
         match &self.outcome {
             Outcome::Ok(detail) => format!("ok    {}: {detail}", self.name),
-            Outcome::Warning { cause, consequence } => format!("warn  {}: {cause}; {consequence}", self.name),
+            Outcome::Warning { cause, consequence, fix } => {
+                format!("warn  {}: {cause}; {consequence}. To have it: {fix}", self.name)
+            }
             Outcome::Failed { cause, fix } => format!("FAIL  {}: {cause}. Fix: {fix}", self.name),
         }
     }
@@ -262,7 +267,7 @@ mod tests {
     fn a_failure_the_daemon_can_do_without_is_a_warning() {
         let check = Check::failed("Docker", "Docker does not answer", "install it").or_warn("native tasks only");
         assert!(check.passed());
-        assert_eq!(check.line(), "warn  Docker: Docker does not answer; native tasks only");
+        assert_eq!(check.line(), "warn  Docker: Docker does not answer; native tasks only. To have it: install it");
         let fine = Check::ok("Docker", "Docker 20.10").or_warn("native tasks only");
         assert_eq!(fine, Check::ok("Docker", "Docker 20.10"));
     }

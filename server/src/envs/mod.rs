@@ -99,9 +99,14 @@ impl EnvService {
     }
 
     /// First start: makes sure the default environment has a tarball, building it from `image`
-    /// when that image is on the host or can be pulled; otherwise says what is missing and the
-    /// command that fixes it.
+    /// when that image is on the host or can be pulled, else from the host's static busybox;
+    /// otherwise says what is missing and the command that fixes it. An empty `image`: none is
+    /// built.
     pub async fn ensure_default(&self, env: &str, image: &str, progress: &Progress) {
+        if image.is_empty() {
+            tracing::info!(env, "docker.initial_base_image is empty: no default environment is built");
+            return;
+        }
         if self.list_tars().contains_key(env) {
             return;
         }
