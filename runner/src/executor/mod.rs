@@ -1,9 +1,11 @@
 //! Running the host's tasks on this node: the table of what runs here, and each task's life from
 //! `/run` to its final report. Docker tasks go through `docker`; image sync through `images`.
 
+mod adopt;
 pub mod docker;
 pub mod exec_helper;
 pub mod images;
+mod log_findings;
 pub mod native;
 pub mod vps;
 
@@ -14,9 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hakuriver_model::task::{
-    task_container_name, vps_container_name, LogBytesDropped, TaskInfo, TaskStatusUpdate, NO_CONTAINER, VPS,
-};
+use hakuriver_model::task::{vps_container_name, TaskInfo, TaskStatusUpdate, NO_CONTAINER, VPS};
 use hakuriver_model::TaskId;
 use tokio::sync::Mutex;
 
@@ -24,6 +24,7 @@ use crate::host_client::{HostClient, HostError};
 use crate::probe::numa;
 use docker::{container_spec, DockerRunner, Exit, TaskPaths};
 use images::ImageSync;
+use log_findings::LogFindings;
 
 /// Killed ids remembered so a `/run` that arrives after its kill never starts.
 const TOMBSTONES: usize = 10_000;
@@ -41,60 +42,6 @@ fn status_update(id: TaskId, status: &str, exit_code: Option<i64>, message: Opti
         ssh_port: None,
         log_bytes_dropped: None,
     }
-}
-
-/// Below this many free bytes, the file system holding a task's logs counts as full.
-const FULL_BELOW: u64 = 64 * 1024;
-
-/// What an ended task's logs tell its final report.
-#[derive(Debug, Default)]
-struct LogFindings {
-    /// Why the program could not start (exit 127: the helper's or shim's last line).
-    start_failure: Option<String>,
-    /// The task's logs are on a full file system: its writes there failed (a failed task's
-    /// reason; a task that ignored the errors completed with a shorter log).
-    storage_full: bool,
-    /// Output dropped past the task's `max_log_bytes`.
-    dropped: Option<LogBytesDropped>,
-}
-
-impl LogFindings {
-    /// `exit_code`: the task's, when it ran; `failed`: it ended `failed`.
-    fn read(paths: &TaskPaths, exit_code: Option<i64>, failed: bool, limit: Option<u64>) -> LogFindings {
-        let start_failure = (failed && exit_code == Some(127))
-            .then(|| exec_helper::tail_of(&paths.shared_dir, &paths.stderr, 1024).ok())
-            .flatten()
-            .and_then(|tail| exec_helper::start_failure(&tail));
-        let storage_full = exit_code.is_some()
-            && hakuriver_support::preflight::free_bytes(log_dir(paths)).is_ok_and(|free| free < FULL_BELOW);
-        let dropped = limit
-            .map(|limit| LogBytesDropped {
-                stdout: exec_helper::dropped_past(&paths.shared_dir, &paths.stdout, limit),
-                stderr: exec_helper::dropped_past(&paths.shared_dir, &paths.stderr, limit),
-            })
-            .filter(|d| *d != LogBytesDropped::default());
-        LogFindings { start_failure, storage_full, dropped }
-    }
-
-    /// The final report's message, told what the logs show.
-    fn message(&self, message: Option<String>, paths: &TaskPaths) -> Option<String> {
-        let message = self.start_failure.as_ref().map(|why| format!("Exited with code 127: {why}.")).or(message);
-        if !self.storage_full {
-            return message;
-        }
-        let full = format!(
-            "No space left on device: the shared storage holding its logs ({}) is full.",
-            log_dir(paths).display()
-        );
-        Some(match message {
-            Some(m) => format!("{m} {full}"),
-            None => full,
-        })
-    }
-}
-
-fn log_dir(paths: &TaskPaths) -> &std::path::Path {
-    paths.stdout.parent().unwrap_or(&paths.shared_dir)
 }
 
 /// How long a restarted Docker engine gets to bring a VPS back by its restart policy.
@@ -411,64 +358,6 @@ impl Executor {
         }
     }
 
-    /// The tasks whose containers of `kind` (`vps`, `command`) this node has, running or not.
-    async fn left_behind(&self, docker: &DockerRunner, kind: &str) -> Vec<TaskId> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("hakuriver.kind={kind}"), format!("hakuriver.node={}", self.node)],
-        )]);
-        let options =
-            bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        match docker.docker.list_containers(Some(options)).await {
-            Ok(list) => list
-                .into_iter()
-                .filter_map(|c| c.labels?.get("hakuriver.task_id").and_then(|v| v.parse::<TaskId>().ok()))
-                .collect(),
-            Err(e) => {
-                tracing::warn!(kind, error = %e, "cannot list containers to take back");
-                Vec::new()
-            }
-        }
-    }
-
-    /// Takes over the VPS containers of this node that outlived a runner restart: each one is
-    /// tracked again, its port re-read and reported, and watched as if it had just started.
-    pub async fn adopt_vps(&self) {
-        let Some(docker) = &self.docker else { return };
-        for id in self.left_behind(docker, "vps").await {
-            let name = vps_container_name(id);
-            let info = match docker.docker.inspect_container(&name, None).await {
-                Ok(info) => info,
-                Err(e) => {
-                    tracing::warn!(task = %id, error = %e, "cannot inspect VPS container");
-                    continue;
-                }
-            };
-            let state = info.state.clone().unwrap_or_default();
-            let port = vps::published_port(&info);
-            let status = if state.paused == Some(true) { "paused" } else { "running" };
-            let alive = state.running == Some(true) || state.restarting == Some(true);
-            let tracked = Tracked { container: Some(name.clone()), vps: true, ..Default::default() };
-            self.table.lock().await.tasks.insert(id, tracked);
-            let this = self.clone();
-            tokio::spawn(async move {
-                let outcome = match port.filter(|_| alive) {
-                    Some(port) => {
-                        tracing::info!(task = %id, port, status, "adopted VPS container");
-                        this.watch_vps(id, name, port, status).await
-                    }
-                    None => {
-                        if let Some(docker) = &this.docker {
-                            docker.remove(&name).await;
-                        }
-                        ("failed", None, Some("The VPS container had stopped while the runner was down.".into()))
-                    }
-                };
-                this.conclude(id, outcome).await;
-            });
-        }
-    }
-
     fn paths(&self, id: TaskId) -> TaskPaths {
         let (stdout, stderr) = hakuriver_model::task::log_paths(&self.shared_dir, id);
         TaskPaths { shared_dir: self.shared_dir.clone(), local_temp_dir: self.local_temp_dir.clone(), stdout, stderr }
@@ -583,38 +472,6 @@ impl Executor {
                 Err(_) if docker.came_back(name).await => {}
                 Err(_) => return false,
             }
-        }
-    }
-
-    /// Takes over the command-task containers of this node that outlived a runner restart:
-    /// each is tracked again and followed to its end (its logs rewritten whole from Docker's
-    /// copy), and one that ended while the runner was down is reported with its real exit code.
-    pub async fn adopt_commands(&self) {
-        let Some(docker) = &self.docker else { return };
-        for id in self.left_behind(docker, "command").await {
-            let name = task_container_name(id);
-            {
-                let mut table = self.table.lock().await;
-                if table.tasks.contains_key(&id) {
-                    continue;
-                }
-                table.tasks.insert(id, Tracked { container: Some(name.clone()), ..Default::default() });
-            }
-            tracing::info!(task = %id, "adopted task container");
-            let (this, docker) = (self.clone(), docker.clone());
-            tokio::spawn(async move {
-                let limit = docker.log_limit(&name).await;
-                if let Some(t) = this.table.lock().await.tasks.get_mut(&id) {
-                    t.log_limit = limit;
-                }
-                // The host may have ended the task while this runner was away: then it must stop.
-                if this.report(id, "running", None, None).await.as_deref() == Some("Task already in a final state") {
-                    let _ = docker.kill(&name).await;
-                }
-                let paths = this.paths(id);
-                let outcome = this.finish(id, &docker, &name, &paths).await;
-                this.conclude(id, outcome).await;
-            });
         }
     }
 
@@ -810,38 +667,5 @@ impl Executor {
         let status = if pause { "paused" } else { "running" };
         self.report(id, status, None, None).await;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn paths() -> TaskPaths {
-        TaskPaths {
-            shared_dir: "/mnt/shared".into(),
-            local_temp_dir: "/tmp".into(),
-            stdout: "/mnt/shared/task_outputs/1.out".into(),
-            stderr: "/mnt/shared/task_errors/1.err".into(),
-        }
-    }
-
-    #[test]
-    fn the_report_says_what_the_logs_show() {
-        let exited = Some("Exited with code 1.".to_string());
-        let nothing = LogFindings::default();
-        assert_eq!(nothing.message(exited.clone(), &paths()), exited);
-        let full = LogFindings { storage_full: true, ..LogFindings::default() };
-        assert_eq!(
-            full.message(exited.clone(), &paths()).unwrap(),
-            "Exited with code 1. No space left on device: the shared storage holding its logs \
-             (/mnt/shared/task_outputs) is full."
-        );
-        assert!(full.message(None, &paths()).unwrap().starts_with("No space left"), "a completed task says so too");
-        let missing = LogFindings { start_failure: Some("cannot run x: No such file or directory".into()), ..nothing };
-        assert_eq!(
-            missing.message(Some("Exited with code 127.".into()), &paths()).unwrap(),
-            "Exited with code 127: cannot run x: No such file or directory."
-        );
     }
 }
