@@ -70,7 +70,7 @@ cargo clippy --locked -p hakuriver-app -p hakuriver-frontend --features hakurive
 run_suite unit cargo test --locked --no-fail-fast --workspace --exclude hakuriver-itest --lib --bins
 count_cargo unit "$logs/unit.log"
 
-run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --lib --test cluster --test cli --test auth --test native_tasks --test ssh_proxy --test preflight --test backup --test host_ops --test tls --test nginx --test hardening --test upgrade
+run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --lib --test cluster --test cli --test auth --test native_tasks --test forward --test ssh_proxy --test preflight --test backup --test host_ops --test tls --test nginx --test hardening --test upgrade
 count_cargo integration "$logs/integration.log"
 
 # Two at a time: several Docker tests move hundreds of megabytes through the engine.

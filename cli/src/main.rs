@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod context;
 mod exit;
+mod forward;
 mod output;
 mod shapes;
 mod shell;
@@ -105,6 +106,22 @@ enum Command {
         /// More arguments for ssh (options, then a remote command), after `--`.
         #[arg(last = true)]
         ssh_args: Vec<String>,
+    },
+    /// Reach a port inside a running task or VPS from this machine (Jupyter, TensorBoard, a
+    /// debugger), through the host: one websocket per connection, the host's TLS and token.
+    #[command(after_help = "Examples:\n  \
+        hakuriver forward 7251863349413412864 8888          # Jupyter at http://127.0.0.1:8888\n  \
+        hakuriver forward 7251863349413412864 16006:6006    # TensorBoard at http://127.0.0.1:16006\n  \
+        hakuriver forward 7251863349413412864 0:8080 --json # any free local port, said in JSON")]
+    Forward {
+        task_id: String,
+        /// `[LOCAL:]REMOTE`: the port inside the task, and the local one (the same when not
+        /// given; 0 for any free port).
+        #[arg(value_name = "[LOCAL:]REMOTE")]
+        ports: String,
+        /// The local address to listen on (anything but loopback lets others on your network in).
+        #[arg(long, default_value = "127.0.0.1")]
+        address: String,
     },
     /// API tokens (admins): create, list, revoke.
     #[command(subcommand)]
@@ -259,6 +276,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             only_for_people(&ctx, "ssh")?;
             let a = commands::ssh::SshArgs { task_id, print, user, proxy_host, proxy_port, local_port, ssh_args };
             return commands::ssh::run(&ctx, a).await;
+        }
+        Command::Forward { task_id, ports, address } => {
+            return commands::forward::run(&ctx, commands::forward::ForwardArgs { task_id, ports, address }).await;
         }
         Command::Sweep { local, parallel, jobs, command } => {
             commands::sweep::run(&ctx, commands::sweep::SweepArgs { local, parallel, jobs, command }).await?

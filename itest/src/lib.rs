@@ -261,6 +261,27 @@ impl ClusterDir {
         Proc::spawn(&format!("runner {name}"), command, self.path().join(format!("runner-{name}.log")))
     }
 
+    /// `hakuriver forward ID LOCAL:REMOTE` on a free local port, running until dropped; returns
+    /// once it listens, with the local port.
+    pub async fn start_forward(&self, id: &str, remote: u16) -> (Proc, u16) {
+        let local = free_port();
+        let mut command = self.command("hakuriver");
+        command.args(["forward", id, &format!("{local}:{remote}")]);
+        let log = self.path().join(format!("forward-{id}-{remote}.log"));
+        let mut proc = Proc::spawn("hakuriver forward", command, log);
+        let listening = format!("Forwarding 127.0.0.1:{local} to port {remote} of task {id}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !proc.log().contains(&listening) {
+            assert!(
+                !proc.has_exited() && Instant::now() < deadline,
+                "hakuriver forward did not start:\n{}",
+                proc.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (proc, local)
+    }
+
     /// Runs the CLI against this cluster to completion.
     pub fn cli(&self, args: &[&str]) -> Output {
         self.command("hakuriver").args(args).output().expect("run hakuriver")

@@ -329,10 +329,11 @@ async fn every_route_for_every_role() {
         failures.join("\n")
     );
 
-    // Websockets: none without credentials; terminals for admins only.
+    // Websockets: none without credentials; terminals and port forwards for admins only.
     let sockets = [
         ("/api/events".to_string(), 0),
         (format!("/api/tasks/{task}/terminal"), 3),
+        (format!("/api/tasks/{task}/forward/8888"), 3),
         ("/api/docker/host/containers/no-such-env/terminal".to_string(), 3),
     ];
     for (path, need) in &sockets {
@@ -898,6 +899,8 @@ async fn no_path_input_leaves_its_folder() {
         ("POST", "/api/command/{}/pause"),
         ("POST", "/api/command/1/{}"),
         ("GET", "/api/tasks/{}/terminal"),
+        ("GET", "/api/tasks/{}/forward/22"),
+        ("GET", "/api/tasks/1/forward/{}"),
         ("GET", "/api/nodes/{}"),
         ("POST", "/api/nodes/{}/release"),
         ("PUT", "/api/heartbeat/{}"),

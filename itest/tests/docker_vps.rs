@@ -1,7 +1,8 @@
 //! VPS tasks on the real Docker engine with the debootstrapped Debian sshd image, reached with the
 //! real OpenSSH client: through `hakuriver ssh` (the original handshake) and through a stock
-//! `ssh -J` (the jump host). Also: the web terminal, a runner killed with -9 and restarted, a kill
-//! that closes the way in, and an environment without sshd.
+//! `ssh -J` (the jump host). Also: the web terminal, `hakuriver forward` to the container's port
+//! 22, a runner killed with -9 and restarted, a kill that closes the way in, and an environment
+//! without sshd.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -216,6 +217,23 @@ async fn a_vps_through_hakuriver_ssh_and_ssh_jump_survives_a_runner_restart_and_
     .await
     .expect("the host closes the terminal when the shell exits");
     assert_eq!(closed, Some(1000));
+
+    // 3b. `hakuriver forward` to port 22 inside the container (its own address in Docker's
+    // network, not the published port): sshd's banner, then a whole ssh session through it.
+    let (forward, local) = cluster.start_forward(&id, 22).await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", local)).await.expect("the forward listens");
+    let mut banner = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut banner)).await.unwrap().unwrap();
+    assert!(banner[..n].starts_with(b"SSH-2.0-OpenSSH"), "{:?}", String::from_utf8_lossy(&banner[..n]));
+    drop(stream);
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(&keys.config)
+        .args(["-p", &local.to_string(), "root@127.0.0.1", "echo via-forward $((6*7))"])
+        .output()
+        .expect("run ssh");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via-forward 42\n", "{}\n{}", text(&out), forward.log());
+    drop(forward);
 
     // 4. kill -9 the runner and start it again: the VPS keeps running and is adopted.
     let started = docker_ok(&["inspect", "--format", "{{.State.StartedAt}}", &container]);

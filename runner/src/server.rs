@@ -1,6 +1,7 @@
 //! The runner's HTTP API, which the host calls: `/run`, `/kill`, `/pause`, `/resume` (the
-//! original's protocol), `GET /health`, and `WS /tasks/{id}/terminal` (a shell in a task's
-//! container, which the host relays to browsers).
+//! original's protocol), `GET /health`, `WS /tasks/{id}/terminal` (a shell in a task's
+//! container, which the host relays to browsers) and `WS /tasks/{id}/forward/{port}` (one TCP
+//! connection to a port inside a task, which the host relays to `hakuriver forward`).
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
@@ -89,6 +90,7 @@ pub fn router(hostname: String, executor: Executor, guard: Guard) -> Router {
         .route("/pause", post(pause))
         .route("/resume", post(resume))
         .route("/tasks/{id}/terminal", get(terminal))
+        .route("/tasks/{id}/forward/{port}", get(forward))
         .route_layer(axum::middleware::from_fn_with_state(guard, check));
     Router::new()
         .route("/health", get(|State(s): State<RunnerState>| async move { Json(s.health) }))
@@ -156,6 +158,40 @@ async fn terminal(ws: WebSocketUpgrade, State(s): State<RunnerState>, Path(id): 
                 .await
             }
             Err(e) => hakuriver_terminal::close(socket, hakuriver_terminal::CLOSE_POLICY, Some(e.to_string())).await,
+        }
+    })
+}
+
+async fn forward(
+    ws: WebSocketUpgrade,
+    State(s): State<RunnerState>,
+    Path((id, port)): Path<(String, String)>,
+) -> Response {
+    ws.on_upgrade(move |socket| async move {
+        let target = match (id.parse(), port.parse::<u16>()) {
+            (Ok(id), Ok(port)) if port > 0 => s.executor.forward_target(id, port).await.map_err(|e| e.to_string()),
+            (Err(e), _) => Err(format!("{e}")),
+            _ => Err(format!("{port:?} is not a port (1-65535)")),
+        };
+        let connected = match target {
+            Ok(addr) => tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("nothing answers on port {port} of task {id} ({addr}): {e}")),
+            Err(e) => Err(e),
+        };
+        match connected {
+            Ok(tcp) => {
+                tracing::info!(task = %id, port, "port forward opened");
+                // The host relays this socket and closes its own side when it stops.
+                let stop = std::future::pending::<hakuriver_terminal::Stop>();
+                hakuriver_terminal::forward::serve(socket, tcp, stop).await;
+                tracing::info!(task = %id, port, "port forward closed");
+            }
+            Err(reason) => {
+                let stop = hakuriver_terminal::Stop { code: hakuriver_terminal::CLOSE_POLICY, reason };
+                let mut socket = socket;
+                let _ = socket.send(axum::extract::ws::Message::Close(Some(stop.frame()))).await;
+            }
         }
     })
 }

@@ -1,7 +1,10 @@
 //! Web terminals into containers, shared by the host (its env containers) and the runner (task
 //! and VPS containers): a `docker exec` TTY running a shell, served over a websocket with the
 //! original's JSON frames (`input`, `resize` in; `output`, `error` out). Either side going away
-//! ends the session; the shell gets a hangup when its input closes.
+//! ends the session; the shell gets a hangup when its input closes. `forward`: port forwards,
+//! one TCP connection per websocket.
+
+pub mod forward;
 
 use std::pin::Pin;
 

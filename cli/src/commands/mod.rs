@@ -1,5 +1,6 @@
 pub mod action;
 pub mod docker;
+pub mod forward;
 pub mod health;
 pub mod init;
 pub mod node;

@@ -4,6 +4,7 @@
 mod adopt;
 pub mod docker;
 pub mod exec_helper;
+mod forward;
 pub mod images;
 mod log_findings;
 pub mod native;

@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/docker/host/start/{name}", post(docker::start))
         .route("/api/docker/host/containers/{name}/terminal", get(terminal::websocket))
         .route("/api/tasks/{id}/terminal", get(terminal::task_websocket))
+        .route("/api/tasks/{id}/forward/{port}", get(terminal::forward_websocket))
         .route("/api/vps/status", get(tasks::vps_status))
         .route("/api/vps", get(tasks::vps_list))
         .route("/api/vps/{id}/ticket", post(auth::tunnel_ticket))

@@ -61,6 +61,7 @@ pub fn access(method: &Method, path: &str) -> Access {
         (["docker", "host", "delete" | "stop" | "start", _] | ["docker", "create_tar", _], _, true) => R(Operator),
         (["operations", _], _, _) if method == Method::DELETE => R(Operator),
         (["docker", "host", "containers", _, "terminal"] | ["tasks", _, "terminal"], true, _) => R(Admin),
+        (["tasks", _, "forward", _], true, _) => R(Admin),
         (["auth", "tokens"], _, _) | (["auth", "tokens", _], _, _) | (["nodes", _, "release"], _, _) => R(Admin),
         _ => R(Admin),
     }
@@ -111,6 +112,7 @@ mod tests {
             (Method::POST, "/api/docker/create_tar/x", R(Role::Operator)),
             (Method::DELETE, "/api/operations/3", R(Role::Operator)),
             (Method::GET, "/api/tasks/5/terminal", R(Role::Admin)),
+            (Method::GET, "/api/tasks/5/forward/8888", R(Role::Admin)),
             (Method::GET, "/api/docker/host/containers/x/terminal", R(Role::Admin)),
             (Method::POST, "/api/auth/tokens", R(Role::Admin)),
             (Method::POST, "/api/nodes/n1/release", R(Role::Admin)),

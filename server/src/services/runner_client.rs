@@ -1,4 +1,5 @@
-//! The host's calls to runners: `/run`, `/kill`, `/pause`, `/resume`, and relayed terminals.
+//! The host's calls to runners: `/run`, `/kill`, `/pause`, `/resume`, and relayed terminals and
+//! port forwards.
 //! Over HTTPS (WSS) to runners that serve it, trusting the system's roots and the cluster's CA
 //! (`network.tls_ca_file`); every call carries the runner token.
 
@@ -26,7 +27,7 @@ pub enum ClientSetupError {
     Http(#[from] reqwest::Error),
 }
 
-/// A runner's terminal websocket, as the relay holds it.
+/// A runner's websocket (terminal or port forward), as the relay holds it.
 pub type RunnerSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[derive(Clone)]
@@ -65,9 +66,9 @@ impl RunnerClient {
         self.post(runner_url, action, control).await
     }
 
-    /// Opens a task's terminal websocket on its runner (`ws://` or `wss://`), carrying the
-    /// runner token.
-    pub async fn open_terminal(&self, url: &str) -> Result<RunnerSocket, RunnerError> {
+    /// Opens a task's websocket on its runner (a terminal or a port forward; `ws://` or
+    /// `wss://`), carrying the runner token.
+    pub async fn open_socket(&self, url: &str) -> Result<RunnerSocket, RunnerError> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request =
             url.into_client_request().map_err(|e| RunnerError::Unreachable(format!("bad runner address: {e}")))?;

@@ -1,5 +1,5 @@
 //! Reaching running tasks: where a VPS's sshd is (for the SSH proxy and the jump host), which keys
-//! may reach it, and where a task container's terminal is served (its runner). The checks are
+//! may reach it, and where a task's terminal and port forwards are served (its runner). The checks are
 //! plain functions over the stored rows, so every refusal has a test.
 
 use hakuriver_model::sshkey::parse_public_key;
@@ -83,14 +83,14 @@ impl VpsDirectory {
         store::list(&self.pool, &filter).await
     }
 
-    /// The runner websocket serving a terminal into task `id`'s container.
-    pub async fn terminal_url(&self, id: TaskId) -> Result<String, String> {
+    /// The runner websocket serving `socket` into task `id`.
+    pub async fn socket_url(&self, id: TaskId, socket: TaskSocket) -> Result<String, String> {
         let task = store::get(&self.pool, id).await.map_err(|e| e.to_string())?;
         let node = match task.as_ref().and_then(|t| t.assigned_node.as_deref()) {
             Some(name) => node_store::get(&self.pool, name).await.map_err(|e| e.to_string())?,
             None => None,
         };
-        terminal_url(id, task.as_ref(), node.as_ref())
+        socket_url(id, task.as_ref(), node.as_ref(), socket)
     }
 }
 
@@ -116,10 +116,25 @@ pub fn route(id: TaskId, task: Option<&TaskRow>, node: Option<&NodeRow>) -> Resu
     Ok(VpsRoute { node: name.to_string(), host, port })
 }
 
-/// A running task's container terminal on its runner: `ws://<runner>/tasks/<id>/terminal`.
-pub fn terminal_url(id: TaskId, task: Option<&TaskRow>, node: Option<&NodeRow>) -> Result<String, String> {
+/// What a websocket into a running task carries, served by its runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskSocket {
+    /// A shell on a TTY in the task's container.
+    Terminal,
+    /// One TCP connection to this port inside the task (container or native).
+    Forward(u16),
+}
+
+/// A running task's websocket on its runner: `ws://<runner>/tasks/<id>/terminal` or
+/// `…/forward/<port>`.
+pub fn socket_url(
+    id: TaskId,
+    task: Option<&TaskRow>,
+    node: Option<&NodeRow>,
+    socket: TaskSocket,
+) -> Result<String, String> {
     let task = task.ok_or_else(|| format!("Task {id} not found."))?;
-    if task.container_name == hakuriver_model::task::NO_CONTAINER {
+    if socket == TaskSocket::Terminal && task.container_name == hakuriver_model::task::NO_CONTAINER {
         return Err(format!("Task {id} runs without a container: it has no terminal."));
     }
     if task.status != TaskStatus::Running {
@@ -135,7 +150,10 @@ pub fn terminal_url(id: TaskId, task: Option<&TaskRow>, node: Option<&NodeRow>) 
     } else {
         return Err(format!("Error parsing runner URL for node {}.", node.hostname));
     };
-    Ok(format!("{ws}/tasks/{id}/terminal"))
+    Ok(match socket {
+        TaskSocket::Terminal => format!("{ws}/tasks/{id}/terminal"),
+        TaskSocket::Forward(port) => format!("{ws}/tasks/{id}/forward/{port}"),
+    })
 }
 
 /// The host part of a runner URL, IPv6 without brackets (the original cut at the first `:`).
@@ -222,11 +240,22 @@ mod tests {
     }
 
     #[test]
-    fn terminals_are_served_by_the_runner() {
+    fn terminals_and_forwards_are_served_by_the_runner() {
         let up = node(NodeStatus::Online, "http://10.0.0.5:8001/");
+        let tls = node(NodeStatus::Online, "https://n1.lab:8001");
         let running = vps(TaskStatus::Running, Some(1));
-        assert_eq!(terminal_url(TaskId(7), Some(&running), Some(&up)).unwrap(), "ws://10.0.0.5:8001/tasks/7/terminal");
+        let url = |task: &TaskRow, node: &NodeRow, socket| socket_url(TaskId(7), Some(task), Some(node), socket);
+        assert_eq!(url(&running, &up, TaskSocket::Terminal).unwrap(), "ws://10.0.0.5:8001/tasks/7/terminal");
+        assert_eq!(url(&running, &tls, TaskSocket::Forward(8888)).unwrap(), "wss://n1.lab:8001/tasks/7/forward/8888");
         let paused = vps(TaskStatus::Paused, Some(1));
-        assert!(terminal_url(TaskId(7), Some(&paused), Some(&up)).unwrap_err().contains("not running"));
+        assert!(url(&paused, &up, TaskSocket::Terminal).unwrap_err().contains("not running"));
+        assert!(url(&paused, &up, TaskSocket::Forward(22)).unwrap_err().contains("not running"));
+        // A native task has ports but no terminal.
+        let mut native = running.clone();
+        native.container_name = hakuriver_model::task::NO_CONTAINER.into();
+        assert!(url(&native, &up, TaskSocket::Terminal).unwrap_err().contains("without a container"));
+        assert_eq!(url(&native, &up, TaskSocket::Forward(8888)).unwrap(), "ws://10.0.0.5:8001/tasks/7/forward/8888");
+        let down = node(NodeStatus::Offline, "http://10.0.0.5:8001");
+        assert!(url(&running, &down, TaskSocket::Forward(22)).unwrap_err().contains("not online"));
     }
 }
