@@ -37,6 +37,8 @@ pub trait HostApi: Send + Sync + 'static {
     async fn create_env(&self, image: String, name: String) -> Result<String, String>;
     /// Starts create-tar; answers the operation's id.
     async fn create_tar(&self, name: String) -> Result<u64, String>;
+    /// Starts saving VPS `id` as a new version of environment `name`; answers the operation's id.
+    async fn save_vps(&self, id: TaskId, name: String) -> Result<u64, String>;
     async fn operation(&self, id: u64) -> Result<Operation, String>;
     async fn tarballs(&self) -> Result<TarballList, String>;
     async fn env_versions(&self) -> Result<BTreeMap<String, EnvVersions>, String>;

@@ -82,6 +82,11 @@ pub async fn create_env(image: String, name: String) -> Result<String, ServerFnE
     api()?.create_env(image, name).await.map_err(ServerFnError::new)
 }
 
+#[server(prefix = "/api/ui", endpoint = "save_vps", input = Json)]
+pub async fn save_vps(id: TaskId, name: String) -> Result<u64, ServerFnError> {
+    api()?.save_vps(id, name).await.map_err(ServerFnError::new)
+}
+
 #[server(prefix = "/api/ui", endpoint = "create_tar", input = Json)]
 pub async fn create_tar(name: String) -> Result<u64, ServerFnError> {
     api()?.create_tar(name).await.map_err(ServerFnError::new)

@@ -300,6 +300,7 @@ mod tests {
             ("[network]\nhost_bind_ip = \"not an ip\"\n", "network.host_bind_ip"),
             ("[timing]\nheartbeat_interval = 0\n", "timing.heartbeat_interval"),
             ("[docker]\ncontainer_dir = \"../escape\"\n", "docker.container_dir"),
+            ("[docker]\nvps_snapshots_kept = 0\n", "docker.vps_snapshots_kept"),
             ("[runner]\nhostname = \"bad host/name\"\n", "runner.hostname"),
             ("[auth]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/40\"]\n", "auth.trusted_proxies[1]"),
         ] {

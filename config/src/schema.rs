@@ -164,6 +164,9 @@ pub struct DockerSection {
     pub initial_base_image: String,
     pub tasks_privileged: bool,
     pub additional_mounts: Vec<String>,
+    /// Ours: how many tarball versions of an environment a `vps save` keeps (the newest); older
+    /// ones are removed once a new save is in place. At least 1.
+    pub vps_snapshots_kept: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -361,6 +364,7 @@ impl Default for DockerSection {
             initial_base_image: "python:3.12.10-alpine3.21".into(),
             tasks_privileged: false,
             additional_mounts: Vec::new(),
+            vps_snapshots_kept: 3,
         }
     }
 }

@@ -33,6 +33,9 @@ pub(crate) fn validate(c: &Config) -> Result<(), (String, String)> {
             "expected \"\" or a path like \"/hakuriver\": a leading slash, no trailing slash, letters, digits, '-', '.', '_', '~'",
         );
     }
+    if c.docker.vps_snapshots_kept == 0 {
+        return fail("docker.vps_snapshots_kept", "expected at least 1: the version just saved is always kept");
+    }
     if let Some(url) = &c.database.url {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return fail("database.url", "expected a PostgreSQL URL, postgres://user:password@host/database");

@@ -1,7 +1,9 @@
 // The VPS page in Chromium against a real host, runner and Docker engine (the Debian sshd test
 // image): a VPS is created from the form, its ssh line is ready to copy, its web terminal (xterm.js)
-// runs `echo` and shows the output, and it is killed from the page.
+// runs `echo` and shows the output, it is saved as an environment (with the save's progress),
+// stopped and started again from its row, and it is killed from the page.
 import { test, before, after } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { Cluster, launchBrowser, watchPage, ensureSshdImage, newPublicKey, SSHD_ENV, screenshot, waitForNode } from './harness.mjs';
 
@@ -21,7 +23,11 @@ before(async () => {
 after(async () => {
   await cleanup?.();
   cluster?.stop();
+  // The image the save made on this engine.
+  spawnSync('docker', ['rmi', '--force', `hakuriver/${SAVED_ENV}:base`], { stdio: 'ignore' });
 });
+
+const SAVED_ENV = `e2e-saved-${process.pid}`;
 
 const fail = (e) => cluster.fail(e);
 
@@ -56,6 +62,24 @@ test('a VPS made from the form runs echo in its web terminal and is killed from 
   await page.keyboard.type('echo hello-$((6*7))\n');
   await page.waitForFunction(() => document.querySelector('.xterm-rows')?.innerText.includes('hello-42'), null, { timeout: 15000 }).catch(fail);
   await screenshot(page, 'vps');
+
+  // Saved as an environment from its row: the save's progress, then done.
+  await page.click(`${row} .save-vps summary`);
+  await page.fill(`#save-${id}`, 'Not A Name');
+  await page.click(`${row} .save-vps button[type="submit"]`);
+  await page.waitForSelector(`${row} .save-vps .field-error`);
+  await page.fill(`#save-${id}`, SAVED_ENV);
+  await page.click(`${row} .save-vps button[type="submit"]`);
+  await page.waitForSelector(`${row} [data-testid="operation"][data-state="succeeded"]`, { timeout: 120000 }).catch(fail);
+  const tars = await (await fetch(`${cluster.base}/api/docker/list`)).json();
+  assert.ok(tars[SAVED_ENV], `a tarball of ${SAVED_ENV}`);
+  // Stopped (its disk kept) and started again from its row.
+  await page.click(`${row} button.action-stop`);
+  await page.click(`tr[data-task="${id}"] button[data-confirm="stop"]`);
+  await page.waitForSelector(`tr[data-task="${id}"][data-status="shut_off"]`, { timeout: 30000 }).catch(fail);
+  await page.click(`tr[data-task="${id}"] button.action-start`);
+  await page.click(`tr[data-task="${id}"] button[data-confirm="start"]`);
+  await page.waitForSelector(row, { timeout: 60000 }).catch(fail);
 
   await page.click(`tr[data-task="${id}"] button.action-kill`);
   await page.click(`tr[data-task="${id}"] button[data-confirm="kill"]`);

@@ -321,3 +321,89 @@ async fn a_vps_needs_sshd_and_a_real_key() {
     let out = cluster.cli(&["vps", "submit", "--public-key-string", "not a key"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[tokio::test]
+async fn a_vps_stopped_and_started_keeps_its_disk_and_saved_becomes_an_environment() {
+    ensure_sshd();
+    let cluster = ClusterDir::new();
+    cluster.append_config("[docker]\nvps_snapshots_kept = 2\n");
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("keep1");
+    wait_for_node(&base, "keep1", NodeStatus::Online, Duration::from_secs(60)).await;
+    let keys = new_keys();
+    let out = cluster.cli(&[
+        "vps", "submit", "-t", "keep1", "--container", SSHD_ENV, "--cores", "2", "--public-key-string", &keys.public, "-q",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    wait_running(&base, &id).await;
+    let out = ssh_jump(&keys.config, cluster.proxy_port, &id, "echo set-up-by-hand > /root/kept.txt && echo ok");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{}", text(&out));
+    let container = format!("hakuriver-vps-{id}");
+
+    // Stop: the container stays, stopped; the VPS holds no cores; the proxy says why.
+    let out = cluster.cli(&["vps", "stop", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(task(&base, &id).await.status, TaskStatus::ShutOff);
+    assert_eq!(hakuriver_itest::images::container_state(&container).as_deref(), Some("exited"));
+    let cores: Value = reqwest::get(format!("{base}/api/nodes/keep1")).await.unwrap().json().await.unwrap();
+    assert_eq!(cores["cores_in_use"], json!(0), "{cores}");
+    assert!(tunnel_answer(cluster.proxy_port, &id).await.contains("not active (status: shut_off)"));
+    let listed = cluster.cli(&["vps", "list"]);
+    assert!(text(&listed).contains("shut_off"), "a stopped VPS is listed: {}", text(&listed));
+    // Stopping twice, or starting a command task, is refused with the reason.
+    let out = cluster.cli(&["vps", "stop", &id]);
+    assert!(!out.status.success());
+
+    // Start: the same container again, with its disk.
+    let out = cluster.cli(&["vps", "start", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_running(&base, &id).await;
+    let out = ssh_jump(&keys.config, cluster.proxy_port, &id, "cat /root/kept.txt");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "set-up-by-hand\n", "{}", text(&out));
+
+    // Save it as an environment (running: paused for the commit), and run a task from it.
+    let env = cluster.env_name("from-vps");
+    let out = cluster.cli(&["vps", "save", &id, &env, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let op: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert!(op["bytes"].as_u64().unwrap() > 1_000_000, "progress was reported: {op}");
+    let tarball = op["result"]["tarball_path"].as_str().unwrap().to_string();
+    assert!(std::path::Path::new(&tarball).is_file(), "{tarball}");
+    assert_eq!(task(&base, &id).await.status, TaskStatus::Running, "the VPS runs on after its save");
+    let out = cluster.cli(&["task", "submit", "-t", "keep1", "--cores", "0", "--container", &env, "--wait", "-q", "--", "cat", "/root/kept.txt"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let task_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let logs = cluster.cli(&["task", "logs", &task_id]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "set-up-by-hand\n", "{}", text(&logs));
+    // Saved while stopped too; the newest two versions are kept, the snapshots say which.
+    assert!(cluster.cli(&["vps", "save", &id, &env]).status.success());
+    assert!(cluster.cli(&["vps", "stop", &id]).status.success());
+    let out = cluster.cli(&["vps", "save", &id, &env]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = cluster.cli(&["vps", "snapshots", &id, "--json"]);
+    let snapshots: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kept: Vec<bool> = snapshots.as_array().unwrap().iter().map(|s| s["present"].as_bool().unwrap()).collect();
+    assert_eq!(kept, [true, true, false], "{snapshots}");
+    let on_disk = std::fs::read_dir(cluster.shared().join("hakuriver-containers"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{env}-")))
+        .count();
+    assert_eq!(on_disk, 2);
+    // Bad input: a bad name, a task that is no VPS.
+    let out = cluster.cli(&["vps", "save", &id, "Bad Name"]);
+    assert!(!out.status.success() && text(&out).contains("name"), "{}", text(&out));
+    let out = cluster.cli(&["vps", "save", &task_id, &env]);
+    assert!(!out.status.success() && text(&out).contains("not a VPS"), "{}", text(&out));
+
+    // Killing a stopped VPS removes its kept container.
+    let out = cluster.cli(&["vps", "kill", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_for("the kept container to go", Duration::from_secs(30), || async {
+        (!container_exists(&container)).then_some(())
+    })
+    .await;
+}

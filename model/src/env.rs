@@ -93,3 +93,49 @@ mod tests {
         assert!(serde_json::from_str::<TerminalInput>(r#"{"type":"paste"}"#).is_err());
     }
 }
+
+/// `POST /api/vps/{id}/save` body: the environment the VPS becomes a new tarball version of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpsSaveRequest {
+    pub name: String,
+    /// Answer 202 with an `operation_id` at once instead of waiting.
+    #[serde(default)]
+    pub background: bool,
+}
+
+/// Host → runner `POST /vps/save`: commit VPS `task_id` to `hakuriver/<name>:base` and save it as
+/// tarball version `timestamp` of environment `name` in shared storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpsSaveOrder {
+    pub task_id: crate::TaskId,
+    pub name: String,
+    pub timestamp: i64,
+}
+
+/// Runner → host, one JSON line each while a VPS is saved (`POST /vps/save` answers with them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum SaveEvent {
+    /// A new phase (`committing`, `saving`), with the bytes it will write when known.
+    Phase { phase: String, total_bytes: Option<u64> },
+    /// Bytes written since the last event.
+    Bytes { bytes: u64 },
+    /// Done: the tarball's file name in the container folder and its size.
+    Done { tarball: String, size_bytes: u64 },
+    Failed { reason: String },
+}
+
+/// `GET /api/vps/{id}/snapshots`: one tarball saved from a VPS, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpsSnapshot {
+    pub task_id: crate::TaskId,
+    pub env_name: String,
+    pub tarball: String,
+    pub timestamp: i64,
+    pub size_bytes: u64,
+    pub node: String,
+    pub saved_by: Option<String>,
+    /// Whether the tarball is still in shared storage (older versions are removed as newer
+    /// ones are saved, past `docker.vps_snapshots_kept`).
+    pub present: bool,
+}

@@ -27,10 +27,13 @@ pub enum TaskStatus {
     Lost,
     /// The original runner's word for "gone after a runner restart"; accepted and final.
     Stopped,
+    /// A VPS stopped by request (`vps stop`): its container and disk are kept on its node, it
+    /// holds no cores, memory or GPUs; `vps start` queues it again for that node.
+    ShutOff,
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 10] = [
+    pub const ALL: [TaskStatus; 11] = [
         TaskStatus::Pending,
         TaskStatus::Assigning,
         TaskStatus::Running,
@@ -41,6 +44,7 @@ impl TaskStatus {
         TaskStatus::KilledOom,
         TaskStatus::Lost,
         TaskStatus::Stopped,
+        TaskStatus::ShutOff,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl TaskStatus {
             TaskStatus::KilledOom => "killed_oom",
             TaskStatus::Lost => "lost",
             TaskStatus::Stopped => "stopped",
+            TaskStatus::ShutOff => "shut_off",
         }
     }
 
@@ -103,6 +108,7 @@ pub enum Transition {
 
 /// The lifecycle, in one place:
 /// pending → assigning → running ⇄ paused → completed | failed | killed | killed_oom | lost.
+/// A VPS also goes running | paused → shut_off → pending (stopped, then started again).
 /// A task can be killed or fail from any non-final state; final states are final.
 pub fn transition(from: TaskStatus, to: TaskStatus) -> Transition {
     use TaskStatus::*;
@@ -118,6 +124,8 @@ pub fn transition(from: TaskStatus, to: TaskStatus) -> Transition {
         (Assigning, Pending) => true, // dispatch refused by a busy runner: back in the queue
         (Assigning | Paused, Running) => true,
         (Running, Paused) => true,
+        (Running | Paused, ShutOff) => true,
+        (ShutOff, Pending) => true,
         (Assigning | Running | Paused, Completed | KilledOom | Lost | Stopped) => true,
         _ => false,
     };
@@ -472,10 +480,16 @@ mod tests {
             (Paused, Killed),
             (Assigning, Failed),
             (Running, Lost),
+            (Running, ShutOff),
+            (Paused, ShutOff),
+            (ShutOff, Pending),
+            (ShutOff, Killed),
         ] {
             assert_eq!(transition(from, to), Transition::Apply, "{from} -> {to}");
         }
-        for (from, to) in [(Pending, Running), (Pending, Completed), (Paused, Paused), (Running, Pending)] {
+        assert!(!ShutOff.is_final() && !ShutOff.holds_resources(), "its disk stays; its cores do not");
+        let refused = [(Pending, Running), (Pending, Completed), (Paused, Paused), (Running, Pending), (ShutOff, Running)];
+        for (from, to) in refused {
             assert_ne!(transition(from, to), Transition::Apply, "{from} -> {to}");
         }
     }

@@ -1,5 +1,6 @@
 //! The runner's HTTP API, which the host calls: `/run`, `/kill`, `/pause`, `/resume` (the
-//! original's protocol), `GET /health`, `WS /tasks/{id}/terminal` (a shell in a task's
+//! original's protocol), `/stop` (a VPS stopped with its disk kept), `/vps/save` (a VPS saved
+//! as an environment tarball, with progress), `GET /health`, `WS /tasks/{id}/terminal` (a shell in a task's
 //! container, which the host relays to browsers) and `WS /tasks/{id}/forward/{port}` (one TCP
 //! connection to a port inside a task, which the host relays to `hakuriver forward`).
 
@@ -89,6 +90,8 @@ pub fn router(hostname: String, executor: Executor, guard: Guard) -> Router {
         .route("/kill", post(kill))
         .route("/pause", post(pause))
         .route("/resume", post(resume))
+        .route("/stop", post(stop))
+        .route("/vps/save", post(save_vps))
         .route("/tasks/{id}/terminal", get(terminal))
         .route("/tasks/{id}/forward/{port}", get(forward))
         .route_layer(axum::middleware::from_fn_with_state(guard, check));
@@ -136,6 +139,28 @@ async fn pause(State(s): State<RunnerState>, Json(c): Json<TaskControl>) -> Resp
 async fn resume(State(s): State<RunnerState>, Json(c): Json<TaskControl>) -> Response {
     match s.executor.set_paused(c.task_id, false).await {
         Ok(()) => Json(Message::new(format!("Resume request processed for task {}", c.task_id))).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+/// Ours: saves a VPS as an environment tarball (`VpsSaveOrder`); answers with one JSON
+/// `SaveEvent` per line as it goes. The host closing the connection cancels the save.
+async fn save_vps(State(s): State<RunnerState>, Json(order): Json<hakuriver_model::env::VpsSaveOrder>) -> Response {
+    let (events, received) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move { s.executor.save_vps(order, events).await });
+    let lines = futures::stream::unfold(received, |mut received| async move {
+        let event = received.recv().await?;
+        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        line.push(b'\n');
+        Some((Ok::<_, std::convert::Infallible>(line), received))
+    });
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(lines)).into_response()
+}
+
+/// Ours: stops a VPS and keeps its container (`vps stop`); it reports `shut_off`.
+async fn stop(State(s): State<RunnerState>, Json(c): Json<TaskControl>) -> Response {
+    match s.executor.stop_vps(c.task_id).await {
+        Ok(()) => Json(Message::new(format!("VPS {} stopped; its container is kept.", c.task_id))).into_response(),
         Err(e) => error(e),
     }
 }

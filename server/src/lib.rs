@@ -128,6 +128,11 @@ where
         auth,
         runners,
         ssh_proxy_port: config.network.host_ssh_proxy_port,
+        snapshots: services::vps_snapshots::Snapshots {
+            pool: pool.clone(),
+            dir: config.container_dir(),
+            kept: config.docker.vps_snapshots_kept,
+        },
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = std::sync::Arc::new(stop_tx);

@@ -145,7 +145,7 @@ impl hakuriver_app::HostApi for Acting {
     async fn task_action(&self, id: TaskId, action: String) -> Result<String, String> {
         match action.as_str() {
             "kill" => self.tasks.kill(id, self.needs(Role::User)?).await,
-            "pause" | "resume" => self.tasks.control(id, &action, self.needs(Role::User)?).await,
+            "pause" | "resume" | "stop" | "start" => self.tasks.control(id, &action, self.needs(Role::User)?).await,
             _ => return Err(format!("unknown action {action:?}")),
         }
         .map_err(|e| e.to_string())
@@ -198,6 +198,12 @@ impl hakuriver_app::HostApi for Acting {
     async fn create_tar(&self, name: String) -> Result<u64, String> {
         self.needs(Role::Operator)?;
         self.start_create_tar(&name).await.map(|(id, _)| id).map_err(|e| e.to_string())
+    }
+
+    async fn save_vps(&self, id: TaskId, name: String) -> Result<u64, String> {
+        self.needs(Role::Operator)?;
+        let saved_by = self.owner().map(str::to_string);
+        self.start_vps_save(id, &name, saved_by).await.map(|(op, _)| op).map_err(|e| e.to_string())
     }
 
     async fn operation(&self, id: u64) -> Result<Operation, String> {

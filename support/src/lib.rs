@@ -1,5 +1,5 @@
 //! Process plumbing every HakuRiver daemon needs the same way: configuration and logging at
-//! start, shutdown signals, preflight checks.
+//! start, shutdown signals, preflight checks; files beneath a folder, and environment tarballs.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -9,6 +9,7 @@ use hakuriver_config::{Config, ConfigError, Env, LogFormat};
 pub mod beneath;
 pub mod preflight;
 pub mod request_rules;
+pub mod tarballs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -198,20 +198,29 @@ fn ContainerRow(
     }
 }
 
-/// Polls operation `id` on env `name` twice a second into `ops` until it ends; then the lists
-/// reload.
+/// Follows operation `id` on env `name` into `ops` until it ends; then the lists reload.
 fn watch_operation(id: u64, name: String, ops: RwSignal<BTreeMap<String, Operation>>, version: RwSignal<u64>) {
+    follow_operation(id, move |o| {
+        let done = o.state != OperationState::Running;
+        ops.update(|m| {
+            m.insert(name.clone(), o);
+        });
+        if done {
+            version.update(|v| *v += 1);
+        }
+    });
+}
+
+/// Polls operation `id` twice a second in the browser, handing `seen` each state, until it ends.
+pub(crate) fn follow_operation(id: u64, seen: impl Fn(Operation) + 'static) {
     #[cfg(feature = "hydrate")]
     leptos::task::spawn_local(async move {
         loop {
             match get_operation(id).await {
                 Ok(o) => {
                     let done = o.state != OperationState::Running;
-                    ops.update(|m| {
-                        m.insert(name.clone(), o);
-                    });
+                    seen(o);
                     if done {
-                        version.update(|v| *v += 1);
                         return;
                     }
                 }
@@ -221,7 +230,7 @@ fn watch_operation(id: u64, name: String, ops: RwSignal<BTreeMap<String, Operati
         }
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = (id, name, ops, version, get_operation);
+    let _ = (id, seen, get_operation);
 }
 
 /// Waits `ms` milliseconds in the browser.
@@ -236,7 +245,7 @@ async fn gloo_sleep(ms: i32) {
 }
 
 #[component]
-fn OperationProgress(op: Operation) -> impl IntoView {
+pub(crate) fn OperationProgress(op: Operation) -> impl IntoView {
     let text = match op.state {
         OperationState::Running => match op.percent {
             Some(p) => format!("{}: {p:.0} %", op.phase),

@@ -240,7 +240,14 @@ pub fn StatusBadge(status: TaskStatus) -> impl IntoView {
 /// Kill (any unfinished task), pause (running) and resume (paused), each asking once to confirm;
 /// offered only to who may control the task (its owner, operators, admins).
 #[component]
-pub fn TaskActions(id: TaskId, status: TaskStatus, owner: Option<String>) -> impl IntoView {
+pub fn TaskActions(
+    id: TaskId,
+    status: TaskStatus,
+    owner: Option<String>,
+    /// A VPS: also stop (its disk kept) and start.
+    #[prop(optional)]
+    vps: bool,
+) -> impl IntoView {
     if !crate::session::may_control(owner.as_deref()) {
         return view! { <span class="actions muted" title="only its owner, operators and admins control this task">"–"</span> }.into_any();
     }
@@ -280,6 +287,8 @@ pub fn TaskActions(id: TaskId, status: TaskStatus, owner: Option<String>) -> imp
                     <span>
                         {(status == TaskStatus::Running).then(|| button("pause", "Pause"))}
                         {(status == TaskStatus::Paused).then(|| button("resume", "Resume"))}
+                        {(vps && matches!(status, TaskStatus::Running | TaskStatus::Paused)).then(|| button("stop", "Stop"))}
+                        {(vps && status == TaskStatus::ShutOff).then(|| button("start", "Start"))}
                         {(!status.is_final()).then(|| button("kill", "Kill"))}
                     </span>
                 }.into_any(),

@@ -10,7 +10,7 @@ use super::tasks::{EnvPicker, NodePicker, StatusBadge, TaskActions};
 use super::FieldMessage;
 use crate::format;
 use crate::live::LiveCluster;
-use crate::server_fns::{list_tasks, ssh_proxy_port, submit_task};
+use crate::server_fns::{list_tasks, save_vps, ssh_proxy_port, submit_task};
 use crate::task_form::VpsForm;
 use crate::task_list::merge;
 use crate::terminal::TerminalView;
@@ -61,7 +61,7 @@ pub fn VpsPage() -> impl IntoView {
 fn vps_query() -> TaskQuery {
     TaskQuery {
         task_type: Some(VPS.into()),
-        status: Some("pending,assigning,running,paused".into()),
+        status: Some("pending,assigning,running,paused,shut_off".into()),
         limit: Some(200),
         ..Default::default()
     }
@@ -154,12 +154,52 @@ fn VpsRow(task: TaskView, host: String, port: u16, terminal: RwSignal<Option<Tas
                 {task.ssh_port.filter(|_| running).map(|p| view! { <div class="muted">{format!("sshd on port {p} of its node")}</div> })}
             </td>
             <td>
-                <TaskActions id status owner=task.owner.clone()/>
+                <TaskActions id status owner=task.owner.clone() vps=true/>
+                {(matches!(status, TaskStatus::Running | TaskStatus::Paused | TaskStatus::ShutOff)
+                    && crate::session::may(hakuriver_model::auth::Role::Operator))
+                .then(|| view! { <SaveVps id/> })}
                 {(running && crate::session::may(hakuriver_model::auth::Role::Admin)).then(|| view! {
                     <button type="button" class="action-terminal" on:click=move |_| terminal.set(Some(id))>"Terminal"</button>
                 })}
             </td>
         </tr>
+    }
+}
+
+/// "Save as environment": a name, then the save's progress (a long operation on the host).
+#[component]
+fn SaveVps(id: TaskId) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let op = RwSignal::new(None::<hakuriver_model::operation::Operation>);
+    let message = RwSignal::new(None::<String>);
+    let field = format!("save-{id}");
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let env = name.get_untracked().trim().to_string();
+        if !hakuriver_model::task::is_valid_env_name(&env) {
+            message.set(Some(format!("{env:?} is not an environment name: lowercase letters, digits, '.', '_', '-'")));
+            return;
+        }
+        message.set(None);
+        leptos::task::spawn_local(async move {
+            match save_vps(id, env).await {
+                Ok(started) => super::docker::follow_operation(started, move |o| op.set(Some(o))),
+                Err(e) => message.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <details class="save-vps">
+            <summary>"Save as environment"</summary>
+            <form on:submit=save>
+                <label for=field.clone()>"Environment name"</label>
+                <input id=field type="text" placeholder="my-box" autocomplete="off"
+                    prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev))/>
+                <button type="submit">"Save"</button>
+            </form>
+            {move || op.get().map(|o| view! { <super::docker::OperationProgress op=o/> })}
+            {move || message.get().map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
+        </details>
     }
 }
 

@@ -1,4 +1,5 @@
-//! Kill, pause and resume: the same for command tasks and VPS tasks, one id or many.
+//! Kill, pause and resume (the same for command tasks and VPS tasks), stop and start (a VPS),
+//! one id or many.
 
 use hakuriver_model::api::Message;
 
@@ -12,6 +13,8 @@ pub enum Action {
     Kill,
     Pause,
     Resume,
+    Stop,
+    Start,
 }
 
 impl Action {
@@ -20,6 +23,8 @@ impl Action {
             Action::Kill => format!("/api/kill/{}", seg(id)),
             Action::Pause => format!("/api/command/{}/pause", seg(id)),
             Action::Resume => format!("/api/command/{}/resume", seg(id)),
+            Action::Stop => format!("/api/command/{}/stop", seg(id)),
+            Action::Start => format!("/api/command/{}/start", seg(id)),
         }
     }
 }

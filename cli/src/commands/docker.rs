@@ -135,7 +135,7 @@ async fn tar(ctx: &Ctx, client: &Client, command: TarCommand) -> Result<(), Fail
 
 /// Follows the operation an answer started (a progress bar on a terminal) and prints how it
 /// ended: the operation (`--json`), the tarball's path (`-q`), or a line for people.
-async fn finish_operation(ctx: &Ctx, client: &Client, answer: &serde_json::Value) -> Result<(), Failure> {
+pub async fn finish_operation(ctx: &Ctx, client: &Client, answer: &serde_json::Value) -> Result<(), Failure> {
     let id = answer["operation_id"].as_u64().ok_or_else(|| Failure::failed("the host did not start an operation"))?;
     let op = follow_operation(client, id).await?;
     let path = op.result.as_ref().and_then(|r| r["tarball_path"].as_str()).unwrap_or_default().to_string();

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
+use hakuriver_model::env::{VpsSaveRequest, VpsSnapshot};
 use hakuriver_model::sshkey::parse_public_key;
 use hakuriver_model::task::{SubmitResponse, TaskQuery, VPS};
 use hakuriver_model::{parse_bytes, TaskRequest, TaskView};
@@ -11,6 +12,8 @@ use super::action::{self, Action};
 use crate::context::Ctx;
 use crate::exit::Failure;
 use crate::output::Output;
+use crate::client::seg;
+use crate::output::Tone;
 use crate::table::{self, Cell};
 
 #[derive(Subcommand)]
@@ -70,6 +73,36 @@ pub enum VpsCommand {
         #[arg(required = true, value_name = "TASK_ID")]
         ids: Vec<String>,
     },
+    /// Shut VPS tasks down, keeping their disks on their nodes (they hold no cores or memory
+    /// while off); `vps start` brings them back.
+    #[command(after_help = "Example:\n  hakuriver vps stop 7251863349413412864")]
+    Stop {
+        #[arg(required = true, value_name = "TASK_ID")]
+        ids: Vec<String>,
+    },
+    /// Start stopped VPS tasks again on their nodes, with their disks (queued until the node has room).
+    #[command(after_help = "Example:\n  hakuriver vps start 7251863349413412864")]
+    Start {
+        #[arg(required = true, value_name = "TASK_ID")]
+        ids: Vec<String>,
+    },
+    /// Save a VPS (running, paused or stopped) as a new version of environment NAME: its
+    /// container committed (paused meanwhile) and saved into shared storage, like
+    /// `docker tar create`. Tasks and VPS then run from it with `--container NAME`.
+    #[command(after_help = "Examples:\n  hakuriver vps save 7251863349413412864 my-box\n  \
+        hakuriver task submit --container my-box -- ./train.sh")]
+    Save {
+        #[arg(value_name = "TASK_ID")]
+        id: String,
+        /// The environment to save it as (a new tarball version; the newest `docker.vps_snapshots_kept` are kept).
+        name: String,
+    },
+    /// The tarballs saved from a VPS, newest first, and whether each is still kept.
+    #[command(after_help = "Example:\n  hakuriver vps snapshots 7251863349413412864 --json")]
+    Snapshots {
+        #[arg(value_name = "TASK_ID")]
+        id: String,
+    },
 }
 
 pub async fn run(ctx: &Ctx, command: VpsCommand) -> Result<(), Failure> {
@@ -110,6 +143,20 @@ pub async fn run(ctx: &Ctx, command: VpsCommand) -> Result<(), Failure> {
         VpsCommand::Kill { ids } => action::run(ctx, Action::Kill, &ids).await,
         VpsCommand::Pause { ids } => action::run(ctx, Action::Pause, &ids).await,
         VpsCommand::Resume { ids } => action::run(ctx, Action::Resume, &ids).await,
+        VpsCommand::Stop { ids } => action::run(ctx, Action::Stop, &ids).await,
+        VpsCommand::Start { ids } => action::run(ctx, Action::Start, &ids).await,
+        VpsCommand::Save { id, name } => {
+            let client = ctx.client()?;
+            let body = VpsSaveRequest { name, background: true };
+            let answer: serde_json::Value = client.post(&format!("/api/vps/{}/save", seg(&id)), &body).await?;
+            super::docker::finish_operation(ctx, &client, &answer).await
+        }
+        VpsCommand::Snapshots { id } => {
+            let list: Vec<VpsSnapshot> = ctx.client()?.get(&format!("/api/vps/{}/snapshots", seg(&id))).await?;
+            let ids = || list.iter().map(|s| s.tarball.clone()).collect();
+            ctx.out.print(&list, ids, || render_snapshots(&ctx.out, &list))?;
+            Ok(())
+        }
     }
 }
 
@@ -217,6 +264,28 @@ pub fn render_list(out: &Output, tasks: &[TaskView]) -> String {
         })
         .collect();
     table::render(out, &["TASK", "STATUS", "NODE", "CORES", "SSH PORT", "SUBMITTED"], &rows)
+}
+
+pub fn render_snapshots(out: &Output, list: &[VpsSnapshot]) -> String {
+    if list.is_empty() {
+        return "No snapshots. Save one: hakuriver vps save ID NAME\n".into();
+    }
+    let rows: Vec<Vec<Cell>> = list
+        .iter()
+        .map(|s| {
+            let (kept, tone) = if s.present { ("kept", Tone::Good) } else { ("removed", Tone::Dim) };
+            let when = chrono::DateTime::from_timestamp(s.timestamp, 0)
+                .map_or("-".into(), |t| t.with_timezone(&chrono::Local).format(table::TIME).to_string());
+            vec![
+                s.env_name.clone().into(),
+                s.tarball.clone().into(),
+                when.into(),
+                hakuriver_model::format_bytes(s.size_bytes).into(),
+                Cell::new(kept.to_string(), tone),
+            ]
+        })
+        .collect();
+    table::render(out, &["ENVIRONMENT", "TARBALL", "SAVED", "SIZE", "STATE"], &rows)
 }
 
 /// `host:port` as ssh writes it (IPv6 in brackets).

@@ -43,6 +43,10 @@ impl Executor {
                     continue;
                 }
             };
+            if vps::stopped_by_request(&info) {
+                // Stopped by `vps stop`: kept for `vps start`, nothing to watch.
+                continue;
+            }
             let state = info.state.clone().unwrap_or_default();
             let port = vps::published_port(&info);
             let status = if state.paused == Some(true) { "paused" } else { "running" };

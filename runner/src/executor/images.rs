@@ -17,29 +17,10 @@ use futures::StreamExt;
 use hakuriver_model::env::LoadProgress;
 use tokio::sync::Mutex;
 
-/// The newest tarball of `env` in `dir`: `(unix seconds, path)`.
+/// The newest tarball of `env` in `dir`: `(unix seconds, path)`. A link is never loaded
+/// (`beneath` refuses it): an older real tarball is newest then.
 pub fn newest_tarball(dir: &Path, env: &str) -> Option<(i64, PathBuf)> {
-    let prefix = format!("{env}-");
-    std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        // A link is never loaded (`beneath` refuses it): an older real tarball is newest.
-        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let ts = tarball_timestamp(&name, &prefix)?;
-            Some((ts, entry.path()))
-        })
-        .max_by_key(|(ts, _)| *ts)
-}
-
-/// `<env>-<digits>.tar` → the digits.
-pub fn tarball_timestamp(file_name: &str, prefix: &str) -> Option<i64> {
-    let digits = file_name.strip_prefix(prefix)?.strip_suffix(".tar")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    hakuriver_support::tarballs::versions(dir, env).into_iter().next()
 }
 
 /// Which tarball each environment's local image was loaded from: env → (tarball timestamp, the
@@ -196,13 +177,24 @@ impl ImageSync {
             }
         }
         if let Some((image_id, _)) = self.local_image(image).await {
-            let mut record = self.record.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            record.set(env, Loaded { tarball_ts: ts, image_id });
-            if let Err(e) = record.write(&self.record_path) {
-                tracing::warn!(path = %self.record_path.display(), error = %e, "cannot keep the record of loaded environments");
-            }
+            self.remember(env, Loaded { tarball_ts: ts, image_id });
         }
         Ok(())
+    }
+
+    /// Records that `env`'s local image is the tarball `loaded` names (loaded from it, or the
+    /// image a VPS save wrote it from).
+    pub fn remember(&self, env: &str, loaded: Loaded) {
+        let mut record = self.record.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        record.set(env, loaded);
+        if let Err(e) = record.write(&self.record_path) {
+            tracing::warn!(path = %self.record_path.display(), error = %e, "cannot keep the record of loaded environments");
+        }
+    }
+
+    /// The folder of environment tarballs in shared storage.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// `(id, creation in unix seconds)` of a local image.

@@ -9,6 +9,8 @@ pub mod images;
 mod log_findings;
 pub mod native;
 pub mod vps;
+mod vps_power;
+mod vps_save;
 
 use std::collections::{HashMap, HashSet};
 
@@ -56,6 +58,8 @@ struct Tracked {
     /// Process group of a native task.
     pgid: Option<i32>,
     killed: bool,
+    /// A VPS being stopped by request (`vps stop`): its container is kept.
+    stopping: bool,
     /// The task's `max_log_bytes`: its logs are checked for dropped output when it ends.
     log_limit: Option<u64>,
 }
@@ -266,9 +270,13 @@ impl Executor {
             return ("killed", Some(-9), Some("Killed before start.".into()));
         }
         let name = vps_container_name(task.task_id);
-        if let Err(e) = vps::start(&docker.docker, &name, spec).await {
-            docker.remove(&name).await;
-            return failed(format!("Unexpected error launching VPS {}: {e}", task.task_id));
+        match vps::start(&docker.docker, &name, spec).await {
+            Ok(true) => tracing::info!(task = %task.task_id, "VPS started again in its kept container"),
+            Ok(false) => {}
+            Err(e) => {
+                docker.remove(&name).await;
+                return failed(format!("Unexpected error launching VPS {}: {e}", task.task_id));
+            }
         }
         {
             let mut table = self.table.lock().await;
@@ -321,6 +329,9 @@ impl Executor {
             if self.was_killed(id).await {
                 docker.remove(&name).await;
                 return ("killed", Some(-9), Some("Killed by request.".into()));
+            }
+            if self.was_stopped(id).await {
+                return ("shut_off", None, Some(vps_power::SHUT_OFF_NOTE.into()));
             }
             // A crash: Docker restarts the container after a moment (its restart policy). A
             // restarted engine does the same for it once it is back: it gets longer.
@@ -622,7 +633,14 @@ impl Executor {
                     t.killed = true;
                     (t.container.clone(), t.pgid, t.vps)
                 }
-                None => return Err(ExecError::NotTracked(id)),
+                None => {
+                    drop(table);
+                    // A stopped VPS is not tracked, but its container is kept here.
+                    return match self.remove_shut_off(id).await? {
+                        true => Ok(()),
+                        false => Err(ExecError::NotTracked(id)),
+                    };
+                }
             }
         };
         if let Some(pgid) = pgid {

@@ -112,13 +112,31 @@ pub fn failure_reason(exit_code: i64, output_tail: &str) -> String {
     }
 }
 
-/// Creates and starts the VPS container `name` (replacing a leftover one of that name).
-pub async fn start(docker: &Docker, name: &str, spec: ContainerCreateBody) -> Result<(), DockerError> {
+/// Starts the VPS container `name`: the one kept when it was stopped (`vps stop`: its restart
+/// policy is `no` and it is not running), else a new one (replacing a leftover of that name).
+/// Returns whether the kept one was started.
+pub async fn start(docker: &Docker, name: &str, spec: ContainerCreateBody) -> Result<bool, DockerError> {
+    if let Ok(info) = docker.inspect_container(name, None).await {
+        if stopped_by_request(&info) {
+            docker.start_container(name, None).await?;
+            return Ok(true);
+        }
+    }
     let force = bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build();
     let _ = docker.remove_container(name, Some(force)).await;
     docker.create_container(Some(CreateContainerOptionsBuilder::new().name(name).build()), spec).await?;
     docker.start_container(name, None).await?;
-    Ok(())
+    Ok(false)
+}
+
+/// A VPS container `vps stop` stopped: not running, and Docker will not restart it (a running
+/// VPS is always `unless-stopped`; one that died keeps that).
+pub fn stopped_by_request(info: &ContainerInspectResponse) -> bool {
+    let state = info.state.as_ref();
+    let running = state.is_some_and(|s| s.running == Some(true) || s.restarting == Some(true));
+    let policy = info.host_config.as_ref().and_then(|h| h.restart_policy.as_ref()).and_then(|p| p.name);
+    let ran = state.and_then(|s| s.started_at.as_deref()).is_some_and(|t| !t.starts_with("0001-"));
+    !running && ran && policy == Some(RestartPolicyNameEnum::NO)
 }
 
 /// Waits until sshd answers with its banner on the published port; returns the port.

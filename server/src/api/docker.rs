@@ -89,7 +89,7 @@ where
 
 /// Waits for operation `id` (the original's behaviour), or with `background` answers 202 with
 /// its id at once.
-async fn answer_operation(
+pub(super) async fn answer_operation(
     s: &AppState,
     id: u64,
     mut done: tokio::sync::watch::Receiver<bool>,

@@ -10,6 +10,7 @@ mod nodes;
 mod openapi;
 mod tasks;
 mod terminal;
+mod vps;
 
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -52,6 +53,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/vps/status", get(tasks::vps_status))
         .route("/api/vps", get(tasks::vps_list))
         .route("/api/vps/{id}/ticket", post(auth::tunnel_ticket))
+        .route("/api/vps/{id}/save", post(vps::save))
+        .route("/api/vps/{id}/snapshots", get(vps::snapshots))
         .route("/api/docker/create_tar/{name}", post(docker::create_tar))
         .route("/api/docker/list", get(docker::list_tars))
         .route("/api/docker/import", post(docker::import))

@@ -127,6 +127,10 @@ fn schemas() -> Value {
         "ImportRequest": {"type": "object", "properties": {
             "name": {"type": "string"}, "source": {"type": "string"}, "path": {"type": "string"},
         }},
+        "VpsSaveRequest": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]*$"},
+            "background": {"type": "boolean"},
+        }},
         "TokenRequest": {"type": "object", "required": ["name", "role"], "properties": {
             "name": {"type": "string"},
             "role": {"type": "string", "enum": ["viewer", "user", "operator", "admin"]},
@@ -149,9 +153,9 @@ pub fn build() -> Value {
     let mut kill = op("Kill a task", "user (own tasks), operator", vec![id()], None, "202");
     kill["responses"]["409"] = json!({"description": "the task is over", "content": detail()});
     let mut command = op(
-        "Pause or resume a task",
+        "Pause or resume a task; stop (disk kept) or start a VPS",
         "user (own tasks), operator",
-        vec![id(), path_param("command", json!({"type": "string"}))],
+        vec![id(), path_param("command", json!({"type": "string", "enum": ["pause", "resume", "stop", "start"]}))],
         None,
         "200",
     );
@@ -198,6 +202,8 @@ pub fn build() -> Value {
             "/api/task/{id}/stderr": {"get": op("A task's standard error", "viewer", log_query(), None, "200")},
             "/api/vps/status": {"get": op("VPS tasks that are not over", "viewer", vec![], None, "200")},
             "/api/vps": {"get": op("Every VPS task", "viewer", task_query(), None, "200")},
+            "/api/vps/{id}/save": {"post": op("Save a VPS (running, paused or stopped) as a new tarball version of an environment; 202 with an operation id when `background`", "operator", vec![id()], Some(schema_ref("VpsSaveRequest")), "200")},
+            "/api/vps/{id}/snapshots": {"get": op("The tarballs saved from a VPS, newest first, and whether each is still kept", "viewer", vec![id()], None, "200")},
             "/api/vps/{id}/ticket": {"post": op("A single-use ticket for one SSH tunnel to the VPS (REQUEST_TUNNEL <id> <ticket>)", "user (its owner), operator", vec![id()], None, "200")},
             "/api/docker/host/containers": {"get": op("The host's environment containers", "viewer", vec![], None, "200")},
             "/api/docker/host/create": {"post": op("Create an environment container", "operator", vec![], Some(schema_ref("CreateEnvRequest")), "200")},

@@ -26,7 +26,7 @@ pub fn owner<'a>(s: &AppState, actor: &'a Actor) -> Option<&'a str> {
     s.services.auth.enabled().then_some(actor.name.as_str())
 }
 
-fn task_id(raw: &str) -> Result<TaskId, ApiError> {
+pub(super) fn task_id(raw: &str) -> Result<TaskId, ApiError> {
     raw.parse().map_err(|e: hakuriver_model::ids::TaskIdError| ApiError::Unprocessable(e.to_string()))
 }
 
@@ -61,7 +61,13 @@ pub async fn list(State(s): State<AppState>, Query(q): Query<TaskQuery>) -> Resu
 pub async fn vps_status(State(s): State<AppState>) -> Result<Json<Vec<TaskView>>, ApiError> {
     let filter = TaskFilter {
         task_type: Some(VPS.into()),
-        statuses: vec![TaskStatus::Pending, TaskStatus::Assigning, TaskStatus::Running, TaskStatus::Paused],
+        statuses: vec![
+            TaskStatus::Pending,
+            TaskStatus::Assigning,
+            TaskStatus::Running,
+            TaskStatus::Paused,
+            TaskStatus::ShutOff,
+        ],
         limit: COMPAT_LIST_LIMIT,
         ..Default::default()
     };

@@ -34,6 +34,7 @@ const SERVER_FNS: &[(&str, Role)] = &[
     ("env_action", Role::Operator),
     ("create_env", Role::Operator),
     ("create_tar", Role::Operator),
+    ("save_vps", Role::Operator),
 ];
 
 /// The access `method path` needs. `path` is relative to the base path.
@@ -57,7 +58,8 @@ pub fn access(method: &Method, path: &str) -> Access {
         (["docker", "host", "containers"] | ["docker", "list"] | ["docker", "versions"], true, _) => R(Viewer),
         (["operations"] | ["operations", _] | ["auth", "whoami"], true, _) => R(Viewer),
         (["submit"] | ["kill", _] | ["command", _, _] | ["vps", _, "ticket"], _, true) => R(User),
-        (["docker", "host", "create"] | ["docker", "import"], _, true) => R(Operator),
+        (["docker", "host", "create"] | ["docker", "import"] | ["vps", _, "save"], _, true) => R(Operator),
+        (["vps", _, "snapshots"], true, _) => R(Viewer),
         (["docker", "host", "delete" | "stop" | "start", _] | ["docker", "create_tar", _], _, true) => R(Operator),
         (["operations", _], _, _) if method == Method::DELETE => R(Operator),
         (["docker", "host", "containers", _, "terminal"] | ["tasks", _, "terminal"], true, _) => R(Admin),
@@ -113,6 +115,8 @@ mod tests {
             (Method::DELETE, "/api/operations/3", R(Role::Operator)),
             (Method::GET, "/api/tasks/5/terminal", R(Role::Admin)),
             (Method::GET, "/api/tasks/5/forward/8888", R(Role::Admin)),
+            (Method::POST, "/api/vps/5/save", R(Role::Operator)),
+            (Method::GET, "/api/vps/5/snapshots", R(Role::Viewer)),
             (Method::GET, "/api/docker/host/containers/x/terminal", R(Role::Admin)),
             (Method::POST, "/api/auth/tokens", R(Role::Admin)),
             (Method::POST, "/api/nodes/n1/release", R(Role::Admin)),

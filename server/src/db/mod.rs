@@ -6,6 +6,7 @@ pub mod auth;
 pub mod backup;
 pub mod nodes;
 pub mod original;
+pub mod snapshots;
 pub mod tasks;
 
 use std::path::Path;

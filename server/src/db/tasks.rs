@@ -81,7 +81,7 @@ fn id(v: i64) -> TaskId {
     TaskId(u64::try_from(v).unwrap_or_default())
 }
 
-fn sql_id(id: TaskId) -> i64 {
+pub(crate) fn sql_id(id: TaskId) -> i64 {
     i64::try_from(id.0).unwrap_or(i64::MAX)
 }
 
@@ -389,6 +389,21 @@ async fn change_status_on<'e>(
     .bind(change.started_at_ms)
     .bind(change.completed_at_ms)
     .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A `shut_off` VPS back to `pending`, pinned to `node` (where its container is kept). Whether
+/// it was still shut off.
+pub async fn requeue_shut_off(pool: &Pool, task_id: TaskId, node: &str) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'pending', target_node = $2, assigned_node = NULL, error_message = NULL,
+            assignment_suspicion_count = 0
+         WHERE task_id = $1 AND status = 'shut_off'",
+    )
+    .bind(sql_id(task_id))
+    .bind(node)
+    .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, NodeEnvVersion, TarballList};
 use hakuriver_model::task::{env_image, is_valid_env_name};
 use hakuriver_support::beneath::{self, BeneathError};
-use tokio::io::AsyncWriteExt;
 
 use crate::operations::Progress;
 
@@ -237,15 +236,15 @@ impl EnvService {
         let image = env_image(name);
         let size = docker.inspect_image(&image).await.ok().and_then(|i| i.size).and_then(|s| u64::try_from(s).ok());
         progress.phase("saving", size);
-        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| EnvError::Io(format!("{}: {e}", self.dir.display())))?;
-        let partial = self.dir.join(tarballs::partial_name(name, ts));
-        let done = self.dir.join(tarballs::file_name(name, ts));
-        // Removed on failure and on cancellation (the future is dropped mid-write).
-        let guard = RemoveOnDrop(Some(partial.clone()));
-        save(docker, &image, &partial, progress).await?;
-        tokio::fs::rename(&partial, &done).await.map_err(|e| EnvError::Io(format!("{}: {e}", done.display())))?;
-        guard.disarm();
-        for old in tarballs::older_than(&self.dir, name, ts) {
+        let done = hakuriver_support::tarballs::save_image(docker, &image, &self.dir, name, ts, |n| {
+            progress.add_bytes(n)
+        })
+        .await
+        .map_err(|e| match e {
+            hakuriver_support::tarballs::SaveError::Docker(e) => EnvError::from(e),
+            other => EnvError::Io(other.to_string()),
+        })?;
+        for old in hakuriver_support::tarballs::older_than(&self.dir, name, ts) {
             let _ = tokio::fs::remove_file(old).await;
         }
         tracing::info!(env = name, tarball = %done.display(), "environment tarball created");
@@ -460,45 +459,6 @@ fn already(code: u16) -> impl Fn(bollard::errors::Error) -> Result<(), EnvError>
         bollard::errors::Error::DockerResponseServerError { status_code, .. } if status_code == code => Ok(()),
         other => Err(other.into()),
     }
-}
-
-/// Deletes a file when dropped, unless disarmed: partial tarballs of failed or cancelled saves.
-struct RemoveOnDrop(Option<PathBuf>);
-
-impl RemoveOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// `docker save` of `image` into `path`, flushed to disk.
-async fn save(docker: &Docker, image: &str, path: &Path, progress: &Progress) -> Result<(), EnvError> {
-    let io = |e: std::io::Error| EnvError::Io(format!("{}: {e}", path.display()));
-    // Large buffered writes: every write to a tokio file is a trip to the blocking pool.
-    // Created new, never written through a link someone planted under that name.
-    let (dir, owned) = (path.parent().unwrap_or(Path::new("/")).to_path_buf(), path.to_path_buf());
-    let created = tokio::task::spawn_blocking(move || beneath::create_fresh(&dir, &owned, 0o644))
-        .await
-        .map_err(|e| EnvError::Io(e.to_string()))?
-        .map_err(|e| EnvError::Io(e.to_string()))?;
-    let mut file = tokio::io::BufWriter::with_capacity(IO_CHUNK, tokio::fs::File::from_std(created));
-    let mut stream = docker.export_image(image);
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        file.write_all(&chunk).await.map_err(io)?;
-        progress.add_bytes(chunk.len() as u64);
-    }
-    file.flush().await.map_err(io)?;
-    file.get_ref().sync_all().await.map_err(io)?;
-    Ok(())
 }
 
 #[cfg(test)]

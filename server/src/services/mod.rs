@@ -11,6 +11,7 @@ pub mod runner_client;
 pub mod submit_request;
 pub mod tasks;
 pub mod vps;
+pub mod vps_snapshots;
 
 use crate::db::DbError;
 
@@ -30,6 +31,8 @@ pub struct Services {
     pub runners: runner_client::RunnerClient,
     /// `network.host_ssh_proxy_port`, for the dashboard's `ssh -J` lines.
     pub ssh_proxy_port: u16,
+    /// VPS tasks saved as environments.
+    pub snapshots: vps_snapshots::Snapshots,
 }
 
 impl Services {

@@ -5,7 +5,11 @@
 
 use std::time::Duration;
 
+use hakuriver_model::env::{SaveEvent, VpsSaveOrder};
 use hakuriver_model::task::{TaskControl, TaskInfo};
+
+/// The longest a VPS save may take (a day: the largest images, the slowest shared storage).
+const SAVE_LIMIT_SECONDS: u64 = 24 * 3600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -80,6 +84,41 @@ impl RunnerClient {
             Ok((socket, _)) => Ok(socket),
             Err(e) => Err(RunnerError::Unreachable(causes(&e))),
         }
+    }
+
+    /// Has the runner save a VPS as an environment tarball; `on_event` hears each step as the
+    /// runner reports it. Returns the last event (`Done` or `Failed`); dropping the future
+    /// closes the connection, which cancels the save on the runner.
+    pub async fn save_vps(
+        &self,
+        runner_url: &str,
+        order: &VpsSaveOrder,
+        mut on_event: impl FnMut(&SaveEvent),
+    ) -> Result<SaveEvent, RunnerError> {
+        use futures::StreamExt;
+        let url = format!("{}/vps/save", runner_url.trim_end_matches('/'));
+        // A save takes as long as the image is large: no overall limit, the runner reports as it goes.
+        let request = self.http.post(&url).json(order).timeout(Duration::from_secs(SAVE_LIMIT_SECONDS));
+        let response = request.send().await.map_err(|e| RunnerError::Unreachable(causes(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(RunnerError::Rejected { status: status.as_u16(), body });
+        }
+        let mut body = response.bytes_stream();
+        let mut buffer = Vec::new();
+        let mut last = None;
+        while let Some(chunk) = body.next().await {
+            buffer.extend_from_slice(&chunk.map_err(|e| RunnerError::Unreachable(causes(&e)))?);
+            while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=end).collect();
+                let event: SaveEvent = serde_json::from_slice(&line)
+                    .map_err(|e| RunnerError::Unreachable(format!("the runner's progress is not JSON: {e}")))?;
+                on_event(&event);
+                last = Some(event);
+            }
+        }
+        last.ok_or_else(|| RunnerError::Unreachable("the runner ended the save without a word".into()))
     }
 
     async fn post<T: serde::Serialize>(&self, base: &str, path: &str, body: &T) -> Result<(), RunnerError> {

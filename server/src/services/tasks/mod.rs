@@ -597,7 +597,7 @@ impl TaskService {
             };
             if self.change_status(update.task_id, row.status, to, &change).await? {
                 tracing::info!(task = %update.task_id, from = %row.status, to = %to, "task status");
-                if to.is_final() {
+                if !to.holds_resources() {
                     self.kick();
                 }
                 return Ok("Task status updated successfully.".into());
@@ -642,15 +642,23 @@ impl TaskService {
         }
     }
 
-    /// `pause` or `resume`: asks the runner, and records the new status once it confirms.
+    /// `pause` or `resume` (any task), `stop` or `start` (a VPS, its disk kept): asks the runner,
+    /// and records the new status once it confirms. `start` asks no runner: the VPS is queued
+    /// again for its node, and its runner starts the kept container when it is dispatched.
     pub async fn control(&self, id: TaskId, command: &str, actor: &Actor) -> Result<String, ControlError> {
         let row = store::get(&self.inner.pool, id)
             .await?
             .ok_or_else(|| ControlError::NotFound("Task id not found".into()))?;
         may_control(actor, &row)?;
+        let vps = row.task_type == VPS;
         let (from, to, word) = match (command, row.status) {
             ("pause", TaskStatus::Running) => (TaskStatus::Running, TaskStatus::Paused, "Pause"),
             ("resume", TaskStatus::Paused) => (TaskStatus::Paused, TaskStatus::Running, "Resume"),
+            ("stop", TaskStatus::Running | TaskStatus::Paused) if vps => (row.status, TaskStatus::ShutOff, "Stop"),
+            ("start", TaskStatus::ShutOff) if vps => return self.start_vps(&row).await,
+            ("stop" | "start", _) if !vps => {
+                return Err(ControlError::BadState(format!("Task {id} is not a VPS: only a VPS is stopped and started")))
+            }
             _ => {
                 return Err(ControlError::BadState(format!(
                     "Invalid command or task state: {command} for {}",
@@ -667,7 +675,22 @@ impl TaskService {
             .await
             .map_err(|e| ControlError::Runner(e.to_string()))?;
         self.change_status(id, from, to, &StatusChange::default()).await?;
+        if to == TaskStatus::ShutOff {
+            self.kick();
+        }
         Ok(format!("{word} for task {id} sent to runner: {word} command sent successfully."))
+    }
+
+    /// A stopped VPS back in the queue, pinned to the node that keeps its disk.
+    async fn start_vps(&self, row: &TaskRow) -> Result<String, ControlError> {
+        let node = row.assigned_node.clone().ok_or_else(|| ControlError::BadState("Task has no assigned node".into()))?;
+        if !store::requeue_shut_off(&self.inner.pool, row.task_id, &node).await? {
+            return Err(ControlError::BadState(format!("VPS {} is no longer shut off", row.task_id)));
+        }
+        tracing::info!(task = %row.task_id, node, "VPS queued to start again on its node");
+        self.publish(row.task_id).await;
+        self.kick();
+        Ok(format!("Start for VPS {} queued: it starts on {node} when the node has room.", row.task_id))
     }
 
     async fn node_of(&self, row: &TaskRow) -> Result<Option<node_store::NodeRow>, ServiceError> {
