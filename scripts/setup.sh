@@ -25,7 +25,7 @@ FUZZ_TOOLCHAIN=nightly-2026-10-30
 CARGO_FUZZ_VERSION=0.13.1
 SCHEMATHESIS_VERSION=4.32.5
 TOOLS_DIR=${HAKURIVER_TOOLS_DIR:-/var/cache/hakuriver-tools}
-APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc libc6-dev make systemd util-linux postgresql nginx python3-venv iproute2)
+APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc libc6-dev make systemd util-linux postgresql nginx python3-venv iproute2 docker-registry apache2-utils)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

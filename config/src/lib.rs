@@ -18,7 +18,7 @@ pub use load::{load, parse_str, ConfigError, ConfigSource, Env, Loaded};
 pub use net::IpNet;
 pub use schema::{
     AuthSection, Config, DatabaseSection, DockerSection, EnvironmentSection, LogFormat, LoggingSection, NetworkSection,
-    PathsSection, RunnerSection, TimingSection,
+    PathsSection, RegistryLogin, RunnerSection, TimingSection,
 };
 pub use secret::Secret;
 

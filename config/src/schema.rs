@@ -21,6 +21,17 @@ pub struct Config {
     pub auth: AuthSection,
     /// What each role may ask a runner for beyond a plain container (the host checks submits).
     pub policy: hakuriver_model::policy::ResourcePolicy,
+    /// Ours: credentials per container registry (`"registry.lab:5000" = { username, password }`),
+    /// used when the host or a runner pulls an image from it; never logged.
+    pub registries: std::collections::BTreeMap<String, RegistryLogin>,
+}
+
+/// A login to one container registry.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryLogin {
+    pub username: String,
+    pub password: Secret,
 }
 
 /// Who may talk to the host and its runners.

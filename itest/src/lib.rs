@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 pub mod golden;
 pub mod images;
 pub mod pki;
+pub mod registry;
 
 use hakuriver_model::{NodeInfo, NodeStatus};
 

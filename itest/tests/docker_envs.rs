@@ -497,3 +497,70 @@ async fn a_fresh_cluster_without_a_registry_runs_a_container_task() {
         reqwest::get(format!("{}/api/status/{id}", cluster.base_url())).await.unwrap().json().await.unwrap();
     assert_eq!(task["container_name"], json!(env), "in the default environment's container");
 }
+
+#[tokio::test]
+async fn an_env_container_from_a_registry_image_is_pulled_with_its_login_and_progress() {
+    ensure_busybox();
+    let mut registry = hakuriver_itest::registry::Registry::with_login();
+    let cluster = ClusterDir::new();
+    // An image with a layer big enough for the engine to report its download (8 MB of text).
+    let blob: String =
+        (0..1_000_000u64).map(|i| format!("{:08x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32)).collect();
+    let tar = hakuriver_itest::images::busybox_rootfs_tar(&cluster.shared(), &[("/data/blob.txt", &blob)]);
+    let local = format!("hakuriver-itest/registry-source:{}", cluster.host_port);
+    hakuriver_itest::images::docker_ok(&["import", tar.to_str().unwrap(), &local]);
+    let reference = registry.push(&local, "lab/busybox:1");
+    hakuriver_itest::images::docker_ok(&["rmi", &local]);
+    let password = hakuriver_itest::registry::PASSWORD;
+    cluster.append_config(&format!(
+        "[registries.\"{}\"]\nusername = \"{}\"\npassword = \"{password}\"\n",
+        registry.address,
+        hakuriver_itest::registry::USER
+    ));
+    let base = cluster.base_url();
+    let mut host = cluster.start_host();
+    wait_for("the host", Duration::from_secs(20), || async {
+        reqwest::get(format!("{base}/health")).await.ok().filter(|r| r.status().is_success())
+    })
+    .await;
+
+    // The CLI follows the pull (an operation) and the container runs from the pulled image.
+    let env = cluster.env_name("pulled");
+    let out = cluster.cli(&["docker", "container", "create", &reference, &env]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ops: Value = reqwest::get(format!("{base}/api/operations")).await.unwrap().json().await.unwrap();
+    let op = ops.as_array().unwrap().iter().find(|o| o["kind"] == "create_env" && o["target"] == env.as_str()).cloned();
+    let op = op.expect("the create was an operation");
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert!(op["bytes"].as_u64().unwrap() > 100_000, "the pull's bytes were counted: {op}");
+    let image = hakuriver_itest::images::docker_ok(&["inspect", "--format", "{{.Config.Image}}", &env]);
+    assert_eq!(image, reference);
+
+    // A reference the registry does not have: refused with the reason and the way out.
+    let (status, answer) = post(
+        &base,
+        "/api/docker/host/create",
+        json!({"image_name": format!("{}/lab/none:1", registry.address), "container_name": format!("{env}-none")}),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+    let detail = answer["detail"].as_str().unwrap();
+    assert!(detail.contains("cannot pull") && detail.contains("[registries]"), "{detail}");
+    host.kill();
+    assert!(!host.log().contains(password), "the registry password was logged");
+
+    // Without the login the registry refuses the pull, and the host says so.
+    hakuriver_itest::images::docker_ok(&["rm", "--force", &env]);
+    hakuriver_itest::images::docker_ok(&["rmi", &reference]);
+    let anonymous = ClusterDir::new();
+    let base = anonymous.base_url();
+    let _host = anonymous.start_host();
+    wait_for("the host", Duration::from_secs(20), || async {
+        reqwest::get(format!("{base}/health")).await.ok().filter(|r| r.status().is_success())
+    })
+    .await;
+    let out = anonymous.cli(&["docker", "container", "create", &reference, &anonymous.env_name("refused")]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("cannot pull") && said.contains("no basic auth credentials"), "{said}");
+}

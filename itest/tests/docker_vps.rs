@@ -333,7 +333,17 @@ async fn a_vps_stopped_and_started_keeps_its_disk_and_saved_becomes_an_environme
     wait_for_node(&base, "keep1", NodeStatus::Online, Duration::from_secs(60)).await;
     let keys = new_keys();
     let out = cluster.cli(&[
-        "vps", "submit", "-t", "keep1", "--container", SSHD_ENV, "--cores", "2", "--public-key-string", &keys.public, "-q",
+        "vps",
+        "submit",
+        "-t",
+        "keep1",
+        "--container",
+        SSHD_ENV,
+        "--cores",
+        "2",
+        "--public-key-string",
+        &keys.public,
+        "-q",
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -373,7 +383,21 @@ async fn a_vps_stopped_and_started_keeps_its_disk_and_saved_becomes_an_environme
     let tarball = op["result"]["tarball_path"].as_str().unwrap().to_string();
     assert!(std::path::Path::new(&tarball).is_file(), "{tarball}");
     assert_eq!(task(&base, &id).await.status, TaskStatus::Running, "the VPS runs on after its save");
-    let out = cluster.cli(&["task", "submit", "-t", "keep1", "--cores", "0", "--container", &env, "--wait", "-q", "--", "cat", "/root/kept.txt"]);
+    let out = cluster.cli(&[
+        "task",
+        "submit",
+        "-t",
+        "keep1",
+        "--cores",
+        "0",
+        "--container",
+        &env,
+        "--wait",
+        "-q",
+        "--",
+        "cat",
+        "/root/kept.txt",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let task_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let logs = cluster.cli(&["task", "logs", &task_id]);

@@ -117,12 +117,22 @@ pub struct VpsSaveOrder {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum SaveEvent {
     /// A new phase (`committing`, `saving`), with the bytes it will write when known.
-    Phase { phase: String, total_bytes: Option<u64> },
+    Phase {
+        phase: String,
+        total_bytes: Option<u64>,
+    },
     /// Bytes written since the last event.
-    Bytes { bytes: u64 },
+    Bytes {
+        bytes: u64,
+    },
     /// Done: the tarball's file name in the container folder and its size.
-    Done { tarball: String, size_bytes: u64 },
-    Failed { reason: String },
+    Done {
+        tarball: String,
+        size_bytes: u64,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 /// `GET /api/vps/{id}/snapshots`: one tarball saved from a VPS, newest first.

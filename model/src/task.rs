@@ -488,7 +488,8 @@ mod tests {
             assert_eq!(transition(from, to), Transition::Apply, "{from} -> {to}");
         }
         assert!(!ShutOff.is_final() && !ShutOff.holds_resources(), "its disk stays; its cores do not");
-        let refused = [(Pending, Running), (Pending, Completed), (Paused, Paused), (Running, Pending), (ShutOff, Running)];
+        let refused =
+            [(Pending, Running), (Pending, Completed), (Paused, Paused), (Running, Pending), (ShutOff, Running)];
         for (from, to) in refused {
             assert_ne!(transition(from, to), Transition::Apply, "{from} -> {to}");
         }

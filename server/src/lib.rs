@@ -104,7 +104,9 @@ where
             networks: config.network.runner_networks.clone(),
         },
     );
-    let envs = envs::EnvService::connect(config.container_dir(), config.paths.shared_dir.clone()).await;
+    let envs =
+        envs::EnvService::connect(config.container_dir(), config.paths.shared_dir.clone(), config.registries.clone())
+            .await;
     envs.clean_partials();
     let operations = operations::Operations::default();
     {

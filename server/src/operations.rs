@@ -155,6 +155,14 @@ impl Progress {
     pub fn add_bytes(&self, n: u64) {
         self.update(|op| op.bytes += n);
     }
+
+    /// Sets bytes done and the total as they are now (a pull learns its total as it goes).
+    pub fn set_bytes(&self, bytes: u64, total_bytes: Option<u64>) {
+        self.update(|op| {
+            op.bytes = bytes;
+            op.total_bytes = total_bytes;
+        });
+    }
 }
 
 #[cfg(test)]

@@ -192,7 +192,15 @@ impl hakuriver_app::HostApi for Acting {
     async fn create_env(&self, image: String, name: String) -> Result<String, String> {
         self.needs(Role::Operator)?;
         let request = CreateEnvRequest { image_name: image, container_name: name.clone() };
-        self.envs.create(&request).await.map(|_| format!("Container '{name}' created.")).map_err(|e| e.to_string())
+        let (id, mut done, _) = self.start_create_env(&request).await.map_err(|e| e.to_string())?;
+        let _ = done.wait_for(|finished| *finished).await;
+        match self.operations.get(id) {
+            Some(op) if op.state == hakuriver_model::operation::OperationState::Succeeded => {
+                Ok(format!("Container '{name}' created."))
+            }
+            Some(op) => Err(op.error.unwrap_or_else(|| "failed".into())),
+            None => Err(format!("operation {id} vanished")),
+        }
     }
 
     async fn create_tar(&self, name: String) -> Result<u64, String> {

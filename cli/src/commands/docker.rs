@@ -88,8 +88,17 @@ async fn container(ctx: &Ctx, client: &Client, command: ContainerCommand) -> Res
             return crate::shell::run(client, &name).await.map_err(|m| Failure::new(crate::exit::REJECTED, m));
         }
         ContainerCommand::Create { image, name } => {
+            // In the background: a pull shows its progress, then how it ended.
             let body = CreateEnvRequest { image_name: image, container_name: name.clone() };
-            (client.post("/api/docker/host/create", &body).await?, name)
+            let answer: serde_json::Value = client.post("/api/docker/host/create?background=true", &body).await?;
+            let id = answer["operation_id"]
+                .as_u64()
+                .ok_or_else(|| Failure::failed("the host did not start an operation"))?;
+            let op = follow_operation(client, id).await?;
+            if op.state != OperationState::Succeeded {
+                return Err(Failure::new(crate::exit::REJECTED, op.error.unwrap_or_else(|| format!("{:?}", op.state))));
+            }
+            (Message::new(answer["message"].as_str().unwrap_or_default()), name)
         }
         ContainerCommand::Start { name } => {
             (client.post(&format!("/api/docker/host/start/{}", seg(&name)), &()).await?, name)

@@ -9,10 +9,10 @@ use hakuriver_model::task::{SubmitResponse, TaskQuery, VPS};
 use hakuriver_model::{parse_bytes, TaskRequest, TaskView};
 
 use super::action::{self, Action};
+use crate::client::seg;
 use crate::context::Ctx;
 use crate::exit::Failure;
 use crate::output::Output;
-use crate::client::seg;
 use crate::output::Tone;
 use crate::table::{self, Cell};
 

@@ -20,7 +20,11 @@ use super::Executor;
 /// entrypoint (none: an empty list, which clears the VPS's), command, working folder; its
 /// variables, with the ones HakuRiver set on the container blanked (a variable the image did
 /// not have is set empty: a commit cannot remove one); labels likewise.
-pub fn commit_config(image: Option<&ImageConfig>, container_env: &[String], labels: &HashMap<String, String>) -> ContainerConfig {
+pub fn commit_config(
+    image: Option<&ImageConfig>,
+    container_env: &[String],
+    labels: &HashMap<String, String>,
+) -> ContainerConfig {
     let image_env = image.and_then(|i| i.env.clone()).unwrap_or_default();
     let has = |key: &str| image_env.iter().any(|e| e.split('=').next() == Some(key));
     let mut env = image_env.clone();
@@ -38,7 +42,9 @@ pub fn commit_config(image: Option<&ImageConfig>, container_env: &[String], labe
     ContainerConfig {
         entrypoint: Some(image.and_then(|i| i.entrypoint.clone()).unwrap_or_default()),
         cmd: Some(image.and_then(|i| i.cmd.clone()).unwrap_or_default()),
-        working_dir: Some(image.and_then(|i| i.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into())),
+        working_dir: Some(
+            image.and_then(|i| i.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
+        ),
         env: Some(env),
         labels: Some(kept),
         ..Default::default()
@@ -72,7 +78,8 @@ impl Executor {
         let info = docker.docker.inspect_container(&name, None).await.map_err(|e| format!("VPS {id}: {e}"))?;
         let config = info.config.clone().unwrap_or_default();
         let labels = config.labels.clone().unwrap_or_default();
-        let ours = labels.get("hakuriver.node") == Some(&self.node) && labels.get("hakuriver.kind").map(String::as_str) == Some("vps");
+        let ours = labels.get("hakuriver.node") == Some(&self.node)
+            && labels.get("hakuriver.kind").map(String::as_str) == Some("vps");
         if !ours {
             return Err(format!("VPS {id} has no container on node {}", self.node));
         }
@@ -87,16 +94,24 @@ impl Executor {
         let repo = image.trim_end_matches(":base");
         let options = CommitContainerOptionsBuilder::new().container(&name).repo(repo).tag("base").pause(true).build();
         let committed = docker.docker.commit_container(options, commit).await.map_err(|e| format!("commit: {e}"))?;
-        let size = docker.docker.inspect_image(&image).await.ok().and_then(|i| i.size).and_then(|s| u64::try_from(s).ok());
+        let size =
+            docker.docker.inspect_image(&image).await.ok().and_then(|i| i.size).and_then(|s| u64::try_from(s).ok());
         send(events, phase("saving", size)).await?;
         let (bytes_out, mut pending) = (events.clone(), 0u64);
-        let path = hakuriver_support::tarballs::save_image(&docker.docker, &image, images.dir(), &order.name, order.timestamp, |n| {
-            // Progress in steps of 8 MiB, without waiting on the host.
-            pending += n;
-            if pending >= 8 << 20 && bytes_out.try_send(SaveEvent::Bytes { bytes: pending }).is_ok() {
-                pending = 0;
-            }
-        });
+        let path = hakuriver_support::tarballs::save_image(
+            &docker.docker,
+            &image,
+            images.dir(),
+            &order.name,
+            order.timestamp,
+            |n| {
+                // Progress in steps of 8 MiB, without waiting on the host.
+                pending += n;
+                if pending >= 8 << 20 && bytes_out.try_send(SaveEvent::Bytes { bytes: pending }).is_ok() {
+                    pending = 0;
+                }
+            },
+        );
         let path = tokio::select! {
             saved = path => saved.map_err(|e| e.to_string())?,
             () = events.closed() => return Err("the host stopped waiting: cancelled".into()),
@@ -128,8 +143,9 @@ mod tests {
             labels: Some(HashMap::from([("org.opencontainers.image.title".into(), "debian".into())])),
             ..Default::default()
         };
-        let container_env = ["PATH=/usr/bin:/bin", "HAKURIVER_TASK_ID=7", "HAKURIVER_SSH_PUBLIC_KEY=ssh-ed25519 AAAA", "MY_VAR=1"]
-            .map(String::from);
+        let container_env =
+            ["PATH=/usr/bin:/bin", "HAKURIVER_TASK_ID=7", "HAKURIVER_SSH_PUBLIC_KEY=ssh-ed25519 AAAA", "MY_VAR=1"]
+                .map(String::from);
         let labels = HashMap::from([
             ("hakuriver.kind".to_string(), "vps".to_string()),
             ("hakuriver.task_id".to_string(), "7".to_string()),
@@ -139,8 +155,13 @@ mod tests {
         assert_eq!(c.cmd, Some(vec!["bash".to_string()]));
         assert_eq!(c.working_dir.as_deref(), Some("/"));
         let env = c.env.unwrap();
-        assert!(env.contains(&"HAKURIVER_SSH_PUBLIC_KEY=".to_string()) && env.contains(&"HAKURIVER_TASK_ID=".to_string()));
-        assert!(!env.iter().any(|e| e.starts_with("MY_VAR")), "a variable the user set is kept by Docker's merge, not blanked");
+        assert!(
+            env.contains(&"HAKURIVER_SSH_PUBLIC_KEY=".to_string()) && env.contains(&"HAKURIVER_TASK_ID=".to_string())
+        );
+        assert!(
+            !env.iter().any(|e| e.starts_with("MY_VAR")),
+            "a variable the user set is kept by Docker's merge, not blanked"
+        );
         let labels = c.labels.unwrap();
         assert_eq!(labels["hakuriver.kind"], "");
         assert_eq!(labels["org.opencontainers.image.title"], "debian");

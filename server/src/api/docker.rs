@@ -30,10 +30,29 @@ pub async fn containers(State(s): State<AppState>) -> Result<Json<Vec<EnvContain
     Ok(Json(s.services.envs.list_containers().await?))
 }
 
-pub async fn create(State(s): State<AppState>, ApiJson(req): ApiJson<CreateEnvRequest>) -> Result<Response, ApiError> {
-    s.services.envs.create(&req).await?;
+/// Creates an env container, pulling its image first when the host lacks it (with the login
+/// `[registries]` has for its registry). Answers 201 when done (the original's answer), or with
+/// `?background=true` 202 and the operation's id at once (a pull shows its progress there).
+pub async fn create(
+    State(s): State<AppState>,
+    Query(q): Query<BackgroundQuery>,
+    ApiJson(req): ApiJson<CreateEnvRequest>,
+) -> Result<Response, ApiError> {
+    let (id, mut done, pulls) = s.services.start_create_env(&req).await?;
     let message = format!("Container '{}' created or already exists.", req.container_name);
-    Ok((StatusCode::CREATED, Json(Message::new(message))).into_response())
+    if q.background {
+        let body = serde_json::json!({"message": message, "operation_id": id});
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    }
+    let _ = done.wait_for(|finished| *finished).await;
+    let op = s.services.operations.get(id).ok_or_else(|| ApiError::Internal(format!("operation {id} vanished")))?;
+    match op.state {
+        OperationState::Succeeded => Ok((StatusCode::CREATED, Json(Message::new(message))).into_response()),
+        OperationState::Cancelled => Err(ApiError::Conflict(format!("operation {id} was cancelled"))),
+        // The image could not be had: the original's 404 for a missing image.
+        _ if pulls => Err(ApiError::NotFound(op.error.unwrap_or_default())),
+        _ => Err(ApiError::Failed(op.error.unwrap_or_else(|| "failed".into()))),
+    }
 }
 
 #[derive(Deserialize, Default)]

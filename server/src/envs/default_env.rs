@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use bollard::Docker;
-use futures::StreamExt;
-
 use super::{fallback, CreateEnvRequest, EnvError, EnvService, TarKind};
+
+/// How long the first start's pull of `docker.initial_base_image` may take.
+const PULL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::operations::Progress;
 
 impl EnvService {
@@ -31,7 +31,11 @@ impl EnvService {
                     .warn(format!("The default environment '{env}' has no tarball and {e}. Start Docker, then {fix}"))
             }
         };
-        if docker.inspect_image(image).await.is_err() && !pull(docker, image).await {
+        let pulled = || async {
+            // At most a minute: an offline lab's pull may hang on its registry until then.
+            matches!(tokio::time::timeout(PULL_LIMIT, self.pull(image, progress)).await, Ok(Ok(())))
+        };
+        if docker.inspect_image(image).await.is_err() && !pulled().await {
             // No registry (an offline lab): a minimal environment from this machine's busybox, so
             // a fresh cluster still runs container tasks; said loudly, with the way to the real one.
             return match self.build_from_busybox(env, progress).await {
@@ -47,7 +51,8 @@ impl EnvService {
             };
         }
         let made = async {
-            self.create(&CreateEnvRequest { image_name: image.to_string(), container_name: env.to_string() }).await?;
+            let request = CreateEnvRequest { image_name: image.to_string(), container_name: env.to_string() };
+            self.create(&request, progress).await?;
             self.create_tar(env, progress).await
         };
         match made.await {
@@ -81,20 +86,4 @@ impl EnvService {
         let _ = tokio::fs::remove_file(&rootfs).await;
         made
     }
-}
-
-/// Tries `docker pull`, for at most a minute.
-async fn pull(docker: &Docker, image: &str) -> bool {
-    let options =
-        bollard::query_parameters::CreateImageOptions { from_image: Some(image.to_string()), ..Default::default() };
-    let attempt = async {
-        let mut progress = docker.create_image(Some(options), None, None);
-        while let Some(step) = progress.next().await {
-            if step.is_err() {
-                return false;
-            }
-        }
-        true
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(60), attempt).await.unwrap_or(false)
 }

@@ -4,6 +4,7 @@
 
 mod default_env;
 pub mod fallback;
+pub mod pull;
 pub mod tarballs;
 
 use std::collections::HashMap;
@@ -69,6 +70,8 @@ pub fn check_name(name: &str) -> Result<(), EnvError> {
 #[derive(Clone)]
 pub struct EnvService {
     docker: Result<Docker, String>,
+    /// `[registries]`: logins for pulls.
+    registries: std::sync::Arc<std::collections::BTreeMap<String, hakuriver_config::RegistryLogin>>,
     dir: PathBuf,
     /// Imports read tar files beneath this folder only (`paths.shared_dir`), never through a link.
     import_root: PathBuf,
@@ -77,7 +80,11 @@ pub struct EnvService {
 
 impl EnvService {
     /// Connects to the host's Docker engine; without one every call says so.
-    pub async fn connect(dir: PathBuf, import_root: PathBuf) -> Self {
+    pub async fn connect(
+        dir: PathBuf,
+        import_root: PathBuf,
+        registries: std::collections::BTreeMap<String, hakuriver_config::RegistryLogin>,
+    ) -> Self {
         let docker = match Docker::connect_with_local_defaults() {
             Ok(d) => d.negotiate_version().await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -85,7 +92,13 @@ impl EnvService {
         if let Err(e) = &docker {
             tracing::warn!(error = %e, "Docker engine not reachable: environment management is unavailable");
         }
-        EnvService { docker, dir, import_root, warnings: Default::default() }
+        EnvService {
+            docker,
+            registries: std::sync::Arc::new(registries),
+            dir,
+            import_root,
+            warnings: Default::default(),
+        }
     }
 
     /// Problems an admin must fix, for `/health` and the dashboard.
@@ -156,7 +169,8 @@ impl EnvService {
     }
 
     /// Creates and starts an env container from a local image (no-op if it exists).
-    pub async fn create(&self, req: &CreateEnvRequest) -> Result<bool, EnvError> {
+    /// Checks a create request's names; answers whether its image must be pulled first.
+    pub async fn check_create(&self, req: &CreateEnvRequest) -> Result<bool, EnvError> {
         check_name(&req.container_name)?;
         let image = req.image_name.trim();
         if image.is_empty() || image.contains(char::is_whitespace) || image.starts_with('-') {
@@ -165,12 +179,37 @@ impl EnvService {
         if self.find(&req.container_name).await.is_ok() {
             return Ok(false);
         }
-        let docker = self.docker()?;
-        if docker.inspect_image(image).await.is_err() {
-            return Err(EnvError::NotFound(format!(
-                "image '{image}' is not on the host; import it first (hakuriver docker tar import TAR NAME) or docker pull it"
-            )));
+        Ok(self.docker()?.inspect_image(image).await.is_err())
+    }
+
+    /// Pulls `image` from its registry (with its configured login), progress on `progress`.
+    pub async fn pull(&self, image: &str, progress: &Progress) -> Result<(), EnvError> {
+        progress.phase("pulling", None);
+        pull::pull(self.docker()?, image, &self.registries, |done, total| {
+            progress.set_bytes(done, (total > 0).then_some(total))
+        })
+        .await
+        .map_err(|e| match e {
+            EnvError::NotFound(reason) => EnvError::NotFound(format!(
+                "{reason}. Import it instead (hakuriver docker tar import TAR NAME), or set its registry's login in [registries]"
+            )),
+            other => other,
+        })?;
+        tracing::info!(image, "image pulled");
+        Ok(())
+    }
+
+    /// Creates env container `req.container_name` from `req.image_name`, pulling the image first
+    /// when the host does not have it. Whether it was created (false: it existed).
+    pub async fn create(&self, req: &CreateEnvRequest, progress: &Progress) -> Result<bool, EnvError> {
+        if self.find(&req.container_name).await.is_ok() {
+            return Ok(false);
         }
+        let image = req.image_name.trim();
+        if self.check_create(req).await? {
+            self.pull(image, progress).await?;
+        }
+        let docker = self.docker()?;
         let labels = HashMap::from([
             (KIND_LABEL.to_string(), ENV_KIND.to_string()),
             ("hakuriver.env".to_string(), req.container_name.clone()),
@@ -236,14 +275,13 @@ impl EnvService {
         let image = env_image(name);
         let size = docker.inspect_image(&image).await.ok().and_then(|i| i.size).and_then(|s| u64::try_from(s).ok());
         progress.phase("saving", size);
-        let done = hakuriver_support::tarballs::save_image(docker, &image, &self.dir, name, ts, |n| {
-            progress.add_bytes(n)
-        })
-        .await
-        .map_err(|e| match e {
-            hakuriver_support::tarballs::SaveError::Docker(e) => EnvError::from(e),
-            other => EnvError::Io(other.to_string()),
-        })?;
+        let done =
+            hakuriver_support::tarballs::save_image(docker, &image, &self.dir, name, ts, |n| progress.add_bytes(n))
+                .await
+                .map_err(|e| match e {
+                    hakuriver_support::tarballs::SaveError::Docker(e) => EnvError::from(e),
+                    other => EnvError::Io(other.to_string()),
+                })?;
         for old in hakuriver_support::tarballs::older_than(&self.dir, name, ts) {
             let _ = tokio::fs::remove_file(old).await;
         }

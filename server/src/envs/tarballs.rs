@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use hakuriver_model::env::{EnvTarballs, TarballList, TarballVersion};
-pub use hakuriver_support::tarballs::{parse_name, partials};
 use hakuriver_support::tarballs::names;
+pub use hakuriver_support::tarballs::{parse_name, partials};
 
 /// Every environment's tarballs, in the original's `GET /docker/list` shape.
 pub fn list(dir: &Path) -> TarballList {

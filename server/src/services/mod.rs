@@ -49,6 +49,24 @@ impl Services {
         }))
     }
 
+    /// Starts creating an env container as an operation (pulling its image first when the host
+    /// does not have it); returns its id, a receiver that turns true when it has ended, and
+    /// whether a pull is part of it. A bad name or image reference is refused at once.
+    pub async fn start_create_env(
+        &self,
+        req: &hakuriver_model::env::CreateEnvRequest,
+    ) -> Result<(u64, tokio::sync::watch::Receiver<bool>, bool), crate::envs::EnvError> {
+        let pulls = self.envs.check_create(req).await?;
+        let (envs, request) = (self.envs.clone(), req.clone());
+        let (id, done) = self.operations.start("create_env", &req.container_name, move |progress| async move {
+            envs.create(&request, &progress)
+                .await
+                .map(|created| serde_json::json!({"created": created}))
+                .map_err(|e| e.to_string())
+        });
+        Ok((id, done, pulls))
+    }
+
     /// A runner's status report: with name binding on, only the runner that owns the task's node
     /// may report on it.
     /// A submit (REST and dashboard): refused at once (400, naming the fix) when its environment

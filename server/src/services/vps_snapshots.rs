@@ -69,7 +69,8 @@ impl Services {
         }
         let node_name = task.and_then(|t| t.assigned_node).unwrap_or_default();
         let node = node_store::get(&snapshots.pool, &node_name).await?.filter(|n| n.status == NodeStatus::Online);
-        let node = node.ok_or_else(|| ServiceError::Conflict(format!("The node of VPS {id} ({node_name}) is not online.")))?;
+        let node =
+            node.ok_or_else(|| ServiceError::Conflict(format!("The node of VPS {id} ({node_name}) is not online.")))?;
         // A version newer than any there: two saves within a second get names of their own.
         let newest = hakuriver_support::tarballs::versions(&snapshots.dir, name).first().map(|(ts, _)| *ts);
         let timestamp = next_version(chrono::Utc::now().timestamp(), newest);
@@ -142,7 +143,8 @@ mod tests {
 
     #[test]
     fn the_newest_versions_are_kept() {
-        let versions: Vec<(i64, PathBuf)> = [300, 200, 100].iter().map(|t| (*t, PathBuf::from(format!("e-{t}.tar")))).collect();
+        let versions: Vec<(i64, PathBuf)> =
+            [300, 200, 100].iter().map(|t| (*t, PathBuf::from(format!("e-{t}.tar")))).collect();
         assert_eq!(beyond_kept(&versions, 2), [PathBuf::from("e-100.tar")]);
         assert!(beyond_kept(&versions, 3).is_empty());
         assert_eq!(beyond_kept(&versions, 0).len(), 2, "the version just saved always stays");

@@ -657,7 +657,9 @@ impl TaskService {
             ("stop", TaskStatus::Running | TaskStatus::Paused) if vps => (row.status, TaskStatus::ShutOff, "Stop"),
             ("start", TaskStatus::ShutOff) if vps => return self.start_vps(&row).await,
             ("stop" | "start", _) if !vps => {
-                return Err(ControlError::BadState(format!("Task {id} is not a VPS: only a VPS is stopped and started")))
+                return Err(ControlError::BadState(format!(
+                    "Task {id} is not a VPS: only a VPS is stopped and started"
+                )))
             }
             _ => {
                 return Err(ControlError::BadState(format!(
@@ -683,7 +685,8 @@ impl TaskService {
 
     /// A stopped VPS back in the queue, pinned to the node that keeps its disk.
     async fn start_vps(&self, row: &TaskRow) -> Result<String, ControlError> {
-        let node = row.assigned_node.clone().ok_or_else(|| ControlError::BadState("Task has no assigned node".into()))?;
+        let node =
+            row.assigned_node.clone().ok_or_else(|| ControlError::BadState("Task has no assigned node".into()))?;
         if !store::requeue_shut_off(&self.inner.pool, row.task_id, &node).await? {
             return Err(ControlError::BadState(format!("VPS {} is no longer shut off", row.task_id)));
         }
