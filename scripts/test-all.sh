@@ -74,7 +74,7 @@ run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --li
 count_cargo integration "$logs/integration.log"
 
 # Two at a time: several Docker tests move hundreds of megabytes through the engine.
-run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest --test docker_tasks --test docker_envs --test docker_vps --test policy --test logs -- --test-threads=2
+run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest --test docker_tasks --test docker_envs --test docker_vps --test policy --test logs --test registry_images -- --test-threads=2
 count_cargo docker "$logs/docker.log"
 
 run_suite faults cargo test --locked --no-fail-fast -p hakuriver-itest --test faults -- --nocapture --test-threads=1

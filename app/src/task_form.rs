@@ -151,6 +151,7 @@ impl TaskForm {
             additional_mounts: (!mounts.is_empty()).then_some(mounts),
             queue: None,
             argument_sets: None,
+            image: None,
         })
     }
 }
@@ -181,6 +182,7 @@ impl VpsForm {
             additional_mounts: None,
             queue: None,
             argument_sets: None,
+            image: None,
         })
     }
 }

@@ -58,6 +58,7 @@ async fn seed(path: &std::path::Path, n: u64) -> anyhow::Result<Vec<TaskId>> {
                 owner: None,
                 run_as: None,
                 log_bytes_dropped: None,
+                image: None,
             };
             db::tasks::insert(&mut tx, &row).await?;
             ids.push(id);

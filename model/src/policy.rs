@@ -30,6 +30,12 @@ pub struct ResourcePolicy {
     /// Host folders every role that may submit may mount (exactly these paths; `/data:ro`: only
     /// read-only), besides the configured `docker.additional_mounts`.
     pub user_mounts: Vec<String>,
+    /// The least role that may run a task or VPS in any registry image (`image` on submit): an
+    /// image is code from wherever it was built.
+    pub image_role: Role,
+    /// Image references every role that may submit may use: exact references, or prefixes
+    /// ending in `/` or `:` (`"registry.lab:5000/approved/"`).
+    pub user_images: Vec<String>,
 }
 
 impl Default for ResourcePolicy {
@@ -41,6 +47,8 @@ impl Default for ResourcePolicy {
             native_user: "nobody".into(),
             any_mount_role: Role::Admin,
             user_mounts: Vec::new(),
+            image_role: Role::Operator,
+            user_images: Vec::new(),
         }
     }
 }
@@ -73,6 +81,8 @@ pub struct Asked<'a> {
     pub privileged: bool,
     pub container_name: &'a str,
     pub mounts: &'a [String],
+    /// A registry image instead of an environment.
+    pub image: Option<&'a str>,
 }
 
 impl ResourcePolicy {
@@ -116,6 +126,18 @@ impl ResourcePolicy {
                 self.native_role,
             ));
         }
+        if let Some(image) = asked.image.filter(|i| role < self.image_role && !image_allowed(i, &self.user_images)) {
+            let mut denied = need(
+                &format!("Running in the registry image {image:?} (not in [policy] user_images)"),
+                "image",
+                "policy.image_role",
+                self.image_role,
+            );
+            denied.message.push_str(
+                "; add it (or its repository, ending in '/') to [policy] user_images to allow it for everyone",
+            );
+            return Err(denied);
+        }
         if role < self.any_mount_role {
             let allowed = self.allowed(role, default_mounts);
             let defaults: Vec<&str> = default_mounts.iter().map(String::as_str).collect();
@@ -152,6 +174,12 @@ impl ResourcePolicy {
         if self.native_user == "root" {
             return Err(("native_user", "must not be root: raise native_root_role instead".into()));
         }
+        if let Some(bad) = self.user_images.iter().find(|i| !crate::task::is_image_reference(i)) {
+            return Err((
+                "user_images",
+                format!("{bad:?} is not an image reference or prefix like \"registry.lab:5000/team/\""),
+            ));
+        }
         for entry in &self.user_mounts {
             let (path, option) = match entry.rsplit_once(':') {
                 Some((p, "ro")) => (p, "ro"),
@@ -169,6 +197,12 @@ impl ResourcePolicy {
         }
         Ok(())
     }
+}
+
+/// Whether `image` is one of `allowed`: the same reference, or under a prefix that ends in `/`
+/// or `:` (a repository's tags, a registry's or a team's repositories).
+pub fn image_allowed(image: &str, allowed: &[String]) -> bool {
+    allowed.iter().any(|a| a == image || ((a.ends_with('/') || a.ends_with(':')) && image.starts_with(a.as_str())))
 }
 
 /// The host side of `host:container[:ro|rw]`.
@@ -195,7 +229,27 @@ mod tests {
     use super::*;
 
     fn asked<'a>(privileged: bool, container_name: &'a str, mounts: &'a [String]) -> Asked<'a> {
-        Asked { privileged, container_name, mounts }
+        Asked { privileged, container_name, mounts, image: None }
+    }
+
+    #[test]
+    fn registry_images_are_for_the_image_role_or_the_allowlist() {
+        let p = ResourcePolicy {
+            user_images: vec!["reg.lab:5000/approved/".into(), "python:3.12".into(), "reg.lab:5000/tools:".into()],
+            ..Default::default()
+        };
+        let none: Vec<String> = vec![];
+        let check =
+            |role, image: &str| p.check(role, &Asked { image: Some(image), ..asked(false, image, &none) }, &none);
+        for image in ["reg.lab:5000/approved/torch:2", "python:3.12", "reg.lab:5000/tools:v1"] {
+            assert!(check(Role::User, image).is_ok(), "{image}");
+        }
+        for image in ["reg.lab:5000/approved", "python:3.12-slim", "evil.example/approved/x", "reg.lab:5000/toolsx:1"] {
+            let e = check(Role::User, image).unwrap_err();
+            assert_eq!((e.key, e.field), ("policy.image_role", "image"), "{image}");
+            assert!(e.message.contains("user_images") && e.message.contains("operator"), "{e}");
+        }
+        assert!(check(Role::Operator, "anything.example/x:1").is_ok());
     }
 
     #[test]
@@ -264,5 +318,6 @@ mod tests {
             assert_eq!(bad(ResourcePolicy { user_mounts: vec![entry.into()], ..Default::default() }), "user_mounts");
         }
         assert!(ResourcePolicy { user_mounts: vec!["/data:ro".into()], ..Default::default() }.validate().is_ok());
+        assert_eq!(bad(ResourcePolicy { user_images: vec!["has space/".into()], ..Default::default() }), "user_images");
     }
 }

@@ -187,6 +187,11 @@ pub struct TaskRequest {
     /// batch; `arguments` must then be empty. Command tasks only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argument_sets: Option<Vec<Vec<String>>>,
+    /// Ours: run in this registry image (`registry.lab:5000/team/app:1`) instead of an
+    /// environment; each runner pulls it once (with `[registries]` logins). Who may is policy
+    /// (`policy.image_role`, `policy.user_images`). Not with `container_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// A target of a submit that could not take a task.
@@ -253,6 +258,12 @@ pub struct TaskView {
     /// Output dropped past `[paths] max_log_bytes` (none: nothing was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_bytes_dropped: Option<LogBytesDropped>,
+    /// The registry image it runs in, when it names one instead of an environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// What its runner is doing before it starts (pulling its image), while it is `assigning`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
 }
 
 /// A query of the task list (`GET /api/tasks/page` and the dashboard); every field optional.
@@ -359,6 +370,10 @@ pub struct TaskStatusUpdate {
     /// Ours, with a final status: output dropped past the task's `max_log_bytes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_bytes_dropped: Option<LogBytesDropped>,
+    /// Ours, with the status the task has now: what its runner is doing before it starts
+    /// (`pulling IMAGE: 12.0 MB of 45.0 MB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
 }
 
 /// Runner `POST /kill`, `/pause`, `/resume` body.
@@ -403,6 +418,17 @@ pub fn is_valid_env_name(name: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
         && !name.contains("..")
+}
+
+/// A registry image reference as a task may name one: printable ASCII without spaces, not
+/// starting with `-` or `/`, at most 512 bytes (`registry.lab:5000/team/app:1`, `debian:12`,
+/// `app@sha256:...`). Docker checks the rest when it pulls.
+pub fn is_image_reference(reference: &str) -> bool {
+    !reference.is_empty()
+        && reference.len() <= 512
+        && !reference.starts_with(['-', '/'])
+        && reference.bytes().all(|b| b.is_ascii_graphic())
+        && reference.bytes().any(|b| b.is_ascii_alphanumeric())
 }
 
 /// Environment variable names: letters, digits and `_`, not starting with a digit.

@@ -120,6 +120,7 @@ pub async fn run(
         vps_bind_ip: vps_bind_ip(&config.network.runner_address).await,
         vps_ready_timeout: config.timing.vps_ready_timeout(),
         state_dir: state_dir(&config),
+        registries: config.registries.clone(),
     })
     .await;
     executor.adopt_vps().await;

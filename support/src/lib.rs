@@ -8,6 +8,7 @@ use hakuriver_config::{Config, ConfigError, Env, LogFormat};
 
 pub mod beneath;
 pub mod preflight;
+pub mod registry;
 pub mod request_rules;
 pub mod tarballs;
 

@@ -48,7 +48,7 @@ pub fn versions(dir: &Path, env: &str) -> Vec<(i64, PathBuf)> {
         .into_iter()
         .filter_map(|n| parse_name(&n).filter(|(e, _)| *e == env).map(|(_, ts)| (ts, dir.join(&n))))
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|v| std::cmp::Reverse(v.0));
     found
 }
 

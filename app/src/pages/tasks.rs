@@ -348,7 +348,8 @@ fn TaskDetail(selected: Memo<Option<TaskId>>, query: Memo<TaskQuery>) -> impl In
                                             <dt>"Command"</dt><dd class="mono">{command_line(&t, 10_000)}</dd>
                                             <dt>"Node"</dt><dd>{t.assigned_node.clone().unwrap_or_else(|| "–".into())}</dd>
                                             <dt>"Batch"</dt><dd class="mono">{t.batch_id.map(|b| b.to_string()).unwrap_or_default()}</dd>
-                                            <dt>"Environment"</dt><dd>{t.container_name.clone().unwrap_or_default()}</dd>
+                                            <dt>{if t.image.is_some() { "Image" } else { "Environment" }}</dt><dd>{t.container_name.clone().unwrap_or_default()}</dd>
+                                            {t.progress.clone().map(|p| view! { <dt>"Now"</dt><dd data-testid="task-progress">{p}</dd> })}
                                             <dt>"Cores"</dt><dd>{t.required_cores}</dd>
                                             <dt>"Memory"</dt><dd>{format::bytes(t.required_memory_bytes)}</dd>
                                             <dt>"GPUs"</dt><dd>{format!("{:?}", t.required_gpus)}</dd>

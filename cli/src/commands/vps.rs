@@ -33,8 +33,12 @@ pub enum VpsCommand {
         #[arg(long)]
         memory: Option<String>,
         /// Environment (container) name.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "image")]
         container: Option<String>,
+        /// Run in this registry image instead of an environment (it needs sshd or a package
+        /// manager to install it).
+        #[arg(long, value_name = "REF")]
+        image: Option<String>,
         /// Run the container privileged.
         #[arg(long)]
         privileged: bool,
@@ -112,6 +116,7 @@ pub async fn run(ctx: &Ctx, command: VpsCommand) -> Result<(), Failure> {
             cores,
             memory,
             container,
+            image,
             privileged,
             mounts,
             public_key_string,
@@ -119,7 +124,7 @@ pub async fn run(ctx: &Ctx, command: VpsCommand) -> Result<(), Failure> {
         } => {
             let home = std::env::var_os("HOME").map(PathBuf::from);
             let key = read_key(public_key_string, public_key_file, home.as_deref()).map_err(Failure::usage)?;
-            let args = SubmitArgs { target, cores, memory, container, privileged, mounts, key };
+            let args = SubmitArgs { target, cores, memory, container, image, privileged, mounts, key };
             let request = request(args).map_err(Failure::usage)?;
             let answer: SubmitResponse = ctx.client()?.post("/api/submit", &request).await?;
             let ids = || answer.task_ids.iter().map(ToString::to_string).collect();
@@ -180,6 +185,7 @@ pub struct SubmitArgs {
     pub cores: u32,
     pub memory: Option<String>,
     pub container: Option<String>,
+    pub image: Option<String>,
     pub privileged: bool,
     pub mounts: Vec<String>,
     pub key: String,
@@ -243,6 +249,7 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         additional_mounts: (!a.mounts.is_empty()).then_some(a.mounts),
         queue: None,
         argument_sets: None,
+        image: a.image,
     })
 }
 
@@ -328,12 +335,14 @@ mod tests {
             cores: 2,
             memory: Some("2G".into()),
             container: None,
+            image: Some("reg.lab:5000/team/box:1".into()),
             privileged: false,
             mounts: vec![],
             key: KEY.into(),
         };
         let r = request(args).unwrap();
         assert_eq!(r.task_type, "vps");
+        assert_eq!(r.image.as_deref(), Some("reg.lab:5000/team/box:1"));
         assert_eq!(r.targets, Some(vec!["n1".to_string()]));
         assert_eq!(r.required_gpus, Some(vec![vec![0, 1]]));
         assert_eq!(r.required_memory_bytes, Some(2_000_000_000));

@@ -23,6 +23,16 @@ pub fn newest_tarball(dir: &Path, env: &str) -> Option<(i64, PathBuf)> {
     hakuriver_support::tarballs::versions(dir, env).into_iter().next()
 }
 
+/// A pull's progress as a task shows it: `pulling IMAGE: 12.0 MB of 45.0 MB`.
+pub fn pull_progress(image: &str, done: u64, total: u64) -> String {
+    use hakuriver_model::format_bytes;
+    if total > 0 {
+        format!("pulling {image}: {} of {}", format_bytes(done), format_bytes(total))
+    } else {
+        format!("pulling {image}")
+    }
+}
+
 /// Which tarball each environment's local image was loaded from: env → (tarball timestamp, the
 /// id of the image that load made). Kept in a file of the runner's own.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -104,6 +114,8 @@ pub struct ImageSync {
     /// Which tarball each local image came from, and where that is kept.
     record: Arc<std::sync::Mutex<LoadRecord>>,
     record_path: PathBuf,
+    /// `[registries]`: logins for the images tasks name.
+    registries: Arc<BTreeMap<String, hakuriver_config::RegistryLogin>>,
 }
 
 /// Removes an env's entry from the loads in progress when the load ends, however it ends.
@@ -119,7 +131,40 @@ impl ImageSync {
     /// `dir`: the environment tarballs; `record_path`: where the `LoadRecord` is kept.
     pub fn new(docker: Docker, dir: PathBuf, record_path: PathBuf) -> Self {
         let record = Arc::new(std::sync::Mutex::new(LoadRecord::read(&record_path)));
-        ImageSync { docker, dir, locks: Arc::default(), loads: Arc::default(), record, record_path }
+        ImageSync {
+            docker,
+            dir,
+            locks: Arc::default(),
+            loads: Arc::default(),
+            record,
+            record_path,
+            registries: Arc::default(),
+        }
+    }
+
+    /// With the logins it pulls task images with.
+    pub fn with_registries(mut self, registries: BTreeMap<String, hakuriver_config::RegistryLogin>) -> Self {
+        self.registries = Arc::new(registries);
+        self
+    }
+
+    /// Makes sure registry image `reference` is on this node: pulled when missing, one pull per
+    /// reference at a time however many tasks ask (the others wait for it and find it there).
+    /// A reference already here is used as it is (a moving tag is not pulled again).
+    pub async fn ensure_pulled(
+        &self,
+        reference: &str,
+        on_progress: impl FnMut(u64, u64),
+    ) -> Result<(), hakuriver_support::registry::PullError> {
+        let lock = self.locks.lock().await.entry(format!("image:{reference}")).or_default().clone();
+        let _one_at_a_time = lock.lock().await;
+        if self.docker.inspect_image(reference).await.is_ok() {
+            return Ok(());
+        }
+        tracing::info!(image = reference, "pulling a task's image");
+        hakuriver_support::registry::pull(&self.docker, reference, &self.registries, on_progress).await?;
+        tracing::info!(image = reference, "image pulled");
+        Ok(())
     }
 
     /// The record of loaded tarballs as it is now.

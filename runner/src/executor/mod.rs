@@ -44,8 +44,12 @@ fn status_update(id: TaskId, status: &str, exit_code: Option<i64>, message: Opti
         completed_at: None,
         ssh_port: None,
         log_bytes_dropped: None,
+        progress: None,
     }
 }
+
+/// How often a runner pulling a task's image tells the host how far it is.
+const PULL_REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// How long a restarted Docker engine gets to bring a VPS back by its restart policy.
 const VPS_ENGINE_RESTART_GRACE: Duration = Duration::from_secs(20);
@@ -116,6 +120,8 @@ pub struct ExecutorConfig {
     /// The runner's own folder (never one tasks can write): the exec helper (`bin/`) and the
     /// record of loaded environment tarballs live there.
     pub state_dir: PathBuf,
+    /// `[registries]`: logins for the images tasks name.
+    pub registries: std::collections::BTreeMap<String, hakuriver_config::RegistryLogin>,
 }
 
 /// The local Docker engine (`DOCKER_HOST`, else its socket), with the API version agreed.
@@ -132,7 +138,8 @@ impl Executor {
     pub async fn new(c: ExecutorConfig) -> Self {
         let (docker, images, problem) = match connect_docker().await {
             Ok(d) => {
-                let images = ImageSync::new(d.clone(), c.container_dir, c.state_dir.join("loaded_envs.json"));
+                let images = ImageSync::new(d.clone(), c.container_dir, c.state_dir.join("loaded_envs.json"))
+                    .with_registries(c.registries);
                 (Some(DockerRunner { docker: d }), Some(images), String::new())
             }
             Err(e) => {
@@ -245,7 +252,36 @@ impl Executor {
             if let Err(e) = images.ensure(env, &task.docker_image_name).await {
                 return Err(format!("Docker image sync check/load failed for task {}: {e}", task.task_id));
             }
+            return Ok(docker);
         }
+        // A registry image: pulled once on this node, its progress shown with the task.
+        let (id, image) = (task.task_id, task.docker_image_name.clone());
+        let mut last = std::time::Instant::now() - PULL_REPORT_EVERY;
+        let reports = tokio::sync::mpsc::unbounded_channel::<String>();
+        let (tell, mut told) = reports;
+        let reporter = {
+            let this = self.clone();
+            tokio::spawn(async move {
+                while let Some(progress) = told.recv().await {
+                    let mut update = status_update(id, "assigning", None, None);
+                    update.progress = Some(progress);
+                    let _ = this.host.update(&update).await;
+                }
+            })
+        };
+        let pulled = images
+            .ensure_pulled(&image, |done, total| {
+                if last.elapsed() >= PULL_REPORT_EVERY {
+                    last = std::time::Instant::now();
+                    let _ = tell.send(images::pull_progress(&image, done, total));
+                }
+            })
+            .await;
+        drop(tell);
+        let _ = reporter.await;
+        pulled.map_err(|e| {
+            format!("{e}. Set its registry's login in [registries] on node {} if it needs one.", self.node)
+        })?;
         Ok(docker)
     }
 
@@ -603,6 +639,7 @@ impl Executor {
             completed_at: None,
             ssh_port,
             log_bytes_dropped: None,
+            progress: None,
         };
         self.send_report(update).await
     }

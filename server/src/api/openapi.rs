@@ -94,6 +94,7 @@ fn schemas() -> Value {
             "additional_mounts": strings,
             "queue": {"type": "boolean"},
             "argument_sets": {"type": "array", "items": strings},
+            "image": {"type": "string", "minLength": 1, "maxLength": 512},
         }},
         "RunnerInfo": {"type": "object", "required": ["hostname", "total_cores", "total_ram_bytes", "runner_url"], "properties": {
             "hostname": {"type": "string"},

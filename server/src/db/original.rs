@@ -238,6 +238,7 @@ impl OriginalTask {
             ssh_port: self.ssh_port.and_then(|p| u16::try_from(p).ok()),
             owner: None,
             run_as: None,
+            image: None,
             log_bytes_dropped: None,
         })
     }

@@ -43,6 +43,8 @@ pub struct TaskRow {
     pub run_as: Option<String>,
     /// Output dropped past `[paths] max_log_bytes`, as the runner reported it.
     pub log_bytes_dropped: Option<LogBytesDropped>,
+    /// The registry image it runs in, instead of an environment.
+    pub image: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -75,6 +77,7 @@ struct RawTask {
     run_as: Option<String>,
     stdout_dropped: Option<i64>,
     stderr_dropped: Option<i64>,
+    image: Option<String>,
 }
 
 fn id(v: i64) -> TaskId {
@@ -127,6 +130,7 @@ impl TryFrom<RawTask> for TaskRow {
                     stderr: err.and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
                 }),
             },
+            image: r.image,
         })
     }
 }
@@ -140,7 +144,7 @@ const COLUMNS: &str = "task_id, batch_id, task_type, command, arguments, env_var
     required_memory_bytes, required_gpus, target_node, target_numa_node_id, assigned_node,
     container_name, privileged, additional_mounts, status, exit_code, error_message,
     submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner, run_as,
-    stdout_dropped, stderr_dropped";
+    stdout_dropped, stderr_dropped, image";
 
 pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), DbError> {
     insert_with(tx, t, "").await.map(|_| ())
@@ -154,7 +158,7 @@ pub async fn insert_if_absent(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Res
 async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &str) -> Result<u64, DbError> {
     let done = sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28){on_conflict}"
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29){on_conflict}"
     ))
     .bind(sql_id(t.task_id))
     .bind(t.batch_id.map(sql_id))
@@ -184,6 +188,7 @@ async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &s
     .bind(&t.run_as)
     .bind(t.log_bytes_dropped.map(|d| sql_count(d.stdout)))
     .bind(t.log_bytes_dropped.map(|d| sql_count(d.stderr)))
+    .bind(&t.image)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())
@@ -542,6 +547,7 @@ mod tests {
             owner: Some("alice".into()),
             run_as: Some("nobody".into()),
             log_bytes_dropped: None,
+            image: None,
         }
     }
 

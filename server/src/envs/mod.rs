@@ -4,7 +4,6 @@
 
 mod default_env;
 pub mod fallback;
-pub mod pull;
 pub mod tarballs;
 
 use std::collections::HashMap;
@@ -185,15 +184,14 @@ impl EnvService {
     /// Pulls `image` from its registry (with its configured login), progress on `progress`.
     pub async fn pull(&self, image: &str, progress: &Progress) -> Result<(), EnvError> {
         progress.phase("pulling", None);
-        pull::pull(self.docker()?, image, &self.registries, |done, total| {
+        hakuriver_support::registry::pull(self.docker()?, image, &self.registries, |done, total| {
             progress.set_bytes(done, (total > 0).then_some(total))
         })
         .await
-        .map_err(|e| match e {
-            EnvError::NotFound(reason) => EnvError::NotFound(format!(
-                "{reason}. Import it instead (hakuriver docker tar import TAR NAME), or set its registry's login in [registries]"
-            )),
-            other => other,
+        .map_err(|e| {
+            EnvError::NotFound(format!(
+                "{e}. Import it instead (hakuriver docker tar import TAR NAME), or set its registry's login in [registries]"
+            ))
         })?;
         tracing::info!(image, "image pulled");
         Ok(())

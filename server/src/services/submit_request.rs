@@ -6,7 +6,7 @@ use hakuriver_model::api::FieldError;
 use hakuriver_model::auth::Role;
 use hakuriver_model::policy::{Asked, Denied, ResourcePolicy};
 use hakuriver_model::sshkey::parse_public_key;
-use hakuriver_model::task::{check_mount, is_env_var_name, is_valid_env_name, NO_CONTAINER, VPS};
+use hakuriver_model::task::{check_mount, is_env_var_name, is_image_reference, is_valid_env_name, NO_CONTAINER, VPS};
 use hakuriver_model::{Target, TaskRequest};
 
 /// Limits that keep one request from hurting the host or a runner.
@@ -49,6 +49,9 @@ pub struct CheckedSubmit {
     pub targets: Vec<(String, Target)>,
     /// The Unix user a task without a container runs as (none: the runner's own).
     pub run_as: Option<String>,
+    /// A registry image to run in instead of an environment (`container_name` is then the same
+    /// reference, for display).
+    pub image: Option<String>,
 }
 
 /// Why a submit is refused before anything is stored.
@@ -71,8 +74,12 @@ pub fn check_for(req: &TaskRequest, defaults: &SubmitDefaults, role: Role) -> Re
     if req.privileged.is_none() && role < policy.privileged_role {
         checked.privileged = false;
     }
-    let asked =
-        Asked { privileged: checked.privileged, container_name: &checked.container_name, mounts: &checked.mounts };
+    let asked = Asked {
+        privileged: checked.privileged,
+        container_name: &checked.container_name,
+        mounts: &checked.mounts,
+        image: checked.image.as_deref(),
+    };
     policy.check(role, &asked, &defaults.additional_mounts).map_err(SubmitRefusal::Denied)?;
     if checked.container_name == NO_CONTAINER {
         checked.run_as = policy.native_user_for(role).map(str::to_string);
@@ -132,7 +139,18 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
     if req.required_memory_bytes == Some(0) {
         return Err(err("required_memory_bytes", "required_memory_bytes must be positive when set"));
     }
+    let image = match (&req.image, &req.container_name) {
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            return Err(err("image", "give either an image or a container_name (an environment), not both"))
+        }
+        (Some(image), None) if is_image_reference(image) => Some(image.clone()),
+        (Some(image), None) => {
+            return Err(err("image", format!("{image:?} is not an image reference like registry.lab:5000/team/app:1")))
+        }
+    };
     let container_name = match &req.container_name {
+        None if image.is_some() => image.clone().unwrap_or_default(),
         None => defaults.container_name.clone(),
         Some(name) if name == NO_CONTAINER => NO_CONTAINER.to_string(),
         Some(name) if is_valid_env_name(name) => name.clone(),
@@ -185,6 +203,7 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
         queue: req.queue.unwrap_or(!vps),
         targets,
         run_as: None,
+        image,
     })
 }
 
@@ -259,6 +278,32 @@ mod tests {
         assert!(c.queue && !c.privileged);
         assert_eq!(c.targets[0].1.numa, Some(0));
         assert_eq!(c.targets[1].1.gpus, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_registry_image_runs_instead_of_an_environment() {
+        let c = check(&req(r#"{"command":"x","image":"reg.lab:5000/team/app:1"}"#), &defaults()).unwrap();
+        assert_eq!(
+            (c.image.as_deref(), c.container_name.as_str()),
+            (Some("reg.lab:5000/team/app:1"), "reg.lab:5000/team/app:1")
+        );
+        for (body, why) in [
+            (r#"{"command":"x","image":"a:1","container_name":"base"}"#, "not both"),
+            (r#"{"command":"x","image":"-v /:/x"}"#, "not an image reference"),
+            (r#"{"command":"x","image":""}"#, "not an image reference"),
+        ] {
+            let e = check(&req(body), &defaults()).unwrap_err();
+            assert_eq!(e.field, "image", "{body}");
+            assert!(e.message.contains(why), "{body}: {}", e.message);
+        }
+        // Any image is for operators by default; users get the allowlist.
+        let mut d = defaults();
+        let body = req(r#"{"command":"x","image":"reg.lab:5000/team/app:1"}"#);
+        let e = check_for(&body, &d, Role::User).unwrap_err();
+        assert!(matches!(e, SubmitRefusal::Denied(ref d) if d.key == "policy.image_role"), "{e:?}");
+        assert!(check_for(&body, &d, Role::Operator).is_ok());
+        d.policy.user_images = vec!["reg.lab:5000/team/".into()];
+        assert!(check_for(&body, &d, Role::User).is_ok());
     }
 
     #[test]

@@ -43,8 +43,12 @@ pub enum TaskCommand {
         #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
         env: Vec<String>,
         /// Environment (container) name, or NULL to run without a container.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "image")]
         container: Option<String>,
+        /// Run in this registry image instead of an environment (pulled once per node; who may is
+        /// [policy] image_role / user_images).
+        #[arg(long, value_name = "REF")]
+        image: Option<String>,
         /// Run the container privileged.
         #[arg(long)]
         privileged: bool,
@@ -137,8 +141,21 @@ pub enum TaskCommand {
 
 pub async fn run(ctx: &Ctx, command: TaskCommand) -> Result<(), Failure> {
     match command {
-        TaskCommand::Submit { targets, cores, memory, env, container, privileged, mounts, no_queue, wait, command } => {
-            let args = SubmitArgs { targets, cores, memory, env, container, privileged, mounts, no_queue, command };
+        TaskCommand::Submit {
+            targets,
+            cores,
+            memory,
+            env,
+            container,
+            image,
+            privileged,
+            mounts,
+            no_queue,
+            wait,
+            command,
+        } => {
+            let args =
+                SubmitArgs { targets, cores, memory, env, container, image, privileged, mounts, no_queue, command };
             submit(ctx, args, wait).await
         }
         TaskCommand::List { status, node, batch, search, limit } => {

@@ -66,7 +66,13 @@ pub fn render_status(out: &Output, t: &TaskView) -> String {
             if t.required_gpus.is_empty() { String::new() } else { format!(", GPUs {:?}", t.required_gpus) }
         ),
     );
-    text += &line("container:", t.container_name.clone().unwrap_or_else(|| "none".into()));
+    match &t.image {
+        Some(image) => text += &line("image:", image.clone()),
+        None => text += &line("container:", t.container_name.clone().unwrap_or_else(|| "none".into())),
+    }
+    if let Some(p) = &t.progress {
+        text += &line("now:", p.clone());
+    }
     for (label, at) in [("submitted:", t.submitted_at), ("started:", t.started_at), ("ended:", t.completed_at)] {
         if let Some(at) = at {
             text += &line(label, at.format(table::TIME).to_string());

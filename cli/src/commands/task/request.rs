@@ -25,6 +25,8 @@ pub struct SubmitArgs {
     pub memory: Option<String>,
     pub env: Vec<String>,
     pub container: Option<String>,
+    /// A registry image instead of an environment.
+    pub image: Option<String>,
     pub privileged: bool,
     pub mounts: Vec<String>,
     pub no_queue: bool,
@@ -53,6 +55,7 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         additional_mounts: (!a.mounts.is_empty()).then_some(a.mounts),
         queue: a.no_queue.then_some(false),
         argument_sets,
+        image: a.image,
     })
 }
 
@@ -67,6 +70,7 @@ mod tests {
             memory: Some("4G".into()),
             env: vec!["A=1".into(), "B=x=y".into()],
             container: Some("NULL".into()),
+            image: None,
             privileged: false,
             mounts: vec![],
             no_queue: true,

@@ -89,6 +89,9 @@ struct Inner {
     runners: RunnerClient,
     /// Wakes the queue loop: resources may have freed up.
     kick: Notify,
+    /// What runners say they are doing for tasks not started yet (pulling an image): shown
+    /// with the task until its status changes. Transient: not stored.
+    progress: std::sync::Mutex<HashMap<TaskId, String>>,
 }
 
 /// Why an outcome of a control request failed, for the door to map.
@@ -135,6 +138,7 @@ impl TaskService {
                 submits: std::sync::Mutex::default(),
                 runners,
                 kick: Notify::new(),
+                progress: Default::default(),
             }),
         }
     }
@@ -190,6 +194,9 @@ impl TaskService {
     /// before anything is stored.
     /// The environment a request's tasks would run in (none: without a container).
     pub fn environment_of(&self, req: &TaskRequest) -> Option<String> {
+        if req.image.is_some() {
+            return None;
+        }
         let env = req.container_name.clone().unwrap_or_else(|| self.inner.defaults.container_name.clone());
         (env != NO_CONTAINER).then_some(env)
     }
@@ -470,10 +477,10 @@ impl TaskService {
             stderr_path: stderr.display().to_string(),
             required_memory_bytes: t.required_memory_bytes,
             target_numa_node_id: t.target_numa_node_id,
-            docker_image_name: if t.container_name == NO_CONTAINER {
-                NO_CONTAINER.into()
-            } else {
-                env_image(&t.container_name)
+            docker_image_name: match &t.image {
+                Some(image) => image.clone(),
+                None if t.container_name == NO_CONTAINER => NO_CONTAINER.into(),
+                None => env_image(&t.container_name),
             },
             docker_privileged: t.privileged,
             docker_additional_mounts: t.additional_mounts.clone(),
@@ -537,7 +544,21 @@ impl TaskService {
             ssh_port: t.ssh_port,
             owner: t.owner.clone(),
             log_bytes_dropped: t.log_bytes_dropped,
+            image: t.image.clone(),
+            progress: self.progress_of(t.task_id),
         }
+    }
+
+    fn progress_of(&self, id: TaskId) -> Option<String> {
+        self.inner.progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id).cloned()
+    }
+
+    fn set_progress(&self, id: TaskId, progress: Option<String>) {
+        let mut map = self.inner.progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match progress {
+            Some(text) => map.insert(id, text),
+            None => map.remove(&id),
+        };
     }
 
     /// The node a task was placed on, if any.
@@ -576,6 +597,12 @@ impl TaskService {
                 }
             }
             match transition(row.status, to) {
+                Transition::Same if update.progress.is_some() && !to.is_final() => {
+                    // What the runner is doing before the task starts (pulling its image).
+                    self.set_progress(update.task_id, update.progress.clone());
+                    self.publish(update.task_id).await;
+                    return Ok("Task progress noted.".into());
+                }
                 Transition::Same => return Ok("Task status unchanged.".into()),
                 Transition::Refused if row.status.is_final() => return Ok("Task already in a final state".into()),
                 Transition::Refused => {
@@ -595,6 +622,8 @@ impl TaskService {
                 started_at_ms: (to == TaskStatus::Running).then_some(now),
                 completed_at_ms: to.is_final().then_some(now),
             };
+            // A task that moves on is past what its runner was doing before it.
+            self.set_progress(update.task_id, None);
             if self.change_status(update.task_id, row.status, to, &change).await? {
                 tracing::info!(task = %update.task_id, from = %row.status, to = %to, "task status");
                 if !to.holds_resources() {
@@ -785,6 +814,7 @@ pub(crate) fn new_row(
         owner: None,
         run_as: c.run_as.clone(),
         log_bytes_dropped: None,
+        image: c.image.clone(),
     }
 }
 

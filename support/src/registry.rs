@@ -1,6 +1,7 @@
-//! Images pulled from registries onto the host (an environment container from an image the host
-//! does not have): with the configured login of the image's registry (never logged), and the
-//! download's progress summed over its layers.
+//! Images pulled from registries, by the host (an environment container from an image it does
+//! not have) and by runners (a task or VPS that names an image): with the configured login of
+//! the image's registry (`[registries]`, never logged), and the download's progress summed over
+//! its layers.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,8 +10,6 @@ use bollard::models::CreateImageInfo;
 use bollard::Docker;
 use futures::StreamExt;
 use hakuriver_config::RegistryLogin;
-
-use super::EnvError;
 
 /// The registry an image reference names: `registry.lab:5000/team/app:1` → `registry.lab:5000`;
 /// a reference without one (`debian:12`, `library/debian`) is Docker Hub's, `docker.io`.
@@ -65,23 +64,32 @@ impl PullProgress {
     }
 }
 
+/// Why a pull failed: the engine's reason (an image the registry does not have, a refused
+/// login, an unreachable registry).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot pull '{image}': {reason}")]
+pub struct PullError {
+    pub image: String,
+    pub reason: String,
+}
+
 /// `docker pull image` with its registry's login; `on_progress` hears (bytes, total) as the
-/// layers download. An image the registry does not have, a refused login, an unreachable
-/// registry: the engine's reason.
+/// layers download.
 pub async fn pull(
     docker: &Docker,
     image: &str,
     logins: &BTreeMap<String, RegistryLogin>,
     mut on_progress: impl FnMut(u64, u64),
-) -> Result<(), EnvError> {
+) -> Result<(), PullError> {
+    let failed = |reason: String| PullError { image: image.to_string(), reason };
     let options =
         bollard::query_parameters::CreateImageOptions { from_image: Some(image.to_string()), ..Default::default() };
     let mut stream = docker.create_image(Some(options), None, credentials(image, logins));
     let mut progress = PullProgress::default();
     while let Some(step) = stream.next().await {
-        let info = step.map_err(|e| EnvError::NotFound(format!("cannot pull '{image}': {}", pull_reason(&e))))?;
+        let info = step.map_err(|e| failed(pull_reason(&e)))?;
         if let Some(message) = info.error_detail.as_ref().and_then(|d| d.message.clone()) {
-            return Err(EnvError::NotFound(format!("cannot pull '{image}': {message}")));
+            return Err(failed(message));
         }
         progress.step(&info);
         let (done, total) = progress.bytes();
