@@ -437,6 +437,10 @@ fn init_writes_a_config_and_systemd_units_without_overwriting() {
     let flags = cluster.path().join("units-flags");
     ok(cluster.cli(&["init", "service", "--runner", "--output-dir", flags.to_str().unwrap(), "--user", "lab"]));
     assert!(flags.join("hakuriver-runner.service").is_file() && !flags.join("hakuriver-host.service").exists());
+    // `--host` with no URL is the original's flag for the host's unit, not the global option.
+    let host_only = cluster.path().join("units-host");
+    ok(cluster.cli(&["init", "service", "--host", "--output-dir", host_only.to_str().unwrap(), "--user", "lab"]));
+    assert!(host_only.join("hakuriver-host.service").is_file() && !host_only.join("hakuriver-runner.service").exists());
     // systemd's own reading of both units (scripts/setup.sh installs systemd-analyze).
     for unit in ["hakuriver-host.service", "hakuriver-runner.service"] {
         let verify = Command::new("systemd-analyze")
