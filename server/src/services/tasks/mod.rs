@@ -153,6 +153,8 @@ impl TaskService {
     ) -> Result<bool, crate::db::DbError> {
         let changed = store::change_status(&self.inner.pool, id, from, to, change).await?;
         if changed {
+            // A task that moves on is past what its runner was doing before it.
+            self.set_progress(id, None);
             self.publish(id).await;
         }
         Ok(changed)
@@ -545,7 +547,8 @@ impl TaskService {
             owner: t.owner.clone(),
             log_bytes_dropped: t.log_bytes_dropped,
             image: t.image.clone(),
-            progress: self.progress_of(t.task_id),
+            // Only while it waits to start (a kill or a lost node may have moved it on).
+            progress: (t.status == TaskStatus::Assigning).then(|| self.progress_of(t.task_id)).flatten(),
         }
     }
 
@@ -622,8 +625,6 @@ impl TaskService {
                 started_at_ms: (to == TaskStatus::Running).then_some(now),
                 completed_at_ms: to.is_final().then_some(now),
             };
-            // A task that moves on is past what its runner was doing before it.
-            self.set_progress(update.task_id, None);
             if self.change_status(update.task_id, row.status, to, &change).await? {
                 tracing::info!(task = %update.task_id, from = %row.status, to = %to, "task status");
                 if !to.holds_resources() {
