@@ -52,6 +52,23 @@ count_cargo() {
   failed[$suite]=${counts#* }
 }
 
+# The itest files of a suite, as `--test NAME` arguments: each file says its suite in its first
+# line (`// suite: docker`); a file that names none, or no known one, stops the run.
+known_suites=" integration docker faults postgres "
+for file in itest/tests/*.rs; do
+  suite=$(sed -n '1s|^// suite: \([a-z0-9]*\)$|\1|p' "$file")
+  if [[ -z $suite || $known_suites != *" $suite "* ]]; then
+    echo "$file: its first line must name its suite, one of:$known_suites(e.g. // suite: integration)" >&2
+    exit 1
+  fi
+done
+tests_of() {
+  local file
+  for file in itest/tests/*.rs; do
+    if [[ $(head -1 "$file") == "// suite: $1" ]]; then printf -- '--test %s ' "$(basename "$file" .rs)"; fi
+  done
+}
+
 run_suite() {
   local suite=$1; shift
   suites+=("$suite")
@@ -70,14 +87,19 @@ cargo clippy --locked -p hakuriver-app -p hakuriver-frontend --features hakurive
 run_suite unit cargo test --locked --no-fail-fast --workspace --exclude hakuriver-itest --lib --bins
 count_cargo unit "$logs/unit.log"
 
-run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --lib --test cluster --test cli --test auth --test native_tasks --test forward --test ssh_proxy --test preflight --test backup --test host_ops --test tls --test nginx --test hardening --test upgrade
+# shellcheck disable=SC2046 # tests_of gives separate words on purpose
+run_suite integration cargo test --locked --no-fail-fast -p hakuriver-itest --lib $(tests_of integration)
 count_cargo integration "$logs/integration.log"
 
 # Two at a time: several Docker tests move hundreds of megabytes through the engine.
-run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest --test docker_tasks --test docker_envs --test docker_vps --test policy --test logs --test registry_images -- --test-threads=2
+# shellcheck disable=SC2046
+run_suite docker cargo test --locked --no-fail-fast -p hakuriver-itest $(tests_of docker) -- --test-threads=2
 count_cargo docker "$logs/docker.log"
 
-run_suite faults cargo test --locked --no-fail-fast -p hakuriver-itest --test faults -- --nocapture --test-threads=1
+# The destructive tests (dockerd restarted, tmpfs mounts, network namespaces) are #[ignore]d
+# for `cargo test`; here they run, with the variable they check.
+# shellcheck disable=SC2046
+run_suite faults env HAKURIVER_TEST_DESTRUCTIVE=1 cargo test --locked --no-fail-fast -p hakuriver-itest $(tests_of faults) -- --include-ignored --nocapture --test-threads=1
 count_cargo faults "$logs/faults.log"
 # Each test prints "faults: injected=N checked=N wrong=N" (maybe after cargo's "test ... ").
 grep -oE 'faults: injected=[0-9]+ checked=[0-9]+ wrong=[0-9]+' "$logs/faults.log" |

@@ -31,4 +31,10 @@ echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1
 export HAKURIVER_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
 export HAKURIVER_TEST_POSTGRES_HOST_URL="postgres://postgres@127.0.0.1:$port/hakuriver_itest"
 cargo test --locked --no-fail-fast -p hakuriver-host --lib db::
-cargo test --locked --no-fail-fast -p hakuriver-itest --test postgres
+# The itest files whose first line is `// suite: postgres`.
+pg_tests=()
+for file in itest/tests/*.rs; do
+  if [[ $(head -1 "$file") == "// suite: postgres" ]]; then pg_tests+=(--test "$(basename "$file" .rs)"); fi
+done
+cargo test --locked --no-fail-fast -p hakuriver-itest "${pg_tests[@]}"
+

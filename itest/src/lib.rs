@@ -13,6 +13,16 @@ pub mod registry;
 
 use hakuriver_model::{NodeInfo, NodeStatus};
 
+/// The first line of a destructive test (one that stops the machine's Docker engine, mounts file
+/// systems or cuts networks). Such a test is also `#[ignore = "destructive: …"]`, so `cargo test`
+/// on a developer's machine never runs it; scripts/test-all.sh runs them with `--include-ignored`
+/// and `HAKURIVER_TEST_DESTRUCTIVE=1`. This refuses to go on without that variable: an
+/// `--include-ignored` run alone is not consent to touch the machine.
+pub fn destructive() {
+    let asked = std::env::var("HAKURIVER_TEST_DESTRUCTIVE").is_ok_and(|v| v == "1");
+    assert!(asked, "this test changes the machine (its Docker engine, mounts or networks): set HAKURIVER_TEST_DESTRUCTIVE=1 to run it");
+}
+
 /// Path of one of the workspace's binaries; panics with the fix when it is missing.
 pub fn bin(name: &str) -> PathBuf {
     let dir = std::env::var_os("HAKURIVER_BIN_DIR")

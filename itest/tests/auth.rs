@@ -1,3 +1,4 @@
+// suite: integration
 //! Authentication and authorization through real host, runner and CLI processes with `[auth]`
 //! on: the role × route matrix (REST, server functions, pages and websockets), task ownership,
 //! runner tokens and node-name binding, the login cookie and its CSRF rule, the SSH proxy's

@@ -1,3 +1,4 @@
+// suite: integration
 //! `hakuriver-host backup` while the host runs and takes submits, `restore` once it is stopped,
 //! and the lock that keeps a second host (or a restore) off a database in use.
 

@@ -1,3 +1,4 @@
+// suite: integration
 //! The `hakuriver` binary against a real host and runner: every command that needs no Docker
 //! (tasks here run without a container), their error cases, the exit codes, the `--json` shapes
 //! (golden files in itest/golden), colour on a real pseudo-terminal, sweeps and completions.

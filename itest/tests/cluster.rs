@@ -1,3 +1,4 @@
+// suite: integration
 //! The real host and runner binaries, talking over loopback.
 
 use std::time::{Duration, Instant};

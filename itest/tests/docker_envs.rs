@@ -1,3 +1,4 @@
+// suite: docker
 //! Host Docker environments on the real engine: create from the busybox image, change it through
 //! the terminal websocket, pack it as a tarball, and run a task on a runner that loads it.
 

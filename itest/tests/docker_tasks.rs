@@ -1,3 +1,4 @@
+// suite: docker
 //! Command tasks through the real host and runner processes on the real Docker engine, with the
 //! locally built busybox image.
 

@@ -1,3 +1,4 @@
+// suite: docker
 //! VPS tasks on the real Docker engine with the debootstrapped Debian sshd image, reached with the
 //! real OpenSSH client: through `hakuriver ssh` (the original handshake) and through a stock
 //! `ssh -J` (the jump host). Also: the web terminal, `hakuriver forward` to the container's port

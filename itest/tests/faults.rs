@@ -1,3 +1,4 @@
+// suite: faults
 //! Faults through the real host, runner and Docker engine: the host and the runner SIGKILLed
 //! mid-work, in loops. Every task must end with the truth: the right status and exit code, its
 //! whole log, and never a second run (each task prints one line; a second run would print it
@@ -277,7 +278,9 @@ fn restart_docker_engine() {
 }
 
 #[tokio::test]
+#[ignore = "destructive: restarts dockerd, mounts or cuts networks; run with HAKURIVER_TEST_DESTRUCTIVE=1 --include-ignored"]
 async fn the_docker_engine_restarted_under_running_tasks() {
+    hakuriver_itest::destructive();
     ensure_busybox();
     ensure_sshd();
     let (dir, _host, _runner) = cluster("fault-engine");
@@ -457,7 +460,9 @@ impl Drop for SmallDisk {
 }
 
 #[tokio::test]
+#[ignore = "destructive: restarts dockerd, mounts or cuts networks; run with HAKURIVER_TEST_DESTRUCTIVE=1 --include-ignored"]
 async fn failing_shared_storage_fails_tasks_with_the_reason_and_the_host_serves_on() {
+    hakuriver_itest::destructive();
     ensure_busybox();
     let dir = ClusterDir::with_timing(0.5, 20.0);
     // The shared folder on its own disk: big enough for the daemons' start checks (1 GB free),
@@ -581,7 +586,9 @@ fn pids_of(args: &str) -> Vec<u32> {
 }
 
 #[tokio::test]
+#[ignore = "destructive: restarts dockerd, mounts or cuts networks; run with HAKURIVER_TEST_DESTRUCTIVE=1 --include-ignored"]
 async fn a_network_cut_shorter_than_the_timeout_changes_nothing_and_a_longer_one_loses_then_reconciles() {
+    hakuriver_itest::destructive();
     let net = Partition::create();
     // Offline after 3 s of silence.
     let dir = ClusterDir::with_timing(0.5, 6.0);

@@ -1,3 +1,4 @@
+// suite: integration
 //! `hakuriver forward` through real host, runner and CLI processes with authentication on: an
 //! HTTP server inside a native task reached from a local port (bytes compared, half closes,
 //! many connections at once), the reasons a connection cannot be made, and who may forward.

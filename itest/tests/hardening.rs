@@ -1,3 +1,4 @@
+// suite: integration
 //! What a hostile page, a planted link or a stolen runner token can do, tried against the real
 //! host and runner processes: writes from other origins and foreign `Host` names (with
 //! authentication on and off), links in shared storage on both sides, redirect targets, a

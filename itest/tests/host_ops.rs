@@ -1,3 +1,4 @@
+// suite: integration
 //! Running the host as an admin does: logs in the chosen format and level, and a stop by SIGTERM
 //! (what `systemctl stop` sends) that closes websockets properly and loses nothing.
 

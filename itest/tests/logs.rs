@@ -1,3 +1,4 @@
+// suite: docker
 //! Task logs through real host and runner processes, for Docker and native tasks: every byte the
 //! task wrote, exactly, in the stored file, the bare REST read (the original's contract: the
 //! whole log), `hakuriver task logs [-f]` and the follow stream; a 200 MB log read with the

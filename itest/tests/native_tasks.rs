@@ -1,3 +1,4 @@
+// suite: integration
 //! Tasks without a container (`container_name: "NULL"`) through real host and runner processes:
 //! limits through cgroups, kill/pause/resume of the whole process group. No systemd needed.
 

@@ -1,3 +1,4 @@
+// suite: integration
 //! The host behind Debian's nginx, configured with docs/nginx/hakuriver.conf and
 //! hakuriver-subpath.conf as documented (only the listen address and the host's address
 //! swapped): the API, the dashboard, the events websocket, followed logs (server-sent events)

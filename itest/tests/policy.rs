@@ -1,3 +1,4 @@
+// suite: docker
 //! The resource policy through the real host, runner and Docker engine: for every role, what it
 //! may ask of a runner (a privileged container, host mounts inside and outside the allowlist, a
 //! task without a container and the user it runs as, environment variables) is exactly what

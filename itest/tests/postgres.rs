@@ -1,3 +1,4 @@
+// suite: postgres
 //! The real host and runner with the cluster's state in PostgreSQL (`[database] url`): tasks,
 //! nodes and a restart. Run by scripts/test-postgres.sh, which starts the server and names a
 //! fresh database in `HAKURIVER_TEST_POSTGRES_HOST_URL`.

@@ -1,3 +1,4 @@
+// suite: integration
 //! Preflight of the real binaries: `hakuriver-host --check` and `hakuriver-runner --check`, and
 //! the same checks refusing a start. Permission problems are made real by running the binary as
 //! `nobody` (setpriv), as a service user without the rights would be.

@@ -1,3 +1,4 @@
+// suite: docker
 //! Tasks and VPS that name a registry image (`image` on submit, `--image` on the CLI), against a
 //! real `docker-registry` behind a login on a free loopback port: the runner pulls each image
 //! once (Docker's own `pull` events counted), with its configured login and its progress shown

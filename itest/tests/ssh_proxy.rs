@@ -1,3 +1,4 @@
+// suite: integration
 //! The host's SSH proxy port under bad input, without Docker: garbage, silence, unknown and
 //! non-VPS tasks each get an `ERROR` line and a closed connection; a thousand of them at once
 //! leave the host answering and holding no more sockets than before.

@@ -1,3 +1,4 @@
+// suite: integration
 //! Built-in HTTPS: a private CA (made here with rcgen) signs the host's certificate; the runner
 //! and the CLI trust it through `network.tls_cert_file`'s neighbour `tls_ca_file`, and the API,
 //! the dashboard and the events websocket (WSS) answer over TLS on the one port. Runners serve

@@ -1,3 +1,4 @@
+// suite: integration
 //! A way in for the original's users: an original HakuRiver 0.3 database, made here with
 //! Python's sqlite3 exactly as the original's peewee models create it, is brought into ours by
 //! `hakuriver-host import-hakuriver OLD.db` (idempotently), and by a host started on that very
