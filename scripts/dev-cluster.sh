@@ -19,17 +19,24 @@ trap stop INT TERM EXIT
 
 "$bin/hakuriver-host" "$@" &
 pids+=($!)
-for _ in $(seq 1 100); do
-  if "$bin/hakuriver" "$@" nodes >/dev/null 2>&1; then break; fi
-  kill -0 "${pids[0]}" 2>/dev/null || { echo "the host exited; see the log above" >&2; exit 1; }
-  sleep 0.2
-done
+# Waits (up to 60 s) until the command given succeeds, while host and runner still run.
+wait_until() {
+  local what=$1; shift
+  for _ in $(seq 1 300); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    for pid in "${pids[@]}"; do
+      kill -0 "$pid" 2>/dev/null || { echo "a daemon exited while waiting for $what; see the log above" >&2; exit 1; }
+    done
+    sleep 0.2
+  done
+  echo "timed out after 60 s waiting for $what; see the log above" >&2
+  exit 1
+}
+node_online() { "$bin/hakuriver" "$@" node list --json | grep -q '"status": *"online"'; }
+wait_until "the host" "$bin/hakuriver" "$@" health
 "$bin/hakuriver-runner" "$@" &
 pids+=($!)
-for _ in $(seq 1 100); do
-  [[ "$("$bin/hakuriver" "$@" nodes 2>/dev/null | wc -l)" -gt 1 ]] && break
-  sleep 0.2
-done
+wait_until "the runner's node to be online" node_online "$@"
 echo
 echo "HakuRiver is running: one host and one runner on this machine."
 echo "  Dashboard:  $("$bin/hakuriver" "$@" dashboard)"

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Installs what building, running and testing HakuRiver needs, and only what is missing:
-#   - Debian packages: Docker engine (docker.io), Chromium (browser tests), busybox-static and
-#     debootstrap (test images), openssh-client (`hakuriver ssh`, VPS tests), systemd (only its
-#     `systemd-analyze verify` for the units `hakuriver init service` writes; nothing is started),
-#     util-linux (setpriv, to run daemons as another user in tests; mount for the fault suite's
-#     small disks), iproute2 (the fault suite's network namespaces), postgresql (the PostgreSQL
-#     suite starts its own throwaway server; the package's own cluster is not used), nginx (the
-#     reverse-proxy test runs its own instance from docs/nginx/hakuriver.conf), build tools; then starts
-#     dockerd if its socket does not answer
+# Installs what building and running HakuRiver needs, and only what is missing:
+#   - Debian packages: Docker engine (docker.io; dockerd is started if its socket does not
+#     answer), busybox-static (the default environment on a machine without a registry),
+#     openssh-client (`hakuriver ssh`), build tools
 #   - the Rust wasm32 target and wasm-bindgen-cli (pinned: it must equal the wasm-bindgen crate)
 #   - npm packages: binaryen (wasm-opt for release builds), xterm.js and its fit addon (the
-#     dashboard's terminal) and, in end2end/, playwright-core
-#     (which drives Debian's Chromium; no browser download)
+#     dashboard's terminal)
+# With --tests (scripts/test-all.sh), also what the test suites need:
+#   - Chromium and, in end2end/, playwright-core (which drives it; no browser download),
+#     debootstrap (the Debian sshd test image), systemd (only `systemd-analyze verify` for the
+#     units `hakuriver init service` writes), util-linux (setpriv; mount for the fault suite's
+#     small disks), iproute2 (the fault suite's network namespaces), postgresql (a throwaway
+#     server per run), nginx (the reverse-proxy test), docker-registry and apache2-utils (a real
+#     registry behind a login for the registry-image tests)
 #   - for the fuzz suites: a pinned nightly Rust and cargo-fuzz (cargo-fuzz targets in fuzz/),
 #     and schemathesis (PyPI, pinned) in a virtual environment under $HAKURIVER_TOOLS_DIR
 #     (default /var/cache/hakuriver-tools) for the API fuzzing
@@ -25,7 +26,17 @@ FUZZ_TOOLCHAIN=nightly-2026-10-30
 CARGO_FUZZ_VERSION=0.13.1
 SCHEMATHESIS_VERSION=4.32.5
 TOOLS_DIR=${HAKURIVER_TOOLS_DIR:-/var/cache/hakuriver-tools}
-APT_PACKAGES=(docker.io chromium busybox-static debootstrap openssh-client ca-certificates pkg-config gcc libc6-dev make systemd util-linux postgresql nginx python3-venv iproute2 docker-registry apache2-utils)
+# What building and running a cluster needs; `--tests` adds what the test suites need.
+APT_PACKAGES=(docker.io busybox-static openssh-client ca-certificates pkg-config gcc libc6-dev make)
+TEST_PACKAGES=(chromium debootstrap systemd util-linux postgresql nginx python3-venv iproute2 docker-registry apache2-utils)
+tests=no
+for arg in "$@"; do
+  case $arg in
+    --tests) tests=yes ;;
+    *) echo "usage: scripts/setup.sh [--tests]" >&2; exit 2 ;;
+  esac
+done
+if [[ $tests == yes ]]; then APT_PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -65,13 +76,19 @@ if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VER
   cargo install --locked --force wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-# npm packages: binaryen's wasm-opt (release builds) at the top, playwright-core in end2end/.
-for dir in . end2end; do
+# npm packages: binaryen's wasm-opt (release builds) and xterm.js at the top; with --tests,
+# playwright-core in end2end/.
+npm_dirs=(.)
+if [[ $tests == yes ]]; then npm_dirs+=(end2end); fi
+for dir in "${npm_dirs[@]}"; do
   if [[ ! -f $dir/node_modules/.package-lock.json || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
     say "installing npm packages in $dir"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 done
+
+# The rest serves only the test suites.
+[[ $tests == yes ]] || return 0 2>/dev/null || exit 0
 
 if ! rustup toolchain list | grep -q "^$FUZZ_TOOLCHAIN"; then
   say "installing the Rust toolchain for cargo-fuzz ($FUZZ_TOOLCHAIN)"

@@ -34,7 +34,7 @@ for dir in . "${TMPDIR:-/tmp}"; do
     exit 1
   fi
 done
-scripts/setup.sh
+scripts/setup.sh --tests
 scripts/build.sh
 
 logs=$(mktemp -d)
