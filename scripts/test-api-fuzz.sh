@@ -7,14 +7,14 @@
 # be refused, never accepted). Any 5xx fails (scripts/fuzz/hakuriver_checks.py; the one exception is the original's
 # documented 503 for a submit no target took), as does a panic in the host's log, or fewer
 # than MIN_CASES cases in all.
-# Needs: target/debug/hakuriver-host (cargo build --bins) and scripts/setup.sh's schemathesis.
+# Needs: target/debug/hakuriver-host (cargo build --bins) and scripts/setup.sh --tests's schemathesis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEED=${FUZZ_SEED:-20261126}
 EXAMPLES=${FUZZ_EXAMPLES:-100}
 MIN_CASES=2000
 ST=${HAKURIVER_TOOLS_DIR:-/var/cache/hakuriver-tools}/schemathesis/bin/schemathesis
-[[ -x $ST ]] || { echo "schemathesis missing at $ST: run scripts/setup.sh" >&2; exit 1; }
+[[ -x $ST ]] || { echo "schemathesis missing at $ST: run scripts/setup.sh --tests" >&2; exit 1; }
 
 work=$(mktemp -d)
 host_pid=

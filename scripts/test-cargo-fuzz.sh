@@ -3,7 +3,7 @@
 # time each, with a fixed seed, from the checked-in seed corpus (new inputs go to a temporary
 # copy, so the checkout stays clean). A crash, a panic or a failed property fails the target;
 # libFuzzer leaves the input under fuzz/artifacts/.
-# Needs scripts/setup.sh's nightly toolchain and cargo-fuzz.
+# Needs scripts/setup.sh --tests' nightly toolchain and cargo-fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLCHAIN=nightly-2026-10-30

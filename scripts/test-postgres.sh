@@ -3,12 +3,12 @@
 # in a temporary folder, trust authentication on 127.0.0.1 and a free port), runs the host's
 # store tests against it (the same tests run on SQLite in the unit suite) and the real host and
 # runner binaries with `[database] url` pointing at it, then stops and removes the server.
-# Needs root (the server runs as the `postgres` user). scripts/setup.sh installs the package.
+# Needs root (the server runs as the `postgres` user). scripts/setup.sh --tests installs the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[[ -x "$pg_bin/initdb" ]] || { echo "PostgreSQL is not installed: run scripts/setup.sh" >&2; exit 1; }
+[[ -x "$pg_bin/initdb" ]] || { echo "PostgreSQL is not installed: run scripts/setup.sh --tests" >&2; exit 1; }
 dir=$(mktemp -d /tmp/hakuriver-pg.XXXXXX)
 chown postgres "$dir"
 port=
