@@ -8,18 +8,19 @@ mod forward;
 pub mod images;
 mod log_findings;
 pub mod native;
+mod task_image;
 pub mod vps;
 mod vps_power;
+mod vps_run;
 mod vps_save;
 
 use std::collections::{HashMap, HashSet};
 
-use futures::StreamExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hakuriver_model::task::{vps_container_name, TaskInfo, TaskStatusUpdate, NO_CONTAINER, VPS};
+use hakuriver_model::task::{TaskInfo, TaskStatusUpdate, NO_CONTAINER, VPS};
 use hakuriver_model::TaskId;
 use tokio::sync::Mutex;
 
@@ -47,9 +48,6 @@ fn status_update(id: TaskId, status: &str, exit_code: Option<i64>, message: Opti
         progress: None,
     }
 }
-
-/// How often a runner pulling a task's image tells the host how far it is.
-const PULL_REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// How long a restarted Docker engine gets to bring a VPS back by its restart policy.
 const VPS_ENGINE_RESTART_GRACE: Duration = Duration::from_secs(20);
@@ -240,170 +238,6 @@ impl Executor {
             tokio::fs::create_dir_all(dir).await.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         Ok(())
-    }
-
-    /// The Docker engine and the task's environment image, loaded when needed.
-    async fn docker_for(&self, task: &TaskInfo) -> Result<&DockerRunner, String> {
-        let (Some(docker), Some(images)) = (&self.docker, &self.images) else {
-            return Err(format!("Docker is not available on node {}: {}", self.node, self.docker_problem));
-        };
-        let env = task.docker_image_name.strip_prefix("hakuriver/").and_then(|r| r.strip_suffix(":base"));
-        if let Some(env) = env {
-            if let Err(e) = images.ensure(env, &task.docker_image_name).await {
-                return Err(format!("Docker image sync check/load failed for task {}: {e}", task.task_id));
-            }
-            return Ok(docker);
-        }
-        // A registry image: pulled once on this node, its progress shown with the task.
-        let (id, image) = (task.task_id, task.docker_image_name.clone());
-        let mut last = std::time::Instant::now() - PULL_REPORT_EVERY;
-        let reports = tokio::sync::mpsc::unbounded_channel::<String>();
-        let (tell, mut told) = reports;
-        let reporter = {
-            let this = self.clone();
-            tokio::spawn(async move {
-                while let Some(progress) = told.recv().await {
-                    let mut update = status_update(id, "assigning", None, None);
-                    update.progress = Some(progress);
-                    let _ = this.host.update(&update).await;
-                }
-            })
-        };
-        let pulled = images
-            .ensure_pulled(&image, |done, total| {
-                if last.elapsed() >= PULL_REPORT_EVERY {
-                    last = std::time::Instant::now();
-                    let _ = tell.send(images::pull_progress(&image, done, total));
-                }
-            })
-            .await;
-        drop(tell);
-        let _ = reporter.await;
-        pulled.map_err(|e| {
-            format!("{e}. Set its registry's login in [registries] on node {} if it needs one.", self.node)
-        })?;
-        Ok(docker)
-    }
-
-    /// A VPS: start its container, wait for sshd, report `running` with the port, then watch it
-    /// until it ends.
-    async fn run_vps(&self, task: &TaskInfo) -> Outcome {
-        let failed = |m: String| ("failed", None, Some(m));
-        let paths = self.paths(task.task_id);
-        if let Err(e) = self.prepare_dirs(&paths).await {
-            return failed(e);
-        }
-        let docker = match self.docker_for(task).await {
-            Ok(d) => d,
-            Err(e) => return failed(e),
-        };
-        let numa = task.target_numa_node_id.and_then(|_| numa::detect(&self.numa_root));
-        let spec = match vps::vps_container_spec(task, &self.node, &paths, numa.as_ref(), &self.vps_bind_ip) {
-            Ok(spec) => spec,
-            Err(e) => return failed(e),
-        };
-        if self.was_killed(task.task_id).await {
-            return ("killed", Some(-9), Some("Killed before start.".into()));
-        }
-        let name = vps_container_name(task.task_id);
-        match vps::start(&docker.docker, &name, spec).await {
-            Ok(true) => tracing::info!(task = %task.task_id, "VPS started again in its kept container"),
-            Ok(false) => {}
-            Err(e) => {
-                docker.remove(&name).await;
-                return failed(format!("Unexpected error launching VPS {}: {e}", task.task_id));
-            }
-        }
-        {
-            let mut table = self.table.lock().await;
-            let entry = table.tasks.entry(task.task_id).or_default();
-            entry.container = Some(name.clone());
-            entry.vps = true;
-        }
-        let ready = vps::wait_ready(&docker.docker, &name, &self.connect_ip(), self.vps_ready_timeout).await;
-        let port = match ready {
-            Ok(port) => port,
-            Err(_) if self.was_killed(task.task_id).await => {
-                docker.remove(&name).await;
-                return ("killed", Some(-9), Some("Killed by request.".into()));
-            }
-            Err(reason) => {
-                tracing::warn!(task = %task.task_id, reason, "VPS did not come up");
-                docker.remove(&name).await;
-                return failed(reason);
-            }
-        };
-        if let Err(e) = vps::keep_running(&docker.docker, &name).await {
-            tracing::warn!(task = %task.task_id, error = %e, "cannot set the VPS restart policy");
-        }
-        tracing::info!(task = %task.task_id, port, "VPS running");
-        self.watch_vps(task.task_id, name, port, "running").await
-    }
-
-    /// Where this runner connects to check a VPS's sshd.
-    fn connect_ip(&self) -> String {
-        match self.vps_bind_ip.parse::<std::net::IpAddr>() {
-            Ok(ip) if ip.is_unspecified() => "127.0.0.1".into(),
-            _ => self.vps_bind_ip.clone(),
-        }
-    }
-
-    /// Reports the VPS as `status` with its port, then follows its container: Docker restarts it
-    /// after a crash (the port is re-read and re-reported if it moved); it ends when it is
-    /// removed (killed) or stops for good.
-    async fn watch_vps(&self, id: TaskId, name: String, mut port: u16, status: &'static str) -> Outcome {
-        let Some(docker) = &self.docker else { return ("failed", None, Some("Docker went away".into())) };
-        if self.report_with_port(id, status, Some(port)).await.as_deref() == Some("Task already in a final state") {
-            // The host ended this VPS meanwhile: it must not keep running.
-            docker.remove(&name).await;
-            return ("killed", Some(-9), Some("Ended by the host.".into()));
-        }
-        loop {
-            let options =
-                bollard::query_parameters::WaitContainerOptionsBuilder::new().condition("not-running").build();
-            let _ = docker.docker.wait_container(&name, Some(options)).next().await;
-            if self.was_killed(id).await {
-                docker.remove(&name).await;
-                return ("killed", Some(-9), Some("Killed by request.".into()));
-            }
-            if self.was_stopped(id).await {
-                return ("shut_off", None, Some(vps_power::SHUT_OFF_NOTE.into()));
-            }
-            // A crash: Docker restarts the container after a moment (its restart policy). A
-            // restarted engine does the same for it once it is back: it gets longer.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let mut grace = Duration::ZERO;
-            let (info, state) = loop {
-                let info = match docker.docker.inspect_container(&name, None).await {
-                    Ok(info) => info,
-                    Err(_) if self.was_killed(id).await => {
-                        return ("killed", Some(-9), Some("Killed by request.".into()))
-                    }
-                    Err(_) if docker.came_back(&name).await => {
-                        grace = VPS_ENGINE_RESTART_GRACE;
-                        continue;
-                    }
-                    Err(e) => return ("failed", None, Some(format!("The VPS container is gone: {e}"))),
-                };
-                let state = info.state.clone().unwrap_or_default();
-                if state.running == Some(true) || state.restarting == Some(true) || grace.is_zero() {
-                    break (info, state);
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                grace = grace.saturating_sub(Duration::from_millis(500));
-            };
-            if state.running == Some(true) || state.restarting == Some(true) {
-                if let Some(now) = vps::published_port(&info).filter(|p| *p != port) {
-                    port = now;
-                    tracing::info!(task = %id, port, "VPS restarted on a new port");
-                    self.report_with_port(id, "running", Some(port)).await;
-                }
-                continue;
-            }
-            let code = state.exit_code.unwrap_or(-1);
-            docker.remove(&name).await;
-            return ("failed", Some(code), Some(format!("The VPS container stopped (exit code {code}).")));
-        }
     }
 
     fn paths(&self, id: TaskId) -> TaskPaths {
