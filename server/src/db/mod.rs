@@ -7,6 +7,7 @@ pub mod backup;
 pub mod nodes;
 pub mod original;
 pub mod snapshots;
+pub mod task_queue;
 pub mod tasks;
 
 use std::path::Path;

@@ -26,6 +26,7 @@ use super::runner_client::{RunnerClient, RunnerError};
 use super::submit_request::{check_for, CheckedSubmit, SubmitDefaults, SubmitRefusal};
 use super::{local_time, now_ms, ServiceError};
 use crate::db::nodes as node_store;
+use crate::db::task_queue as queue;
 use crate::db::tasks::{self as store, StatusChange, TaskFilter, TaskRow};
 use crate::db::Pool;
 use crate::ids::IdGenerator;
@@ -331,7 +332,7 @@ impl TaskService {
         let first_new = written.iter().find_map(|w| w.created.first()).map(|(row, _)| row.task_id);
         let behind_others = queued.iter().all(|q| q.checked.queue)
             && match first_new {
-                Some(id) => store::pending_before(&mut tx, id).await?,
+                Some(id) => queue::pending_before(&mut tx, id).await?,
                 None => true,
             };
         let pass = if behind_others {
@@ -407,9 +408,9 @@ impl TaskService {
     /// twice.
     pub async fn redispatch_assigning(&self) -> Result<(), ServiceError> {
         let mut again = Vec::new();
-        for task in store::assigning(&self.inner.pool).await? {
+        for task in queue::assigning(&self.inner.pool).await? {
             let Some(node) = self.node_of(&task).await? else { continue };
-            if store::renew_assignment(&self.inner.pool, task.task_id, now_ms()).await? {
+            if queue::renew_assignment(&self.inner.pool, task.task_id, now_ms()).await? {
                 again.push((task, node));
             }
         }
@@ -432,7 +433,7 @@ impl TaskService {
                 while matches!(sent, Err(RunnerError::NotListening(_))) && tries < DISPATCH_TRIES {
                     tokio::time::sleep(DISPATCH_RETRY).await;
                     // Killed meanwhile, or no longer ours: nothing to send.
-                    if !matches!(store::renew_assignment(&this.inner.pool, task.task_id, now_ms()).await, Ok(true)) {
+                    if !matches!(queue::renew_assignment(&this.inner.pool, task.task_id, now_ms()).await, Ok(true)) {
                         return;
                     }
                     tries += 1;
@@ -740,7 +741,7 @@ impl TaskService {
     }
 
     pub async fn cores_in_use(&self) -> Result<HashMap<String, u32>, ServiceError> {
-        Ok(store::cores_in_use(&self.inner.pool).await?)
+        Ok(queue::cores_in_use(&self.inner.pool).await?)
     }
 }
 
@@ -841,7 +842,7 @@ async fn capacities(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
 ) -> Result<Vec<(NodeCapacity, node_store::NodeRow)>, ServiceError> {
     let nodes: Vec<node_store::NodeRow> = node_store::list(&mut **tx).await?;
-    let mut usage = store::usage(tx).await?;
+    let mut usage = queue::usage(tx).await?;
     Ok(nodes
         .into_iter()
         .map(|n| {
@@ -995,7 +996,7 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, plan: Plan) -> Result<
     let now = now_ms();
     let mut pass = Pass { placed: Vec::new(), failed: Vec::new() };
     for (mut task, node, gpus) in plan.assign {
-        if store::assign(tx, task.task_id, &node.hostname, &gpus, now).await? {
+        if queue::assign(tx, task.task_id, &node.hostname, &gpus, now).await? {
             task.status = TaskStatus::Assigning;
             task.assigned_node = Some(node.hostname.clone());
             task.required_gpus = gpus;
@@ -1013,7 +1014,7 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, plan: Plan) -> Result<
 
 /// Reads the queue and the nodes' capacity, and plans.
 async fn plan_from(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Plan, ServiceError> {
-    let pending = store::pending(tx).await?;
+    let pending = queue::pending(tx).await?;
     if pending.is_empty() {
         return Ok(Plan::default());
     }

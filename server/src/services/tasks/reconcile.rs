@@ -10,6 +10,7 @@ use hakuriver_model::{TaskId, TaskStatus};
 
 use super::TaskService;
 use crate::db::nodes as node_store;
+use crate::db::task_queue as queue;
 use crate::db::tasks::{self as store, StatusChange, TaskRow};
 use crate::services::node_reports::Report;
 use crate::services::{now_ms, ServiceError};
@@ -57,13 +58,13 @@ impl TaskService {
                 Verdict::Holds => {
                     held = held.saturating_add(task.required_cores);
                     if task.assignment_suspicion_count > 0 {
-                        store::set_suspicion(&self.inner.pool, task.task_id, 0).await?;
+                        queue::set_suspicion(&self.inner.pool, task.task_id, 0).await?;
                     }
                 }
                 Verdict::InGrace => held = held.saturating_add(task.required_cores),
                 Verdict::Suspect(count) => {
                     held = held.saturating_add(task.required_cores);
-                    store::set_suspicion(&self.inner.pool, task.task_id, count).await?;
+                    queue::set_suspicion(&self.inner.pool, task.task_id, count).await?;
                 }
                 Verdict::Missing => {
                     let message = if task.status == TaskStatus::Assigning {

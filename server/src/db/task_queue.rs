@@ -1,0 +1,114 @@
+//! The queue's side of the `tasks` table: what waits, what each node holds, and assignments with
+//! their suspicion counts. The placement itself is `scheduler` (pure); `services::tasks` runs it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use hakuriver_model::TaskId;
+use sqlx::{Any, Transaction};
+
+use super::tasks::{json, sql_id, RawTask, TaskRow, COLUMNS};
+use super::{DbError, Pool};
+
+/// Pending tasks in submission order (ids grow with time).
+pub async fn pending(tx: &mut Transaction<'_, Any>) -> Result<Vec<TaskRow>, DbError> {
+    let rows: Vec<RawTask> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE status = 'pending' ORDER BY task_id"))
+            .fetch_all(&mut **tx)
+            .await?;
+    rows.into_iter().map(TaskRow::try_from).collect()
+}
+
+/// Whether a task submitted before `id` still waits in the queue.
+pub async fn pending_before(tx: &mut Transaction<'_, Any>, id: TaskId) -> Result<bool, DbError> {
+    let older: Option<i64> =
+        sqlx::query_scalar("SELECT task_id FROM tasks WHERE status = 'pending' AND task_id < $1 LIMIT 1")
+            .bind(sql_id(id))
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(older.is_some())
+}
+
+/// Resources held per node: (cores, memory bytes, GPU ids) of tasks holding resources.
+pub async fn usage(tx: &mut Transaction<'_, Any>) -> Result<HashMap<String, (u32, u64, BTreeSet<u32>)>, DbError> {
+    let rows: Vec<(String, i64, Option<i64>, String)> = sqlx::query_as(
+        "SELECT assigned_node, required_cores, required_memory_bytes, required_gpus FROM tasks
+         WHERE status IN ('assigning', 'running', 'paused') AND assigned_node IS NOT NULL",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut usage: HashMap<String, (u32, u64, BTreeSet<u32>)> = HashMap::new();
+    for (node, cores, memory, gpus) in rows {
+        let entry = usage.entry(node).or_default();
+        entry.0 += u32::try_from(cores).unwrap_or(0);
+        entry.1 += memory.and_then(|m| u64::try_from(m).ok()).unwrap_or(0);
+        let gpus: Vec<u32> = serde_json::from_str(&gpus).unwrap_or_default();
+        entry.2.extend(gpus);
+    }
+    Ok(usage)
+}
+
+/// Cores in use per node, for `GET /nodes`.
+pub async fn cores_in_use(pool: &Pool) -> Result<HashMap<String, u32>, DbError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT assigned_node, CAST(SUM(required_cores) AS BIGINT) FROM tasks
+         WHERE status IN ('assigning', 'running', 'paused') AND assigned_node IS NOT NULL GROUP BY assigned_node",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(n, c)| (n, u32::try_from(c).unwrap_or(0))).collect())
+}
+
+/// Moves a pending task to `assigning` on `node` with the GPUs chosen for it.
+pub async fn assign(
+    tx: &mut Transaction<'_, Any>,
+    task_id: TaskId,
+    node: &str,
+    gpus: &[u32],
+    now_ms: i64,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'assigning', assigned_node = $2, required_gpus = $3, assignment_suspicion_count = 0,
+            assigned_at_ms = $4
+         WHERE task_id = $1 AND status = 'pending'",
+    )
+    .bind(sql_id(task_id))
+    .bind(node)
+    .bind(json(&gpus))
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Every task placed but not yet confirmed by its runner (`assigning`), oldest first.
+pub async fn assigning(pool: &Pool) -> Result<Vec<TaskRow>, DbError> {
+    let rows: Vec<RawTask> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE status = 'assigning' ORDER BY task_id"))
+            .fetch_all(pool)
+            .await?;
+    rows.into_iter().map(TaskRow::try_from).collect()
+}
+
+/// Sets the suspicion count of a task (heartbeat reconciliation).
+/// A task still `assigning` is placed anew (its dispatch is being repeated): its grace starts
+/// again. Whether it was still `assigning`.
+pub async fn renew_assignment(pool: &Pool, task_id: TaskId, now_ms: i64) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE tasks SET assigned_at_ms = $2, assignment_suspicion_count = 0
+         WHERE task_id = $1 AND status = 'assigning'",
+    )
+    .bind(sql_id(task_id))
+    .bind(now_ms)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_suspicion(pool: &Pool, task_id: TaskId, count: u32) -> Result<(), DbError> {
+    sqlx::query("UPDATE tasks SET assignment_suspicion_count = $2 WHERE task_id = $1")
+        .bind(sql_id(task_id))
+        .bind(i64::from(count))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
