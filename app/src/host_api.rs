@@ -10,7 +10,7 @@ use hakuriver_model::env::{EnvContainer, EnvVersions, TarballList};
 use hakuriver_model::history::NodeSeries;
 use hakuriver_model::operation::Operation;
 use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
-use hakuriver_model::{NodeInfo, TaskId, TaskRequest, TaskView};
+use hakuriver_model::{ControlCommand, EnvAction, NodeInfo, TaskId, TaskRequest, TaskView};
 
 #[async_trait::async_trait]
 pub trait HostApi: Send + Sync + 'static {
@@ -22,7 +22,7 @@ pub trait HostApi: Send + Sync + 'static {
     /// The outer error is a failure of the host; the inner one names the field at fault.
     async fn submit(&self, request: TaskRequest) -> Result<Result<SubmitResponse, FieldError>, String>;
     /// `kill`, `pause` or `resume`; answers the host's message.
-    async fn task_action(&self, id: TaskId, action: String) -> Result<String, String>;
+    async fn task_action(&self, id: TaskId, action: ControlCommand) -> Result<String, String>;
     /// Environments a task can name: those with a tarball, newest first.
     async fn env_names(&self) -> Result<Vec<String>, String>;
     /// The port of the host's SSH proxy (for the `ssh -J` line of a VPS).
@@ -33,7 +33,7 @@ pub trait HostApi: Send + Sync + 'static {
     async fn task_counts(&self) -> Result<BTreeMap<String, u64>, String>;
     async fn env_containers(&self) -> Result<Vec<EnvContainer>, String>;
     /// `start`, `stop` or `delete` (a running one is stopped first) an env container.
-    async fn env_action(&self, name: String, action: String) -> Result<String, String>;
+    async fn env_action(&self, name: String, action: EnvAction) -> Result<String, String>;
     async fn create_env(&self, image: String, name: String) -> Result<String, String>;
     /// Starts create-tar; answers the operation's id.
     async fn create_tar(&self, name: String) -> Result<u64, String>;

@@ -7,7 +7,7 @@ use hakuriver_model::env::{EnvContainer, EnvVersions, TarballList};
 use hakuriver_model::history::NodeSeries;
 use hakuriver_model::operation::Operation;
 use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
-use hakuriver_model::{NodeInfo, TaskId, TaskRequest, TaskView};
+use hakuriver_model::{ControlCommand, NodeInfo, TaskId, TaskRequest, TaskView};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -43,7 +43,7 @@ pub async fn submit_task(request: TaskRequest) -> Result<Result<SubmitResponse, 
 }
 
 #[server(prefix = "/api/ui", endpoint = "task_action", input = Json)]
-pub async fn task_action(id: TaskId, action: String) -> Result<String, ServerFnError> {
+pub async fn task_action(id: TaskId, action: ControlCommand) -> Result<String, ServerFnError> {
     api()?.task_action(id, action).await.map_err(ServerFnError::new)
 }
 
@@ -73,7 +73,7 @@ pub async fn env_containers() -> Result<Vec<EnvContainer>, ServerFnError> {
 }
 
 #[server(prefix = "/api/ui", endpoint = "env_action", input = Json)]
-pub async fn env_action(name: String, action: String) -> Result<String, ServerFnError> {
+pub async fn env_action(name: String, action: hakuriver_model::EnvAction) -> Result<String, ServerFnError> {
     api()?.env_action(name, action).await.map_err(ServerFnError::new)
 }
 

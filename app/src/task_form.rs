@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use hakuriver_model::api::FieldError;
 use hakuriver_model::sshkey::parse_public_key;
-use hakuriver_model::task::{check_mount, is_env_var_name, is_valid_env_name, NO_CONTAINER, VPS};
+use hakuriver_model::task::{check_mount, is_env_var_name, is_valid_env_name, NO_CONTAINER};
+use hakuriver_model::TaskType;
 use hakuriver_model::{parse_bytes, Target, TaskRequest};
 
 /// `""` in the environment picker: the host's default environment.
@@ -138,7 +139,7 @@ impl TaskForm {
             return Err(err("container_name", "GPUs need a container: pick an environment"));
         }
         Ok(TaskRequest {
-            task_type: "command".into(),
+            task_type: TaskType::Command.as_str().into(),
             command: command.to_string(),
             arguments: lines(&self.arguments).map(str::to_string).collect(),
             env_vars,
@@ -169,7 +170,7 @@ impl VpsForm {
             line = format!("{line} {}", key.comment);
         }
         Ok(TaskRequest {
-            task_type: VPS.into(),
+            task_type: TaskType::Vps.as_str().into(),
             command: line,
             arguments: Vec::new(),
             env_vars: BTreeMap::new(),

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use hakuriver_model::task::TaskQuery;
-use hakuriver_model::{TaskId, TaskStatus, TaskView};
+use hakuriver_model::{TaskId, TaskStatus, TaskType, TaskView};
 
 /// Whether `task` belongs in a list loaded with `query` (the host's filters, client side).
 pub fn matches(query: &TaskQuery, task: &TaskView) -> bool {
-    let task_type = query.task_type.as_deref().unwrap_or("command");
-    if task.task_type != task_type {
+    let task_type = query.task_type.as_deref().unwrap_or(TaskType::Command.as_str());
+    if task.task_type.as_str() != task_type {
         return false;
     }
     if let Some(statuses) = query.status.as_deref().filter(|s| !s.is_empty()) {

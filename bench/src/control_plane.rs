@@ -17,7 +17,7 @@ use anyhow::{ensure, Context};
 use hakuriver_bench::{arg, percentiles, process_cpu_seconds, rss_mb};
 use hakuriver_host::db::{self, tasks::TaskRow, Location};
 use hakuriver_itest::{wait_for_node, ClusterDir};
-use hakuriver_model::{NodeStatus, TaskId, TaskStatus};
+use hakuriver_model::{NodeStatus, TaskId, TaskStatus, TaskType};
 use serde_json::json;
 
 /// `n` completed tasks, as a long-used cluster has them, written straight into the database.
@@ -33,7 +33,7 @@ async fn seed(path: &std::path::Path, n: u64) -> anyhow::Result<Vec<TaskId>> {
             let row = TaskRow {
                 task_id: id,
                 batch_id: Some(id),
-                task_type: "command".into(),
+                task_type: TaskType::Command,
                 command: "python".into(),
                 arguments: vec!["train.py".into(), format!("--seed={i}")],
                 env_vars: [("EPOCHS".to_string(), "10".to_string())].into(),

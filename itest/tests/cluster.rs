@@ -108,7 +108,22 @@ async fn bad_requests_get_json_errors_and_bare_paths_work() {
     let json = |r: reqwest::RequestBuilder| r.header("content-type", "application/json");
     let r = json(http.put(format!("{base}/heartbeat/ghost"))).body("{\"running_tasks\":[]}").send().await.unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"detail": "Node not registered"}));
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"detail": "Node not registered", "code": "not_registered"})
+    );
+    // A runner's report: a task the host never had is named by its code, an unknown status refused.
+    let update = |status: &str| serde_json::json!({"task_id": "424242", "status": status});
+    let r = http.post(format!("{base}/api/update")).json(&update("running")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"message": "Task ID not recognized", "code": "task_unknown"})
+    );
+    let r = http.post(format!("{base}/api/update")).json(&update("exploded")).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    let detail = r.json::<serde_json::Value>().await.unwrap()["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains("status") && detail.contains("exploded"), "{detail}");
     let r = json(http.put(format!("{base}/api/heartbeat/ghost"))).body("{\"running_tasks\": 5}").send().await.unwrap();
     assert_eq!(r.status(), 422);
 
@@ -240,6 +255,18 @@ async fn a_task_whose_runner_cannot_be_reached_fails_with_the_reason() {
     })
     .await;
     assert!(task["error_message"].as_str().unwrap().starts_with("Failed to contact runner"), "{task}");
+    // A late report about it changes nothing and says so by its code, as a kill does.
+    let update = serde_json::json!({"task_id": id, "status": "completed", "exit_code": 0});
+    let r = http.post(format!("{base}/api/update")).json(&update).send().await.unwrap();
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"message": "Task already in a final state", "code": "task_final"})
+    );
+    let r = http.post(format!("{base}/api/kill/{id}")).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "task_final");
+    let t: serde_json::Value = reqwest::get(format!("{base}/status/{id}")).await.unwrap().json().await.unwrap();
+    assert_eq!(t["status"], "failed", "still failed: {t}");
     // The reservation is released: the node shows no cores in use.
     let nodes = hakuriver_itest::nodes(&base).await.unwrap();
     assert_eq!(nodes[0].cores_in_use, CoresInUse::Count(0));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hakuriver_itest::images::{busybox_rootfs_tar, ensure_busybox, BUSYBOX_ENV};
 use hakuriver_itest::{follow_log, wait_for_final, wait_for_node, ClusterDir, Proc};
-use hakuriver_model::task::LogBytesDropped;
+use hakuriver_model::protocol::LogBytesDropped;
 use hakuriver_model::{NodeStatus, TaskStatus};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod node;
 pub mod operation;
 pub mod policy;
+pub mod protocol;
 pub mod sshkey;
 pub mod target;
 pub mod task;
@@ -27,5 +28,6 @@ pub use ids::TaskId;
 pub use node::{
     CoresInUse, GpuInfo, HeartbeatData, KilledTask, NodeInfo, NodeStatus, NumaNode, NumaTopology, RunnerInfo,
 };
+pub use protocol::{ControlCommand, EnvAction, ReplyCode, TaskType};
 pub use target::{Target, TargetError};
 pub use task::{TaskRequest, TaskStatus, TaskView};

@@ -9,6 +9,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::TaskId;
+use crate::protocol::{LogBytesDropped, TaskType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -139,12 +140,12 @@ pub fn transition(from: TaskStatus, to: TaskStatus) -> Transition {
 /// The one way back from a final state: a VPS marked `lost` because its node went silent, whose
 /// runner returns and reports its container still running. Its owner's machine kept running, so
 /// the record follows it. Command tasks stay lost (their runner stops what it finds of them).
-pub fn revives(task_type: &str, from: TaskStatus, to: TaskStatus) -> bool {
-    task_type == VPS && from == TaskStatus::Lost && to == TaskStatus::Running
+pub fn revives(task_type: TaskType, from: TaskStatus, to: TaskStatus) -> bool {
+    task_type == TaskType::Vps && from == TaskStatus::Lost && to == TaskStatus::Running
 }
 
 fn default_task_type() -> String {
-    "command".into()
+    TaskType::Command.as_str().into()
 }
 
 fn default_cores() -> u32 {
@@ -226,7 +227,7 @@ pub struct SubmitResponse {
 pub struct TaskView {
     pub task_id: TaskId,
     pub batch_id: Option<TaskId>,
-    pub task_type: String,
+    pub task_type: TaskType,
     pub command: String,
     pub arguments: Vec<String>,
     pub env_vars: BTreeMap<String, String>,
@@ -306,84 +307,6 @@ pub struct LogChunk {
     pub next_offset: u64,
 }
 
-/// What the host sends a runner's `POST /run` (the original's `TaskInfo`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskInfo {
-    pub task_id: TaskId,
-    #[serde(default = "default_task_type")]
-    pub task_type: String,
-    pub command: String,
-    #[serde(default)]
-    pub arguments: Vec<String>,
-    #[serde(default)]
-    pub env_vars: BTreeMap<String, String>,
-    #[serde(default)]
-    pub required_cores: u32,
-    #[serde(default)]
-    pub required_gpus: Vec<u32>,
-    pub stdout_path: String,
-    pub stderr_path: String,
-    #[serde(default)]
-    pub required_memory_bytes: Option<u64>,
-    #[serde(default)]
-    pub target_numa_node_id: Option<u32>,
-    /// `hakuriver/<env>:base`, or `"NULL"` to run without a container.
-    pub docker_image_name: String,
-    #[serde(default)]
-    pub docker_privileged: bool,
-    #[serde(default)]
-    pub docker_additional_mounts: Vec<String>,
-    /// Ours: the Unix user a task without a container must run as (the resource policy, for a
-    /// submitter not allowed the runner's own user); none: the runner's own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_as_user: Option<String>,
-    /// Ours: keep at most this many bytes of each of the task's logs (`[paths] max_log_bytes`);
-    /// what comes after is dropped and counted, and the file ends with one marker line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_log_bytes: Option<u64>,
-}
-
-/// How many bytes of a task's output were dropped past `[paths] max_log_bytes`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogBytesDropped {
-    pub stdout: u64,
-    pub stderr: u64,
-}
-
-/// `POST /update` body: a runner reports a task's new status.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskStatusUpdate {
-    pub task_id: TaskId,
-    pub status: String,
-    #[serde(default)]
-    pub exit_code: Option<i64>,
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default, with = "crate::time::opt")]
-    pub started_at: Option<NaiveDateTime>,
-    #[serde(default, with = "crate::time::opt")]
-    pub completed_at: Option<NaiveDateTime>,
-    /// Ours: a VPS's published sshd port on the runner (sent with `running`, and again whenever it
-    /// changes, e.g. after a restart).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssh_port: Option<u16>,
-    /// Ours, with a final status: output dropped past the task's `max_log_bytes`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_bytes_dropped: Option<LogBytesDropped>,
-    /// Ours, with the status the task has now: what its runner is doing before it starts
-    /// (`pulling IMAGE: 12.0 MB of 45.0 MB`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress: Option<String>,
-}
-
-/// Runner `POST /kill`, `/pause`, `/resume` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskControl {
-    pub task_id: TaskId,
-    #[serde(default)]
-    pub unit_name: String,
-}
-
 /// Where a task's output lives under the shared folder: `task_outputs/<id>.out` and
 /// `task_errors/<id>.err` (the original's layout). Host and runners compute it alike.
 pub fn log_paths(shared_dir: &std::path::Path, id: TaskId) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -402,9 +325,6 @@ pub fn task_container_name(id: TaskId) -> String {
 pub fn vps_container_name(id: TaskId) -> String {
     format!("hakuriver-vps-{id}")
 }
-
-/// `task_type` of a VPS task.
-pub const VPS: &str = "vps";
 
 /// The image of an environment: `hakuriver/<env>:base`.
 pub fn env_image(env: &str) -> String {
@@ -473,11 +393,11 @@ mod tests {
 
     #[test]
     fn only_a_lost_vps_comes_back() {
-        assert!(revives(VPS, TaskStatus::Lost, TaskStatus::Running));
-        assert!(!revives("command", TaskStatus::Lost, TaskStatus::Running));
-        assert!(!revives(VPS, TaskStatus::Killed, TaskStatus::Running));
-        assert!(!revives(VPS, TaskStatus::Failed, TaskStatus::Running));
-        assert!(!revives(VPS, TaskStatus::Lost, TaskStatus::Completed));
+        assert!(revives(TaskType::Vps, TaskStatus::Lost, TaskStatus::Running));
+        assert!(!revives(TaskType::Command, TaskStatus::Lost, TaskStatus::Running));
+        assert!(!revives(TaskType::Vps, TaskStatus::Killed, TaskStatus::Running));
+        assert!(!revives(TaskType::Vps, TaskStatus::Failed, TaskStatus::Running));
+        assert!(!revives(TaskType::Vps, TaskStatus::Lost, TaskStatus::Completed));
     }
 
     use TaskStatus::*;

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use hakuriver_model::api::{ErrorDetail, Message};
-use hakuriver_model::task::TaskStatusUpdate;
-use hakuriver_model::{HeartbeatData, RunnerInfo};
+use hakuriver_model::protocol::TaskStatusUpdate;
+use hakuriver_model::{HeartbeatData, ReplyCode, RunnerInfo};
 use reqwest::StatusCode;
 
 #[derive(Debug, thiserror::Error)]
@@ -12,12 +12,13 @@ pub enum HostError {
     #[error("cannot reach the host at {url}: {source}")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("host answered {status}: {detail}")]
-    Rejected { status: StatusCode, detail: String },
+    Rejected { status: StatusCode, detail: String, code: Option<ReplyCode> },
 }
 
 pub enum HeartbeatOutcome {
     Accepted,
-    /// The host does not know this node (404): register again.
+    /// The host does not know this node (`not_registered`; an original host's plain 404):
+    /// register again.
     NotRegistered,
 }
 
@@ -74,21 +75,26 @@ impl HostClient {
         let url = format!("{}/api/heartbeat/{hostname}", self.base);
         let response =
             self.http.put(&url).json(data).send().await.map_err(|source| HostError::Unreachable { url, source })?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(HeartbeatOutcome::NotRegistered);
+        match check(response).await {
+            Ok(_) => Ok(HeartbeatOutcome::Accepted),
+            Err(HostError::Rejected { code: Some(ReplyCode::NotRegistered), .. })
+            | Err(HostError::Rejected { status: StatusCode::NOT_FOUND, code: None, .. }) => {
+                Ok(HeartbeatOutcome::NotRegistered)
+            }
+            Err(e) => Err(e),
         }
-        check(response).await.map(|_| HeartbeatOutcome::Accepted)
     }
 }
 
 impl HostClient {
-    /// `POST /api/update`; returns the host's message (e.g. "Task already in a final state").
-    pub async fn update(&self, update: &TaskStatusUpdate) -> Result<String, HostError> {
+    /// `POST /api/update`; returns the host's reply (its `code` says whether the task already
+    /// ended).
+    pub async fn update(&self, update: &TaskStatusUpdate) -> Result<Message, HostError> {
         let url = format!("{}/api/update", self.base);
         let response =
             self.http.post(&url).json(update).send().await.map_err(|source| HostError::Unreachable { url, source })?;
         let response = check(response).await?;
-        Ok(response.json::<Message>().await.map(|m| m.message).unwrap_or_default())
+        Ok(response.json::<Message>().await.unwrap_or_else(|_| Message::new("")))
     }
 }
 
@@ -98,6 +104,9 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, HostErr
         return Ok(response);
     }
     let body = response.text().await.unwrap_or_default();
-    let detail = serde_json::from_str::<ErrorDetail>(&body).map(|d| d.detail).unwrap_or(body);
-    Err(HostError::Rejected { status, detail })
+    let (detail, code) = match serde_json::from_str::<ErrorDetail>(&body) {
+        Ok(e) => (e.detail, e.code),
+        Err(_) => (body, None),
+    };
+    Err(HostError::Rejected { status, detail, code })
 }

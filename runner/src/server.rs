@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hakuriver_model::api::{ErrorDetail, Message};
-use hakuriver_model::task::{TaskControl, TaskInfo};
+use hakuriver_model::protocol::{TaskControl, TaskInfo};
 use hakuriver_support::request_rules::{write_headers_ok, Accepts, PublicNames};
 use serde::Serialize;
 

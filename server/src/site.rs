@@ -18,7 +18,7 @@ use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, TarballL
 use hakuriver_model::history::NodeSeries;
 use hakuriver_model::operation::Operation;
 use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
-use hakuriver_model::{NodeInfo, TaskId, TaskRequest, TaskView};
+use hakuriver_model::{ControlCommand, EnvAction, NodeInfo, TaskId, TaskRequest, TaskView};
 
 use crate::api::ApiError;
 use crate::services::{ServiceError, Services};
@@ -142,13 +142,8 @@ impl hakuriver_app::HostApi for Acting {
         }
     }
 
-    async fn task_action(&self, id: TaskId, action: String) -> Result<String, String> {
-        match action.as_str() {
-            "kill" => self.tasks.kill(id, self.needs(Role::User)?).await,
-            "pause" | "resume" | "stop" | "start" => self.tasks.control(id, &action, self.needs(Role::User)?).await,
-            _ => return Err(format!("unknown action {action:?}")),
-        }
-        .map_err(|e| e.to_string())
+    async fn task_action(&self, id: TaskId, action: ControlCommand) -> Result<String, String> {
+        self.tasks.control(id, action, self.needs(Role::User)?).await.map_err(|e| e.to_string())
     }
 
     async fn env_names(&self) -> Result<Vec<String>, String> {
@@ -178,13 +173,12 @@ impl hakuriver_app::HostApi for Acting {
         self.envs.list_containers().await.map_err(|e| e.to_string())
     }
 
-    async fn env_action(&self, name: String, action: String) -> Result<String, String> {
+    async fn env_action(&self, name: String, action: EnvAction) -> Result<String, String> {
         self.needs(Role::Operator)?;
-        match action.as_str() {
-            "start" => self.envs.start(&name).await.map(|()| format!("Container '{name}' started.")),
-            "stop" => self.envs.stop(&name).await.map(|()| format!("Container '{name}' stopped.")),
-            "delete" => self.envs.delete(&name, true).await.map(|()| format!("Container '{name}' deleted.")),
-            _ => return Err(format!("unknown action {action:?}")),
+        match action {
+            EnvAction::Start => self.envs.start(&name).await.map(|()| format!("Container '{name}' started.")),
+            EnvAction::Stop => self.envs.stop(&name).await.map(|()| format!("Container '{name}' stopped.")),
+            EnvAction::Delete => self.envs.delete(&name, true).await.map(|()| format!("Container '{name}' deleted.")),
         }
         .map_err(|e| e.to_string())
     }

@@ -8,6 +8,7 @@ use hakuriver_model::auth::Role;
 use hakuriver_model::env::{EnvContainer, EnvVersions, TarballList};
 use hakuriver_model::operation::{Operation, OperationState};
 use hakuriver_model::task::is_valid_env_name;
+use hakuriver_model::EnvAction;
 use leptos::prelude::*;
 
 use crate::server_fns::{
@@ -137,7 +138,7 @@ fn ContainerRow(
     let running = c.status == "running";
     let message = RwSignal::new(None::<String>);
     let confirm_delete = RwSignal::new(false);
-    let act = Action::new(move |(name, action): &(String, &'static str)| env_action(name.clone(), action.to_string()));
+    let act = Action::new(move |(name, action): &(String, EnvAction)| env_action(name.clone(), *action));
     Effect::new(move |_| {
         if let Some(result) = act.value().get() {
             match result {
@@ -163,7 +164,7 @@ fn ContainerRow(
         }
     };
     let n = StoredValue::new(name.clone());
-    let button = move |action: &'static str, label: &'static str| {
+    let button = move |action: EnvAction, label: &'static str| {
         view! { <button type="button" class=format!("action-{action}") on:click=move |_| { act.dispatch((n.get_value(), action)); }>{label}</button> }
     };
     view! {
@@ -173,8 +174,8 @@ fn ContainerRow(
             <td>{c.status.clone()}</td>
             <td>
                 <span class="actions" hidden=!crate::session::may(Role::Operator)>
-                    {(!running).then(|| button("start", "Start"))}
-                    {running.then(|| button("stop", "Stop"))}
+                    {(!running).then(|| button(EnvAction::Start, "Start"))}
+                    {running.then(|| button(EnvAction::Stop, "Stop"))}
                     {(running && crate::session::may(Role::Admin)).then(|| view! {
                         <button type="button" class="action-terminal" on:click=move |_| terminal.set(Some(n.get_value()))>"Terminal"</button>
                     })}
@@ -183,7 +184,7 @@ fn ContainerRow(
                     {move || if confirm_delete.get() {
                         view! {
                             <span class="confirm" role="group" aria-label="Confirm">"delete? "
-                                <button type="button" class="danger" on:click=move |_| { act.dispatch((n.get_value(), "delete")); }>"Yes"</button>
+                                <button type="button" class="danger" on:click=move |_| { act.dispatch((n.get_value(), EnvAction::Delete)); }>"Yes"</button>
                                 <button type="button" on:click=move |_| confirm_delete.set(false)>"No"</button>
                             </span>
                         }.into_any()

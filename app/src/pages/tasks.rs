@@ -7,7 +7,7 @@
 use hakuriver_model::api::FieldError;
 use hakuriver_model::auth::Role;
 use hakuriver_model::task::TaskQuery;
-use hakuriver_model::{NodeInfo, NodeStatus, TaskId, TaskStatus, TaskView};
+use hakuriver_model::{ControlCommand, NodeInfo, NodeStatus, TaskId, TaskStatus, TaskView};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -251,12 +251,9 @@ pub fn TaskActions(
     if !crate::session::may_control(owner.as_deref()) {
         return view! { <span class="actions muted" title="only its owner, operators and admins control this task">"–"</span> }.into_any();
     }
-    let confirm = RwSignal::new(None::<&'static str>);
+    let confirm = RwSignal::new(None::<ControlCommand>);
     let message = RwSignal::new(None::<String>);
-    let act = Action::new(move |action: &&'static str| {
-        let action = action.to_string();
-        async move { task_action(id, action).await }
-    });
+    let act = Action::new(move |action: &ControlCommand| task_action(id, *action));
     Effect::new(move |_| {
         if let Some(result) = act.value().get() {
             message.set(Some(match result {
@@ -266,7 +263,7 @@ pub fn TaskActions(
             confirm.set(None);
         }
     });
-    let button = move |action: &'static str, label: &'static str| {
+    let button = move |action: ControlCommand, label: &'static str| {
         view! {
             <button type="button" class=format!("action action-{action}") on:click=move |_| confirm.set(Some(action))
                 disabled=move || act.pending().get()>{label}</button>
@@ -278,18 +275,18 @@ pub fn TaskActions(
                 Some(action) => view! {
                     <span class="confirm" role="group" aria-label="Confirm">
                         {format!("{action} task?")}" "
-                        <button type="button" class="danger" data-confirm=action
+                        <button type="button" class="danger" data-confirm=action.as_str()
                             on:click=move |_| { act.dispatch(action); }>"Yes"</button>
                         <button type="button" on:click=move |_| confirm.set(None)>"No"</button>
                     </span>
                 }.into_any(),
                 None => view! {
                     <span>
-                        {(status == TaskStatus::Running).then(|| button("pause", "Pause"))}
-                        {(status == TaskStatus::Paused).then(|| button("resume", "Resume"))}
-                        {(vps && matches!(status, TaskStatus::Running | TaskStatus::Paused)).then(|| button("stop", "Stop"))}
-                        {(vps && status == TaskStatus::ShutOff).then(|| button("start", "Start"))}
-                        {(!status.is_final()).then(|| button("kill", "Kill"))}
+                        {(status == TaskStatus::Running).then(|| button(ControlCommand::Pause, "Pause"))}
+                        {(status == TaskStatus::Paused).then(|| button(ControlCommand::Resume, "Resume"))}
+                        {(vps && matches!(status, TaskStatus::Running | TaskStatus::Paused)).then(|| button(ControlCommand::Stop, "Stop"))}
+                        {(vps && status == TaskStatus::ShutOff).then(|| button(ControlCommand::Start, "Start"))}
+                        {(!status.is_final()).then(|| button(ControlCommand::Kill, "Kill"))}
                     </span>
                 }.into_any(),
             }}

@@ -2,7 +2,8 @@
 //! pasted or read from a `.pub` file), actions, and a web terminal into a running VPS.
 
 use hakuriver_model::api::FieldError;
-use hakuriver_model::task::{TaskQuery, VPS};
+use hakuriver_model::task::TaskQuery;
+use hakuriver_model::TaskType;
 use hakuriver_model::{TaskId, TaskRequest, TaskStatus, TaskView};
 use leptos::prelude::*;
 
@@ -60,7 +61,7 @@ pub fn VpsPage() -> impl IntoView {
 
 fn vps_query() -> TaskQuery {
     TaskQuery {
-        task_type: Some(VPS.into()),
+        task_type: Some(TaskType::Vps.as_str().into()),
         status: Some("pending,assigning,running,paused,shut_off".into()),
         limit: Some(200),
         ..Default::default()

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use hakuriver_model::env::{VpsSaveRequest, VpsSnapshot};
 use hakuriver_model::sshkey::parse_public_key;
-use hakuriver_model::task::{SubmitResponse, TaskQuery, VPS};
+use hakuriver_model::task::{SubmitResponse, TaskQuery};
+use hakuriver_model::TaskType;
 use hakuriver_model::{parse_bytes, TaskRequest, TaskView};
 
 use super::action::{self, Action};
@@ -236,7 +237,7 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         None => (None, None),
     };
     Ok(TaskRequest {
-        task_type: VPS.into(),
+        task_type: TaskType::Vps.as_str().into(),
         command: a.key,
         arguments: Vec::new(),
         env_vars: Default::default(),

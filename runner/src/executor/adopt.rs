@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use hakuriver_model::task::{task_container_name, vps_container_name};
-use hakuriver_model::TaskId;
+use hakuriver_model::{TaskId, TaskStatus};
 
 use super::docker::DockerRunner;
 use super::{vps, Executor, Tracked};
@@ -49,7 +49,7 @@ impl Executor {
             }
             let state = info.state.clone().unwrap_or_default();
             let port = vps::published_port(&info);
-            let status = if state.paused == Some(true) { "paused" } else { "running" };
+            let status = if state.paused == Some(true) { TaskStatus::Paused } else { TaskStatus::Running };
             let alive = state.running == Some(true) || state.restarting == Some(true);
             let tracked = Tracked { container: Some(name.clone()), vps: true, ..Default::default() };
             self.table.lock().await.tasks.insert(id, tracked);
@@ -57,14 +57,18 @@ impl Executor {
             tokio::spawn(async move {
                 let outcome = match port.filter(|_| alive) {
                     Some(port) => {
-                        tracing::info!(task = %id, port, status, "adopted VPS container");
+                        tracing::info!(task = %id, port, %status, "adopted VPS container");
                         this.watch_vps(id, name, port, status).await
                     }
                     None => {
                         if let Some(docker) = &this.docker {
                             docker.remove(&name).await;
                         }
-                        ("failed", None, Some("The VPS container had stopped while the runner was down.".into()))
+                        (
+                            TaskStatus::Failed,
+                            None,
+                            Some("The VPS container had stopped while the runner was down.".into()),
+                        )
                     }
                 };
                 this.conclude(id, outcome).await;
@@ -95,7 +99,7 @@ impl Executor {
                     t.log_limit = limit;
                 }
                 // The host may have ended the task while this runner was away: then it must stop.
-                if this.report(id, "running", None, None).await.as_deref() == Some("Task already in a final state") {
+                if this.report(id, TaskStatus::Running, None, None).await.is_some_and(|r| r.says_task_final()) {
                     let _ = docker.kill(&name).await;
                 }
                 let paths = this.paths(id);

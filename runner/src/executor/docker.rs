@@ -10,7 +10,8 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures::StreamExt;
-use hakuriver_model::task::{task_container_name, TaskInfo};
+use hakuriver_model::protocol::TaskInfo;
+use hakuriver_model::task::task_container_name;
 use hakuriver_model::NumaTopology;
 use tokio::io::AsyncWriteExt;
 

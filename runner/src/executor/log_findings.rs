@@ -1,7 +1,7 @@
 //! What an ended task's logs tell its final report: why its program could not start, whether
 //! the disk holding them was full, and how much output was dropped past `max_log_bytes`.
 
-use hakuriver_model::task::LogBytesDropped;
+use hakuriver_model::protocol::LogBytesDropped;
 
 use super::docker::TaskPaths;
 use super::exec_helper;

@@ -20,10 +20,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hakuriver_model::task::{TaskInfo, TaskStatusUpdate, NO_CONTAINER, VPS};
-use hakuriver_model::TaskId;
+use hakuriver_model::api::Message;
+use hakuriver_model::protocol::{TaskInfo, TaskStatusUpdate};
+use hakuriver_model::task::NO_CONTAINER;
+use hakuriver_model::{TaskId, TaskStatus, TaskType};
 use tokio::sync::Mutex;
 
+use crate::backoff::Backoff;
 use crate::host_client::{HostClient, HostError};
 use crate::probe::numa;
 use docker::{container_spec, DockerRunner, Exit, TaskPaths};
@@ -32,13 +35,15 @@ use log_findings::LogFindings;
 
 /// Killed ids remembered so a `/run` that arrives after its kill never starts.
 const TOMBSTONES: usize = 10_000;
-/// The longest wait between two tries of a final status report.
+/// How often a status report that is not final is tried before it is given up.
+const REPORT_TRIES: u32 = 5;
+/// The longest wait between two tries of a status report.
 const FINAL_REPORT_MAX_DELAY: Duration = Duration::from_secs(10);
 /// A status report with no times or port: the host stamps the times itself.
-fn status_update(id: TaskId, status: &str, exit_code: Option<i64>, message: Option<String>) -> TaskStatusUpdate {
+fn status_update(id: TaskId, status: TaskStatus, exit_code: Option<i64>, message: Option<String>) -> TaskStatusUpdate {
     TaskStatusUpdate {
         task_id: id,
-        status: status.into(),
+        status,
         exit_code,
         message,
         started_at: None,
@@ -129,7 +134,7 @@ pub async fn connect_docker() -> Result<bollard::Docker, String> {
 }
 
 /// What a task's run ends with: `(status, exit code, message)` for the final report.
-type Outcome = (&'static str, Option<i64>, Option<String>);
+type Outcome = (TaskStatus, Option<i64>, Option<String>);
 
 impl Executor {
     /// Connects to the local Docker engine; without one, container tasks fail with the reason.
@@ -218,7 +223,8 @@ impl Executor {
         let this = self.clone();
         tokio::spawn(async move {
             let id = task.task_id;
-            let outcome = if task.task_type == VPS { this.run_vps(&task).await } else { this.execute(&task).await };
+            let outcome =
+                if task.task_type == TaskType::Vps { this.run_vps(&task).await } else { this.execute(&task).await };
             this.conclude(id, outcome).await;
         });
         Ok(())
@@ -247,7 +253,7 @@ impl Executor {
 
     /// Runs the task to its end: `(status, exit code, message)` for the final report.
     async fn execute(&self, task: &TaskInfo) -> Outcome {
-        let failed = |m: String| ("failed", None, Some(m));
+        let failed = |m: String| (TaskStatus::Failed, None, Some(m));
         let paths = self.paths(task.task_id);
         if let Err(e) = self.prepare_dirs(&paths).await {
             return failed(e);
@@ -277,7 +283,7 @@ impl Executor {
             Err(e) => return failed(e),
         };
         if self.was_killed(task.task_id).await {
-            return ("killed", Some(-9), Some("Killed before start.".into()));
+            return (TaskStatus::Killed, Some(-9), Some("Killed before start.".into()));
         }
         let created = {
             let paths = paths.clone();
@@ -303,8 +309,7 @@ impl Executor {
         };
         if killed_meanwhile {
             let _ = docker.kill(&name).await;
-        } else if self.report(task.task_id, "running", None, None).await.as_deref()
-            == Some("Task already in a final state")
+        } else if self.report(task.task_id, TaskStatus::Running, None, None).await.is_some_and(|r| r.says_task_final())
         {
             // The host ended this task while it was starting: it must not run.
             let _ = docker.kill(&name).await;
@@ -333,13 +338,13 @@ impl Executor {
         };
         let note = if engine_restarted { " (the Docker engine restarted while it ran)" } else { "" };
         match exit {
-            _ if killed => ("killed", Some(-9), Some("Killed by request.".into())),
+            _ if killed => (TaskStatus::Killed, Some(-9), Some("Killed by request.".into())),
             Ok(exit) if exit.oom_killed => {
-                ("killed_oom", Some(exit.code), Some("Out of memory: killed at its memory limit.".into()))
+                (TaskStatus::KilledOom, Some(exit.code), Some("Out of memory: killed at its memory limit.".into()))
             }
-            Ok(exit) if exit.code == 0 => ("completed", Some(0), None),
-            Ok(exit) => ("failed", Some(exit.code), Some(format!("Exited with code {}{note}.", exit.code))),
-            Err(e) => ("failed", None, Some(format!("Lost track of the container{note}: {e}"))),
+            Ok(exit) if exit.code == 0 => (TaskStatus::Completed, Some(0), None),
+            Ok(exit) => (TaskStatus::Failed, Some(exit.code), Some(format!("Exited with code {}{note}.", exit.code))),
+            Err(e) => (TaskStatus::Failed, None, Some(format!("Lost track of the container{note}: {e}"))),
         }
     }
 
@@ -359,7 +364,7 @@ impl Executor {
 
     async fn execute_native(&self, task: &TaskInfo, paths: &TaskPaths) -> Outcome {
         if self.was_killed(task.task_id).await {
-            return ("killed", Some(-9), Some("Killed before start.".into()));
+            return (TaskStatus::Killed, Some(-9), Some("Killed before start.".into()));
         }
         let numa = task.target_numa_node_id.and_then(|_| numa::detect(&self.numa_root));
         let options = native::NativeOptions {
@@ -371,7 +376,7 @@ impl Executor {
         };
         let mut started = match native::spawn(task, paths, &options) {
             Ok(t) => t,
-            Err(e) => return ("failed", None, Some(e)),
+            Err(e) => return (TaskStatus::Failed, None, Some(e)),
         };
         let killed_meanwhile = {
             let mut table = self.table.lock().await;
@@ -381,8 +386,10 @@ impl Executor {
         };
         let note = (!started.notes.is_empty()).then(|| started.notes.join("; "));
         if killed_meanwhile
-            || self.report(task.task_id, "running", None, note.clone()).await.as_deref()
-                == Some("Task already in a final state")
+            || self
+                .report(task.task_id, TaskStatus::Running, None, note.clone())
+                .await
+                .is_some_and(|r| r.says_task_final())
         {
             let _ = native::signal_group(started.pgid, rustix::process::Signal::KILL);
         }
@@ -398,15 +405,17 @@ impl Executor {
             })
         };
         match status {
-            _ if self.was_killed(task.task_id).await => ("killed", Some(-9), Some("Killed by request.".into())),
+            _ if self.was_killed(task.task_id).await => {
+                (TaskStatus::Killed, Some(-9), Some("Killed by request.".into()))
+            }
             Ok(status) => match native::exit_code(status) {
                 (code, true) if oom => {
-                    ("killed_oom", Some(code), Some("Out of memory: killed at its memory limit.".into()))
+                    (TaskStatus::KilledOom, Some(code), Some("Out of memory: killed at its memory limit.".into()))
                 }
-                (0, _) => ("completed", Some(0), note),
-                (code, _) => ("failed", Some(code), with_note(format!("Exited with code {code}."))),
+                (0, _) => (TaskStatus::Completed, Some(0), note),
+                (code, _) => (TaskStatus::Failed, Some(code), with_note(format!("Exited with code {code}."))),
             },
-            Err(e) => ("failed", None, Some(format!("Lost track of the process: {e}"))),
+            Err(e) => (TaskStatus::Failed, None, Some(format!("Lost track of the process: {e}"))),
         }
     }
 
@@ -422,7 +431,7 @@ impl Executor {
     async fn conclude(&self, id: TaskId, (status, exit_code, message): Outcome) {
         let limit = self.table.lock().await.tasks.get(&id).and_then(|t| t.log_limit);
         let paths = self.paths(id);
-        let failed = status == "failed";
+        let failed = status == TaskStatus::Failed;
         let findings = {
             let paths = paths.clone();
             tokio::task::spawn_blocking(move || LogFindings::read(&paths, exit_code, failed, limit))
@@ -432,7 +441,7 @@ impl Executor {
         let message = findings.message(message, &paths);
         let mut update = status_update(id, status, exit_code, message);
         update.log_bytes_dropped = findings.dropped;
-        let mut delay = Duration::from_millis(500);
+        let mut backoff = Backoff::new(Duration::from_millis(500), FINAL_REPORT_MAX_DELAY);
         loop {
             match self.host.update(&update).await {
                 Err(HostError::Unreachable { .. }) => {}
@@ -440,9 +449,8 @@ impl Executor {
                 // Delivered, or refused for good (the host does not know the task).
                 _ => break,
             }
-            tracing::warn!(task = %id, status, "final status report not delivered; trying again");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(FINAL_REPORT_MAX_DELAY);
+            tracing::warn!(task = %id, %status, "final status report not delivered; trying again");
+            tokio::time::sleep(backoff.next_delay()).await;
         }
         let tracked = self.table.lock().await.tasks.remove(&id);
         if let (Some(Tracked { container: Some(name), vps: false, .. }), Some(docker)) = (tracked, &self.docker) {
@@ -455,37 +463,28 @@ impl Executor {
     async fn report(
         &self,
         id: TaskId,
-        status: &str,
+        status: TaskStatus,
         exit_code: Option<i64>,
         message: Option<String>,
-    ) -> Option<String> {
+    ) -> Option<Message> {
         self.send_report(status_update(id, status, exit_code, message)).await
     }
 
     /// A VPS's report: its status and published sshd port.
-    async fn report_with_port(&self, id: TaskId, status: &str, ssh_port: Option<u16>) -> Option<String> {
-        let update = TaskStatusUpdate {
-            task_id: id,
-            status: status.into(),
-            exit_code: None,
-            message: None,
-            started_at: None,
-            completed_at: None,
-            ssh_port,
-            log_bytes_dropped: None,
-            progress: None,
-        };
-        self.send_report(update).await
+    async fn report_with_port(&self, id: TaskId, status: TaskStatus, ssh_port: Option<u16>) -> Option<Message> {
+        self.send_report(TaskStatusUpdate { ssh_port, ..status_update(id, status, None, None) }).await
     }
 
-    async fn send_report(&self, update: TaskStatusUpdate) -> Option<String> {
-        let (id, status) = (update.task_id, update.status.as_str());
-        for attempt in 0..5u32 {
+    /// Sends a report, trying up to `REPORT_TRIES` times; the host's reply, none if it never came.
+    async fn send_report(&self, update: TaskStatusUpdate) -> Option<Message> {
+        let (id, status) = (update.task_id, update.status);
+        let mut backoff = Backoff::new(Duration::from_millis(500), FINAL_REPORT_MAX_DELAY);
+        for _ in 0..REPORT_TRIES {
             match self.host.update(&update).await {
-                Ok(message) => return Some(message),
+                Ok(reply) => return Some(reply),
                 Err(e) => {
-                    tracing::warn!(task = %id, status, error = %e, "status report failed");
-                    tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
+                    tracing::warn!(task = %id, %status, error = %e, "status report failed");
+                    tokio::time::sleep(backoff.next_delay()).await;
                 }
             }
         }
@@ -554,7 +553,7 @@ impl Executor {
             }
             (None, None) => return Err(ExecError::Failed(format!("Task {id} has not started yet"))),
         }
-        let status = if pause { "paused" } else { "running" };
+        let status = if pause { TaskStatus::Paused } else { TaskStatus::Running };
         self.report(id, status, None, None).await;
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use hakuriver_model::task::TaskInfo;
+use hakuriver_model::protocol::TaskInfo;
 use hakuriver_model::NumaTopology;
 
 use super::docker::TaskPaths;

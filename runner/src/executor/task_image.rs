@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use hakuriver_model::task::TaskInfo;
+use hakuriver_model::protocol::TaskInfo;
+use hakuriver_model::TaskStatus;
 
 use super::docker::DockerRunner;
 use super::{images, status_update, Executor};
@@ -34,7 +35,7 @@ impl Executor {
             let this = self.clone();
             tokio::spawn(async move {
                 while let Some(progress) = told.recv().await {
-                    let mut update = status_update(id, "assigning", None, None);
+                    let mut update = status_update(id, TaskStatus::Assigning, None, None);
                     update.progress = Some(progress);
                     let _ = this.host.update(&update).await;
                 }

@@ -17,8 +17,8 @@ use bollard::models::{
 use bollard::query_parameters::{CreateContainerOptionsBuilder, LogsOptionsBuilder};
 use bollard::Docker;
 use futures::StreamExt;
+use hakuriver_model::protocol::TaskInfo;
 use hakuriver_model::sshkey::parse_public_key;
-use hakuriver_model::task::TaskInfo;
 use hakuriver_model::NumaTopology;
 use tokio::io::AsyncReadExt;
 

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use hakuriver_model::task::{vps_container_name, TaskInfo};
+use hakuriver_model::protocol::TaskInfo;
+use hakuriver_model::task::vps_container_name;
 use hakuriver_model::TaskId;
+use hakuriver_model::TaskStatus;
 
 use super::{numa, vps, vps_power, Executor, Outcome, VPS_ENGINE_RESTART_GRACE};
 
@@ -13,7 +15,7 @@ impl Executor {
     /// A VPS: start its container, wait for sshd, report `running` with the port, then watch it
     /// until it ends.
     pub(super) async fn run_vps(&self, task: &TaskInfo) -> Outcome {
-        let failed = |m: String| ("failed", None, Some(m));
+        let failed = |m: String| (TaskStatus::Failed, None, Some(m));
         let paths = self.paths(task.task_id);
         if let Err(e) = self.prepare_dirs(&paths).await {
             return failed(e);
@@ -28,7 +30,7 @@ impl Executor {
             Err(e) => return failed(e),
         };
         if self.was_killed(task.task_id).await {
-            return ("killed", Some(-9), Some("Killed before start.".into()));
+            return (TaskStatus::Killed, Some(-9), Some("Killed before start.".into()));
         }
         let name = vps_container_name(task.task_id);
         match vps::start(&docker.docker, &name, spec).await {
@@ -50,7 +52,7 @@ impl Executor {
             Ok(port) => port,
             Err(_) if self.was_killed(task.task_id).await => {
                 docker.remove(&name).await;
-                return ("killed", Some(-9), Some("Killed by request.".into()));
+                return (TaskStatus::Killed, Some(-9), Some("Killed by request.".into()));
             }
             Err(reason) => {
                 tracing::warn!(task = %task.task_id, reason, "VPS did not come up");
@@ -62,7 +64,7 @@ impl Executor {
             tracing::warn!(task = %task.task_id, error = %e, "cannot set the VPS restart policy");
         }
         tracing::info!(task = %task.task_id, port, "VPS running");
-        self.watch_vps(task.task_id, name, port, "running").await
+        self.watch_vps(task.task_id, name, port, TaskStatus::Running).await
     }
 
     /// Where this runner connects to check a VPS's sshd.
@@ -76,12 +78,12 @@ impl Executor {
     /// Reports the VPS as `status` with its port, then follows its container: Docker restarts it
     /// after a crash (the port is re-read and re-reported if it moved); it ends when it is
     /// removed (killed) or stops for good.
-    pub(super) async fn watch_vps(&self, id: TaskId, name: String, mut port: u16, status: &'static str) -> Outcome {
-        let Some(docker) = &self.docker else { return ("failed", None, Some("Docker went away".into())) };
-        if self.report_with_port(id, status, Some(port)).await.as_deref() == Some("Task already in a final state") {
+    pub(super) async fn watch_vps(&self, id: TaskId, name: String, mut port: u16, status: TaskStatus) -> Outcome {
+        let Some(docker) = &self.docker else { return (TaskStatus::Failed, None, Some("Docker went away".into())) };
+        if self.report_with_port(id, status, Some(port)).await.is_some_and(|r| r.says_task_final()) {
             // The host ended this VPS meanwhile: it must not keep running.
             docker.remove(&name).await;
-            return ("killed", Some(-9), Some("Ended by the host.".into()));
+            return (TaskStatus::Killed, Some(-9), Some("Ended by the host.".into()));
         }
         loop {
             let options =
@@ -89,10 +91,10 @@ impl Executor {
             let _ = docker.docker.wait_container(&name, Some(options)).next().await;
             if self.was_killed(id).await {
                 docker.remove(&name).await;
-                return ("killed", Some(-9), Some("Killed by request.".into()));
+                return (TaskStatus::Killed, Some(-9), Some("Killed by request.".into()));
             }
             if self.was_stopped(id).await {
-                return ("shut_off", None, Some(vps_power::SHUT_OFF_NOTE.into()));
+                return (TaskStatus::ShutOff, None, Some(vps_power::SHUT_OFF_NOTE.into()));
             }
             // A crash: Docker restarts the container after a moment (its restart policy). A
             // restarted engine does the same for it once it is back: it gets longer.
@@ -102,13 +104,13 @@ impl Executor {
                 let info = match docker.docker.inspect_container(&name, None).await {
                     Ok(info) => info,
                     Err(_) if self.was_killed(id).await => {
-                        return ("killed", Some(-9), Some("Killed by request.".into()))
+                        return (TaskStatus::Killed, Some(-9), Some("Killed by request.".into()))
                     }
                     Err(_) if docker.came_back(&name).await => {
                         grace = VPS_ENGINE_RESTART_GRACE;
                         continue;
                     }
-                    Err(e) => return ("failed", None, Some(format!("The VPS container is gone: {e}"))),
+                    Err(e) => return (TaskStatus::Failed, None, Some(format!("The VPS container is gone: {e}"))),
                 };
                 let state = info.state.clone().unwrap_or_default();
                 if state.running == Some(true) || state.restarting == Some(true) || grace.is_zero() {
@@ -121,13 +123,13 @@ impl Executor {
                 if let Some(now) = vps::published_port(&info).filter(|p| *p != port) {
                     port = now;
                     tracing::info!(task = %id, port, "VPS restarted on a new port");
-                    self.report_with_port(id, "running", Some(port)).await;
+                    self.report_with_port(id, TaskStatus::Running, Some(port)).await;
                 }
                 continue;
             }
             let code = state.exit_code.unwrap_or(-1);
             docker.remove(&name).await;
-            return ("failed", Some(code), Some(format!("The VPS container stopped (exit code {code}).")));
+            return (TaskStatus::Failed, Some(code), Some(format!("The VPS container stopped (exit code {code}).")));
         }
     }
 }

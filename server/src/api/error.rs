@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hakuriver_model::api::ErrorDetail;
+use hakuriver_model::ReplyCode;
 use serde::de::DeserializeOwned;
 
 use crate::services::tasks::ControlError;
@@ -33,12 +34,21 @@ pub enum ApiError {
     Misdirected(String),
     /// Too many long-lived streams open (429).
     TooMany(String),
+    /// Another refusal with the machine-readable `code` a runner or script matches on.
+    Coded(ReplyCode, Box<ApiError>),
+}
+
+impl ApiError {
+    pub fn coded(self, code: ReplyCode) -> Self {
+        ApiError::Coded(code, Box::new(self))
+    }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::NotFound(m) => ApiError::NotFound(m),
+            ServiceError::NotRegistered => ApiError::NotFound(e.to_string()).coded(ReplyCode::NotRegistered),
             ServiceError::Invalid(m) => ApiError::Unprocessable(m),
             ServiceError::BadRequest(e) => ApiError::BadRequest(e.message),
             ServiceError::Conflict(m) => ApiError::Conflict(m),
@@ -53,7 +63,8 @@ impl From<ServiceError> for ApiError {
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
         match e {
-            ControlError::NotFound(m) => ApiError::NotFound(m),
+            ControlError::NotFound(m) => ApiError::NotFound(m).coded(ReplyCode::TaskUnknown),
+            ControlError::Final(m) => ApiError::Conflict(m).coded(ReplyCode::TaskFinal),
             ControlError::Conflict(m) => ApiError::Conflict(m),
             ControlError::BadState(m) => ApiError::BadRequest(m),
             ControlError::Runner(m) => ApiError::BadGateway(m),
@@ -65,7 +76,19 @@ impl From<ControlError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let (status, detail, code) = self.parts();
+        (status, Json(ErrorDetail { detail, code })).into_response()
+    }
+}
+
+impl ApiError {
+    /// The status, the `detail` the caller sees, and the refusal's code.
+    fn parts(self) -> (StatusCode, String, Option<ReplyCode>) {
         let (status, detail) = match self {
+            ApiError::Coded(code, inner) => {
+                let (status, detail, _) = inner.parts();
+                return (status, detail, Some(code));
+            }
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
@@ -84,7 +107,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the host log".to_string())
             }
         };
-        (status, Json(ErrorDetail::new(detail))).into_response()
+        (status, detail, None)
     }
 }
 

@@ -156,7 +156,10 @@ pub fn build() -> Value {
     let mut command = op(
         "Pause or resume a task; stop (disk kept) or start a VPS",
         "user (own tasks), operator",
-        vec![id(), path_param("command", json!({"type": "string", "enum": ["pause", "resume", "stop", "start"]}))],
+        vec![
+            id(),
+            path_param("command", json!({"type": "string", "enum": ["kill", "pause", "resume", "stop", "start"]})),
+        ],
         None,
         "200",
     );

@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use hakuriver_model::api::Message;
 use hakuriver_model::auth::Actor;
-use hakuriver_model::task::{TaskPage, TaskQuery, TaskStatusUpdate, VPS};
+use hakuriver_model::protocol::TaskStatusUpdate;
+use hakuriver_model::task::{TaskPage, TaskQuery};
+use hakuriver_model::{ControlCommand, TaskType};
 use hakuriver_model::{TaskId, TaskRequest, TaskStatus, TaskView};
 use serde::Deserialize;
 
@@ -60,7 +62,7 @@ pub async fn list(State(s): State<AppState>, Query(q): Query<TaskQuery>) -> Resu
 /// keys and the rest of the task view; `ssh_port` included).
 pub async fn vps_status(State(s): State<AppState>) -> Result<Json<Vec<TaskView>>, ApiError> {
     let filter = TaskFilter {
-        task_type: Some(VPS.into()),
+        task_type: Some(TaskType::Vps.as_str().into()),
         statuses: vec![
             TaskStatus::Pending,
             TaskStatus::Assigning,
@@ -79,7 +81,7 @@ pub async fn vps_list(
     State(s): State<AppState>,
     Query(mut q): Query<TaskQuery>,
 ) -> Result<Json<Vec<TaskView>>, ApiError> {
-    q.task_type = Some(VPS.into());
+    q.task_type = Some(TaskType::Vps.as_str().into());
     let filter = filter_of(&q, COMPAT_LIST_LIMIT, COMPAT_LIST_LIMIT)?;
     Ok(Json(s.services.tasks.list(&filter).await?))
 }
@@ -103,7 +105,10 @@ pub async fn command(
     Extension(actor): Extension<Actor>,
     Path((id, command)): Path<(String, String)>,
 ) -> Result<Json<Message>, ApiError> {
-    Ok(Json(Message::new(s.services.tasks.control(task_id(&id)?, &command, &actor).await?)))
+    let command: ControlCommand = command
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("Invalid command {command:?}: use pause, resume, stop or start")))?;
+    Ok(Json(Message::new(s.services.tasks.control(task_id(&id)?, command, &actor).await?)))
 }
 
 pub async fn update(
@@ -111,7 +116,7 @@ pub async fn update(
     headers: HeaderMap,
     ApiJson(update): ApiJson<TaskStatusUpdate>,
 ) -> Result<Json<Message>, ApiError> {
-    Ok(Json(Message::new(s.services.runner_update(update, super::nodes::runner_identity(&headers)).await?)))
+    Ok(Json(s.services.runner_update(update, super::nodes::runner_identity(&headers)).await?))
 }
 
 #[derive(Deserialize, Default)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use hakuriver_model::node::{GpuInfo, NumaTopology, RunnerInfo};
-use hakuriver_model::{TaskId, TaskStatus};
+use hakuriver_model::{TaskId, TaskStatus, TaskType};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::Row;
 
@@ -213,7 +213,10 @@ impl OriginalTask {
         Ok(TaskRow {
             task_id: TaskId(id),
             batch_id: self.batch_id.and_then(|b| u64::try_from(b).ok()).map(TaskId),
-            task_type: self.task_type.clone().unwrap_or_else(|| "command".into()),
+            task_type: match self.task_type.as_deref() {
+                None => TaskType::Command,
+                Some(t) => t.parse().map_err(|e| format!("task {id}: {e}"))?,
+            },
             command: self.command.clone(),
             arguments: json_column(self.arguments.as_deref(), "arguments").map_err(|e| format!("task {id}: {e}"))?,
             env_vars: env_vars(self.env_vars.as_deref()).map_err(|e| format!("task {id}: {e}"))?,
@@ -296,8 +299,8 @@ mod tests {
         };
         let row = task.row("hakuriver-base").unwrap();
         assert_eq!(
-            (row.task_id, row.status, row.task_type.as_str()),
-            (TaskId(7_000_000_000_000_000_001), TaskStatus::Completed, "command")
+            (row.task_id, row.status, row.task_type),
+            (TaskId(7_000_000_000_000_000_001), TaskStatus::Completed, TaskType::Command)
         );
         assert_eq!((row.arguments.len(), row.required_gpus.clone(), row.submitted_at_ms), (3, vec![0, 1], ms));
         assert_eq!((row.assigned_node.as_deref(), row.container_name.as_str()), (Some("gpu-01"), "hakuriver-base"));

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use hakuriver_model::task::LogBytesDropped;
-use hakuriver_model::{TaskId, TaskStatus};
+use hakuriver_model::protocol::LogBytesDropped;
+use hakuriver_model::{TaskId, TaskStatus, TaskType};
 use sqlx::{Any, Transaction};
 
 use super::{DbError, Pool};
@@ -13,7 +13,7 @@ use super::{DbError, Pool};
 pub struct TaskRow {
     pub task_id: TaskId,
     pub batch_id: Option<TaskId>,
-    pub task_type: String,
+    pub task_type: TaskType,
     pub command: String,
     pub arguments: Vec<String>,
     pub env_vars: BTreeMap<String, String>,
@@ -109,7 +109,10 @@ impl TryFrom<RawTask> for TaskRow {
             target_numa_node_id: r.target_numa_node_id.and_then(|v| u32::try_from(v).ok()),
             assignment_suspicion_count: u32::try_from(r.assignment_suspicion_count).unwrap_or(0),
             ssh_port: r.ssh_port.and_then(|v| u16::try_from(v).ok()),
-            task_type: r.task_type,
+            task_type: r
+                .task_type
+                .parse()
+                .map_err(|e: hakuriver_model::protocol::UnknownWord| corrupt("task_type", e.to_string()))?,
             command: r.command,
             target_node: r.target_node,
             assigned_node: r.assigned_node,
@@ -162,7 +165,7 @@ async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &s
     ))
     .bind(sql_id(t.task_id))
     .bind(t.batch_id.map(sql_id))
-    .bind(&t.task_type)
+    .bind(t.task_type.as_str())
     .bind(&t.command)
     .bind(json(&t.arguments))
     .bind(json(&t.env_vars))
@@ -420,7 +423,7 @@ mod tests {
         TaskRow {
             task_id: TaskId(id),
             batch_id: Some(TaskId(batch)),
-            task_type: "command".into(),
+            task_type: TaskType::Command,
             command: "echo".into(),
             arguments: args.iter().map(|s| s.to_string()).collect(),
             env_vars: [("K".to_string(), "v".to_string())].into(),

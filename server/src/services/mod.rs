@@ -94,9 +94,9 @@ impl Services {
 
     pub async fn runner_update(
         &self,
-        update: hakuriver_model::task::TaskStatusUpdate,
+        update: hakuriver_model::protocol::TaskStatusUpdate,
         identity: nodes::RunnerIdentity<'_>,
-    ) -> Result<String, ServiceError> {
+    ) -> Result<hakuriver_model::api::Message, ServiceError> {
         if let Some(node) = self.tasks.assigned_node(update.task_id).await? {
             self.nodes.check_identity(&node, identity, false).await?;
         }
@@ -114,6 +114,9 @@ pub fn tarball_result(path: &std::path::Path) -> serde_json::Value {
 pub enum ServiceError {
     #[error("{0}")]
     NotFound(String),
+    /// A heartbeat from a runner the host does not know: it must register again.
+    #[error("Node not registered")]
+    NotRegistered,
     #[error("{0}")]
     Invalid(String),
     /// A request that breaks a rule of the original's contract (its 400s: a bad submit).

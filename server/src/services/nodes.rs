@@ -156,7 +156,7 @@ impl NodeRegistry {
         mut hb: HeartbeatData,
         identity: RunnerIdentity<'_>,
     ) -> Result<(), ServiceError> {
-        let not_registered = || ServiceError::NotFound("Node not registered".into());
+        let not_registered = || ServiceError::NotRegistered;
         if !is_valid_node_name(hostname) {
             return Err(not_registered());
         }

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use hakuriver_model::env::{SaveEvent, VpsSaveOrder};
-use hakuriver_model::task::{TaskControl, TaskInfo};
+use hakuriver_model::protocol::{TaskControl, TaskInfo};
+use hakuriver_model::ControlCommand;
 
 /// The longest a VPS save may take (a day: the largest images, the slowest shared storage).
 const SAVE_LIMIT_SECONDS: u64 = 24 * 3600;
@@ -66,8 +67,13 @@ impl RunnerClient {
     }
 
     /// `action` is `kill`, `pause` or `resume`.
-    pub async fn control(&self, runner_url: &str, action: &str, control: &TaskControl) -> Result<(), RunnerError> {
-        self.post(runner_url, action, control).await
+    pub async fn control(
+        &self,
+        runner_url: &str,
+        command: ControlCommand,
+        control: &TaskControl,
+    ) -> Result<(), RunnerError> {
+        self.post(runner_url, command.as_str(), control).await
     }
 
     /// Opens a task's websocket on its runner (a terminal or a port forward; `ws://` or
@@ -207,7 +213,7 @@ mod tests {
         drop(closed);
         let client = RunnerClient::new(None, None).unwrap();
         let control = TaskControl { task_id: hakuriver_model::TaskId(1), unit_name: String::new() };
-        match client.control(&url, "kill", &control).await {
+        match client.control(&url, ControlCommand::Kill, &control).await {
             Err(RunnerError::NotListening(why)) => assert!(why.to_lowercase().contains("refused"), "{why}"),
             other => panic!("expected NotListening, got {other:?}"),
         }

@@ -6,7 +6,8 @@ use hakuriver_model::api::FieldError;
 use hakuriver_model::auth::Role;
 use hakuriver_model::policy::{Asked, Denied, ResourcePolicy};
 use hakuriver_model::sshkey::parse_public_key;
-use hakuriver_model::task::{check_mount, is_env_var_name, is_image_reference, is_valid_env_name, NO_CONTAINER, VPS};
+use hakuriver_model::task::{check_mount, is_env_var_name, is_image_reference, is_valid_env_name, NO_CONTAINER};
+use hakuriver_model::TaskType;
 use hakuriver_model::{Target, TaskRequest};
 
 /// Limits that keep one request from hurting the host or a runner.
@@ -32,8 +33,7 @@ pub struct SubmitDefaults {
 /// A checked request: one entry per target (or one `None` target: the host places it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedSubmit {
-    /// `command` or `vps`.
-    pub task_type: String,
+    pub task_type: TaskType,
     /// For a VPS: its SSH public key (one checked line).
     pub command: String,
     /// The arguments of each task; one entry unless the request is a sweep.
@@ -92,11 +92,11 @@ fn err(field: &str, message: impl Into<String>) -> FieldError {
 }
 
 pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubmit, FieldError> {
-    let vps = match req.task_type.as_str() {
-        "command" => false,
-        VPS => true,
-        _ => return Err(err("task_type", "Invalid task type. Only 'command' and 'vps' are supported.")),
-    };
+    let task_type: TaskType = req
+        .task_type
+        .parse()
+        .map_err(|_| err("task_type", "Invalid task type. Only 'command' and 'vps' are supported."))?;
+    let vps = task_type == TaskType::Vps;
     let command = req.command.trim();
     if vps {
         parse_public_key(command).map_err(|e| err("command", format!("Invalid SSH public key: {e}.")))?;
@@ -189,7 +189,7 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
         ));
     }
     Ok(CheckedSubmit {
-        task_type: req.task_type.clone(),
+        task_type,
         command: command.to_string(),
         // The original forces these empty for a VPS: it runs sshd, not a command.
         argument_sets: if vps { vec![Vec::new()] } else { argument_sets },
@@ -396,7 +396,7 @@ mod tests {
             r#"{{"task_type":"vps","command":"{KEY}","arguments":["x"],"env_vars":{{"A":"1"}},"targets":["n1::0"]}}"#
         );
         let c = check(&req(&body), &defaults()).unwrap();
-        assert_eq!((c.task_type.as_str(), c.command.as_str(), c.queue), ("vps", KEY, false));
+        assert_eq!((c.task_type, c.command.as_str(), c.queue), (TaskType::Vps, KEY, false));
         assert!(c.argument_sets == vec![Vec::<String>::new()] && c.env_vars.is_empty());
         assert_eq!(c.targets[0].1.gpus, vec![0]);
         for (body, why) in [

@@ -3,7 +3,7 @@
 //! plain functions over the stored rows, so every refusal has a test.
 
 use hakuriver_model::sshkey::parse_public_key;
-use hakuriver_model::task::VPS;
+use hakuriver_model::TaskType;
 use hakuriver_model::{NodeStatus, TaskId, TaskStatus};
 
 use crate::db::nodes::{self as node_store, NodeRow};
@@ -75,7 +75,7 @@ impl VpsDirectory {
 
     async fn running(&self) -> Result<Vec<TaskRow>, crate::db::DbError> {
         let filter = TaskFilter {
-            task_type: Some(VPS.into()),
+            task_type: Some(TaskType::Vps.as_str().into()),
             statuses: vec![TaskStatus::Running],
             limit: MAX_RUNNING_VPS,
             ..Default::default()
@@ -102,7 +102,7 @@ fn key_blob(task: &TaskRow) -> Option<Vec<u8>> {
 /// The checks of the original's proxy, in its order and words; only a running VPS is reachable.
 pub fn route(id: TaskId, task: Option<&TaskRow>, node: Option<&NodeRow>) -> Result<VpsRoute, String> {
     let task = task.ok_or_else(|| format!("Task {id} not found."))?;
-    if task.task_type != VPS {
+    if task.task_type != TaskType::Vps {
         return Err(format!("Task {id} is not a VPS task."));
     }
     if task.status != TaskStatus::Running {
@@ -224,7 +224,7 @@ mod tests {
         let up = node(NodeStatus::Online, "http://10.0.0.5:8001");
         let down = node(NodeStatus::Offline, "http://10.0.0.5:8001");
         let mut command = vps(TaskStatus::Running, Some(1));
-        command.task_type = "command".into();
+        command.task_type = TaskType::Command;
         let cases = [
             (None, Some(&up), "Task 7 not found."),
             (Some(command), Some(&up), "Task 7 is not a VPS task."),

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use hakuriver_model::env::{SaveEvent, VpsSaveOrder, VpsSnapshot};
-use hakuriver_model::task::VPS;
+use hakuriver_model::TaskType;
 use hakuriver_model::{NodeStatus, TaskId, TaskStatus};
 use tokio::sync::watch;
 
@@ -28,7 +28,7 @@ pub struct Snapshots {
 /// Why VPS `task` cannot be saved now, if it cannot.
 pub fn refusal(id: TaskId, task: Option<&TaskRow>) -> Option<ServiceError> {
     let Some(task) = task else { return Some(ServiceError::NotFound(format!("Task {id} not found."))) };
-    if task.task_type != VPS {
+    if task.task_type != TaskType::Vps {
         return Some(ServiceError::Conflict(format!("Task {id} is not a VPS: only a VPS is saved as an environment.")));
     }
     if !matches!(task.status, TaskStatus::Running | TaskStatus::Paused | TaskStatus::ShutOff) {

@@ -42,7 +42,7 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         (arguments.to_vec(), None)
     };
     Ok(TaskRequest {
-        task_type: "command".into(),
+        task_type: hakuriver_model::TaskType::Command.as_str().into(),
         command: command.clone(),
         arguments,
         env_vars: parse_env(&a.env)?,

@@ -13,12 +13,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hakuriver_model::api::Message;
 use hakuriver_model::auth::{Actor, Role};
+use hakuriver_model::protocol::{TaskControl, TaskInfo, TaskStatusUpdate};
 use hakuriver_model::task::{
-    env_image, revives, transition, AssignedNode, FailedTarget, SubmitResponse, TaskControl, TaskInfo, TaskPage,
-    TaskQuery, TaskStatusUpdate, Transition, NO_CONTAINER, VPS,
+    env_image, revives, transition, AssignedNode, FailedTarget, SubmitResponse, TaskPage, TaskQuery, Transition,
+    NO_CONTAINER,
 };
-use hakuriver_model::{NodeStatus, TaskId, TaskRequest, TaskStatus, TaskView};
+use hakuriver_model::{ControlCommand, NodeStatus, ReplyCode, TaskId, TaskRequest, TaskStatus, TaskType, TaskView};
 use tokio::sync::{Mutex, Notify};
 
 use super::events::EventBus;
@@ -102,6 +104,9 @@ pub enum ControlError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The task already ended.
+    #[error("{0}")]
+    Final(String),
     #[error("{0}")]
     BadState(String),
     #[error("{0}")]
@@ -217,7 +222,7 @@ impl TaskService {
                 ServiceError::Denied(d)
             }
         })?;
-        let is_vps = checked.task_type == VPS;
+        let is_vps = checked.task_type == TaskType::Vps;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let queued = QueuedSubmit { checked, owner: owner.map(str::to_string), now: now_ms(), reply };
         self.inner.submits.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(queued);
@@ -470,7 +475,7 @@ impl TaskService {
         let (stdout, stderr) = self.log_paths(t.task_id);
         TaskInfo {
             task_id: t.task_id,
-            task_type: t.task_type.clone(),
+            task_type: t.task_type,
             command: t.command.clone(),
             arguments: t.arguments.clone(),
             env_vars: t.env_vars.clone(),
@@ -522,7 +527,7 @@ impl TaskService {
         TaskView {
             task_id: t.task_id,
             batch_id: t.batch_id,
-            task_type: t.task_type.clone(),
+            task_type: t.task_type,
             command: t.command.clone(),
             arguments: t.arguments.clone(),
             env_vars: t.env_vars.clone(),
@@ -570,22 +575,22 @@ impl TaskService {
         Ok(store::get(&self.inner.pool, id).await?.and_then(|t| t.assigned_node))
     }
 
-    /// A runner's report. Returns the message for the `{"message"}` answer.
-    pub async fn apply_update(&self, update: TaskStatusUpdate) -> Result<String, ServiceError> {
-        let to: TaskStatus = update.status.parse().map_err(ServiceError::Invalid)?;
+    /// A runner's report. Returns the `{"message"}` answer: a refusal carries its `code`.
+    pub async fn apply_update(&self, update: TaskStatusUpdate) -> Result<Message, ServiceError> {
+        let to = update.status;
         for _ in 0..3 {
             let Some(row) = store::get(&self.inner.pool, update.task_id).await? else {
-                return Ok("Task ID not recognized".into());
+                return Ok(Message::coded(ReplyCode::TaskUnknown, "Task ID not recognized"));
             };
             // The original runner reports `pending` when it accepts a task: an acknowledgement.
             if row.status == TaskStatus::Assigning && to == TaskStatus::Pending {
-                return Ok("Task status updated successfully.".into());
+                return Ok(Message::new("Task status updated successfully."));
             }
-            if revives(&row.task_type, row.status, to) {
+            if revives(row.task_type, row.status, to) {
                 self.revive(update.task_id).await?;
                 continue;
             }
-            if let Some(port) = update.ssh_port.filter(|_| row.task_type == VPS && !row.status.is_final()) {
+            if let Some(port) = update.ssh_port.filter(|_| row.task_type == TaskType::Vps && !row.status.is_final()) {
                 // A port Docker publishes for a VPS is never a privileged one: a report naming one
                 // would point the SSH proxy at a service of the node itself.
                 if !vps_port_plausible(port) || row.assigned_node.is_none() {
@@ -605,10 +610,12 @@ impl TaskService {
                     // What the runner is doing before the task starts (pulling its image).
                     self.set_progress(update.task_id, update.progress.clone());
                     self.publish(update.task_id).await;
-                    return Ok("Task progress noted.".into());
+                    return Ok(Message::new("Task progress noted."));
                 }
-                Transition::Same => return Ok("Task status unchanged.".into()),
-                Transition::Refused if row.status.is_final() => return Ok("Task already in a final state".into()),
+                Transition::Same => return Ok(Message::new("Task status unchanged.")),
+                Transition::Refused if row.status.is_final() => {
+                    return Ok(Message::coded(ReplyCode::TaskFinal, "Task already in a final state"))
+                }
                 Transition::Refused => {
                     return Err(ServiceError::Invalid(format!("cannot move task from {} to {to}", row.status)));
                 }
@@ -631,7 +638,7 @@ impl TaskService {
                 if !to.holds_resources() {
                     self.kick();
                 }
-                return Ok("Task status updated successfully.".into());
+                return Ok(Message::new("Task status updated successfully."));
             }
             // The task changed under us (a kill, a concurrent report): look again.
         }
@@ -645,7 +652,7 @@ impl TaskService {
                 .ok_or_else(|| ControlError::NotFound("Task not found.".into()))?;
             may_control(actor, &row)?;
             if row.status.is_final() {
-                return Err(ControlError::Conflict(format!("Task cannot be killed (state: {})", row.status)));
+                return Err(ControlError::Final(format!("Task cannot be killed (state: {})", row.status)));
             }
             let change = StatusChange {
                 exit_code: Some(-9),
@@ -662,7 +669,7 @@ impl TaskService {
                     let this = self.clone();
                     tokio::spawn(async move {
                         let control = TaskControl { task_id: id, unit_name: format!("hakuriver-task-{id}.scope") };
-                        if let Err(e) = this.inner.runners.control(&node.url, "kill", &control).await {
+                        if let Err(e) = this.inner.runners.control(&node.url, ControlCommand::Kill, &control).await {
                             tracing::warn!(task = %id, error = %e, "runner did not confirm the kill");
                         }
                     });
@@ -676,18 +683,23 @@ impl TaskService {
     /// `pause` or `resume` (any task), `stop` or `start` (a VPS, its disk kept): asks the runner,
     /// and records the new status once it confirms. `start` asks no runner: the VPS is queued
     /// again for its node, and its runner starts the kept container when it is dispatched.
-    pub async fn control(&self, id: TaskId, command: &str, actor: &Actor) -> Result<String, ControlError> {
+    pub async fn control(&self, id: TaskId, command: ControlCommand, actor: &Actor) -> Result<String, ControlError> {
+        if command == ControlCommand::Kill {
+            return self.kill(id, actor).await;
+        }
         let row = store::get(&self.inner.pool, id)
             .await?
             .ok_or_else(|| ControlError::NotFound("Task id not found".into()))?;
         may_control(actor, &row)?;
-        let vps = row.task_type == VPS;
+        let vps = row.task_type == TaskType::Vps;
         let (from, to, word) = match (command, row.status) {
-            ("pause", TaskStatus::Running) => (TaskStatus::Running, TaskStatus::Paused, "Pause"),
-            ("resume", TaskStatus::Paused) => (TaskStatus::Paused, TaskStatus::Running, "Resume"),
-            ("stop", TaskStatus::Running | TaskStatus::Paused) if vps => (row.status, TaskStatus::ShutOff, "Stop"),
-            ("start", TaskStatus::ShutOff) if vps => return self.start_vps(&row).await,
-            ("stop" | "start", _) if !vps => {
+            (ControlCommand::Pause, TaskStatus::Running) => (TaskStatus::Running, TaskStatus::Paused, "Pause"),
+            (ControlCommand::Resume, TaskStatus::Paused) => (TaskStatus::Paused, TaskStatus::Running, "Resume"),
+            (ControlCommand::Stop, TaskStatus::Running | TaskStatus::Paused) if vps => {
+                (row.status, TaskStatus::ShutOff, "Stop")
+            }
+            (ControlCommand::Start, TaskStatus::ShutOff) if vps => return self.start_vps(&row).await,
+            (ControlCommand::Stop | ControlCommand::Start, _) if !vps => {
                 return Err(ControlError::BadState(format!(
                     "Task {id} is not a VPS: only a VPS is stopped and started"
                 )))
@@ -760,7 +772,7 @@ fn demand_of(c: &CheckedSubmit, target: Option<&hakuriver_model::Target>) -> Dem
         cores: c.cores,
         memory_bytes: c.memory_bytes,
         gpu_ids: target.map(|t| t.gpus.clone()).unwrap_or_default(),
-        container: in_container(&c.task_type, &c.container_name),
+        container: in_container(c.task_type, &c.container_name),
     }
 }
 
@@ -771,13 +783,13 @@ fn row_demand(t: &TaskRow) -> Demand {
         cores: t.required_cores,
         memory_bytes: t.required_memory_bytes,
         gpu_ids: t.required_gpus.clone(),
-        container: in_container(&t.task_type, &t.container_name),
+        container: in_container(t.task_type, &t.container_name),
     }
 }
 
 /// Whether a task runs in a container: every VPS, and command tasks with an environment.
-fn in_container(task_type: &str, container_name: &str) -> bool {
-    task_type == VPS || container_name != NO_CONTAINER
+fn in_container(task_type: TaskType, container_name: &str) -> bool {
+    task_type == TaskType::Vps || container_name != NO_CONTAINER
 }
 
 pub(crate) fn new_row(
@@ -791,7 +803,7 @@ pub(crate) fn new_row(
     TaskRow {
         task_id: id,
         batch_id: Some(batch),
-        task_type: c.task_type.clone(),
+        task_type: c.task_type,
         command: c.command.clone(),
         arguments: arguments.to_vec(),
         env_vars: c.env_vars.clone(),

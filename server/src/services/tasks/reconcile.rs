@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 
-use hakuriver_model::task::{revives, TaskControl};
-use hakuriver_model::{TaskId, TaskStatus};
+use hakuriver_model::protocol::TaskControl;
+use hakuriver_model::task::revives;
+use hakuriver_model::{ControlCommand, TaskId, TaskStatus};
 
 use super::TaskService;
 use crate::db::nodes as node_store;
@@ -114,7 +115,7 @@ impl TaskService {
             {
                 continue;
             }
-            if revives(&row.task_type, row.status, TaskStatus::Running) {
+            if revives(row.task_type, row.status, TaskStatus::Running) {
                 self.revive(id).await?;
                 continue;
             }
@@ -123,7 +124,7 @@ impl TaskService {
             let this = self.clone();
             tokio::spawn(async move {
                 let control = TaskControl { task_id: id, unit_name: format!("hakuriver-task-{id}.scope") };
-                if let Err(e) = this.inner.runners.control(&target.url, "kill", &control).await {
+                if let Err(e) = this.inner.runners.control(&target.url, ControlCommand::Kill, &control).await {
                     tracing::warn!(task = %id, error = %e, "runner did not stop the ended task");
                 }
             });
