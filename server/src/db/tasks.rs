@@ -149,6 +149,18 @@ pub(super) const COLUMNS: &str = "task_id, batch_id, task_type, command, argumen
     submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner, run_as,
     stdout_dropped, stderr_dropped, image";
 
+/// The newest task id stored (none: no task yet).
+pub async fn max_id(tx: &mut Transaction<'_, Any>) -> Result<Option<u64>, DbError> {
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(task_id) FROM tasks").fetch_one(&mut **tx).await?;
+    Ok(newest.and_then(|v| u64::try_from(v).ok()))
+}
+
+/// Removes a task written in this transaction (a submit that asked not to queue, not placed).
+pub async fn delete_in(tx: &mut Transaction<'_, Any>, id: TaskId) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM tasks WHERE task_id = $1").bind(sql_id(id)).execute(&mut **tx).await?;
+    Ok(())
+}
+
 pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), DbError> {
     insert_with(tx, t, "").await.map(|_| ())
 }
