@@ -147,15 +147,9 @@ fn rejection(status: reqwest::StatusCode, body: String) -> ClientError {
     }
 }
 
-/// `text` as one URL path segment: everything but unreserved characters percent-encoded, so a
-/// name typed by a user can never reach another path.
+/// `text` as one URL path segment: a name typed by a user can never reach another path.
 pub fn seg(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    hakuriver_model::text::percent_encode(text)
 }
 
 /// The innermost error message (reqwest's own is "error sending request for url ...").

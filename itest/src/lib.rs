@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod auth_cluster;
+pub mod fault_cluster;
 pub mod golden;
 pub mod images;
 pub mod pki;

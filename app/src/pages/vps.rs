@@ -7,7 +7,7 @@ use hakuriver_model::TaskType;
 use hakuriver_model::{TaskId, TaskRequest, TaskStatus, TaskView};
 use leptos::prelude::*;
 
-use super::tasks::{EnvPicker, NodePicker, StatusBadge, TaskActions};
+use super::task_widgets::{EnvPicker, NodePicker, StatusBadge, TaskActions};
 use super::FieldMessage;
 use crate::format;
 use crate::live::LiveCluster;

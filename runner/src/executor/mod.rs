@@ -8,6 +8,7 @@ mod forward;
 pub mod images;
 mod log_findings;
 pub mod native;
+mod report;
 mod task_image;
 pub mod vps;
 mod vps_power;
@@ -20,40 +21,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hakuriver_model::api::Message;
-use hakuriver_model::protocol::{TaskInfo, TaskStatusUpdate};
+use hakuriver_model::protocol::TaskInfo;
 use hakuriver_model::task::NO_CONTAINER;
 use hakuriver_model::{TaskId, TaskStatus, TaskType};
 use tokio::sync::Mutex;
 
-use crate::backoff::Backoff;
-use crate::host_client::{HostClient, HostError};
+use crate::host_client::HostClient;
 use crate::probe::numa;
 use docker::{container_spec, DockerRunner, Exit, TaskPaths};
 use images::ImageSync;
-use log_findings::LogFindings;
 
 /// Killed ids remembered so a `/run` that arrives after its kill never starts.
 const TOMBSTONES: usize = 10_000;
-/// How often a status report that is not final is tried before it is given up.
-const REPORT_TRIES: u32 = 5;
-/// The longest wait between two tries of a status report.
-const FINAL_REPORT_MAX_DELAY: Duration = Duration::from_secs(10);
-/// A status report with no times or port: the host stamps the times itself.
-fn status_update(id: TaskId, status: TaskStatus, exit_code: Option<i64>, message: Option<String>) -> TaskStatusUpdate {
-    TaskStatusUpdate {
-        task_id: id,
-        status,
-        exit_code,
-        message,
-        started_at: None,
-        completed_at: None,
-        ssh_port: None,
-        log_bytes_dropped: None,
-        progress: None,
-    }
-}
-
 /// How long a restarted Docker engine gets to bring a VPS back by its restart policy.
 const VPS_ENGINE_RESTART_GRACE: Duration = Duration::from_secs(20);
 
@@ -421,74 +400,6 @@ impl Executor {
 
     async fn was_killed(&self, id: TaskId) -> bool {
         self.table.lock().await.tasks.get(&id).is_some_and(|t| t.killed)
-    }
-
-    /// Reports a task's end, then stops tracking it: until the host has the report, heartbeats
-    /// keep listing the task, so a host slow to answer never takes it for vanished. The report
-    /// is repeated (growing delays, up to `FINAL_REPORT_MAX_DELAY`) for as long as the host
-    /// cannot be reached or fails; only then is the task's container removed, so a runner killed
-    /// before the host heard the end leaves the container for its successor to find and report.
-    async fn conclude(&self, id: TaskId, (status, exit_code, message): Outcome) {
-        let limit = self.table.lock().await.tasks.get(&id).and_then(|t| t.log_limit);
-        let paths = self.paths(id);
-        let failed = status == TaskStatus::Failed;
-        let findings = {
-            let paths = paths.clone();
-            tokio::task::spawn_blocking(move || LogFindings::read(&paths, exit_code, failed, limit))
-                .await
-                .unwrap_or_default()
-        };
-        let message = findings.message(message, &paths);
-        let mut update = status_update(id, status, exit_code, message);
-        update.log_bytes_dropped = findings.dropped;
-        let mut backoff = Backoff::new(Duration::from_millis(500), FINAL_REPORT_MAX_DELAY);
-        loop {
-            match self.host.update(&update).await {
-                Err(HostError::Unreachable { .. }) => {}
-                Err(HostError::Rejected { status: answer, .. }) if answer.is_server_error() => {}
-                // Delivered, or refused for good (the host does not know the task).
-                _ => break,
-            }
-            tracing::warn!(task = %id, %status, "final status report not delivered; trying again");
-            tokio::time::sleep(backoff.next_delay()).await;
-        }
-        let tracked = self.table.lock().await.tasks.remove(&id);
-        if let (Some(Tracked { container: Some(name), vps: false, .. }), Some(docker)) = (tracked, &self.docker) {
-            if !self.remove_container(docker, &name).await {
-                tracing::warn!(task = %id, container = name, "the container could not be removed");
-            }
-        }
-    }
-
-    async fn report(
-        &self,
-        id: TaskId,
-        status: TaskStatus,
-        exit_code: Option<i64>,
-        message: Option<String>,
-    ) -> Option<Message> {
-        self.send_report(status_update(id, status, exit_code, message)).await
-    }
-
-    /// A VPS's report: its status and published sshd port.
-    async fn report_with_port(&self, id: TaskId, status: TaskStatus, ssh_port: Option<u16>) -> Option<Message> {
-        self.send_report(TaskStatusUpdate { ssh_port, ..status_update(id, status, None, None) }).await
-    }
-
-    /// Sends a report, trying up to `REPORT_TRIES` times; the host's reply, none if it never came.
-    async fn send_report(&self, update: TaskStatusUpdate) -> Option<Message> {
-        let (id, status) = (update.task_id, update.status);
-        let mut backoff = Backoff::new(Duration::from_millis(500), FINAL_REPORT_MAX_DELAY);
-        for _ in 0..REPORT_TRIES {
-            match self.host.update(&update).await {
-                Ok(reply) => return Some(reply),
-                Err(e) => {
-                    tracing::warn!(task = %id, %status, error = %e, "status report failed");
-                    tokio::time::sleep(backoff.next_delay()).await;
-                }
-            }
-        }
-        None
     }
 
     pub async fn kill(&self, id: TaskId) -> Result<(), ExecError> {

@@ -8,7 +8,8 @@ use hakuriver_model::protocol::TaskInfo;
 use hakuriver_model::TaskStatus;
 
 use super::docker::DockerRunner;
-use super::{images, status_update, Executor};
+use super::report::status_update;
+use super::{images, Executor};
 
 /// How often a runner pulling a task's image tells the host how far it is.
 const PULL_REPORT_EVERY: Duration = Duration::from_secs(1);
