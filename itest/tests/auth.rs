@@ -20,6 +20,17 @@ enum Needs {
     Role(usize),
 }
 
+impl Needs {
+    /// The host's name for it (`x-hakuriver-access` in the OpenAPI document).
+    fn parse(access: &str) -> Needs {
+        match access {
+            "public" => Needs::Public,
+            "runner" => Needs::Runner,
+            role => Needs::Role(ROLES.iter().position(|r| *r == role).unwrap_or_else(|| panic!("access {role:?}"))),
+        }
+    }
+}
+
 struct Route {
     method: Method,
     path: String,
@@ -29,90 +40,108 @@ struct Route {
     server_fn: bool,
 }
 
-fn route(method: Method, path: impl Into<String>, body: Option<Value>, needs: Needs) -> Route {
-    Route { method, path: path.into(), body, needs, server_fn: false }
-}
-
-/// Every REST route, with a harmless request for each (unknown ids, bodies that do not parse).
-fn rest_routes(task: &str) -> Vec<Route> {
-    use Needs::{Public, Role, Runner};
-    let (v, u, o, a) = (Role(0), Role(1), Role(2), Role(3));
-    let get = |p: &str, n| route(Method::GET, p, None, n);
-    let post = |p: &str, b: Value, n| route(Method::POST, p, Some(b), n);
-    vec![
-        get("/api/health", v),
-        get("/api/nodes", v),
-        get("/api/nodes/auth-node", v),
-        post("/api/nodes/no-such-node/release", json!({}), a),
-        post("/api/register", json!({}), Runner),
-        route(Method::PUT, "/api/heartbeat/no-such-node", Some(json!({})), Runner),
-        post("/api/update", json!({}), Runner),
-        post("/api/submit", json!({"command": "true", "container_name": "NULL", "targets": ["auth-node"]}), u),
-        get(&format!("/api/status/{task}"), v),
-        get("/api/tasks", v),
-        get("/api/tasks/page", v),
-        post("/api/kill/1", json!({}), u),
-        post("/api/command/1/pause", json!({}), u),
-        get(&format!("/api/task/{task}/stdout"), v),
-        get(&format!("/api/task/{task}/stderr"), v),
-        get(&format!("/api/task/{task}/stdout/follow"), v),
-        get(&format!("/api/task/{task}/stderr/follow"), v),
-        get("/api/docker/host/containers", v),
-        post("/api/docker/host/create", json!({}), o),
-        post("/api/docker/host/delete/no-such-env", json!({}), o),
-        post("/api/docker/host/stop/no-such-env", json!({}), o),
-        post("/api/docker/host/start/no-such-env", json!({}), o),
-        get("/api/vps/status", v),
-        get("/api/vps", v),
-        post(&format!("/api/vps/{task}/ticket"), json!({}), u),
-        post("/api/docker/create_tar/no-such-env", json!({}), o),
-        get("/api/docker/list", v),
-        post("/api/docker/import", json!({}), o),
-        get("/api/docker/versions", v),
-        get("/api/operations", v),
-        get("/api/operations/999999", v),
-        route(Method::DELETE, "/api/operations/999999", None, o),
-        get("/api/auth/tokens", a),
-        post("/api/auth/tokens", json!({"name": "matrix", "role": "viewer"}), a),
-        route(Method::DELETE, "/api/auth/tokens/000000000000", None, a),
-        get("/api/auth/whoami", v),
-        get("/api/openapi.json", Public),
-        get("/login", Public),
-        get("/favicon.svg", Public),
-        get("/pkg/hakuriver.css", Public),
-    ]
-}
-
-/// Every server function the dashboard calls, with the role it needs.
-fn server_fn_routes(task: &str) -> Vec<Route> {
-    let fns: [(&str, usize, Value); 17] = [
-        ("list_nodes", 0, json!({})),
-        ("list_tasks", 0, json!({"query": {}})),
-        ("get_task", 0, json!({"id": task})),
-        ("read_log", 0, json!({"id": task, "stdout": true, "offset": null})),
-        ("env_names", 0, json!({})),
-        ("ssh_proxy_port", 0, json!({})),
-        ("node_history", 0, json!({})),
-        ("task_counts", 0, json!({})),
-        ("env_containers", 0, json!({})),
-        ("get_operation", 0, json!({"id": 999999})),
-        ("tarballs", 0, json!({})),
-        ("list_env_versions", 0, json!({})),
-        ("submit_task", 1, json!({"request": {"command": "true", "container_name": "NULL", "targets": ["auth-node"]}})),
-        ("task_action", 1, json!({"id": "1", "action": "kill"})),
-        ("env_action", 2, json!({"name": "no-such-env", "action": "stop"})),
-        ("create_env", 2, json!({"image": "no-such-image", "name": "no-such-env"})),
-        ("create_tar", 2, json!({"name": "no-such-env"})),
-    ];
-    fns.into_iter()
-        .map(|(name, role, body)| Route {
-            method: Method::POST,
-            path: format!("/api/ui/{name}"),
-            body: Some(body),
-            needs: Needs::Role(role),
-            server_fn: true,
+/// A harmless request for a route the table names: parameters an unknown id or name (the user's
+/// task where reading it is harmless), bodies that do not parse.
+fn concrete(method: &Method, template: &str, task: &str) -> (String, Option<Value>) {
+    let path: Vec<String> = template
+        .split('/')
+        .map(|seg| match seg {
+            "{id}" if template.starts_with("/api/operations") => "999999".to_string(),
+            "{id}" if template.starts_with("/api/auth/tokens") => "000000000000".to_string(),
+            "{id}" if template.starts_with("/api/kill") || template.starts_with("/api/command") => "1".to_string(),
+            "{id}" => task.to_string(),
+            "{hostname}" if *method == Method::GET => "auth-node".to_string(),
+            "{hostname}" => "no-such-node".to_string(),
+            "{name}" => "no-such-env".to_string(),
+            "{command}" => "pause".to_string(),
+            "{port}" => "8888".to_string(),
+            other => other.to_string(),
         })
-        .collect()
+        .collect();
+    let body = match template {
+        "/api/submit" => Some(json!({"command": "true", "container_name": "NULL", "targets": ["auth-node"]})),
+        "/api/auth/tokens" if *method == Method::POST => Some(json!({"name": "matrix", "role": "viewer"})),
+        _ if *method == Method::POST || *method == Method::PUT => Some(json!({})),
+        _ => None,
+    };
+    (path.join("/"), body)
+}
+
+/// Every route of the host's own table, as its OpenAPI document states it: the REST operations
+/// and the server functions, each with the access the guard enforces.
+async fn table_routes(base: &str, task: &str) -> Vec<Route> {
+    let doc: Value =
+        reqwest::get(format!("{base}/api/openapi.json")).await.expect("the document").json().await.expect("JSON");
+    let mut routes = Vec::new();
+    for (template, ops) in doc["paths"].as_object().expect("paths") {
+        for (verb, op) in ops.as_object().expect("operations") {
+            let method = Method::from_bytes(verb.to_ascii_uppercase().as_bytes()).expect("a method");
+            let needs = Needs::parse(op["x-hakuriver-access"].as_str().expect("every operation states its access"));
+            let (path, body) = concrete(&method, template, task);
+            routes.push(Route { method, path, body, needs, server_fn: false });
+        }
+    }
+    assert!(routes.len() >= 37, "the document names only {} operations", routes.len());
+    let bodies: [(&str, Value); 8] = [
+        ("list_tasks", json!({"query": {}})),
+        ("get_task", json!({"id": task})),
+        ("read_log", json!({"id": task, "stdout": true, "offset": null})),
+        ("get_operation", json!({"id": 999999})),
+        ("submit_task", json!({"request": {"command": "true", "container_name": "NULL", "targets": ["auth-node"]}})),
+        ("task_action", json!({"id": "1", "action": "kill"})),
+        ("env_action", json!({"name": "no-such-env", "action": "stop"})),
+        ("create_env", json!({"image": "no-such-image", "name": "no-such-env"})),
+    ];
+    let fns = doc["x-hakuriver-server-functions"].as_array().expect("the server functions");
+    assert!(fns.len() >= 18, "the document names only {} server functions", fns.len());
+    for f in fns {
+        let path = f["path"].as_str().expect("a path").to_string();
+        let name = path.rsplit('/').next().unwrap_or_default();
+        let body = match name {
+            "create_tar" => json!({"name": "no-such-env"}),
+            "save_vps" => json!({"id": "1", "name": "no-such-env"}),
+            _ => bodies.iter().find(|(n, _)| *n == name).map_or(json!({}), |(_, b)| b.clone()),
+        };
+        let needs = Needs::parse(f["access"].as_str().expect("an access"));
+        routes.push(Route { method: Method::POST, path, body: Some(body), needs, server_fn: true });
+    }
+    // Log streams are called like the rest; websockets are opened (`table_sockets`).
+    for s in doc["x-hakuriver-streams"].as_array().expect("the streams").iter().filter(|s| s["kind"] == "stream") {
+        let (path, _) = concrete(&Method::GET, s["path"].as_str().expect("a path"), task);
+        routes.push(Route {
+            method: Method::GET,
+            path,
+            body: None,
+            needs: Needs::parse(s["access"].as_str().expect("an access")),
+            server_fn: false,
+        });
+    }
+    routes
+}
+
+/// The websockets of the host's table with the role each needs (its index in `ROLES`).
+async fn table_sockets(base: &str, task: &str) -> Vec<(String, usize)> {
+    let doc: Value =
+        reqwest::get(format!("{base}/api/openapi.json")).await.expect("the document").json().await.expect("JSON");
+    let sockets: Vec<(String, usize)> = doc["x-hakuriver-streams"]
+        .as_array()
+        .expect("the streams")
+        .iter()
+        .filter(|s| s["kind"] == "websocket")
+        .map(|s| {
+            let (path, _) = concrete(&Method::GET, s["path"].as_str().expect("a path"), task);
+            match Needs::parse(s["access"].as_str().expect("an access")) {
+                Needs::Role(need) => (path, need),
+                other => panic!("a websocket for {other:?}"),
+            }
+        })
+        .collect();
+    assert!(sockets.len() >= 4, "the document names only {} websockets", sockets.len());
+    sockets
+}
+
+fn page(path: &str, needs: Needs) -> Route {
+    Route { method: Method::GET, path: path.into(), body: None, needs, server_fn: false }
 }
 
 #[tokio::test]
@@ -120,10 +149,16 @@ async fn every_route_for_every_role() {
     let c = Cluster::start().await;
     let base = c.base();
     let task = c.submit(c.token("user"), &["true"]).await;
-    let mut routes = rest_routes(&task);
-    routes.extend(server_fn_routes(&task));
-    routes.push(route(Method::GET, "/", None, Needs::Role(0)));
-    routes.push(route(Method::GET, "/tasks", None, Needs::Role(0)));
+    let mut routes = table_routes(&base, &task).await;
+    for (path, needs) in [
+        ("/", Needs::Role(0)),
+        ("/tasks", Needs::Role(0)),
+        ("/login", Needs::Public),
+        ("/favicon.svg", Needs::Public),
+        ("/pkg/hakuriver.css", Needs::Public),
+    ] {
+        routes.push(page(path, needs));
+    }
     let mut credentials: Vec<(&str, Option<&str>)> = vec![("nobody", None), ("runner", Some(RUNNER_TOKEN))];
     credentials.extend(ROLES.iter().map(|r| (*r, Some(c.token(r)))));
     let mut failures = Vec::new();
@@ -168,12 +203,7 @@ async fn every_route_for_every_role() {
     );
 
     // Websockets: none without credentials; terminals and port forwards for admins only.
-    let sockets = [
-        ("/api/events".to_string(), 0),
-        (format!("/api/tasks/{task}/terminal"), 3),
-        (format!("/api/tasks/{task}/forward/8888"), 3),
-        ("/api/docker/host/containers/no-such-env/terminal".to_string(), 3),
-    ];
+    let sockets = table_sockets(&base, &task).await;
     for (path, need) in &sockets {
         assert_eq!(websocket(&base, path, &[]).await, 401, "{path} without credentials");
         assert_eq!(

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use hakuriver_model::auth::{Actor, Role};
+use hakuriver_model::auth::Actor;
 use leptos::config::LeptosOptions;
 use leptos::nonce::use_nonce;
 use leptos::prelude::{provide_context, use_context};
@@ -84,7 +84,10 @@ struct Acting {
 }
 
 impl Acting {
-    fn needs(&self, role: Role) -> Result<&Actor, String> {
+    /// The caller, if the server function `name` allows its role (`policy::SERVER_FNS`, the one
+    /// place a server function's role is stated; the guard checked it already).
+    fn may(&self, name: &str) -> Result<&Actor, String> {
+        let role = crate::auth::policy::server_fn_role(name);
         match &self.actor {
             Some(actor) if actor.can(role) => Ok(actor),
             Some(actor) => Err(format!("this needs the {role} role; {} has the {} role", actor.name, actor.role)),
@@ -108,27 +111,27 @@ impl std::ops::Deref for Acting {
 #[async_trait::async_trait]
 impl hakuriver_app::HostApi for Acting {
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>, String> {
-        self.needs(Role::Viewer)?;
+        self.may("list_nodes")?;
         self.nodes.list().await.map_err(|e| e.to_string())
     }
 
     async fn list_tasks(&self, query: TaskQuery) -> Result<TaskPage, String> {
-        self.needs(Role::Viewer)?;
+        self.may("list_tasks")?;
         self.tasks.page(&query).await.map_err(|e| e.to_string())
     }
 
     async fn get_task(&self, id: TaskId) -> Result<TaskView, String> {
-        self.needs(Role::Viewer)?;
+        self.may("get_task")?;
         self.tasks.get(id).await.map_err(|e| e.to_string())
     }
 
     async fn read_log(&self, id: TaskId, stdout: bool, offset: Option<u64>) -> Result<LogChunk, String> {
-        self.needs(Role::Viewer)?;
+        self.may("read_log")?;
         self.tasks.read_log_text(id, stdout, offset).await.map_err(|e| e.to_string())
     }
 
     async fn submit(&self, request: TaskRequest) -> Result<Result<SubmitResponse, FieldError>, String> {
-        let role = self.needs(Role::User)?.role;
+        let role = self.may("submit_task")?.role;
         match self.services.submit(request, self.owner(), role).await {
             Ok(answer) if answer.task_ids.is_empty() => {
                 let reasons: Vec<String> =
@@ -143,11 +146,11 @@ impl hakuriver_app::HostApi for Acting {
     }
 
     async fn task_action(&self, id: TaskId, action: ControlCommand) -> Result<String, String> {
-        self.tasks.control(id, action, self.needs(Role::User)?).await.map_err(|e| e.to_string())
+        self.tasks.control(id, action, self.may("task_action")?).await.map_err(|e| e.to_string())
     }
 
     async fn env_names(&self) -> Result<Vec<String>, String> {
-        self.needs(Role::Viewer)?;
+        self.may("env_names")?;
         let mut envs: Vec<(i64, String)> =
             self.envs.list_tars().into_iter().map(|(name, t)| (t.latest_timestamp, name)).collect();
         envs.sort_by(|a, b| b.cmp(a));
@@ -159,22 +162,22 @@ impl hakuriver_app::HostApi for Acting {
     }
 
     async fn history(&self) -> Result<Vec<NodeSeries>, String> {
-        self.needs(Role::Viewer)?;
+        self.may("node_history")?;
         Ok(self.history.all())
     }
 
     async fn task_counts(&self) -> Result<BTreeMap<String, u64>, String> {
-        self.needs(Role::Viewer)?;
+        self.may("task_counts")?;
         self.tasks.counts().await.map_err(|e| e.to_string())
     }
 
     async fn env_containers(&self) -> Result<Vec<EnvContainer>, String> {
-        self.needs(Role::Viewer)?;
+        self.may("env_containers")?;
         self.envs.list_containers().await.map_err(|e| e.to_string())
     }
 
     async fn env_action(&self, name: String, action: EnvAction) -> Result<String, String> {
-        self.needs(Role::Operator)?;
+        self.may("env_action")?;
         match action {
             EnvAction::Start => self.envs.start(&name).await.map(|()| format!("Container '{name}' started.")),
             EnvAction::Stop => self.envs.stop(&name).await.map(|()| format!("Container '{name}' stopped.")),
@@ -184,7 +187,7 @@ impl hakuriver_app::HostApi for Acting {
     }
 
     async fn create_env(&self, image: String, name: String) -> Result<String, String> {
-        self.needs(Role::Operator)?;
+        self.may("create_env")?;
         let request = CreateEnvRequest { image_name: image, container_name: name.clone() };
         let (id, mut done, _) = self.start_create_env(&request).await.map_err(|e| e.to_string())?;
         let _ = done.wait_for(|finished| *finished).await;
@@ -198,28 +201,28 @@ impl hakuriver_app::HostApi for Acting {
     }
 
     async fn create_tar(&self, name: String) -> Result<u64, String> {
-        self.needs(Role::Operator)?;
+        self.may("create_tar")?;
         self.start_create_tar(&name).await.map(|(id, _)| id).map_err(|e| e.to_string())
     }
 
     async fn save_vps(&self, id: TaskId, name: String) -> Result<u64, String> {
-        self.needs(Role::Operator)?;
+        self.may("save_vps")?;
         let saved_by = self.owner().map(str::to_string);
         self.start_vps_save(id, &name, saved_by).await.map(|(op, _)| op).map_err(|e| e.to_string())
     }
 
     async fn operation(&self, id: u64) -> Result<Operation, String> {
-        self.needs(Role::Viewer)?;
+        self.may("get_operation")?;
         self.operations.get(id).ok_or_else(|| format!("operation {id} not found"))
     }
 
     async fn tarballs(&self) -> Result<TarballList, String> {
-        self.needs(Role::Viewer)?;
+        self.may("tarballs")?;
         Ok(self.envs.list_tars())
     }
 
     async fn env_versions(&self) -> Result<BTreeMap<String, EnvVersions>, String> {
-        self.needs(Role::Viewer)?;
+        self.may("list_env_versions")?;
         let nodes = self.nodes.list().await.map_err(|e| e.to_string())?;
         Ok(crate::envs::versions(&self.envs.list_tars(), &nodes))
     }

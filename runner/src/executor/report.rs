@@ -20,7 +20,12 @@ const REPORT_TRIES: u32 = 5;
 const FINAL_REPORT_MAX_DELAY: Duration = Duration::from_secs(10);
 
 /// A status report with no times or port: the host stamps the times itself.
-pub(super) fn status_update(id: TaskId, status: TaskStatus, exit_code: Option<i64>, message: Option<String>) -> TaskStatusUpdate {
+pub(super) fn status_update(
+    id: TaskId,
+    status: TaskStatus,
+    exit_code: Option<i64>,
+    message: Option<String>,
+) -> TaskStatusUpdate {
     TaskStatusUpdate {
         task_id: id,
         status,
@@ -83,7 +88,12 @@ impl Executor {
     }
 
     /// A VPS's report: its status and published sshd port.
-    pub(super) async fn report_with_port(&self, id: TaskId, status: TaskStatus, ssh_port: Option<u16>) -> Option<Message> {
+    pub(super) async fn report_with_port(
+        &self,
+        id: TaskId,
+        status: TaskStatus,
+        ssh_port: Option<u16>,
+    ) -> Option<Message> {
         self.send_report(TaskStatusUpdate { ssh_port, ..status_update(id, status, None, None) }).await
     }
 

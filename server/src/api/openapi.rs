@@ -1,6 +1,8 @@
 //! `GET /api/openapi.json`: the REST API described as OpenAPI 3.0 (what scripts and the
-//! schemathesis fuzz run read). Kept beside the routes in `api::router`; a test checks that every
-//! route there is described here.
+//! schemathesis fuzz run read). Summaries and access come from the route table
+//! (`x-hakuriver-access` on each operation; the server functions' in
+//! `x-hakuriver-server-functions`); parameters and bodies are described here, and a test checks
+//! that the two name the same JSON routes.
 
 use axum::Json;
 use serde_json::{json, Value};
@@ -26,8 +28,9 @@ fn json_body(schema: Value) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": schema}}})
 }
 
-/// An operation: who may call it, its parameters, body and documented answers.
-fn op(summary: &str, role: &str, params: Vec<Value>, body: Option<Value>, ok: &str) -> Value {
+/// An operation: its parameters, body and documented answers (its summary and access come from
+/// the route table).
+fn op(params: Vec<Value>, body: Option<Value>, ok: &str) -> Value {
     let mut responses = json!({
         ok: {"description": "success"},
         "401": {"description": "no or bad credentials", "content": detail()},
@@ -40,8 +43,6 @@ fn op(summary: &str, role: &str, params: Vec<Value>, body: Option<Value>, ok: &s
         responses["415"] = json!({"description": "the body is not JSON", "content": detail()});
     }
     let mut op = json!({
-        "summary": summary,
-        "description": format!("Needs: {role}."),
         "parameters": params,
         "responses": responses,
     });
@@ -146,16 +147,13 @@ fn schema_ref(name: &str) -> Value {
 
 /// The document.
 pub fn build() -> Value {
-    let mut submit =
-        op("Submit tasks (one per target and argument set)", "user", vec![], Some(schema_ref("TaskRequest")), "202");
+    let mut submit = op(vec![], Some(schema_ref("TaskRequest")), "202");
     submit["responses"]["400"] = json!({"description": "a request the original refuses", "content": detail()});
     submit["responses"]["503"] =
         json!({"description": "every named target failed (the original's contract)", "content": detail()});
-    let mut kill = op("Kill a task", "user (own tasks), operator", vec![id()], None, "202");
+    let mut kill = op(vec![id()], None, "202");
     kill["responses"]["409"] = json!({"description": "the task is over", "content": detail()});
     let mut command = op(
-        "Pause or resume a task; stop (disk kept) or start a VPS",
-        "user (own tasks), operator",
         vec![
             id(),
             path_param("command", json!({"type": "string", "enum": ["kill", "pause", "resume", "stop", "start"]})),
@@ -165,16 +163,11 @@ pub fn build() -> Value {
     );
     command["responses"]["400"] = json!({"description": "not in a state for this", "content": detail()});
     command["responses"]["502"] = json!({"description": "the runner did not confirm", "content": detail()});
-    let mut register = op("Register a runner", "runner token", vec![], Some(schema_ref("RunnerInfo")), "200");
+    let mut register = op(vec![], Some(schema_ref("RunnerInfo")), "200");
     register["responses"]["409"] =
         json!({"description": "the node name belongs to another runner", "content": detail()});
-    let mut heartbeat = op(
-        "A runner's heartbeat",
-        "runner token",
-        vec![path_param("hostname", json!({"type": "string"}))],
-        Some(schema_ref("HeartbeatData")),
-        "200",
-    );
+    let mut heartbeat =
+        op(vec![path_param("hostname", json!({"type": "string"}))], Some(schema_ref("HeartbeatData")), "200");
     heartbeat["responses"]["404"] = json!({"description": "unknown node: register again", "content": detail()});
     json!({
         "openapi": "3.0.3",
@@ -189,69 +182,104 @@ pub fn build() -> Value {
             "schemas": schemas(),
         },
         "paths": {
-            "/api/health": {"get": op("Cluster health: the last minute of samples per node", "viewer", vec![query("hostname", json!({"type": "string"}))], None, "200")},
-            "/api/nodes": {"get": op("Every node", "viewer", vec![], None, "200")},
-            "/api/nodes/{hostname}": {"get": op("One node", "viewer", vec![path_param("hostname", json!({"type": "string"}))], None, "200")},
-            "/api/nodes/{hostname}/release": {"post": op("Let another runner take a node name", "admin", vec![path_param("hostname", json!({"type": "string"}))], None, "200")},
+            "/api/health": {"get": op(vec![query("hostname", json!({"type": "string"}))], None, "200")},
+            "/api/nodes": {"get": op(vec![], None, "200")},
+            "/api/nodes/{hostname}": {"get": op(vec![path_param("hostname", json!({"type": "string"}))], None, "200")},
+            "/api/nodes/{hostname}/release": {"post": op(vec![path_param("hostname", json!({"type": "string"}))], None, "200")},
             "/api/register": {"post": register},
             "/api/heartbeat/{hostname}": {"put": heartbeat},
-            "/api/update": {"post": op("A runner's task status report", "runner token", vec![], Some(schema_ref("TaskStatusUpdate")), "200")},
+            "/api/update": {"post": op(vec![], Some(schema_ref("TaskStatusUpdate")), "200")},
             "/api/submit": {"post": submit},
-            "/api/status/{id}": {"get": op("One task", "viewer", vec![id()], None, "200")},
-            "/api/tasks": {"get": op("Command tasks, newest first (at most 5000)", "viewer", task_query(), None, "200")},
-            "/api/tasks/page": {"get": op("A page of tasks with a cursor", "viewer", task_query(), None, "200")},
+            "/api/status/{id}": {"get": op(vec![id()], None, "200")},
+            "/api/tasks": {"get": op(task_query(), None, "200")},
+            "/api/tasks/page": {"get": op(task_query(), None, "200")},
             "/api/kill/{id}": {"post": kill},
             "/api/command/{id}/{command}": {"post": command},
-            "/api/task/{id}/stdout": {"get": op("A task's standard output", "viewer", log_query(), None, "200")},
-            "/api/task/{id}/stderr": {"get": op("A task's standard error", "viewer", log_query(), None, "200")},
-            "/api/vps/status": {"get": op("VPS tasks that are not over", "viewer", vec![], None, "200")},
-            "/api/vps": {"get": op("Every VPS task", "viewer", task_query(), None, "200")},
-            "/api/vps/{id}/save": {"post": op("Save a VPS (running, paused or stopped) as a new tarball version of an environment; 202 with an operation id when `background`", "operator", vec![id()], Some(schema_ref("VpsSaveRequest")), "200")},
-            "/api/vps/{id}/snapshots": {"get": op("The tarballs saved from a VPS, newest first, and whether each is still kept", "viewer", vec![id()], None, "200")},
-            "/api/vps/{id}/ticket": {"post": op("A single-use ticket for one SSH tunnel to the VPS (REQUEST_TUNNEL <id> <ticket>)", "user (its owner), operator", vec![id()], None, "200")},
-            "/api/docker/host/containers": {"get": op("The host's environment containers", "viewer", vec![], None, "200")},
-            "/api/docker/host/create": {"post": op("Create an environment container", "operator", vec![], Some(schema_ref("CreateEnvRequest")), "200")},
-            "/api/docker/host/delete/{name}": {"post": op("Delete an environment container", "operator", vec![env_name()], None, "200")},
-            "/api/docker/host/stop/{name}": {"post": op("Stop an environment container", "operator", vec![env_name()], None, "200")},
-            "/api/docker/host/start/{name}": {"post": op("Start an environment container", "operator", vec![env_name()], None, "200")},
-            "/api/docker/create_tar/{name}": {"post": op("Save an environment as a new tarball", "operator", vec![env_name()], None, "200")},
-            "/api/docker/list": {"get": op("Environment tarballs", "viewer", vec![], None, "200")},
-            "/api/docker/import": {"post": op("Import an image or root file system as an environment", "operator", vec![], Some(schema_ref("ImportRequest")), "202")},
-            "/api/docker/versions": {"get": op("Tarball versions per node", "viewer", vec![], None, "200")},
-            "/api/operations": {"get": op("Long operations", "viewer", vec![], None, "200")},
+            "/api/task/{id}/stdout": {"get": op(log_query(), None, "200")},
+            "/api/task/{id}/stderr": {"get": op(log_query(), None, "200")},
+            "/api/vps/status": {"get": op(vec![], None, "200")},
+            "/api/vps": {"get": op(task_query(), None, "200")},
+            "/api/vps/{id}/save": {"post": op(vec![id()], Some(schema_ref("VpsSaveRequest")), "200")},
+            "/api/vps/{id}/snapshots": {"get": op(vec![id()], None, "200")},
+            "/api/vps/{id}/ticket": {"post": op(vec![id()], None, "200")},
+            "/api/docker/host/containers": {"get": op(vec![], None, "200")},
+            "/api/docker/host/create": {"post": op(vec![], Some(schema_ref("CreateEnvRequest")), "200")},
+            "/api/docker/host/delete/{name}": {"post": op(vec![env_name()], None, "200")},
+            "/api/docker/host/stop/{name}": {"post": op(vec![env_name()], None, "200")},
+            "/api/docker/host/start/{name}": {"post": op(vec![env_name()], None, "200")},
+            "/api/docker/create_tar/{name}": {"post": op(vec![env_name()], None, "200")},
+            "/api/docker/list": {"get": op(vec![], None, "200")},
+            "/api/docker/import": {"post": op(vec![], Some(schema_ref("ImportRequest")), "202")},
+            "/api/docker/versions": {"get": op(vec![], None, "200")},
+            "/api/operations": {"get": op(vec![], None, "200")},
             "/api/operations/{id}": {
-                "get": op("One operation", "viewer", vec![path_param("id", json!({"type": "integer", "minimum": 0}))], None, "200"),
-                "delete": op("Cancel an operation", "operator", vec![path_param("id", json!({"type": "integer", "minimum": 0}))], None, "200"),
+                "get": op(vec![path_param("id", json!({"type": "integer", "minimum": 0}))], None, "200"),
+                "delete": op(vec![path_param("id", json!({"type": "integer", "minimum": 0}))], None, "200"),
             },
             "/api/auth/tokens": {
-                "get": op("API tokens (never their secrets)", "admin", vec![], None, "200"),
-                "post": op("Create a token: the answer is the only time its secret is shown", "admin", vec![], Some(schema_ref("TokenRequest")), "201"),
+                "get": op(vec![], None, "200"),
+                "post": op(vec![], Some(schema_ref("TokenRequest")), "201"),
             },
-            "/api/auth/tokens/{id}": {"delete": op("Revoke a token (and end its logins)", "admin", vec![path_param("id", json!({"type": "string"}))], None, "200")},
-            "/api/auth/whoami": {"get": op("Who the credentials belong to", "viewer", vec![], None, "200")},
+            "/api/auth/tokens/{id}": {"delete": op(vec![path_param("id", json!({"type": "string"}))], None, "200")},
+            "/api/openapi.json": {"get": op(vec![], None, "200")},
+            "/api/auth/whoami": {"get": op(vec![], None, "200")},
         },
     })
 }
 
+/// The document, with each operation's summary and access from the route table.
+pub fn document_value() -> Value {
+    let mut doc = build();
+    for route in super::ROUTES.iter().filter(|r| r.kind == super::RouteKind::Json) {
+        let op = &mut doc["paths"][route.path][route.verb.as_str().to_ascii_lowercase()];
+        if op.is_object() {
+            op["summary"] = json!(route.summary);
+            op["description"] = json!(format!("Needs: {}.", route.access.describe()));
+            op["x-hakuriver-access"] = json!(route.access.as_str());
+        }
+    }
+    let server_fns: Vec<Value> = crate::auth::policy::server_fns()
+        .map(|(name, role)| json!({"path": format!("/api/ui/{name}"), "access": role.as_str()}))
+        .collect();
+    doc["x-hakuriver-server-functions"] = json!(server_fns);
+    // Streams and websockets are not REST operations a fuzzer can call; their access is stated
+    // all the same.
+    let streams: Vec<Value> = super::ROUTES
+        .iter()
+        .filter(|r| r.kind != super::RouteKind::Json)
+        .map(|r| {
+            let kind = if r.kind == super::RouteKind::Websocket { "websocket" } else { "stream" };
+            json!({"method": r.verb.as_str(), "path": r.path, "kind": kind, "access": r.access.as_str(), "summary": r.summary})
+        })
+        .collect();
+    doc["x-hakuriver-streams"] = json!(streams);
+    doc
+}
+
 pub async fn document() -> Json<Value> {
-    Json(build())
+    Json(document_value())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{RouteKind, ROUTES};
+
     #[test]
-    fn every_rest_route_is_described() {
-        let doc = super::build();
+    fn the_document_and_the_route_table_name_the_same_json_routes() {
+        let doc = super::document_value();
         let paths = doc["paths"].as_object().expect("paths");
-        let source = include_str!("mod.rs");
-        // Websockets, streams and the document itself are not fuzzable REST operations.
-        let undocumented = ["/api/events", "/api/openapi.json", "/follow", "/terminal", "/forward/{port}"];
-        for line in source.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
-            let path = line.split('"').nth(1).expect("a route path");
-            if undocumented.iter().any(|u| path.ends_with(u)) {
-                continue;
+        let mut described = 0;
+        for (path, ops) in paths {
+            for (verb, op) in ops.as_object().expect("operations") {
+                described += 1;
+                let route = ROUTES.iter().find(|r| r.path == path && r.verb.as_str().eq_ignore_ascii_case(verb));
+                let route = route.unwrap_or_else(|| panic!("{verb} {path} is described but not routed"));
+                assert_eq!(op["x-hakuriver-access"], route.access.as_str(), "{verb} {path}");
+                assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{verb} {path}");
             }
-            assert!(paths.contains_key(path), "{path} is not in the OpenAPI document");
         }
+        let json_routes = ROUTES.iter().filter(|r| r.kind == RouteKind::Json).count();
+        assert_eq!(described, json_routes, "every JSON route is described");
+        assert!(doc["x-hakuriver-server-functions"].as_array().is_some_and(|f| f.len() >= 18));
     }
 }

@@ -1,6 +1,7 @@
-//! Which credential each route needs: one table, deny by default. The guard asks it for every
+//! Which credential each request needs, deny by default. REST routes say it in the route table
+//! (`api::routes`), server functions in `SERVER_FNS` below, pages here. The guard asks for every
 //! request (after the original's bare paths are mapped onto `/api/...` and the base path is
-//! taken off), so a route added without an entry here is admin-only until someone decides.
+//! taken off); anything in no table is admin-only.
 
 use axum::http::Method;
 use hakuriver_model::auth::Role;
@@ -13,6 +14,26 @@ pub enum Access {
     Runner,
     /// A person or script holding at least this role.
     Role(Role),
+}
+
+impl Access {
+    /// Its name in the OpenAPI document: `public`, `runner`, or the role.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::Runner => "runner",
+            Access::Role(role) => role.as_str(),
+        }
+    }
+
+    /// Who may call, in words.
+    pub fn describe(self) -> String {
+        match self {
+            Access::Public => "nothing".into(),
+            Access::Runner => "the runner token".into(),
+            Access::Role(role) => format!("the {role} role or above"),
+        }
+    }
 }
 
 /// Server functions the dashboard calls, `/api/ui/<name>`, and the role each needs.
@@ -39,34 +60,23 @@ const SERVER_FNS: &[(&str, Role)] = &[
 
 /// The access `method path` needs. `path` is relative to the base path.
 pub fn access(method: &Method, path: &str) -> Access {
-    use Access::{Public, Role as R, Runner};
-    use Role::{Admin, Operator, User, Viewer};
-    let Some(api) = path.strip_prefix("/api/") else {
+    if !path.starts_with("/api/") {
         return page(path);
-    };
-    let parts: Vec<&str> = api.split('/').collect();
-    let get = method == Method::GET || method == Method::HEAD;
-    let post = method == Method::POST;
-    match (parts.as_slice(), get, post) {
-        (["openapi.json"], true, _) => Public,
-        (["register"], _, true) | (["update"], _, true) => Runner,
-        (["heartbeat", _], _, _) if method == Method::PUT => Runner,
-        (["ui", name], _, _) => SERVER_FNS.iter().find(|(n, _)| n == name).map_or(R(Admin), |&(_, role)| R(role)),
-        (["health"] | ["nodes"] | ["nodes", _] | ["events"], true, _) => R(Viewer),
-        (["status", _] | ["tasks"] | ["tasks", "page"] | ["vps"] | ["vps", "status"], true, _) => R(Viewer),
-        (["task", _, "stdout" | "stderr"] | ["task", _, "stdout" | "stderr", "follow"], true, _) => R(Viewer),
-        (["docker", "host", "containers"] | ["docker", "list"] | ["docker", "versions"], true, _) => R(Viewer),
-        (["operations"] | ["operations", _] | ["auth", "whoami"], true, _) => R(Viewer),
-        (["submit"] | ["kill", _] | ["command", _, _] | ["vps", _, "ticket"], _, true) => R(User),
-        (["docker", "host", "create"] | ["docker", "import"] | ["vps", _, "save"], _, true) => R(Operator),
-        (["vps", _, "snapshots"], true, _) => R(Viewer),
-        (["docker", "host", "delete" | "stop" | "start", _] | ["docker", "create_tar", _], _, true) => R(Operator),
-        (["operations", _], _, _) if method == Method::DELETE => R(Operator),
-        (["docker", "host", "containers", _, "terminal"] | ["tasks", _, "terminal"], true, _) => R(Admin),
-        (["tasks", _, "forward", _], true, _) => R(Admin),
-        (["auth", "tokens"], _, _) | (["auth", "tokens", _], _, _) | (["nodes", _, "release"], _, _) => R(Admin),
-        _ => R(Admin),
     }
+    if let Some(name) = path.strip_prefix("/api/ui/") {
+        return server_fn(name).map_or(Access::Role(Role::Admin), Access::Role);
+    }
+    crate::api::find_route(method, path).map_or(Access::Role(Role::Admin), |route| route.access)
+}
+
+/// The role a server function needs (none: not one).
+fn server_fn(name: &str) -> Option<Role> {
+    SERVER_FNS.iter().find(|(n, _)| *n == name).map(|&(_, role)| role)
+}
+
+/// The role a server function needs; one not in `SERVER_FNS` needs an admin.
+pub fn server_fn_role(name: &str) -> Role {
+    server_fn(name).unwrap_or(Role::Admin)
 }
 
 /// Pages need a viewer; the login page and static files need nothing.
@@ -127,6 +137,19 @@ mod tests {
         ];
         for (method, path, want) in cases {
             assert_eq!(access(&method, path), want, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn every_server_function_the_dashboard_registers_has_its_role_here() {
+        let registered: Vec<String> =
+            leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path.to_string()).collect();
+        for path in &registered {
+            let name = path.strip_prefix("/api/ui/").unwrap_or_else(|| panic!("{path} outside /api/ui"));
+            assert!(server_fn(name).is_some(), "server function {name} has no role in SERVER_FNS");
+        }
+        for (name, _) in SERVER_FNS {
+            assert!(registered.iter().any(|p| p.ends_with(&format!("/{name}"))), "{name} is not a server function");
         }
     }
 }
