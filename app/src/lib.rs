@@ -20,7 +20,7 @@ mod xterm;
 #[cfg(feature = "ssr")]
 mod host_api;
 #[cfg(feature = "ssr")]
-pub use host_api::{HostApi, SharedHostApi};
+pub use host_api::{HostApi, HostError, SharedHostApi};
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

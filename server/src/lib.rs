@@ -12,6 +12,7 @@ pub mod ids;
 pub mod limits;
 pub mod operations;
 pub mod preflight;
+pub mod request_id;
 pub mod scheduler;
 pub mod services;
 pub mod site;

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use hakuriver_app::HostError;
 use hakuriver_model::auth::Actor;
 use leptos::config::LeptosOptions;
 use leptos::nonce::use_nonce;
@@ -21,6 +22,8 @@ use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
 use hakuriver_model::{ControlCommand, EnvAction, NodeInfo, TaskId, TaskRequest, TaskView};
 
 use crate::api::ApiError;
+use crate::envs::EnvError;
+use crate::services::tasks::ControlError;
 use crate::services::{ServiceError, Services};
 use crate::state::AppState;
 
@@ -86,12 +89,15 @@ struct Acting {
 impl Acting {
     /// The caller, if the server function `name` allows its role (`policy::SERVER_FNS`, the one
     /// place a server function's role is stated; the guard checked it already).
-    fn may(&self, name: &str) -> Result<&Actor, String> {
+    fn may(&self, name: &str) -> Result<&Actor, HostError> {
         let role = crate::auth::policy::server_fn_role(name);
         match &self.actor {
             Some(actor) if actor.can(role) => Ok(actor),
-            Some(actor) => Err(format!("this needs the {role} role; {} has the {} role", actor.name, actor.role)),
-            None => Err("log in first".into()),
+            Some(actor) => Err(HostError::Denied(format!(
+                "this needs the {role} role; {} has the {} role",
+                actor.name, actor.role
+            ))),
+            None => Err(HostError::LoggedOut),
         }
     }
 
@@ -110,27 +116,27 @@ impl std::ops::Deref for Acting {
 
 #[async_trait::async_trait]
 impl hakuriver_app::HostApi for Acting {
-    async fn list_nodes(&self) -> Result<Vec<NodeInfo>, String> {
+    async fn list_nodes(&self) -> Result<Vec<NodeInfo>, HostError> {
         self.may("list_nodes")?;
-        self.nodes.list().await.map_err(|e| e.to_string())
+        self.nodes.list().await.map_err(for_browser)
     }
 
-    async fn list_tasks(&self, query: TaskQuery) -> Result<TaskPage, String> {
+    async fn list_tasks(&self, query: TaskQuery) -> Result<TaskPage, HostError> {
         self.may("list_tasks")?;
-        self.tasks.page(&query).await.map_err(|e| e.to_string())
+        self.tasks.page(&query).await.map_err(for_browser)
     }
 
-    async fn get_task(&self, id: TaskId) -> Result<TaskView, String> {
+    async fn get_task(&self, id: TaskId) -> Result<TaskView, HostError> {
         self.may("get_task")?;
-        self.tasks.get(id).await.map_err(|e| e.to_string())
+        self.tasks.get(id).await.map_err(for_browser)
     }
 
-    async fn read_log(&self, id: TaskId, stdout: bool, offset: Option<u64>) -> Result<LogChunk, String> {
+    async fn read_log(&self, id: TaskId, stdout: bool, offset: Option<u64>) -> Result<LogChunk, HostError> {
         self.may("read_log")?;
-        self.tasks.read_log_text(id, stdout, offset).await.map_err(|e| e.to_string())
+        self.tasks.read_log_text(id, stdout, offset).await.map_err(for_browser)
     }
 
-    async fn submit(&self, request: TaskRequest) -> Result<Result<SubmitResponse, FieldError>, String> {
+    async fn submit(&self, request: TaskRequest) -> Result<Result<SubmitResponse, FieldError>, HostError> {
         let role = self.may("submit_task")?.role;
         match self.services.submit(request, self.owner(), role).await {
             Ok(answer) if answer.task_ids.is_empty() => {
@@ -141,15 +147,15 @@ impl hakuriver_app::HostApi for Acting {
             Ok(answer) => Ok(Ok(answer)),
             Err(ServiceError::BadRequest(e)) => Ok(Err(e)),
             Err(ServiceError::Denied(d)) => Ok(Err(FieldError { field: d.field.into(), message: d.message })),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(for_browser(e)),
         }
     }
 
-    async fn task_action(&self, id: TaskId, action: ControlCommand) -> Result<String, String> {
-        self.tasks.control(id, action, self.may("task_action")?).await.map_err(|e| e.to_string())
+    async fn task_action(&self, id: TaskId, action: ControlCommand) -> Result<String, HostError> {
+        self.tasks.control(id, action, self.may("task_action")?).await.map_err(for_browser)
     }
 
-    async fn env_names(&self) -> Result<Vec<String>, String> {
+    async fn env_names(&self) -> Result<Vec<String>, HostError> {
         self.may("env_names")?;
         let mut envs: Vec<(i64, String)> =
             self.envs.list_tars().into_iter().map(|(name, t)| (t.latest_timestamp, name)).collect();
@@ -161,70 +167,129 @@ impl hakuriver_app::HostApi for Acting {
         self.ssh_proxy_port
     }
 
-    async fn history(&self) -> Result<Vec<NodeSeries>, String> {
+    async fn history(&self) -> Result<Vec<NodeSeries>, HostError> {
         self.may("node_history")?;
         Ok(self.history.all())
     }
 
-    async fn task_counts(&self) -> Result<BTreeMap<String, u64>, String> {
+    async fn task_counts(&self) -> Result<BTreeMap<String, u64>, HostError> {
         self.may("task_counts")?;
-        self.tasks.counts().await.map_err(|e| e.to_string())
+        self.tasks.counts().await.map_err(for_browser)
     }
 
-    async fn env_containers(&self) -> Result<Vec<EnvContainer>, String> {
+    async fn env_containers(&self) -> Result<Vec<EnvContainer>, HostError> {
         self.may("env_containers")?;
-        self.envs.list_containers().await.map_err(|e| e.to_string())
+        self.envs.list_containers().await.map_err(for_browser)
     }
 
-    async fn env_action(&self, name: String, action: EnvAction) -> Result<String, String> {
+    async fn env_action(&self, name: String, action: EnvAction) -> Result<String, HostError> {
         self.may("env_action")?;
         match action {
             EnvAction::Start => self.envs.start(&name).await.map(|()| format!("Container '{name}' started.")),
             EnvAction::Stop => self.envs.stop(&name).await.map(|()| format!("Container '{name}' stopped.")),
             EnvAction::Delete => self.envs.delete(&name, true).await.map(|()| format!("Container '{name}' deleted.")),
         }
-        .map_err(|e| e.to_string())
+        .map_err(for_browser)
     }
 
-    async fn create_env(&self, image: String, name: String) -> Result<String, String> {
+    async fn create_env(&self, image: String, name: String) -> Result<String, HostError> {
         self.may("create_env")?;
         let request = CreateEnvRequest { image_name: image, container_name: name.clone() };
-        let (id, mut done, _) = self.start_create_env(&request).await.map_err(|e| e.to_string())?;
+        let (id, mut done, _) = self.start_create_env(&request).await.map_err(for_browser)?;
         let _ = done.wait_for(|finished| *finished).await;
         match self.operations.get(id) {
             Some(op) if op.state == hakuriver_model::operation::OperationState::Succeeded => {
                 Ok(format!("Container '{name}' created."))
             }
-            Some(op) => Err(op.error.unwrap_or_else(|| "failed".into())),
-            None => Err(format!("operation {id} vanished")),
+            Some(op) => Err(HostError::Failed(op.error.unwrap_or_else(|| "failed".into()))),
+            None => Err(HostError::NotFound(format!("operation {id} vanished"))),
         }
     }
 
-    async fn create_tar(&self, name: String) -> Result<u64, String> {
+    async fn create_tar(&self, name: String) -> Result<u64, HostError> {
         self.may("create_tar")?;
-        self.start_create_tar(&name).await.map(|(id, _)| id).map_err(|e| e.to_string())
+        self.start_create_tar(&name).await.map(|(id, _)| id).map_err(for_browser)
     }
 
-    async fn save_vps(&self, id: TaskId, name: String) -> Result<u64, String> {
+    async fn save_vps(&self, id: TaskId, name: String) -> Result<u64, HostError> {
         self.may("save_vps")?;
         let saved_by = self.owner().map(str::to_string);
-        self.start_vps_save(id, &name, saved_by).await.map(|(op, _)| op).map_err(|e| e.to_string())
+        self.start_vps_save(id, &name, saved_by).await.map(|(op, _)| op).map_err(for_browser)
     }
 
-    async fn operation(&self, id: u64) -> Result<Operation, String> {
+    async fn operation(&self, id: u64) -> Result<Operation, HostError> {
         self.may("get_operation")?;
-        self.operations.get(id).ok_or_else(|| format!("operation {id} not found"))
+        self.operations.get(id).ok_or_else(|| HostError::NotFound(format!("operation {id} not found")))
     }
 
-    async fn tarballs(&self) -> Result<TarballList, String> {
+    async fn tarballs(&self) -> Result<TarballList, HostError> {
         self.may("tarballs")?;
         Ok(self.envs.list_tars())
     }
 
-    async fn env_versions(&self) -> Result<BTreeMap<String, EnvVersions>, String> {
+    async fn env_versions(&self) -> Result<BTreeMap<String, EnvVersions>, HostError> {
         self.may("list_env_versions")?;
-        let nodes = self.nodes.list().await.map_err(|e| e.to_string())?;
+        let nodes = self.nodes.list().await.map_err(for_browser)?;
         Ok(crate::envs::versions(&self.envs.list_tars(), &nodes))
+    }
+}
+
+/// What the browser is told of a failure: refusals and failures it can act on as they are; an
+/// internal one only as a request id, its cause logged under that id (as the REST door does).
+fn for_browser(e: impl Into<Refusal>) -> HostError {
+    match e.into() {
+        Refusal::Shown(error) => error,
+        Refusal::Internal(cause) => {
+            let id = crate::request_id::next();
+            tracing::error!(request_id = %id, error = %cause, "dashboard request failed");
+            HostError::Internal(id)
+        }
+    }
+}
+
+/// A service's error sorted for the browser.
+enum Refusal {
+    Shown(HostError),
+    Internal(String),
+}
+
+impl From<ServiceError> for Refusal {
+    fn from(e: ServiceError) -> Self {
+        let shown = match e {
+            ServiceError::NotFound(m) => HostError::NotFound(m),
+            ServiceError::NotRegistered => HostError::NotFound(e.to_string()),
+            ServiceError::Invalid(m) | ServiceError::Conflict(m) => HostError::Refused(m),
+            ServiceError::BadRequest(f) => HostError::Refused(f.message),
+            ServiceError::Forbidden(m) => HostError::Denied(m),
+            ServiceError::Denied(d) => HostError::Denied(d.message),
+            ServiceError::Db(_) | ServiceError::Io(_) | ServiceError::Internal(_) => {
+                return Refusal::Internal(e.to_string())
+            }
+        };
+        Refusal::Shown(shown)
+    }
+}
+
+impl From<ControlError> for Refusal {
+    fn from(e: ControlError) -> Self {
+        Refusal::Shown(match e {
+            ControlError::NotFound(m) => HostError::NotFound(m),
+            ControlError::Conflict(m) | ControlError::Final(m) | ControlError::BadState(m) => HostError::Refused(m),
+            ControlError::Runner(m) => HostError::Failed(m),
+            ControlError::Forbidden(m) => HostError::Denied(m),
+            ControlError::Service(e) => return e.into(),
+        })
+    }
+}
+
+impl From<EnvError> for Refusal {
+    fn from(e: EnvError) -> Self {
+        Refusal::Shown(match e {
+            EnvError::Invalid(m) | EnvError::Conflict(m) => HostError::Refused(m),
+            EnvError::NotFound(m) => HostError::NotFound(m),
+            EnvError::NoDocker(_) | EnvError::Docker(_) => HostError::Failed(e.to_string()),
+            EnvError::Io(m) => return Refusal::Internal(m),
+        })
     }
 }
 
@@ -252,4 +317,23 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
     let handler =
         leptos_axum::render_app_to_stream_with_context(context(&state), move || hakuriver_app::shell(options.clone()));
     handler(req).await.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_browser_sees_refusals_but_never_an_internal_cause() {
+        let refused = for_browser(ControlError::Final("Task cannot be killed (state: failed)".into()));
+        assert_eq!(refused.to_string(), "Task cannot be killed (state: failed)");
+        let denied = for_browser(ServiceError::Forbidden("not yours".into()));
+        assert_eq!(denied, HostError::Denied("not yours".into()));
+        let internal = for_browser(ServiceError::Internal("disk I/O error at /var/lib/hakuriver/db".into()));
+        let shown = internal.to_string();
+        assert!(shown.starts_with("internal error (request ") && shown.ends_with("see the host log"), "{shown}");
+        assert!(!shown.contains("/var/lib"), "{shown}");
+        let docker = for_browser(EnvError::Docker("No such image: x".into()));
+        assert_eq!(docker, HostError::Failed("Docker: No such image: x".into()));
+    }
 }

@@ -103,8 +103,9 @@ impl ApiError {
             ApiError::Misdirected(m) => (StatusCode::MISDIRECTED_REQUEST, m),
             ApiError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, m),
             ApiError::Internal(m) => {
-                tracing::error!(error = %m, "request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the host log".to_string())
+                let id = crate::request_id::next();
+                tracing::error!(request_id = %id, error = %m, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, format!("internal error (request {id}); see the host log"))
             }
         };
         (status, detail, None)
