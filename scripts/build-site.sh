@@ -1,40 +1,53 @@
 #!/usr/bin/env bash
-# Builds the dashboard's browser side into target/site (what cargo-leptos would do, without
-# needing cargo-leptos): the hydrate crate for wasm32, wasm-bindgen's JS glue, the stylesheet, the
-# public assets and xterm.js (from node_modules: run scripts/setup.sh first). The host serves target/site (read from disk in debug builds, embedded in
-# release builds), so build the site before a release build of the host.
+# Builds the dashboard's browser side (what `cargo leptos build` does, without needing
+# cargo-leptos): the hydrate crate for wasm32, wasm-bindgen's JS glue, the stylesheet and the
+# assets. Every name and folder comes from Leptos.toml, as cargo-leptos takes them from the same
+# values in Cargo.toml. xterm.js (from node_modules: run scripts/setup.sh first) is vendored into
+# the assets folder, so cargo-leptos builds find it there too. The host serves the site root
+# (from disk in debug builds, embedded in release builds): build the site before a release build
+# of the host.
 #
 # usage: scripts/build-site.sh [--release]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# One `key = "value"` of Leptos.toml (flat, as cargo-leptos reads it).
+setting() {
+  python3 -c 'import sys, tomllib; print(tomllib.load(open("Leptos.toml", "rb"))[sys.argv[1]])' "$1"
+}
+name=$(setting output-name)
+site=$(setting site-root)
+pkg="$site/$(setting site-pkg-dir)"
+style=$(setting style-file)
+assets=$(setting assets-dir)
+lib=$(setting lib-package)
+crate=${lib//-/_}
+
 profile=dev
 dir=debug
 if [[ "${1:-}" == "--release" ]]; then
-  profile=wasm-release
-  dir=wasm-release
+  profile=$(setting lib-profile-release)
+  dir=$profile
 fi
-
-site=target/site
-pkg="$site/pkg"
 mkdir -p "$pkg"
 
 # (.cargo/config.toml sets --cfg erase_components for this build and the host's alike.)
-cargo build --locked -p hakuriver-frontend --lib --target wasm32-unknown-unknown --profile "$profile"
-wasm-bindgen --target web --no-typescript --out-name hakuriver --out-dir "$pkg" \
-  "target/wasm32-unknown-unknown/$dir/hakuriver_frontend.wasm"
+cargo build --locked -p "$lib" --lib --target wasm32-unknown-unknown --profile "$profile"
+wasm-bindgen --target web --no-typescript --out-name "$name" --out-dir "$pkg" \
+  "target/wasm32-unknown-unknown/$dir/$crate.wasm"
 
-if [[ "$profile" == wasm-release ]]; then
+if [[ "$dir" != debug ]]; then
   # binaryen from npm (Debian's binaryen 108 breaks the externref table: see ARCHITECTURE.md).
   node_modules/.bin/wasm-opt -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int \
-    --enable-reference-types -o "$pkg/hakuriver_bg.wasm" "$pkg/hakuriver_bg.wasm"
+    --enable-reference-types -o "$pkg/${name}_bg.wasm" "$pkg/${name}_bg.wasm"
 fi
 
-cp style/main.css "$pkg/hakuriver.css"
-cp -R public/. "$site/"
+cp "$style" "$pkg/$name.css"
 # xterm.js from npm (pinned in package.json), served as /xterm/...: the dashboard's terminal
-# imports these ES modules directly (no bundler).
-mkdir -p "$site/xterm"
-cp node_modules/@xterm/xterm/lib/xterm.mjs node_modules/@xterm/xterm/css/xterm.css \
-  node_modules/@xterm/addon-fit/lib/addon-fit.mjs "$site/xterm/"
-echo "site built in $site ($(du -sh "$pkg/hakuriver_bg.wasm" | cut -f1) wasm, profile $profile)"
+# imports these ES modules directly (no bundler). Vendored into the (git-ignored)
+# assets/xterm folder.
+mkdir -p "$assets/xterm"
+cp --update node_modules/@xterm/xterm/lib/xterm.mjs node_modules/@xterm/xterm/css/xterm.css \
+  node_modules/@xterm/addon-fit/lib/addon-fit.mjs "$assets/xterm/"
+cp -R "$assets/." "$site/"
+echo "site built in $site ($(du -sh "$pkg/${name}_bg.wasm" | cut -f1) wasm, profile $profile)"

@@ -16,6 +16,7 @@ pub mod request_id;
 pub mod scheduler;
 pub mod services;
 pub mod site;
+pub mod site_settings;
 pub mod ssh_proxy;
 pub mod state;
 pub mod storage;
@@ -142,7 +143,7 @@ where
     let addr = listener.local_addr()?;
     let state = AppState {
         services: services.clone(),
-        leptos: site::leptos_options(addr),
+        leptos: site::leptos_options(addr, &site_settings::embedded()?),
         shutdown: stop_rx.clone(),
         base_path: config.network.base_path.clone(),
         tls: config.host_tls(),
@@ -151,7 +152,7 @@ where
             config.network.public_hosts.iter().chain([&config.network.host_reachable_address]),
         ),
     };
-    if !site::has_wasm_bundle() {
+    if !site::has_wasm_bundle(&state.leptos) {
         tracing::warn!("dashboard assets missing (run scripts/build-site.sh): pages render without live updates");
     }
 

@@ -27,21 +27,25 @@ use crate::services::tasks::ControlError;
 use crate::services::{ServiceError, Services};
 use crate::state::AppState;
 
-/// Name of the WASM bundle: `/pkg/hakuriver.js`, `/pkg/hakuriver_bg.wasm`, `/pkg/hakuriver.css`.
-pub const OUTPUT_NAME: &str = "hakuriver";
-
 #[derive(rust_embed::Embed)]
 #[folder = "$CARGO_MANIFEST_DIR/../target/site"]
 struct SiteAssets;
 
-pub fn leptos_options(site_addr: std::net::SocketAddr) -> LeptosOptions {
-    LeptosOptions::builder().output_name(OUTPUT_NAME).site_pkg_dir("pkg").site_addr(site_addr).build()
+/// Leptos' options from `Leptos.toml` (`site_settings`); the address is where this host listens.
+pub fn leptos_options(site_addr: std::net::SocketAddr, site: &crate::site_settings::SiteSettings) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name(site.output_name.as_str())
+        .site_root(site.site_root.as_str())
+        .site_pkg_dir(site.site_pkg_dir.as_str())
+        .reload_port(u32::from(site.reload_port))
+        .site_addr(site_addr)
+        .build()
 }
 
 /// Whether the WASM bundle is present (a host built without `scripts/build-site.sh` still serves
 /// the API and server-rendered pages, without live updates).
-pub fn has_wasm_bundle() -> bool {
-    SiteAssets::get(&format!("pkg/{OUTPUT_NAME}.js")).is_some()
+pub fn has_wasm_bundle(options: &LeptosOptions) -> bool {
+    SiteAssets::get(&format!("{}/{}.js", options.site_pkg_dir, options.output_name)).is_some()
 }
 
 /// Puts the services, acting for the request's actor (set by the auth guard), into the reactive
