@@ -146,12 +146,11 @@ pub(super) fn plan<N: Clone>(pending: Vec<TaskRow>, mut capacity: Vec<(NodeCapac
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use hakuriver_model::TaskStatus;
     use proptest::prelude::*;
 
     use super::*;
+    use crate::services::submit_request::{check, SubmitDefaults};
+    use crate::services::tasks::new_row;
 
     const GB: u64 = 1_000_000_000;
 
@@ -171,37 +170,19 @@ mod tests {
         (cap, name.to_string())
     }
 
+    /// A pending command task without a container, as a submit would store it.
     fn task(id: u64, target: Option<&str>, cores: u32) -> TaskRow {
-        TaskRow {
-            task_id: TaskId(id),
-            batch_id: Some(TaskId(id)),
-            task_type: TaskType::Command,
-            command: "true".into(),
-            arguments: Vec::new(),
-            env_vars: BTreeMap::new(),
-            required_cores: cores,
-            required_memory_bytes: None,
-            required_gpus: Vec::new(),
-            target_node: target.map(str::to_string),
-            target_numa_node_id: None,
-            assigned_node: None,
+        let defaults = SubmitDefaults {
             container_name: NO_CONTAINER.into(),
             privileged: false,
-            additional_mounts: Vec::new(),
-            status: TaskStatus::Pending,
-            exit_code: None,
-            error_message: None,
-            submitted_at_ms: 0,
-            started_at_ms: None,
-            completed_at_ms: None,
-            assigned_at_ms: None,
-            assignment_suspicion_count: 0,
-            ssh_port: None,
-            owner: None,
-            run_as: None,
-            log_bytes_dropped: None,
-            image: None,
-        }
+            additional_mounts: vec![],
+            policy: Default::default(),
+        };
+        let targets: Vec<&str> = target.into_iter().collect();
+        let req = serde_json::json!({"command": "true", "required_cores": cores, "targets": targets});
+        let checked = check(&serde_json::from_value(req).expect("a request"), &defaults).expect("a valid request");
+        let target = checked.targets.first().map(|(_, t)| t);
+        new_row(&checked, &[], TaskId(id), TaskId(id), target, 0)
     }
 
     fn placed(plan: &Plan<String>) -> Vec<(u64, &str)> {
