@@ -23,9 +23,9 @@ use hakuriver_config::{secret, AuthSection};
 use hakuriver_model::auth::{is_valid_token_name, Actor, Role, TokenCreated, TokenInfo, TokenRequest};
 use hakuriver_model::TaskId;
 
+use crate::clock::{local_time, now_ms};
 use crate::db::auth::{self as store, SessionRow, TokenRow};
 use crate::db::{DbError, Pool};
-use crate::services::{local_time, now_ms};
 use held::Presented;
 use throttle::Throttle;
 

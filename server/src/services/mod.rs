@@ -13,6 +13,8 @@ pub mod tasks;
 pub mod vps;
 pub mod vps_snapshots;
 
+// The host clock, for the services' modules (`super::now_ms`).
+pub use crate::clock::{local_time, now_ms};
 use crate::db::DbError;
 
 /// All host services, cheap to clone (each holds handles, not data).
@@ -140,14 +142,4 @@ pub enum ServiceError {
     /// shared by several submits written together, as its message).
     #[error("{0}")]
     Internal(String),
-}
-
-/// Wall-clock milliseconds since the Unix epoch (UTC): how the host stamps everything it stores.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// A stored UTC millisecond stamp as the wire's naive local time.
-pub fn local_time(ms: i64) -> Option<chrono::NaiveDateTime> {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.with_timezone(&chrono::Local).naive_local())
 }
