@@ -11,9 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# One `key = "value"` of Leptos.toml (flat, as cargo-leptos reads it).
+# One `key = "value"` of Leptos.toml (a flat file of quoted strings, as cargo-leptos reads it).
 setting() {
-  python3 -c 'import sys, tomllib; print(tomllib.load(open("Leptos.toml", "rb"))[sys.argv[1]])' "$1"
+  local value
+  value=$(sed -n "s/^$1 *= *\"\(.*\)\"\s*\(#.*\)\?$/\1/p" Leptos.toml)
+  [[ -n $value ]] || { echo "Leptos.toml has no $1 = \"...\"" >&2; exit 1; }
+  echo "$value"
 }
 name=$(setting output-name)
 site=$(setting site-root)

@@ -7,21 +7,15 @@ use serde::Deserialize;
 /// `Leptos.toml`, as built into this host.
 const LEPTOS_TOML: &str = include_str!("../../Leptos.toml");
 
+/// What the host itself needs of the file (the rest is cargo-leptos' and build-site.sh's).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct SiteSettings {
     pub output_name: String,
     pub site_root: String,
     pub site_pkg_dir: String,
-    pub style_file: String,
-    pub assets_dir: String,
-    pub site_addr: String,
     pub reload_port: u16,
-    pub end2end_cmd: String,
-    pub end2end_dir: String,
     pub bin_package: String,
-    pub lib_package: String,
-    pub lib_profile_release: String,
 }
 
 #[derive(Debug, thiserror::Error)]

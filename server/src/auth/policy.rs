@@ -64,7 +64,7 @@ pub fn access(method: &Method, path: &str) -> Access {
         return page(path);
     }
     if let Some(name) = path.strip_prefix("/api/ui/") {
-        return server_fn(name).map_or(Access::Role(Role::Admin), Access::Role);
+        return Access::Role(server_fn_role(name));
     }
     crate::api::find_route(method, path).map_or(Access::Role(Role::Admin), |route| route.access)
 }
