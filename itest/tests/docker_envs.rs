@@ -485,7 +485,11 @@ async fn a_fresh_cluster_without_a_registry_runs_a_container_task() {
         names.iter().any(|n| n.starts_with(&format!("{env}-")) && n.ends_with(".tar")).then_some(())
     })
     .await;
-    assert!(host.log().contains("was built from this machine's busybox"), "it says so: {}", host.log());
+    // It says so (once the tarball is in place, so the line may come a moment after it).
+    wait_for("the host to say so", Duration::from_secs(10), || async {
+        host.log().contains("was built from this machine's busybox").then_some(())
+    })
+    .await;
     let health: Value = reqwest::get(format!("{}/api/health", cluster.base_url())).await.unwrap().json().await.unwrap();
     assert!(health.to_string().contains("busybox"), "and /health says so: {health}");
 
