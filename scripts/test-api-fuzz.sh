@@ -5,14 +5,17 @@
 # every person-facing operation with an admin token, then the runner protocol with the runner
 # token, then what a `user` may submit with a user's token (the resource policy's fields must
 # be refused, never accepted). Any 5xx fails (scripts/fuzz/hakuriver_checks.py; the one exception is the original's
-# documented 503 for a submit no target took), as does a panic in the host's log, or fewer
-# than MIN_CASES cases in all.
+# documented 503 for a submit no target took), as does an answer the document does not describe
+# (status code, content type or body off its schema: the document is generated from the Rust
+# types, so this checks the types against what the host really sends), a panic in the host's
+# log, or fewer than MIN_CASES cases in all.
 # Needs: target/debug/hakuriver-host (cargo build --bins) and scripts/setup.sh --tests's schemathesis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEED=${FUZZ_SEED:-20261126}
 EXAMPLES=${FUZZ_EXAMPLES:-100}
 MIN_CASES=2000
+CONFORMANCE=status_code_conformance,content_type_conformance,response_schema_conformance
 ST=${HAKURIVER_TOOLS_DIR:-/var/cache/hakuriver-tools}/schemathesis/bin/schemathesis
 [[ -x $ST ]] || { echo "schemathesis missing at $ST: run scripts/setup.sh --tests" >&2; exit 1; }
 
@@ -46,7 +49,7 @@ run_pass() {
   local name=$1 token=$2; shift 2
   echo "--- $name"
   PYTHONPATH=scripts/fuzz SCHEMATHESIS_HOOKS=hakuriver_checks "$ST" run "http://127.0.0.1:$port/api/openapi.json" \
-    -H "Authorization: Bearer $token" --seed "$SEED" --max-examples "$EXAMPLES" -c "no_server_error${EXTRA_CHECKS:+,$EXTRA_CHECKS}" \
+    -H "Authorization: Bearer $token" --seed "$SEED" --max-examples "$EXAMPLES" -c "no_server_error,$CONFORMANCE${EXTRA_CHECKS:+,$EXTRA_CHECKS}" \
     --generation-with-security-parameters false --generation-database none --workers 1 --warnings off --no-color "$@" 2>&1 | tee "$work/$name.out"
 }
 rc=0

@@ -126,6 +126,18 @@ async fn bad_requests_get_json_errors_and_bare_paths_work() {
     assert!(detail.contains("status") && detail.contains("exploded"), "{detail}");
     let r = json(http.put(format!("{base}/api/heartbeat/ghost"))).body("{\"running_tasks\": 5}").send().await.unwrap();
     assert_eq!(r.status(), 422);
+    // Query strings and path parameters are refused like bodies: 422, JSON, the field named.
+    for (path, needle) in [
+        ("/api/tasks?limit=many", "limit"),
+        ("/api/task/1/stdout?tail=-1", "tail"),
+        ("/api/operations/first", "first"),
+        ("/api/status/x1", "x1"),
+    ] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 422, "{path}");
+        let detail = r.json::<serde_json::Value>().await.unwrap()["detail"].as_str().unwrap_or_default().to_string();
+        assert!(detail.contains(needle), "{path} -> {detail}");
+    }
 
     // The original's register body, at the bare path, then the bare and /api list.
     let body = serde_json::json!({"hostname": "compat", "total_cores": 4, "total_ram_bytes": 8_000_000_000u64,

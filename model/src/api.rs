@@ -8,6 +8,7 @@ use crate::protocol::ReplyCode;
 /// `{"message": "..."}`: the success envelope of runner-facing and control endpoints; `code`
 /// (ours) says in a word what a reply that refuses something means.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,6 +39,7 @@ impl Message {
 
 /// `{"detail": "..."}`: the error envelope of every 4xx/5xx answer; `code` (ours) as in `Message`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,
@@ -88,6 +89,7 @@ pub fn is_valid_token_name(name: &str) -> bool {
 
 /// `POST /api/auth/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRequest {
     /// Who the token is for; tasks it submits are owned by this name.
     pub name: String,
@@ -99,23 +101,29 @@ pub struct TokenRequest {
 
 /// A token as listed: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
     pub id: String,
     pub name: String,
     pub role: Role,
     #[serde(with = "crate::time::opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "date-time-naive"))]
     pub created_at: Option<NaiveDateTime>,
     #[serde(with = "crate::time::opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "date-time-naive"))]
     pub expires_at: Option<NaiveDateTime>,
     #[serde(with = "crate::time::opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "date-time-naive"))]
     pub revoked_at: Option<NaiveDateTime>,
     #[serde(with = "crate::time::opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "date-time-naive"))]
     pub last_used_at: Option<NaiveDateTime>,
 }
 
 /// `POST /api/vps/{id}/ticket`: what `REQUEST_TUNNEL <id> <ticket>` sends on the SSH proxy's
 /// port instead of a token; it opens one tunnel to that VPS, once, within `expires_in_seconds`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TunnelTicket {
     pub ticket: String,
     pub expires_in_seconds: u32,
@@ -123,6 +131,7 @@ pub struct TunnelTicket {
 
 /// The answer to creating a token: the only time its secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenCreated {
     pub token: String,
     #[serde(flatten)]
@@ -131,6 +140,7 @@ pub struct TokenCreated {
 
 /// `GET /api/auth/whoami`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WhoAmI {
     pub name: String,
     pub role: Role,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// One host environment container (`GET /docker/host/containers`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnvContainer {
     pub id: String,
     pub name: String,
@@ -16,12 +17,14 @@ pub struct EnvContainer {
 
 /// `POST /docker/host/create` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateEnvRequest {
     pub image_name: String,
     pub container_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TarballVersion {
     pub timestamp: i64,
     pub tarball: String,
@@ -29,6 +32,7 @@ pub struct TarballVersion {
 
 /// One environment in `GET /docker/list`: its newest tarball and every version, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnvTarballs {
     pub latest_timestamp: i64,
     pub latest_tarball: String,
@@ -40,6 +44,7 @@ pub type TarballList = BTreeMap<String, EnvTarballs>;
 
 /// A runner's load of an environment tarball in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoadProgress {
     pub bytes: u64,
     pub total_bytes: Option<u64>,
@@ -47,6 +52,7 @@ pub struct LoadProgress {
 
 /// One node's copy of an environment image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeEnvVersion {
     /// When the loaded image was made (unix seconds).
     pub image_created: i64,
@@ -56,6 +62,7 @@ pub struct NodeEnvVersion {
 
 /// `GET /api/docker/versions`: per environment, the newest tarball and which runner has what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnvVersions {
     pub latest_timestamp: Option<i64>,
     pub nodes: BTreeMap<String, NodeEnvVersion>,
@@ -94,8 +101,23 @@ mod tests {
     }
 }
 
+/// `POST /api/docker/import` body (ours): an environment from a tar file on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportRequest {
+    /// Absolute path of a tar file on the host: a root file system or a saved image.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub path: std::path::PathBuf,
+    /// The environment to create.
+    pub name: String,
+    /// Answer 202 with an `operation_id` at once instead of waiting.
+    #[serde(default)]
+    pub background: bool,
+}
+
 /// `POST /api/vps/{id}/save` body: the environment the VPS becomes a new tarball version of.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VpsSaveRequest {
     pub name: String,
     /// Answer 202 with an `operation_id` at once instead of waiting.
@@ -137,6 +159,7 @@ pub enum SaveEvent {
 
 /// `GET /api/vps/{id}/snapshots`: one tarball saved from a VPS, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VpsSnapshot {
     pub task_id: crate::TaskId,
     pub env_name: String,

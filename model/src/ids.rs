@@ -54,6 +54,21 @@ impl<'de> Deserialize<'de> for TaskId {
     }
 }
 
+/// A decimal string on the wire (answers always send one; requests may also send a number).
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TaskId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9]{1,20}$"))
+            .description(Some("A task id: a decimal string (ids exceed 2^53)"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for TaskId {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

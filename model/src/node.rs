@@ -10,6 +10,7 @@ use crate::ids::TaskId;
 
 /// One NUMA node: its CPU ids and memory. JSON keys of [`NumaTopology`] are the NUMA ids as strings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NumaNode {
     pub cores: Vec<u32>,
     #[serde(default)]
@@ -24,6 +25,7 @@ fn minus_one() -> i64 {
 
 /// One GPU as NVML reports it. Integer readings are -1 when the device cannot report them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GpuInfo {
     pub gpu_id: u32,
     #[serde(default)]
@@ -58,12 +60,15 @@ pub struct GpuInfo {
 
 /// `POST /register` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunnerInfo {
     pub hostname: String,
     pub total_cores: u32,
     pub total_ram_bytes: u64,
     pub runner_url: String,
+    /// NUMA id (a decimal string) → its cores and memory.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<std::collections::BTreeMap<String, crate::node::NumaNode>>))]
     pub numa_topology: Option<NumaTopology>,
     #[serde(default)]
     pub gpu_info: Option<Vec<GpuInfo>>,
@@ -80,6 +85,7 @@ fn docker_assumed() -> bool {
 
 /// A task the runner killed on its own (out of memory, ...), reported in the next heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KilledTask {
     pub task_id: TaskId,
     pub reason: String,
@@ -87,6 +93,7 @@ pub struct KilledTask {
 
 /// `PUT /heartbeat/{hostname}` body.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatData {
     pub running_tasks: Vec<TaskId>,
     #[serde(default)]
@@ -115,6 +122,7 @@ pub struct HeartbeatData {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum NodeStatus {
     Online,
@@ -150,6 +158,7 @@ impl std::str::FromStr for NodeStatus {
 /// `cores_in_use` of `GET /nodes`: a count for online nodes, the string `"N/A"` for offline ones
 /// (the original's shape, kept so its clients keep working).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum CoresInUse {
     Count(u32),
@@ -158,6 +167,7 @@ pub enum CoresInUse {
 
 /// The literal string `"N/A"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum NotAvailable {
     #[serde(rename = "N/A")]
     NA,
@@ -165,6 +175,7 @@ pub enum NotAvailable {
 
 /// One entry of `GET /nodes`. The first nine fields are the original's; the rest are ours.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeInfo {
     pub hostname: String,
     pub url: String,
@@ -173,7 +184,10 @@ pub struct NodeInfo {
     pub available_cores: u32,
     pub status: NodeStatus,
     #[serde(with = "crate::time::opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "date-time-naive"))]
     pub last_heartbeat: Option<NaiveDateTime>,
+    /// NUMA id (a decimal string) → its cores and memory.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<std::collections::BTreeMap<String, crate::node::NumaNode>>))]
     pub numa_topology: Option<NumaTopology>,
     pub gpu_info: Vec<GpuInfo>,
     #[serde(default)]

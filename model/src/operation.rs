@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OperationState {
     Running,
@@ -13,6 +14,7 @@ pub enum OperationState {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Operation {
     pub id: u64,
     /// `create_tar` or `import`.
@@ -28,6 +30,24 @@ pub struct Operation {
     pub error: Option<String>,
     /// What it produced (e.g. `{"tarball_path": ...}`), once it succeeded.
     pub result: Option<serde_json::Value>,
+}
+
+/// The answer to a long request asked to run in the background (`?background=true`, or
+/// `"background": true` in the body): 202 with the operation to follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OperationStarted {
+    pub message: String,
+    pub operation_id: u64,
+}
+
+/// The answer to a tarball save that was waited for (the original's `create_tar` answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TarballSaved {
+    pub message: String,
+    /// Where the tarball lies in shared storage.
+    pub tarball_path: String,
 }
 
 /// `percent` from bytes done and an expected total (capped at 100 until the end).

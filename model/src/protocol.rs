@@ -38,6 +38,20 @@ macro_rules! wire_words {
             }
         }
 
+        /// A string, one of the words (the derive cannot read a `rename` a macro passes on).
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some($name::ALL.iter().map(|w| w.as_str())))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
         impl FromStr for $name {
             type Err = UnknownWord;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -145,6 +159,7 @@ pub struct TaskInfo {
 
 /// How many bytes of a task's output were dropped past `[paths] max_log_bytes`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogBytesDropped {
     pub stdout: u64,
     pub stderr: u64,
@@ -152,6 +167,7 @@ pub struct LogBytesDropped {
 
 /// `POST /update` body: a runner reports a task's new status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskStatusUpdate {
     pub task_id: TaskId,
     pub status: TaskStatus,
@@ -160,8 +176,10 @@ pub struct TaskStatusUpdate {
     #[serde(default)]
     pub message: Option<String>,
     #[serde(default, with = "crate::time::opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "date-time-naive"))]
     pub started_at: Option<NaiveDateTime>,
     #[serde(default, with = "crate::time::opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "date-time-naive"))]
     pub completed_at: Option<NaiveDateTime>,
     /// Ours: a VPS's published sshd port on the runner (sent with `running`, and again whenever it
     /// changes, e.g. after a restart).

@@ -12,6 +12,7 @@ use crate::ids::TaskId;
 use crate::protocol::{LogBytesDropped, TaskType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     /// Waiting on the host for resources (nothing reserved yet).
@@ -154,6 +155,7 @@ fn default_cores() -> u32 {
 
 /// `POST /submit` body (the original's `TaskRequest`, plus `queue`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskRequest {
     #[serde(default = "default_task_type")]
     pub task_type: String,
@@ -197,12 +199,14 @@ pub struct TaskRequest {
 
 /// A target of a submit that could not take a task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FailedTarget {
     pub target: String,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssignedNode {
     pub hostname: String,
     pub url: String,
@@ -210,6 +214,7 @@ pub struct AssignedNode {
 
 /// `POST /submit` answer (202).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmitResponse {
     pub message: String,
     pub task_ids: Vec<TaskId>,
@@ -224,6 +229,7 @@ pub struct SubmitResponse {
 
 /// One task as `GET /status/{id}` and `GET /tasks` show it (the original's 20 keys, plus ours).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskView {
     pub task_id: TaskId,
     pub batch_id: Option<TaskId>,
@@ -242,10 +248,13 @@ pub struct TaskView {
     pub exit_code: Option<i64>,
     pub error_message: Option<String>,
     #[serde(with = "crate::time::opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "date-time-naive"))]
     pub submitted_at: Option<NaiveDateTime>,
     #[serde(with = "crate::time::opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "date-time-naive"))]
     pub started_at: Option<NaiveDateTime>,
     #[serde(with = "crate::time::opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "date-time-naive"))]
     pub completed_at: Option<NaiveDateTime>,
     pub systemd_unit_name: String,
     pub assignment_suspicion_count: u32,
@@ -269,6 +278,7 @@ pub struct TaskView {
 
 /// A query of the task list (`GET /api/tasks/page` and the dashboard); every field optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct TaskQuery {
     /// `command` (default) or `vps`.
     #[serde(default)]
@@ -292,6 +302,7 @@ pub struct TaskQuery {
 
 /// One page of tasks, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskPage {
     pub tasks: Vec<TaskView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use hakuriver_model::api::Message;
-use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, TarballList};
-use hakuriver_model::operation::{Operation, OperationState};
+use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, ImportRequest, TarballList};
+use hakuriver_model::operation::{Operation, OperationStarted, OperationState};
 
 use crate::client::{seg, Client, ClientError};
 use crate::context::Ctx;
@@ -90,15 +90,12 @@ async fn container(ctx: &Ctx, client: &Client, command: ContainerCommand) -> Res
         ContainerCommand::Create { image, name } => {
             // In the background: a pull shows its progress, then how it ended.
             let body = CreateEnvRequest { image_name: image, container_name: name.clone() };
-            let answer: serde_json::Value = client.post("/api/docker/host/create?background=true", &body).await?;
-            let id = answer["operation_id"]
-                .as_u64()
-                .ok_or_else(|| Failure::failed("the host did not start an operation"))?;
-            let op = follow_operation(client, id).await?;
+            let answer: OperationStarted = client.post("/api/docker/host/create?background=true", &body).await?;
+            let op = follow_operation(client, answer.operation_id).await?;
             if op.state != OperationState::Succeeded {
                 return Err(Failure::new(crate::exit::REJECTED, op.error.unwrap_or_else(|| format!("{:?}", op.state))));
             }
-            (Message::new(answer["message"].as_str().unwrap_or_default()), name)
+            (Message::new(answer.message), name)
         }
         ContainerCommand::Start { name } => {
             (client.post(&format!("/api/docker/host/start/{}", seg(&name)), &()).await?, name)
@@ -129,14 +126,14 @@ async fn tar(ctx: &Ctx, client: &Client, command: TarCommand) -> Result<(), Fail
             Ok(())
         }
         TarCommand::Create { name } => {
-            let answer: serde_json::Value =
+            let answer: OperationStarted =
                 client.post(&format!("/api/docker/create_tar/{}?background=true", seg(&name)), &()).await?;
             finish_operation(ctx, client, &answer).await
         }
         TarCommand::Import { tar, name } => {
             let path = std::path::absolute(&tar).map_err(|e| Failure::usage(format!("{}: {e}", tar.display())))?;
-            let body = serde_json::json!({"path": path, "name": name, "background": true});
-            let answer: serde_json::Value = client.post("/api/docker/import", &body).await?;
+            let body = ImportRequest { path, name, background: true };
+            let answer: OperationStarted = client.post("/api/docker/import", &body).await?;
             finish_operation(ctx, client, &answer).await
         }
     }
@@ -144,9 +141,8 @@ async fn tar(ctx: &Ctx, client: &Client, command: TarCommand) -> Result<(), Fail
 
 /// Follows the operation an answer started (a progress bar on a terminal) and prints how it
 /// ended: the operation (`--json`), the tarball's path (`-q`), or a line for people.
-pub async fn finish_operation(ctx: &Ctx, client: &Client, answer: &serde_json::Value) -> Result<(), Failure> {
-    let id = answer["operation_id"].as_u64().ok_or_else(|| Failure::failed("the host did not start an operation"))?;
-    let op = follow_operation(client, id).await?;
+pub async fn finish_operation(ctx: &Ctx, client: &Client, answer: &OperationStarted) -> Result<(), Failure> {
+    let op = follow_operation(client, answer.operation_id).await?;
     let path = op.result.as_ref().and_then(|r| r["tarball_path"].as_str()).unwrap_or_default().to_string();
     ctx.out.print(&op, || vec![path.clone()], || format!("saved {path}\n"))?;
     match op.state {

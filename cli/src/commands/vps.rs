@@ -154,7 +154,8 @@ pub async fn run(ctx: &Ctx, command: VpsCommand) -> Result<(), Failure> {
         VpsCommand::Save { id, name } => {
             let client = ctx.client()?;
             let body = VpsSaveRequest { name, background: true };
-            let answer: serde_json::Value = client.post(&format!("/api/vps/{}/save", seg(&id)), &body).await?;
+            let answer: hakuriver_model::operation::OperationStarted =
+                client.post(&format!("/api/vps/{}/save", seg(&id)), &body).await?;
             super::docker::finish_operation(ctx, &client, &answer).await
         }
         VpsCommand::Snapshots { id } => {

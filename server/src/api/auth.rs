@@ -2,7 +2,7 @@
 //! `GET /api/auth/whoami`, and `POST /api/nodes/{hostname}/release` (admins: let another runner
 //! take a node name).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -10,7 +10,7 @@ use hakuriver_model::api::Message;
 use hakuriver_model::auth::{Actor, TokenInfo, TokenRequest, TunnelTicket, WhoAmI};
 use hakuriver_model::TaskId;
 
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath};
 use crate::auth::held::Presented;
 use crate::auth::{tickets, AuthError};
 use crate::state::AppState;
@@ -37,7 +37,10 @@ pub async fn tokens(State(s): State<AppState>) -> Result<Json<Vec<TokenInfo>>, A
     Ok(Json(s.services.auth.tokens().await?))
 }
 
-pub async fn revoke_token(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<TokenInfo>, ApiError> {
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<TokenInfo>, ApiError> {
     Ok(Json(s.services.auth.revoke(&id).await?))
 }
 
@@ -50,7 +53,7 @@ pub async fn whoami(State(s): State<AppState>, Extension(actor): Extension<Actor
 /// token never crosses the proxy's plain-TCP port; the tunnel holds it and ends with it.
 pub async fn tunnel_ticket(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Extension(actor): Extension<Actor>,
     presented: Option<Extension<Presented>>,
 ) -> Result<Json<TunnelTicket>, ApiError> {
@@ -66,7 +69,10 @@ pub async fn tunnel_ticket(
     Ok(Json(TunnelTicket { ticket, expires_in_seconds }))
 }
 
-pub async fn release_node(State(s): State<AppState>, Path(hostname): Path<String>) -> Result<Json<Message>, ApiError> {
+pub async fn release_node(
+    State(s): State<AppState>,
+    ApiPath(hostname): ApiPath<String>,
+) -> Result<Json<Message>, ApiError> {
     s.services.nodes.release(&hostname).await?;
     Ok(Json(Message::new(format!("Node {hostname} released: the next runner to register with this name keeps it."))))
 }

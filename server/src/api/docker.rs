@@ -1,15 +1,15 @@
 //! Host environment endpoints (`/api/docker/...`, and the original's bare `/docker/...`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hakuriver_model::api::Message;
-use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, TarballList};
-use hakuriver_model::operation::{Operation, OperationState};
+use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, ImportRequest, TarballList};
+use hakuriver_model::operation::{Operation, OperationStarted, OperationState, TarballSaved};
 use serde::Deserialize;
 
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::envs::EnvError;
 use crate::operations::{OperationError, Progress};
 use crate::state::AppState;
@@ -35,14 +35,13 @@ pub async fn containers(State(s): State<AppState>) -> Result<Json<Vec<EnvContain
 /// `?background=true` 202 and the operation's id at once (a pull shows its progress there).
 pub async fn create(
     State(s): State<AppState>,
-    Query(q): Query<BackgroundQuery>,
+    ApiQuery(q): ApiQuery<BackgroundQuery>,
     ApiJson(req): ApiJson<CreateEnvRequest>,
 ) -> Result<Response, ApiError> {
     let (id, mut done, pulls) = s.services.start_create_env(&req).await?;
     let message = format!("Container '{}' created or already exists.", req.container_name);
     if q.background {
-        let body = serde_json::json!({"message": message, "operation_id": id});
-        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        return Ok((StatusCode::ACCEPTED, Json(OperationStarted { message, operation_id: id })).into_response());
     }
     let _ = done.wait_for(|finished| *finished).await;
     let op = s.services.operations.get(id).ok_or_else(|| ApiError::Internal(format!("operation {id} vanished")))?;
@@ -55,32 +54,35 @@ pub async fn create(
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
+    /// Delete a running container too.
     #[serde(default)]
     force: bool,
 }
 
 pub async fn delete(
     State(s): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<DeleteQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> Result<Json<Message>, ApiError> {
     s.services.envs.delete(&name, q.force).await?;
     Ok(Json(Message::new(format!("Container '{name}' deleted."))))
 }
 
-pub async fn stop(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<Message>, ApiError> {
+pub async fn stop(State(s): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Message>, ApiError> {
     s.services.envs.stop(&name).await?;
     Ok(Json(Message::new(format!("Container '{name}' stopped."))))
 }
 
-pub async fn start(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<Message>, ApiError> {
+pub async fn start(State(s): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Message>, ApiError> {
     s.services.envs.start(&name).await?;
     Ok(Json(Message::new(format!("Container '{name}' started."))))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BackgroundQuery {
     /// Ours: answer 202 with an `operation_id` at once instead of waiting.
     #[serde(default)]
@@ -117,15 +119,17 @@ pub(super) async fn answer_operation(
     message: &str,
 ) -> Result<Response, ApiError> {
     if background {
-        let body = serde_json::json!({"message": started, "operation_id": id});
-        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        let started = OperationStarted { message: started.to_string(), operation_id: id };
+        return Ok((StatusCode::ACCEPTED, Json(started)).into_response());
     }
     let _ = done.wait_for(|finished| *finished).await;
     let op = s.services.operations.get(id).ok_or_else(|| ApiError::Internal(format!("operation {id} vanished")))?;
     match op.state {
         OperationState::Succeeded => {
-            let path = op.result.as_ref().and_then(|r| r.get("tarball_path")).cloned().unwrap_or_default();
-            Ok(Json(serde_json::json!({"message": message, "tarball_path": path})).into_response())
+            let path = op.result.as_ref().and_then(|r| r.get("tarball_path")).and_then(|p| p.as_str());
+            let saved =
+                TarballSaved { message: message.to_string(), tarball_path: path.unwrap_or_default().to_string() };
+            Ok(Json(saved).into_response())
         }
         OperationState::Cancelled => Err(ApiError::Conflict(format!("operation {id} was cancelled"))),
         _ => Err(ApiError::Failed(op.error.unwrap_or_else(|| "failed".into()))),
@@ -134,8 +138,8 @@ pub(super) async fn answer_operation(
 
 pub async fn create_tar(
     State(s): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<BackgroundQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<BackgroundQuery>,
 ) -> Result<Response, ApiError> {
     let (id, done) = s.services.start_create_tar(&name).await?;
     let started = format!("create_tar of {name} started");
@@ -144,17 +148,6 @@ pub async fn create_tar(
 
 pub async fn list_tars(State(s): State<AppState>) -> Json<TarballList> {
     Json(s.services.envs.list_tars())
-}
-
-#[derive(Deserialize)]
-pub struct ImportRequest {
-    /// Absolute path of a tar file on the host: a root file system or a saved image.
-    path: std::path::PathBuf,
-    /// The environment to create.
-    name: String,
-    /// Answer 202 with an `operation_id` at once instead of waiting.
-    #[serde(default)]
-    background: bool,
 }
 
 /// Ours: `POST /api/docker/import` `{"path", "name"}`: an environment from a tar on the host.
@@ -173,12 +166,15 @@ pub async fn operations(State(s): State<AppState>) -> Json<Vec<Operation>> {
     Json(s.services.operations.list())
 }
 
-pub async fn operation(State(s): State<AppState>, Path(id): Path<u64>) -> Result<Json<Operation>, ApiError> {
+pub async fn operation(State(s): State<AppState>, ApiPath(id): ApiPath<u64>) -> Result<Json<Operation>, ApiError> {
     s.services.operations.get(id).map(Json).ok_or_else(|| ApiError::NotFound(format!("operation {id} not found")))
 }
 
 /// `DELETE /api/operations/{id}`: cancel; 409 when it already finished.
-pub async fn cancel_operation(State(s): State<AppState>, Path(id): Path<u64>) -> Result<Json<Operation>, ApiError> {
+pub async fn cancel_operation(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<Json<Operation>, ApiError> {
     s.services.operations.cancel(id).map(Json).map_err(|e| match e {
         OperationError::NotFound(_) => ApiError::NotFound(e.to_string()),
         OperationError::Finished(_) => ApiError::Conflict(e.to_string()),

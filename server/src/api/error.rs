@@ -1,6 +1,7 @@
 //! How the REST door reports failure: a status code and `{"detail": "..."}`, always JSON.
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -140,5 +141,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 ApiError::Unprocessable(format!("invalid request body: {path}: {inner}"))
             }
         })
+    }
+}
+
+/// A query string, refused as the JSON bodies are (422 with a `detail` naming the field) rather
+/// than with axum's plain-text 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(q) = Query::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::Unprocessable(format!("invalid query: {}", e.body_text())))?;
+        Ok(ApiQuery(q))
+    }
+}
+
+/// Path parameters, refused with 422 and a `detail` like every other input.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(p) = Path::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::Unprocessable(format!("invalid path: {}", e.body_text())))?;
+        Ok(ApiPath(p))
     }
 }

@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{Extensions, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Extension;
@@ -16,7 +16,7 @@ use futures::stream::{self, Stream, StreamExt};
 use hakuriver_model::TaskId;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::error::ApiError;
+use super::error::{ApiError, ApiPath, ApiQuery};
 use super::tasks::LogQuery;
 use crate::auth::held::{self, Held};
 use crate::services::tasks::TaskService;
@@ -28,8 +28,8 @@ const CHUNK: u64 = 256 * 1024;
 
 pub async fn stdout(
     s: State<AppState>,
-    id: Path<String>,
-    q: Query<LogQuery>,
+    id: ApiPath<String>,
+    q: ApiQuery<LogQuery>,
     held: Option<Extension<Held>>,
     extensions: Extensions,
     headers: HeaderMap,
@@ -40,8 +40,8 @@ pub async fn stdout(
 
 pub async fn stderr(
     s: State<AppState>,
-    id: Path<String>,
-    q: Query<LogQuery>,
+    id: ApiPath<String>,
+    q: ApiQuery<LogQuery>,
     held: Option<Extension<Held>>,
     extensions: Extensions,
     headers: HeaderMap,
@@ -66,8 +66,8 @@ struct Follow {
 /// (revoked, expired, logged out), like a websocket.
 async fn follow(
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<LogQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<LogQuery>,
     stdout: bool,
     held: Option<Extension<Held>>,
     ip: std::net::IpAddr,

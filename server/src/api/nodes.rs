@@ -1,6 +1,6 @@
 //! Runner-facing and cluster-information endpoints: register, heartbeat, nodes, health.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use hakuriver_model::api::Message;
@@ -8,7 +8,7 @@ use hakuriver_model::health::HealthResponse;
 use hakuriver_model::{HeartbeatData, NodeInfo, RunnerInfo};
 use serde::Deserialize;
 
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 pub async fn register(
@@ -25,7 +25,7 @@ pub async fn register(
 
 pub async fn heartbeat(
     State(s): State<AppState>,
-    Path(hostname): Path<String>,
+    ApiPath(hostname): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(hb): ApiJson<HeartbeatData>,
 ) -> Result<Json<Message>, ApiError> {
@@ -43,7 +43,7 @@ pub async fn list(State(s): State<AppState>) -> Result<Json<Vec<NodeInfo>>, ApiE
 }
 
 /// `GET /api/nodes/{hostname}` (ours): one node, 404 when the host has never heard of it.
-pub async fn show(State(s): State<AppState>, Path(hostname): Path<String>) -> Result<Json<NodeInfo>, ApiError> {
+pub async fn show(State(s): State<AppState>, ApiPath(hostname): ApiPath<String>) -> Result<Json<NodeInfo>, ApiError> {
     s.services
         .nodes
         .list()
@@ -54,12 +54,17 @@ pub async fn show(State(s): State<AppState>, Path(hostname): Path<String>) -> Re
         .ok_or_else(|| ApiError::NotFound(format!("Node {hostname} not found")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HealthQuery {
+    /// Only this node's samples.
     hostname: Option<String>,
 }
 
-pub async fn health(State(s): State<AppState>, Query(q): Query<HealthQuery>) -> Result<Json<HealthResponse>, ApiError> {
+pub async fn health(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<HealthQuery>,
+) -> Result<Json<HealthResponse>, ApiError> {
     if let Some(host) = &q.hostname {
         let known = s.services.nodes.list().await?.iter().any(|n| &n.hostname == host);
         if !known {

@@ -1,259 +1,190 @@
-//! `GET /api/openapi.json`: the REST API described as OpenAPI 3.0 (what scripts and the
-//! schemathesis fuzz run read). Summaries and access come from the route table
-//! (`x-hakuriver-access` on each operation; the server functions' in
-//! `x-hakuriver-server-functions`); parameters and bodies are described here, and a test checks
-//! that the two name the same JSON routes.
+//! `GET /api/openapi.json`: the REST API as an OpenAPI 3.1 document (what scripts, client
+//! generators and the schemathesis fuzz run read), generated from the route table: each JSON
+//! route's parameters, body and answers come from the Rust types the table names (their utoipa
+//! `ToSchema`/`IntoParams`, derived beside the types in `hakuriver-model` behind its `openapi`
+//! feature), its summary and access (`x-hakuriver-access`) from the table itself. The server
+//! functions (`x-hakuriver-server-functions`) and the streams and websockets
+//! (`x-hakuriver-streams`) are listed with their access too.
 
+use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use hakuriver_model::api::ErrorDetail;
+use serde_json::{json, Map, Value};
 
-/// A path parameter, a query parameter.
-fn path_param(name: &str, schema: Value) -> Value {
-    json!({"name": name, "in": "path", "required": true, "schema": schema})
+use super::routes::{Kind, Route, ROUTES};
+use crate::auth::policy::Access;
+
+/// How a route's types become schemas: named types become components (and `$ref`s), the rest
+/// is inlined.
+pub mod schema {
+    use utoipa::openapi::path::{Parameter, ParameterIn};
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+    use utoipa::openapi::{Ref, RefOr};
+    use utoipa::{IntoParams, PartialSchema, ToSchema};
+
+    /// The components a document gathers, name → schema.
+    pub type Components = Vec<(String, RefOr<Schema>)>;
+    /// A type's schema, adding the components it refers to.
+    pub type SchemaFn = fn(&mut Components) -> RefOr<Schema>;
+    /// A type's query parameters.
+    pub type ParamsFn = fn() -> Vec<Parameter>;
+
+    /// `T` written out where it is used (path parameters, plain text).
+    pub fn inline<T: ToSchema>(components: &mut Components) -> RefOr<Schema> {
+        T::schemas(components);
+        T::schema()
+    }
+
+    /// `T` as a component, referred to by name.
+    pub fn one<T: ToSchema>(components: &mut Components) -> RefOr<Schema> {
+        let name = T::name();
+        T::schemas(components);
+        components.push((name.to_string(), T::schema()));
+        RefOr::Ref(Ref::from_schema_name(name))
+    }
+
+    /// A JSON array of `T`.
+    pub fn list<T: ToSchema>(components: &mut Components) -> RefOr<Schema> {
+        ArrayBuilder::new().items(one::<T>(components)).into()
+    }
+
+    /// A JSON object of name → `T`.
+    pub fn map<T: ToSchema>(components: &mut Components) -> RefOr<Schema> {
+        ObjectBuilder::new().additional_properties(Some(one::<T>(components))).into()
+    }
+
+    /// A plain-text body.
+    pub fn text<T: ToSchema>(components: &mut Components) -> RefOr<Schema> {
+        inline::<T>(components)
+    }
+
+    pub fn params<T: IntoParams>() -> Vec<Parameter> {
+        T::into_params(|| Some(ParameterIn::Query))
+    }
+
+    /// This document: an OpenAPI 3.1 object.
+    pub struct Document;
+
+    impl PartialSchema for Document {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .required("openapi")
+                .required("paths")
+                .description(Some("An OpenAPI 3.1 document"))
+                .into()
+        }
+    }
+
+    impl ToSchema for Document {}
 }
 
-fn query(name: &str, schema: Value) -> Value {
-    json!({"name": name, "in": "query", "required": false, "schema": schema})
+/// A schema as JSON (a schema always serializes).
+fn value(schema: impl serde::Serialize) -> Value {
+    serde_json::to_value(schema).unwrap_or(Value::Null)
 }
 
-fn id() -> Value {
-    path_param("id", json!({"type": "string", "pattern": "^[0-9]{1,20}$"}))
+/// The refusals a route can answer whatever it does: credentials and role (unless it is
+/// public), what it was sent (when it takes anything), and the host's own failure.
+fn common_refusals(route: &Route) -> Vec<(u16, &'static str)> {
+    let doc = &route.doc;
+    let mut refusals = Vec::new();
+    if route.access != Access::Public {
+        refusals.extend([(401, "no or bad credentials"), (403, "the role does not allow this")]);
+    }
+    if !doc.path.is_empty() {
+        refusals.push((404, "not found"));
+    }
+    if !doc.path.is_empty() || doc.query.is_some() || doc.body.is_some() {
+        refusals.push((422, "invalid input: the detail names the field"));
+    }
+    if doc.body.is_some() {
+        refusals.extend([(413, "body over 16 MiB"), (415, "the body is not JSON")]);
+    }
+    refusals.push((500, "the host failed: the detail carries a request id to find in its log"));
+    refusals
 }
 
-fn env_name() -> Value {
-    path_param("name", json!({"type": "string", "minLength": 1, "maxLength": 128}))
-}
-
-fn json_body(schema: Value) -> Value {
-    json!({"required": true, "content": {"application/json": {"schema": schema}}})
-}
-
-/// An operation: its parameters, body and documented answers (its summary and access come from
-/// the route table).
-fn op(params: Vec<Value>, body: Option<Value>, ok: &str) -> Value {
-    let mut responses = json!({
-        ok: {"description": "success"},
-        "401": {"description": "no or bad credentials", "content": detail()},
-        "403": {"description": "the role does not allow this", "content": detail()},
-        "404": {"description": "not found", "content": detail()},
-        "422": {"description": "invalid input", "content": detail()},
-    });
-    if body.is_some() {
-        responses["413"] = json!({"description": "body over 16 MiB", "content": detail()});
-        responses["415"] = json!({"description": "the body is not JSON", "content": detail()});
+/// One route's operation.
+fn operation(route: &Route, components: &mut schema::Components) -> Value {
+    let doc = &route.doc;
+    let mut parameters: Vec<Value> = doc
+        .path
+        .iter()
+        .map(
+            |(name, schema)| json!({"name": name, "in": "path", "required": true, "schema": value(schema(components))}),
+        )
+        .collect();
+    if let Some(query) = doc.query {
+        parameters.extend(query().into_iter().map(value));
+    }
+    let mut responses = Map::new();
+    for answer in doc.answers {
+        let reason = StatusCode::from_u16(answer.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("success");
+        responses.insert(
+            answer.status.to_string(),
+            json!({"description": reason, "content": {answer.media: {"schema": value((answer.schema)(components))}}}),
+        );
+    }
+    let error = value(schema::one::<ErrorDetail>(components));
+    for (status, why) in common_refusals(route).into_iter().chain(doc.refusals.iter().copied()) {
+        let content = json!({"application/json": {"schema": error}});
+        responses.insert(status.to_string(), json!({"description": why, "content": content}));
     }
     let mut op = json!({
-        "parameters": params,
+        "operationId": route.handler.replace("::", "_"),
+        "summary": route.summary,
+        "description": format!("Needs: {}.", route.access.describe()),
+        "x-hakuriver-access": route.access.as_str(),
+        "parameters": parameters,
         "responses": responses,
     });
-    if let Some(body) = body {
-        op["requestBody"] = body;
+    if let Some(body) = doc.body {
+        op["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": value(body(components))}}});
     }
     op
 }
 
-fn detail() -> Value {
-    json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}})
-}
-
-fn task_query() -> Vec<Value> {
-    vec![
-        query("status", json!({"type": "string"})),
-        query("node", json!({"type": "string"})),
-        query("batch", json!({"type": "string"})),
-        query("q", json!({"type": "string"})),
-        query("task_type", json!({"type": "string"})),
-        query("cursor", json!({"type": "string"})),
-        query("limit", json!({"type": "integer", "minimum": 0})),
-    ]
-}
-
-fn log_query() -> Vec<Value> {
-    vec![
-        id(),
-        query("offset", json!({"type": "integer", "minimum": 0})),
-        query("tail", json!({"type": "integer", "minimum": 0})),
-        query("limit", json!({"type": "integer", "minimum": 0})),
-    ]
-}
-
-fn schemas() -> Value {
-    let strings = json!({"type": "array", "items": {"type": "string"}});
-    json!({
-        "ErrorDetail": {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},
-        "TaskRequest": {"type": "object", "properties": {
-            "task_type": {"type": "string", "enum": ["command", "vps"]},
-            "command": {"type": "string"},
-            "arguments": strings,
-            "env_vars": {"type": "object", "additionalProperties": {"type": "string"}},
-            "required_cores": {"type": "integer", "minimum": 0},
-            "required_gpus": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0}}},
-            "required_memory_bytes": {"type": "integer", "minimum": 0},
-            "targets": strings,
-            "container_name": {"type": "string"},
-            "privileged": {"type": "boolean"},
-            "additional_mounts": strings,
-            "queue": {"type": "boolean"},
-            "argument_sets": {"type": "array", "items": strings},
-            "image": {"type": "string", "minLength": 1, "maxLength": 512},
-        }},
-        "RunnerInfo": {"type": "object", "required": ["hostname", "total_cores", "total_ram_bytes", "runner_url"], "properties": {
-            "hostname": {"type": "string"},
-            "total_cores": {"type": "integer", "minimum": 0},
-            "total_ram_bytes": {"type": "integer", "minimum": 0},
-            "runner_url": {"type": "string"},
-            "numa_topology": {"type": "object"},
-            "gpu_info": {"type": "array", "items": {"type": "object"}},
-        }},
-        "HeartbeatData": {"type": "object", "properties": {
-            "running_tasks": {"type": "array", "items": {"type": "string"}},
-            "killed_tasks": {"type": "array", "items": {"type": "object", "properties": {"task_id": {"type": "string"}, "reason": {"type": "string"}}}},
-            "cpu_percent": {"type": "number"},
-            "memory_percent": {"type": "number"},
-            "memory_used_bytes": {"type": "integer", "minimum": 0},
-            "memory_total_bytes": {"type": "integer", "minimum": 0},
-            "current_avg_temp": {"type": "number"},
-            "current_max_temp": {"type": "number"},
-            "gpu_info": {"type": "array", "items": {"type": "object"}},
-        }},
-        "TaskStatusUpdate": {"type": "object", "required": ["task_id", "status"], "properties": {
-            "task_id": {"type": "string"},
-            "status": {"type": "string"},
-            "exit_code": {"type": "integer"},
-            "message": {"type": "string"},
-            "ssh_port": {"type": "integer", "minimum": 0, "maximum": 65535},
-        }},
-        "CreateEnvRequest": {"type": "object", "required": ["image_name", "container_name"], "properties": {
-            "image_name": {"type": "string"}, "container_name": {"type": "string"},
-        }},
-        "ImportRequest": {"type": "object", "properties": {
-            "name": {"type": "string"}, "source": {"type": "string"}, "path": {"type": "string"},
-        }},
-        "VpsSaveRequest": {"type": "object", "required": ["name"], "properties": {
-            "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]*$"},
-            "background": {"type": "boolean"},
-        }},
-        "TokenRequest": {"type": "object", "required": ["name", "role"], "properties": {
-            "name": {"type": "string"},
-            "role": {"type": "string", "enum": ["viewer", "user", "operator", "admin"]},
-            "expires_in_days": {"type": "integer", "minimum": 0},
-        }},
-    })
-}
-
-fn schema_ref(name: &str) -> Value {
-    json_body(json!({"$ref": format!("#/components/schemas/{name}")}))
-}
-
 /// The document.
-pub fn build() -> Value {
-    let mut submit = op(vec![], Some(schema_ref("TaskRequest")), "202");
-    submit["responses"]["400"] = json!({"description": "a request the original refuses", "content": detail()});
-    submit["responses"]["503"] =
-        json!({"description": "every named target failed (the original's contract)", "content": detail()});
-    let mut kill = op(vec![id()], None, "202");
-    kill["responses"]["409"] = json!({"description": "the task is over", "content": detail()});
-    let mut command = op(
-        vec![
-            id(),
-            path_param("command", json!({"type": "string", "enum": ["kill", "pause", "resume", "stop", "start"]})),
-        ],
-        None,
-        "200",
-    );
-    command["responses"]["400"] = json!({"description": "not in a state for this", "content": detail()});
-    command["responses"]["502"] = json!({"description": "the runner did not confirm", "content": detail()});
-    let mut register = op(vec![], Some(schema_ref("RunnerInfo")), "200");
-    register["responses"]["409"] =
-        json!({"description": "the node name belongs to another runner", "content": detail()});
-    let mut heartbeat =
-        op(vec![path_param("hostname", json!({"type": "string"}))], Some(schema_ref("HeartbeatData")), "200");
-    heartbeat["responses"]["404"] = json!({"description": "unknown node: register again", "content": detail()});
+pub fn document_value() -> Value {
+    let mut components = schema::Components::new();
+    let mut paths = Map::new();
+    for route in ROUTES.iter().filter(|r| r.kind == Kind::Json) {
+        let op = operation(route, &mut components);
+        let item = paths.entry(route.path).or_insert_with(|| json!({}));
+        item[route.verb.as_str().to_ascii_lowercase()] = op;
+    }
+    let schemas: Map<String, Value> = components.into_iter().map(|(name, schema)| (name, value(schema))).collect();
+    let server_fns: Vec<Value> = crate::auth::policy::server_fns()
+        .map(|(name, role)| json!({"path": format!("/api/ui/{name}"), "access": role.as_str()}))
+        .collect();
+    // Streams and websockets are not REST operations a fuzzer can call; their access is stated
+    // all the same.
+    let streams: Vec<Value> = ROUTES
+        .iter()
+        .filter(|r| r.kind != Kind::Json)
+        .map(|r| {
+            let kind = if r.kind == Kind::Websocket { "websocket" } else { "stream" };
+            json!({"method": r.verb.as_str(), "path": r.path, "kind": kind, "access": r.access.as_str(), "summary": r.summary})
+        })
+        .collect();
     json!({
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "HakuRiver host API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Every path also answers under the original HakuRiver's bare paths (without /api) and under network.base_path. Errors are {\"detail\": ...}. With [auth] enabled, send Authorization: Bearer <token>.",
+            "description": "Every path also answers under the original HakuRiver's bare paths (without /api) and under network.base_path. Errors are {\"detail\": ...} (with a machine-readable \"code\" where a client acts on it). With [auth] enabled, send Authorization: Bearer <token>.",
         },
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": schemas(),
+            "schemas": schemas,
         },
-        "paths": {
-            "/api/health": {"get": op(vec![query("hostname", json!({"type": "string"}))], None, "200")},
-            "/api/nodes": {"get": op(vec![], None, "200")},
-            "/api/nodes/{hostname}": {"get": op(vec![path_param("hostname", json!({"type": "string"}))], None, "200")},
-            "/api/nodes/{hostname}/release": {"post": op(vec![path_param("hostname", json!({"type": "string"}))], None, "200")},
-            "/api/register": {"post": register},
-            "/api/heartbeat/{hostname}": {"put": heartbeat},
-            "/api/update": {"post": op(vec![], Some(schema_ref("TaskStatusUpdate")), "200")},
-            "/api/submit": {"post": submit},
-            "/api/status/{id}": {"get": op(vec![id()], None, "200")},
-            "/api/tasks": {"get": op(task_query(), None, "200")},
-            "/api/tasks/page": {"get": op(task_query(), None, "200")},
-            "/api/kill/{id}": {"post": kill},
-            "/api/command/{id}/{command}": {"post": command},
-            "/api/task/{id}/stdout": {"get": op(log_query(), None, "200")},
-            "/api/task/{id}/stderr": {"get": op(log_query(), None, "200")},
-            "/api/vps/status": {"get": op(vec![], None, "200")},
-            "/api/vps": {"get": op(task_query(), None, "200")},
-            "/api/vps/{id}/save": {"post": op(vec![id()], Some(schema_ref("VpsSaveRequest")), "200")},
-            "/api/vps/{id}/snapshots": {"get": op(vec![id()], None, "200")},
-            "/api/vps/{id}/ticket": {"post": op(vec![id()], None, "200")},
-            "/api/docker/host/containers": {"get": op(vec![], None, "200")},
-            "/api/docker/host/create": {"post": op(vec![], Some(schema_ref("CreateEnvRequest")), "200")},
-            "/api/docker/host/delete/{name}": {"post": op(vec![env_name()], None, "200")},
-            "/api/docker/host/stop/{name}": {"post": op(vec![env_name()], None, "200")},
-            "/api/docker/host/start/{name}": {"post": op(vec![env_name()], None, "200")},
-            "/api/docker/create_tar/{name}": {"post": op(vec![env_name()], None, "200")},
-            "/api/docker/list": {"get": op(vec![], None, "200")},
-            "/api/docker/import": {"post": op(vec![], Some(schema_ref("ImportRequest")), "202")},
-            "/api/docker/versions": {"get": op(vec![], None, "200")},
-            "/api/operations": {"get": op(vec![], None, "200")},
-            "/api/operations/{id}": {
-                "get": op(vec![path_param("id", json!({"type": "integer", "minimum": 0}))], None, "200"),
-                "delete": op(vec![path_param("id", json!({"type": "integer", "minimum": 0}))], None, "200"),
-            },
-            "/api/auth/tokens": {
-                "get": op(vec![], None, "200"),
-                "post": op(vec![], Some(schema_ref("TokenRequest")), "201"),
-            },
-            "/api/auth/tokens/{id}": {"delete": op(vec![path_param("id", json!({"type": "string"}))], None, "200")},
-            "/api/openapi.json": {"get": op(vec![], None, "200")},
-            "/api/auth/whoami": {"get": op(vec![], None, "200")},
-        },
+        "paths": paths,
+        "x-hakuriver-server-functions": server_fns,
+        "x-hakuriver-streams": streams,
     })
-}
-
-/// The document, with each operation's summary and access from the route table.
-pub fn document_value() -> Value {
-    let mut doc = build();
-    for route in super::ROUTES.iter().filter(|r| r.kind == super::RouteKind::Json) {
-        let op = &mut doc["paths"][route.path][route.verb.as_str().to_ascii_lowercase()];
-        if op.is_object() {
-            op["summary"] = json!(route.summary);
-            op["description"] = json!(format!("Needs: {}.", route.access.describe()));
-            op["x-hakuriver-access"] = json!(route.access.as_str());
-        }
-    }
-    let server_fns: Vec<Value> = crate::auth::policy::server_fns()
-        .map(|(name, role)| json!({"path": format!("/api/ui/{name}"), "access": role.as_str()}))
-        .collect();
-    doc["x-hakuriver-server-functions"] = json!(server_fns);
-    // Streams and websockets are not REST operations a fuzzer can call; their access is stated
-    // all the same.
-    let streams: Vec<Value> = super::ROUTES
-        .iter()
-        .filter(|r| r.kind != super::RouteKind::Json)
-        .map(|r| {
-            let kind = if r.kind == super::RouteKind::Websocket { "websocket" } else { "stream" };
-            json!({"method": r.verb.as_str(), "path": r.path, "kind": kind, "access": r.access.as_str(), "summary": r.summary})
-        })
-        .collect();
-    doc["x-hakuriver-streams"] = json!(streams);
-    doc
 }
 
 pub async fn document() -> Json<Value> {
@@ -262,24 +193,112 @@ pub async fn document() -> Json<Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{RouteKind, ROUTES};
+    use super::*;
 
     #[test]
-    fn the_document_and_the_route_table_name_the_same_json_routes() {
-        let doc = super::document_value();
+    fn every_json_route_is_an_operation_with_its_access_parameters_and_answers() {
+        let doc = document_value();
         let paths = doc["paths"].as_object().expect("paths");
-        let mut described = 0;
-        for (path, ops) in paths {
-            for (verb, op) in ops.as_object().expect("operations") {
-                described += 1;
-                let route = ROUTES.iter().find(|r| r.path == path && r.verb.as_str().eq_ignore_ascii_case(verb));
-                let route = route.unwrap_or_else(|| panic!("{verb} {path} is described but not routed"));
-                assert_eq!(op["x-hakuriver-access"], route.access.as_str(), "{verb} {path}");
-                assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{verb} {path}");
+        let described: usize = paths.values().map(|ops| ops.as_object().map_or(0, |o| o.len())).sum();
+        let json_routes = ROUTES.iter().filter(|r| r.kind == Kind::Json).count();
+        assert_eq!(described, json_routes, "every JSON route is described once");
+        for route in ROUTES.iter().filter(|r| r.kind == Kind::Json) {
+            let verb = route.verb.as_str().to_ascii_lowercase();
+            let op = &doc["paths"][route.path][&verb];
+            assert_eq!(op["x-hakuriver-access"], route.access.as_str(), "{verb} {}", route.path);
+            assert!(!route.doc.answers.is_empty(), "{verb} {} names what it answers", route.path);
+            // Each `{name}` of the path is a parameter with a schema, and no other is.
+            let in_path: Vec<&str> = route
+                .path
+                .split('/')
+                .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .collect();
+            let declared: Vec<&str> = route.doc.path.iter().map(|(name, _)| *name).collect();
+            assert_eq!(in_path, declared, "{verb} {}", route.path);
+            for answer in route.doc.answers {
+                let content = &op["responses"][answer.status.to_string()]["content"][answer.media]["schema"];
+                assert!(content.is_object(), "{verb} {}: {} has a schema", route.path, answer.status);
+            }
+            if route.doc.body.is_some() {
+                assert!(op["requestBody"]["content"]["application/json"]["schema"]["$ref"].is_string());
             }
         }
-        let json_routes = ROUTES.iter().filter(|r| r.kind == RouteKind::Json).count();
-        assert_eq!(described, json_routes, "every JSON route is described");
         assert!(doc["x-hakuriver-server-functions"].as_array().is_some_and(|f| f.len() >= 18));
+    }
+
+    #[test]
+    fn every_reference_resolves_to_a_component() {
+        let doc = document_value();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        let mut refs = Vec::new();
+        collect_refs(&doc, &mut refs);
+        assert!(refs.len() > 50, "the operations refer to their types ({} refs)", refs.len());
+        for r in refs {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("a local ref: {r}"));
+            assert!(schemas.contains_key(name), "{r} is a component");
+        }
+    }
+
+    #[test]
+    fn the_types_shape_the_schemas() {
+        let doc = document_value();
+        let schemas = &doc["components"]["schemas"];
+        // An enum of the wire words, a task id as a decimal string, a required field required.
+        let words: Vec<&str> =
+            schemas["TaskStatus"]["enum"].as_array().expect("enum").iter().filter_map(Value::as_str).collect();
+        assert!(words.contains(&"killed_oom") && words.contains(&"pending"), "{words:?}");
+        assert_eq!(schemas["TaskType"]["enum"], json!(["command", "vps"]));
+        assert_eq!(schemas["ReplyCode"]["enum"], json!(["task_final", "task_unknown", "not_registered"]));
+        let command = &doc["paths"]["/api/command/{id}/{command}"]["post"]["parameters"];
+        assert_eq!(command[0]["schema"]["pattern"], "^[0-9]{1,20}$");
+        assert!(schemas["TaskStatusUpdate"]["required"].as_array().expect("required").contains(&json!("task_id")));
+        let submit = &doc["paths"]["/api/submit"]["post"];
+        assert_eq!(
+            submit["responses"]["202"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/SubmitResponse"
+        );
+        assert_eq!(
+            submit["responses"]["503"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorDetail"
+        );
+        let log = &doc["paths"]["/api/task/{id}/stdout"]["get"];
+        assert_eq!(log["responses"]["200"]["content"]["text/plain"]["schema"]["type"], "string");
+        let names: Vec<&str> =
+            log["parameters"].as_array().expect("params").iter().filter_map(|p| p["name"].as_str()).collect();
+        assert_eq!(names, ["id", "offset", "tail", "limit"]);
+    }
+
+    #[test]
+    fn object_keys_are_strings() {
+        // JSON object keys are strings whatever the Rust map's key type: a schema that says
+        // otherwise fails every answer that has one.
+        fn walk(v: &Value, at: &str) {
+            match v {
+                Value::Object(map) => {
+                    if let Some(names) = map.get("propertyNames") {
+                        assert!(names.get("type").is_none_or(|t| t == "string"), "{at}: {names}");
+                    }
+                    map.iter().for_each(|(k, v)| walk(v, &format!("{at}/{k}")));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, at)),
+                _ => {}
+            }
+        }
+        walk(&document_value(), "#");
+    }
+
+    fn collect_refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        ("$ref", Value::String(r)) => out.push(r),
+                        _ => collect_refs(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+            _ => {}
+        }
     }
 }

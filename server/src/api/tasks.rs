@@ -2,7 +2,7 @@
 //! `update`) and ours (`tasks/page`, log reads from an offset, of the tail, or of a length).
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -14,7 +14,7 @@ use hakuriver_model::{ControlCommand, TaskType};
 use hakuriver_model::{TaskId, TaskRequest, TaskStatus, TaskView};
 use serde::Deserialize;
 
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::db::tasks::TaskFilter;
 use crate::services::tasks::filter_of;
 use crate::services::tasks::logs::LogWindow;
@@ -48,12 +48,15 @@ pub async fn submit(
     Ok((StatusCode::ACCEPTED, Json(r)).into_response())
 }
 
-pub async fn status(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<TaskView>, ApiError> {
+pub async fn status(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Json<TaskView>, ApiError> {
     Ok(Json(s.services.tasks.get(task_id(&id)?).await?))
 }
 
 /// The original's `GET /tasks`: command tasks, newest first (the same filters as the page work).
-pub async fn list(State(s): State<AppState>, Query(q): Query<TaskQuery>) -> Result<Json<Vec<TaskView>>, ApiError> {
+pub async fn list(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<TaskQuery>,
+) -> Result<Json<Vec<TaskView>>, ApiError> {
     let filter = filter_of(&q, COMPAT_LIST_LIMIT, COMPAT_LIST_LIMIT)?;
     Ok(Json(s.services.tasks.list(&filter).await?))
 }
@@ -79,7 +82,7 @@ pub async fn vps_status(State(s): State<AppState>) -> Result<Json<Vec<TaskView>>
 /// The original's `GET /vps`: every VPS task, newest first (filters as for `/tasks`).
 pub async fn vps_list(
     State(s): State<AppState>,
-    Query(mut q): Query<TaskQuery>,
+    ApiQuery(mut q): ApiQuery<TaskQuery>,
 ) -> Result<Json<Vec<TaskView>>, ApiError> {
     q.task_type = Some(TaskType::Vps.as_str().into());
     let filter = filter_of(&q, COMPAT_LIST_LIMIT, COMPAT_LIST_LIMIT)?;
@@ -87,14 +90,14 @@ pub async fn vps_list(
 }
 
 /// Ours: `GET /api/tasks/page?status=running,paused&node=&batch=&q=&cursor=&limit=`.
-pub async fn page(State(s): State<AppState>, Query(q): Query<TaskQuery>) -> Result<Json<TaskPage>, ApiError> {
+pub async fn page(State(s): State<AppState>, ApiQuery(q): ApiQuery<TaskQuery>) -> Result<Json<TaskPage>, ApiError> {
     Ok(Json(s.services.tasks.page(&q).await?))
 }
 
 pub async fn kill(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let message = s.services.tasks.kill(task_id(&id)?, &actor).await?;
     Ok((StatusCode::ACCEPTED, Json(Message::new(message))).into_response())
@@ -103,7 +106,7 @@ pub async fn kill(
 pub async fn command(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
-    Path((id, command)): Path<(String, String)>,
+    ApiPath((id, command)): ApiPath<(String, String)>,
 ) -> Result<Json<Message>, ApiError> {
     let command: ControlCommand = command
         .parse()
@@ -119,7 +122,8 @@ pub async fn update(
     Ok(Json(s.services.runner_update(update, super::nodes::runner_identity(&headers)).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Read from this byte offset.
     pub offset: Option<u64>,
@@ -129,11 +133,11 @@ pub struct LogQuery {
     pub limit: Option<u64>,
 }
 
-pub async fn stdout(state: State<AppState>, id: Path<String>, q: Query<LogQuery>) -> Result<Response, ApiError> {
+pub async fn stdout(state: State<AppState>, id: ApiPath<String>, q: ApiQuery<LogQuery>) -> Result<Response, ApiError> {
     read_log(state, id, q, true).await
 }
 
-pub async fn stderr(state: State<AppState>, id: Path<String>, q: Query<LogQuery>) -> Result<Response, ApiError> {
+pub async fn stderr(state: State<AppState>, id: ApiPath<String>, q: ApiQuery<LogQuery>) -> Result<Response, ApiError> {
     read_log(state, id, q, false).await
 }
 
@@ -146,8 +150,8 @@ const LOG_READ_BUFFER: usize = 256 * 1024;
 /// comes next.
 async fn read_log(
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<LogQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<LogQuery>,
     stdout: bool,
 ) -> Result<Response, ApiError> {
     let window = LogWindow { offset: q.offset, tail: q.tail, limit: q.limit };

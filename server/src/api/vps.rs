@@ -1,21 +1,21 @@
 //! Ours: a VPS saved as an environment (`POST /api/vps/{id}/save`, a long operation like
 //! create-tar) and the tarballs saved from it (`GET /api/vps/{id}/snapshots`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::{Extension, Json};
 use hakuriver_model::auth::Actor;
 use hakuriver_model::env::{VpsSaveRequest, VpsSnapshot};
 
 use super::docker::answer_operation;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath};
 use super::tasks::{owner, task_id};
 use crate::state::AppState;
 
 pub async fn save(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<VpsSaveRequest>,
 ) -> Result<Response, ApiError> {
     let id = task_id(&id)?;
@@ -26,6 +26,9 @@ pub async fn save(
     answer_operation(&s, op, done, req.background, &started, &message).await
 }
 
-pub async fn snapshots(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<VpsSnapshot>>, ApiError> {
+pub async fn snapshots(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<VpsSnapshot>>, ApiError> {
     Ok(Json(s.services.vps_snapshots(task_id(&id)?).await?))
 }
