@@ -332,6 +332,19 @@ impl Default for ClusterDir {
     }
 }
 
+/// Process ids whose command line is exactly `args`.
+pub fn pids_of(args: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).replace('\0', " ").trim() == args {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 /// Polls `probe` every 100 ms until it returns `Some`, or panics after `timeout` naming `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
 where

@@ -262,19 +262,6 @@ impl Drop for Partition {
     }
 }
 
-/// Process ids whose command line is exactly `args`.
-fn pids_of(args: &str) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).replace('\0', " ").trim() == args {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
 #[tokio::test]
 #[ignore = "destructive: restarts dockerd, mounts or cuts networks; run with HAKURIVER_TEST_DESTRUCTIVE=1 --include-ignored"]
 async fn a_network_cut_shorter_than_the_timeout_changes_nothing_and_a_longer_one_loses_then_reconciles() {
@@ -334,7 +321,7 @@ async fn a_network_cut_shorter_than_the_timeout_changes_nothing_and_a_longer_one
     net.link(true);
     wait_for_node(&base, "fault-net", NodeStatus::Online, START).await;
     wait_for("the lost task's process to be stopped", START, || async {
-        pids_of("sleep 61.5").is_empty().then_some(())
+        hakuriver_itest::pids_of("sleep 61.5").is_empty().then_some(())
     })
     .await;
     let still = task(&base, &long).await.expect("the task");

@@ -1,11 +1,12 @@
 // suite: integration
 //! Tasks without a container (`container_name: "NULL"`) through real host and runner processes:
-//! limits through cgroups, kill/pause/resume of the whole process group. No systemd needed.
+//! limits through cgroups, kill/pause/resume of the whole process group, every process of a task
+//! ended with it. No systemd needed.
 
 use base64::Engine;
 use std::time::Duration;
 
-use hakuriver_itest::{wait_for, wait_for_node, ClusterDir};
+use hakuriver_itest::{pids_of, wait_for, wait_for_node, ClusterDir};
 use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
 use serde_json::{json, Value};
 
@@ -21,19 +22,6 @@ async fn wait_status(base: &str, id: &str, status: TaskStatus) -> TaskView {
         (t.status == status).then_some(t)
     })
     .await
-}
-
-/// Process ids whose command line is exactly `args`.
-fn pids_of(args: &str) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).replace('\0', " ").trim() == args {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 fn state_of(pid: u32) -> Option<char> {
@@ -92,6 +80,60 @@ async fn native_tasks_run_with_limits_and_obey_kill_pause_resume() {
     })
     .await;
     assert_eq!(wait_status(&base, &id, TaskStatus::Killed).await.exit_code, Some(-9));
+}
+
+/// Every process a native task makes ends with it, however it tries to get away: a new session
+/// (`setsid`), a double fork (reparented, out of the shell's reach), SIGTERM ignored. Whether the
+/// task is killed or its main process ends, none is left once the task is final, so the cores
+/// the host frees then are free.
+#[tokio::test]
+async fn every_process_of_a_native_task_ends_with_it() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner("native-tree");
+    wait_for_node(&base, "native-tree", NodeStatus::Online, Duration::from_secs(20)).await;
+    let escapes = |n: u32| {
+        format!("trap '' TERM; setsid sleep {n}1 & (sleep {n}2 &); setsid sh -c 'trap \"\" TERM; exec sleep {n}3' &")
+    };
+    let sleeps = |n: u32| (1..=3).map(move |i| format!("sleep {n}{i}"));
+    let alive = |n: u32| sleeps(n).filter(|s| !pids_of(s).is_empty()).collect::<Vec<_>>();
+
+    // Killed: the main process and all three that left its process group.
+    let script = format!("{} sleep 4204", escapes(420));
+    let id = submit(
+        &base,
+        json!({"command": "sh", "arguments": ["-c", script], "targets": ["native-tree"],
+        "container_name": "NULL"}),
+    )
+    .await;
+    wait_status(&base, &id, TaskStatus::Running).await;
+    wait_for("every process to start", Duration::from_secs(10), || async {
+        (alive(420).len() == 3 && !pids_of("sleep 4204").is_empty()).then_some(())
+    })
+    .await;
+    let http = reqwest::Client::new();
+    assert_eq!(http.post(format!("{base}/kill/{id}")).send().await.unwrap().status(), 202);
+    wait_status(&base, &id, TaskStatus::Killed).await;
+    wait_for("every process to end", Duration::from_secs(10), || async {
+        (alive(420).is_empty() && pids_of("sleep 4204").is_empty()).then_some(())
+    })
+    .await;
+
+    // The main process ends by itself: what it left behind is gone by the time it is final.
+    let script = format!("{} sleep 2", escapes(421));
+    let id = submit(
+        &base,
+        json!({"command": "sh", "arguments": ["-c", script], "targets": ["native-tree"],
+        "container_name": "NULL"}),
+    )
+    .await;
+    wait_status(&base, &id, TaskStatus::Running).await;
+    wait_for("every process to start", Duration::from_secs(10), || async { (alive(421).len() == 3).then_some(()) })
+        .await;
+    let done = wait_status(&base, &id, TaskStatus::Completed).await;
+    assert_eq!(done.exit_code, Some(0));
+    assert_eq!(alive(421), Vec::<String>::new(), "nothing of the task outlives it");
 }
 
 #[tokio::test]

@@ -1,8 +1,11 @@
-//! Limits for tasks that run without a container, through the kernel's cgroups (v1 or v2),
-//! managed by the runner itself: no systemd needed. Each task gets `hakuriver/task-<id>` in the
-//! memory and CPU controllers; the exec shim moves itself there before running the command.
+//! Tasks that run without a container, held by the kernel's cgroups (v1 or v2), managed by the
+//! runner itself: no systemd needed. Each task gets `hakuriver/task-<id>` (in v1: in the `pids`
+//! controller, which every task has, and in memory and CPU for its limits); the exec shim moves
+//! itself there before running the command, so every process the task makes, whatever it does
+//! with its session or process group, is in it, and `kill_all` ends them all.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// CFS period used for CPU quotas (100 ms).
 const PERIOD_US: u64 = 100_000;
@@ -24,6 +27,14 @@ pub fn detect(root: &Path) -> Option<Version> {
     }
 }
 
+/// The cgroup folder name of task `id`.
+pub fn task_name(id: impl std::fmt::Display) -> String {
+    format!("task-{id}")
+}
+
+/// How long `kill_all` keeps killing before it gives up (a process stuck in the kernel).
+const KILL_LIMIT: Duration = Duration::from_secs(10);
+
 /// One task's cgroup folders (one per controller in v1, one in v2).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskCgroup {
@@ -43,6 +54,8 @@ pub fn plan(
     let mut writes = Vec::new();
     match version {
         Version::V1 => {
+            // Every task: the folder that lists all its processes (`tracker`).
+            dirs.push(root.join("pids/hakuriver").join(name));
             if let Some(bytes) = memory {
                 let dir = root.join("memory/hakuriver").join(name);
                 writes.push((dir.join("memory.limit_in_bytes"), bytes.to_string()));
@@ -95,6 +108,46 @@ impl TaskCgroup {
         self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
     }
 
+    /// The folder that lists every process of the task (v2: its one folder; v1: `pids`).
+    fn tracker(&self) -> Option<&Path> {
+        self.dirs.first().map(PathBuf::as_path)
+    }
+
+    /// The processes in the task's cgroup now.
+    pub fn pids(&self) -> Vec<i32> {
+        self.tracker()
+            .and_then(|dir| std::fs::read_to_string(dir.join("cgroup.procs")).ok())
+            .map(|text| parse_procs(&text))
+            .unwrap_or_default()
+    }
+
+    /// Ends every process in the task's cgroup and waits until none is left: `cgroup.kill` where
+    /// the kernel has it (v2, 5.14+), else SIGKILL to each process listed, again until the list
+    /// is empty (a process may fork while it is being killed). Frozen or stopped processes die
+    /// too. Errs naming what is left after `KILL_LIMIT`.
+    pub async fn kill_all(&self) -> Result<(), String> {
+        let Some(dir) = self.tracker() else { return Ok(()) };
+        let kill_file = dir.join("cgroup.kill");
+        let whole = self.version == Version::V2 && std::fs::write(&kill_file, "1").is_ok();
+        let deadline = tokio::time::Instant::now() + KILL_LIMIT;
+        loop {
+            let left = self.pids();
+            if left.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("{} processes of the task could not be killed: {left:?}", left.len()));
+            }
+            if !whole {
+                for pid in left.iter().filter_map(|&p| rustix::process::Pid::from_raw(p)) {
+                    // Gone already, or not ours to kill: the next listing tells.
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Whether the kernel killed a process of this cgroup for running out of memory.
     pub fn oom_killed(&self) -> bool {
         let file = match self.version {
@@ -115,6 +168,11 @@ impl TaskCgroup {
     }
 }
 
+/// The pids of a `cgroup.procs` text.
+pub fn parse_procs(text: &str) -> Vec<i32> {
+    text.lines().filter_map(|l| l.trim().parse().ok()).filter(|&p| p > 0).collect()
+}
+
 /// The `oom_kill N` counter of memory.oom_control (v1) or memory.events (v2).
 pub fn oom_kills(text: &str) -> u64 {
     text.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
@@ -127,7 +185,10 @@ mod tests {
     #[test]
     fn v1_and_v2_layouts() {
         let (dirs, writes) = plan(Path::new("/cg"), Version::V1, "task-7", 2, Some(1000));
-        assert_eq!(dirs, [PathBuf::from("/cg/memory/hakuriver/task-7"), PathBuf::from("/cg/cpu/hakuriver/task-7")]);
+        let expected = ["/cg/pids/hakuriver/task-7", "/cg/memory/hakuriver/task-7", "/cg/cpu/hakuriver/task-7"];
+        assert_eq!(dirs, expected.map(PathBuf::from));
+        let (dirs, _) = plan(Path::new("/cg"), Version::V1, "task-8", 0, None);
+        assert_eq!(dirs, [PathBuf::from("/cg/pids/hakuriver/task-8")], "every task is tracked, limits or not");
         assert!(writes.contains(&(PathBuf::from("/cg/memory/hakuriver/task-7/memory.limit_in_bytes"), "1000".into())));
         assert!(writes.contains(&(PathBuf::from("/cg/cpu/hakuriver/task-7/cpu.cfs_quota_us"), "200000".into())));
 
@@ -145,13 +206,31 @@ mod tests {
     }
 
     #[test]
+    fn reads_procs_lists() {
+        assert_eq!(parse_procs("12\n345\n\n"), [12, 345]);
+        assert_eq!(parse_procs("0\nx\n-1\n7"), [7]);
+    }
+
+    #[tokio::test]
+    async fn an_empty_cgroup_is_killed_at_once_and_v2_asks_the_kernel() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("cgroup.controllers"), "cpu memory pids").unwrap();
+        let cg = TaskCgroup::create(root.path(), "task-2", 0, None).unwrap();
+        let dir = root.path().join("hakuriver/task-2");
+        std::fs::write(dir.join("cgroup.procs"), "").unwrap();
+        cg.kill_all().await.unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("cgroup.kill")).unwrap(), "1");
+    }
+
+    #[test]
     fn creates_folders_and_writes_limits_in_a_tree() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("memory")).unwrap();
         let cg = TaskCgroup::create(root.path(), "task-1", 0, Some(5000)).unwrap();
         let limit = root.path().join("memory/hakuriver/task-1/memory.limit_in_bytes");
         assert_eq!(std::fs::read_to_string(limit).unwrap(), "5000");
-        assert_eq!(cg.procs_files(), [root.path().join("memory/hakuriver/task-1/cgroup.procs")]);
+        let procs = ["pids/hakuriver/task-1/cgroup.procs", "memory/hakuriver/task-1/cgroup.procs"];
+        assert_eq!(cg.procs_files(), procs.map(|p| root.path().join(p)));
         assert!(TaskCgroup::create(&root.path().join("none"), "t", 1, None).is_err());
     }
 }

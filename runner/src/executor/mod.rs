@@ -43,6 +43,8 @@ struct Tracked {
     vps: bool,
     /// Process group of a native task.
     pgid: Option<i32>,
+    /// A native task's cgroup: every process it made.
+    cgroup: Option<crate::cgroups::TaskCgroup>,
     killed: bool,
     /// A VPS being stopped by request (`vps stop`): its container is kept.
     stopping: bool,
@@ -361,6 +363,7 @@ impl Executor {
             let mut table = self.table.lock().await;
             let entry = table.tasks.entry(task.task_id).or_default();
             entry.pgid = Some(started.pgid);
+            entry.cgroup = started.cgroup.clone();
             entry.killed
         };
         let note = (!started.notes.is_empty()).then(|| started.notes.join("; "));
@@ -374,7 +377,14 @@ impl Executor {
         }
         let status = started.child.wait().await;
         let oom = started.cgroup.as_ref().is_some_and(|cg| cg.oom_killed());
+        // The task ends with its main process: what it left running (daemonized, double-forked,
+        // deaf to SIGTERM) is killed, and only then are its cores free for the next one.
+        let mut note = note;
         if let Some(cg) = &started.cgroup {
+            if let Err(e) = cg.kill_all().await {
+                tracing::error!(task = %task.task_id, error = %e, "task processes left behind");
+                note = Some(note.map_or(e.clone(), |n| format!("{n}; {e}")));
+            }
             cg.remove();
         }
         let with_note = |m: String| {
@@ -403,7 +413,7 @@ impl Executor {
     }
 
     pub async fn kill(&self, id: TaskId) -> Result<(), ExecError> {
-        let (container, pgid, vps) = {
+        let (container, pgid, cgroup, vps) = {
             let mut table = self.table.lock().await;
             if table.tombstones.len() >= TOMBSTONES {
                 table.tombstones.clear();
@@ -412,7 +422,7 @@ impl Executor {
             match table.tasks.get_mut(&id) {
                 Some(t) => {
                     t.killed = true;
-                    (t.container.clone(), t.pgid, t.vps)
+                    (t.container.clone(), t.pgid, t.cgroup.clone(), t.vps)
                 }
                 None => {
                     drop(table);
@@ -427,7 +437,15 @@ impl Executor {
         if let Some(pgid) = pgid {
             // A stopped group must be continued to die.
             let _ = native::signal_group(pgid, rustix::process::Signal::CONT);
-            native::signal_group(pgid, rustix::process::Signal::KILL).map_err(ExecError::Failed)?;
+            let group = native::signal_group(pgid, rustix::process::Signal::KILL);
+            // With a cgroup the group may be gone while processes that left it live on.
+            if cgroup.is_none() {
+                group.map_err(ExecError::Failed)?;
+            }
+        }
+        // And what left the group (`setsid`, double forks): everything in the task's cgroup.
+        if let Some(cg) = cgroup {
+            cg.kill_all().await.map_err(ExecError::Failed)?;
         }
         if let (Some(name), Some(docker), true) = (&container, &self.docker, vps) {
             let force = bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build();

@@ -1,6 +1,7 @@
 //! Tasks without a container (`container_name` = `"NULL"`): the command runs directly on the
-//! node, in its own process group, through the exec shim that applies cgroup limits and the
-//! NUMA CPU set. Kill, pause and resume signal the whole process group.
+//! node, in its own process group and its own cgroup, through the exec shim that joins the
+//! cgroup (with the task's limits) and applies the NUMA CPU set. Pause and resume signal the
+//! process group; a kill, and the end of the main process, end everything in the cgroup.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use hakuriver_model::NumaTopology;
 
 use super::docker::TaskPaths;
 use super::exec_helper;
-use crate::cgroups::TaskCgroup;
+use crate::cgroups::{self, TaskCgroup};
 use crate::shim::{to_args, ShimArgs};
 
 pub struct NativeOptions<'a> {
@@ -113,21 +114,17 @@ pub fn spawn(task: &TaskInfo, paths: &TaskPaths, o: &NativeOptions<'_>) -> Resul
             }
         }
     }
-    let cgroup = if task.required_cores > 0 || task.required_memory_bytes.is_some() {
-        match TaskCgroup::create(
-            o.cgroup_root,
-            &format!("task-{}", task.task_id),
-            task.required_cores,
-            task.required_memory_bytes,
-        ) {
-            Ok(cg) => Some(cg),
-            Err(e) => {
-                notes.push(format!("CPU/memory limits not applied: {e}"));
-                None
-            }
+    // Every task has one, limits or not: it is what ends all of the task's processes.
+    let name = cgroups::task_name(task.task_id);
+    let cgroup = match TaskCgroup::create(o.cgroup_root, &name, task.required_cores, task.required_memory_bytes) {
+        Ok(cg) => Some(cg),
+        Err(e) => {
+            notes.push(format!(
+                "not in a cgroup ({e}): no CPU/memory limits, and processes that leave its process group \
+                     may outlive it"
+            ));
+            None
         }
-    } else {
-        None
     };
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let user = task_user(task, o.runner_user, &passwd, o.node).inspect_err(|_| {
