@@ -332,6 +332,18 @@ impl Default for ClusterDir {
     }
 }
 
+/// A shell script (for `sh -c`) that ignores SIGTERM and leaves three processes trying to outlive
+/// their task, then runs `then`: `sleep {n}1` in a new session, `sleep {n}2` double-forked
+/// (reparented, out of the shell's reach), `sleep {n}3` in a new session and deaf to SIGTERM.
+pub fn escaping_script(n: u32, then: &str) -> String {
+    format!("trap '' TERM; setsid sleep {n}1 & (sleep {n}2 &); setsid sh -c 'trap \"\" TERM; exec sleep {n}3' & {then}")
+}
+
+/// How many of `escaping_script(n, ..)`'s three processes are alive.
+pub fn escaped(n: u32) -> usize {
+    (1..=3).filter(|i| !pids_of(&format!("sleep {n}{i}")).is_empty()).count()
+}
+
 /// Process ids whose command line is exactly `args`.
 pub fn pids_of(args: &str) -> Vec<u32> {
     let mut pids = Vec::new();

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hakuriver_itest::images::{container_exists, container_state, ensure_busybox, ensure_sshd, BUSYBOX_ENV, SSHD_ENV};
-use hakuriver_itest::{pids_of, wait_for, wait_for_node, ClusterDir, Proc};
+use hakuriver_itest::{escaped, escaping_script, pids_of, wait_for, wait_for_node, ClusterDir, Proc};
 use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
 use serde_json::{json, Value};
 
@@ -164,26 +164,27 @@ async fn kill_pause_and_resume_reach_the_container() {
 async fn every_process_of_a_container_task_ends_with_it() {
     ensure_sshd();
     let c = cluster(&["dock-tree"]).await;
-    let escapes = |n: u32| {
-        format!("trap '' TERM; setsid sleep {n}1 & (sleep {n}2 &); setsid sh -c 'trap \"\" TERM; exec sleep {n}3' &")
+    let start = |n: u32, then: &str| {
+        let script = escaping_script(n, then);
+        let c = &c;
+        async move {
+            let id = c.submit_one("dock-tree", "sh", &["-c", &script], json!({"container_name": SSHD_ENV})).await;
+            c.wait_status(&id, TaskStatus::Running).await;
+            wait_for("every process to start", RUN, || async { (escaped(n) == 3).then_some(()) }).await;
+            id
+        }
     };
-    let alive = |n: u32| (1..=3).map(|i| format!("sleep {n}{i}")).filter(|s| !pids_of(s).is_empty()).count();
-    let in_debian = json!({"container_name": SSHD_ENV});
 
-    let id = c.submit_one("dock-tree", "sh", &["-c", &format!("{} sleep 4304", escapes(430))], in_debian.clone()).await;
-    c.wait_status(&id, TaskStatus::Running).await;
-    wait_for("every process to start", RUN, || async { (alive(430) == 3).then_some(()) }).await;
+    let id = start(430, "sleep 4304").await;
     assert_eq!(c.http.post(format!("{}/kill/{id}", c.base)).send().await.unwrap().status(), 202);
     wait_for("every process to end", Duration::from_secs(20), || async {
-        (alive(430) == 0 && pids_of("sleep 4304").is_empty()).then_some(())
+        (escaped(430) == 0 && pids_of("sleep 4304").is_empty()).then_some(())
     })
     .await;
 
-    let id = c.submit_one("dock-tree", "sh", &["-c", &format!("{} sleep 2", escapes(431))], in_debian).await;
-    c.wait_status(&id, TaskStatus::Running).await;
-    wait_for("every process to start", RUN, || async { (alive(431) == 3).then_some(()) }).await;
+    let id = start(431, "sleep 2").await;
     assert_eq!(c.wait_status(&id, TaskStatus::Completed).await.exit_code, Some(0));
-    assert_eq!(alive(431), 0, "nothing of the task outlives it");
+    assert_eq!(escaped(431), 0, "nothing of the task outlives it");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 use base64::Engine;
 use std::time::Duration;
 
-use hakuriver_itest::{pids_of, wait_for, wait_for_node, ClusterDir};
+use hakuriver_itest::{escaped, escaping_script, pids_of, wait_for, wait_for_node, ClusterDir};
 use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
 use serde_json::{json, Value};
 
@@ -93,47 +93,34 @@ async fn every_process_of_a_native_task_ends_with_it() {
     let _host = cluster.start_host();
     let _runner = cluster.start_runner("native-tree");
     wait_for_node(&base, "native-tree", NodeStatus::Online, Duration::from_secs(20)).await;
-    let escapes = |n: u32| {
-        format!("trap '' TERM; setsid sleep {n}1 & (sleep {n}2 &); setsid sh -c 'trap \"\" TERM; exec sleep {n}3' &")
+    let start = |n: u32, then: &str| {
+        let body = json!({"command": "sh", "arguments": ["-c", escaping_script(n, then)],
+            "targets": ["native-tree"], "container_name": "NULL"});
+        let base = base.clone();
+        async move {
+            let id = submit(&base, body).await;
+            wait_status(&base, &id, TaskStatus::Running).await;
+            wait_for("every process to start", Duration::from_secs(10), || async { (escaped(n) == 3).then_some(()) })
+                .await;
+            id
+        }
     };
-    let sleeps = |n: u32| (1..=3).map(move |i| format!("sleep {n}{i}"));
-    let alive = |n: u32| sleeps(n).filter(|s| !pids_of(s).is_empty()).collect::<Vec<_>>();
 
     // Killed: the main process and all three that left its process group.
-    let script = format!("{} sleep 4204", escapes(420));
-    let id = submit(
-        &base,
-        json!({"command": "sh", "arguments": ["-c", script], "targets": ["native-tree"],
-        "container_name": "NULL"}),
-    )
-    .await;
-    wait_status(&base, &id, TaskStatus::Running).await;
-    wait_for("every process to start", Duration::from_secs(10), || async {
-        (alive(420).len() == 3 && !pids_of("sleep 4204").is_empty()).then_some(())
-    })
-    .await;
+    let id = start(420, "sleep 4204").await;
     let http = reqwest::Client::new();
     assert_eq!(http.post(format!("{base}/kill/{id}")).send().await.unwrap().status(), 202);
     wait_status(&base, &id, TaskStatus::Killed).await;
     wait_for("every process to end", Duration::from_secs(10), || async {
-        (alive(420).is_empty() && pids_of("sleep 4204").is_empty()).then_some(())
+        (escaped(420) == 0 && pids_of("sleep 4204").is_empty()).then_some(())
     })
     .await;
 
     // The main process ends by itself: what it left behind is gone by the time it is final.
-    let script = format!("{} sleep 2", escapes(421));
-    let id = submit(
-        &base,
-        json!({"command": "sh", "arguments": ["-c", script], "targets": ["native-tree"],
-        "container_name": "NULL"}),
-    )
-    .await;
-    wait_status(&base, &id, TaskStatus::Running).await;
-    wait_for("every process to start", Duration::from_secs(10), || async { (alive(421).len() == 3).then_some(()) })
-        .await;
+    let id = start(421, "sleep 2").await;
     let done = wait_status(&base, &id, TaskStatus::Completed).await;
     assert_eq!(done.exit_code, Some(0));
-    assert_eq!(alive(421), Vec::<String>::new(), "nothing of the task outlives it");
+    assert_eq!(escaped(421), 0, "nothing of the task outlives it");
 }
 
 #[tokio::test]
