@@ -1,6 +1,6 @@
 // suite: integration
 //! Tasks without a container (`container_name: "NULL"`) through real host and runner processes:
-//! limits through cgroups, kill/pause/resume of the whole process group, every process of a task
+//! limits through cgroups, pause/resume of every process of a task (its cgroup frozen), every process of a task
 //! ended with it. No systemd needed.
 
 use base64::Engine;
@@ -22,11 +22,6 @@ async fn wait_status(base: &str, id: &str, status: TaskStatus) -> TaskView {
         (t.status == status).then_some(t)
     })
     .await
-}
-
-fn state_of(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(") ").next()?.chars().next()
 }
 
 #[tokio::test]
@@ -58,22 +53,32 @@ async fn native_tasks_run_with_limits_and_obey_kill_pause_resume() {
     let oom = wait_status(&base, &id, TaskStatus::KilledOom).await;
     assert!(oom.error_message.unwrap_or_default().contains("memory"));
 
-    // Pause and resume stop and continue the process; kill ends it.
+    // Pause and resume stop and continue every process of the task, even one in a session of
+    // its own (the task's cgroup is frozen); kill ends it.
+    let ticks = cluster.path().join("shared/shared_data/ticks");
     let id = submit(
         &base,
-        json!({"command": "sleep", "arguments": ["3001"], "targets": ["native-1"],
-        "container_name": "NULL", "required_cores": 1}),
+        json!({"command": "sh", "arguments": ["-c", "setsid sh -c 'while :; do echo x >> ticks; sleep 0.05; done' & sleep 3001"],
+        "targets": ["native-1"], "container_name": "NULL", "required_cores": 1}),
     )
     .await;
     wait_status(&base, &id, TaskStatus::Running).await;
-    let pid =
-        wait_for("the sleep process", Duration::from_secs(10), || async { pids_of("sleep 3001").first().copied() })
-            .await;
+    let size = || std::fs::metadata(&ticks).map_or(0, |m| m.len());
+    let grows = |what: &'static str| async move {
+        let before = size();
+        wait_for(what, Duration::from_secs(10), || async { (size() > before).then_some(()) }).await;
+    };
+    grows("the ticks to start").await;
     let http = reqwest::Client::new();
     assert_eq!(http.post(format!("{base}/command/{id}/pause")).send().await.unwrap().status(), 200);
-    assert_eq!(state_of(pid), Some('T'), "stopped");
+    let paused = size();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(size() <= paused + 2, "at most a tick in flight while paused ({paused} -> {})", size());
+    let settled = size();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(size(), settled, "nothing of the task runs while it is paused");
     assert_eq!(http.post(format!("{base}/command/{id}/resume")).send().await.unwrap().status(), 200);
-    assert_eq!(state_of(pid), Some('S'), "sleeping again");
+    grows("the ticks to go on").await;
     assert_eq!(http.post(format!("{base}/kill/{id}")).send().await.unwrap().status(), 202);
     wait_for("the process to end", Duration::from_secs(10), || async {
         pids_of("sleep 3001").is_empty().then_some(())

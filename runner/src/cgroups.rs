@@ -1,8 +1,9 @@
 //! Tasks that run without a container, held by the kernel's cgroups (v1 or v2), managed by the
 //! runner itself: no systemd needed. Each task gets `hakuriver/task-<id>` (in v1: in the `pids`
-//! controller, which every task has, and in memory and CPU for its limits); the exec shim moves
-//! itself there before running the command, so every process the task makes, whatever it does
-//! with its session or process group, is in it, and `kill_all` ends them all.
+//! and `freezer` controllers, which every task has, and in memory and CPU for its limits); the
+//! exec shim moves itself there before running the command, so every process the task makes,
+//! whatever it does with its session or process group, is in it: `freeze` pauses them all and
+//! `kill_all` ends them all.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,20 +43,28 @@ pub struct TaskCgroup {
     dirs: Vec<PathBuf>,
 }
 
-/// The files a value goes to: `(path, content)`. Pure, so the layouts are tested.
+/// The v1 controllers every task joins, limits or not: `pids` lists its processes, `freezer`
+/// pauses them.
+pub const V1_EVERY_TASK: [&str; 2] = ["pids", "freezer"];
+
+/// The files a value goes to: `(path, content)`. Pure, so the layouts are tested. `mounted` says
+/// which of `V1_EVERY_TASK` a v1 machine has.
 pub fn plan(
     root: &Path,
     version: Version,
     name: &str,
     cores: u32,
     memory: Option<u64>,
+    mounted: impl Fn(&str) -> bool,
 ) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let mut dirs = Vec::new();
     let mut writes = Vec::new();
     match version {
         Version::V1 => {
-            // Every task: the folder that lists all its processes (`tracker`).
-            dirs.push(root.join("pids/hakuriver").join(name));
+            // Every task: the folders that list (`tracker`) and pause (`freeze`) its processes.
+            for controller in V1_EVERY_TASK.into_iter().filter(|c| mounted(c)) {
+                dirs.push(root.join(controller).join("hakuriver").join(name));
+            }
             if let Some(bytes) = memory {
                 let dir = root.join("memory/hakuriver").join(name);
                 writes.push((dir.join("memory.limit_in_bytes"), bytes.to_string()));
@@ -89,7 +98,7 @@ impl TaskCgroup {
     /// Creates the task's cgroups with its limits.
     pub fn create(root: &Path, name: &str, cores: u32, memory: Option<u64>) -> Result<TaskCgroup, String> {
         let version = detect(root).ok_or_else(|| format!("no cgroup file system at {}", root.display()))?;
-        let (dirs, writes) = plan(root, version, name, cores, memory);
+        let (dirs, writes) = plan(root, version, name, cores, memory, |c| root.join(c).is_dir());
         for dir in &dirs {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create cgroup {}: {e}", dir.display()))?;
         }
@@ -108,9 +117,31 @@ impl TaskCgroup {
         self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
     }
 
-    /// The folder that lists every process of the task (v2: its one folder; v1: `pids`).
+    /// The folder that lists every process of the task (v2: its one folder; v1: any of them,
+    /// `pids` where mounted).
     fn tracker(&self) -> Option<&Path> {
         self.dirs.first().map(PathBuf::as_path)
+    }
+
+    /// The task's folder in v1 controller `controller`.
+    fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .map(PathBuf::as_path)
+            .find(|d| d.parent().and_then(Path::parent).and_then(Path::file_name).is_some_and(|c| c == controller))
+    }
+
+    /// Freezes (`true`) or thaws every process of the task, whatever its process group:
+    /// `cgroup.freeze` on v2, the freezer controller on v1 (as Docker pauses a container).
+    pub fn freeze(&self, frozen: bool) -> Result<(), String> {
+        let (file, value) = match self.version {
+            Version::V2 => (self.tracker().map(|d| d.join("cgroup.freeze")), if frozen { "1" } else { "0" }),
+            Version::V1 => {
+                (self.v1_dir("freezer").map(|d| d.join("freezer.state")), if frozen { "FROZEN" } else { "THAWED" })
+            }
+        };
+        let file = file.ok_or("no freezer cgroup on this node")?;
+        std::fs::write(&file, value).map_err(|e| format!("cannot write {value} to {}: {e}", file.display()))
     }
 
     /// The processes in the task's cgroup now.
@@ -127,6 +158,10 @@ impl TaskCgroup {
     /// too. Errs naming what is left after `KILL_LIMIT`.
     pub async fn kill_all(&self) -> Result<(), String> {
         let Some(dir) = self.tracker() else { return Ok(()) };
+        // A v1 frozen process takes its SIGKILL only once thawed (a paused task being killed).
+        if self.version == Version::V1 && self.v1_dir("freezer").is_some() {
+            let _ = self.freeze(false);
+        }
         let kill_file = dir.join("cgroup.kill");
         let whole = self.version == Version::V2 && std::fs::write(&kill_file, "1").is_ok();
         let deadline = tokio::time::Instant::now() + KILL_LIMIT;
@@ -184,15 +219,19 @@ mod tests {
 
     #[test]
     fn v1_and_v2_layouts() {
-        let (dirs, writes) = plan(Path::new("/cg"), Version::V1, "task-7", 2, Some(1000));
-        let expected = ["/cg/pids/hakuriver/task-7", "/cg/memory/hakuriver/task-7", "/cg/cpu/hakuriver/task-7"];
-        assert_eq!(dirs, expected.map(PathBuf::from));
-        let (dirs, _) = plan(Path::new("/cg"), Version::V1, "task-8", 0, None);
-        assert_eq!(dirs, [PathBuf::from("/cg/pids/hakuriver/task-8")], "every task is tracked, limits or not");
+        let all = |_: &str| true;
+        let (dirs, writes) = plan(Path::new("/cg"), Version::V1, "task-7", 2, Some(1000), all);
+        let expected = ["pids", "freezer", "memory", "cpu"].map(|c| PathBuf::from(format!("/cg/{c}/hakuriver/task-7")));
+        assert_eq!(dirs, expected);
+        let (dirs, _) = plan(Path::new("/cg"), Version::V1, "task-8", 0, None, all);
+        let expected = ["/cg/pids/hakuriver/task-8", "/cg/freezer/hakuriver/task-8"].map(PathBuf::from);
+        assert_eq!(dirs, expected, "every task is tracked and can be paused, limits or not");
+        let (dirs, _) = plan(Path::new("/cg"), Version::V1, "task-9", 0, None, |c| c == "freezer");
+        assert_eq!(dirs, [PathBuf::from("/cg/freezer/hakuriver/task-9")], "only the controllers mounted");
         assert!(writes.contains(&(PathBuf::from("/cg/memory/hakuriver/task-7/memory.limit_in_bytes"), "1000".into())));
         assert!(writes.contains(&(PathBuf::from("/cg/cpu/hakuriver/task-7/cpu.cfs_quota_us"), "200000".into())));
 
-        let (dirs, writes) = plan(Path::new("/cg"), Version::V2, "task-7", 1, None);
+        let (dirs, writes) = plan(Path::new("/cg"), Version::V2, "task-7", 1, None, |_| false);
         assert_eq!(dirs, [PathBuf::from("/cg/hakuriver/task-7")]);
         assert!(writes.contains(&(PathBuf::from("/cg/hakuriver/task-7/cpu.max"), "100000 100000".into())));
         assert!(!writes.iter().any(|(f, _)| f.ends_with("memory.max")));
@@ -220,17 +259,22 @@ mod tests {
         std::fs::write(dir.join("cgroup.procs"), "").unwrap();
         cg.kill_all().await.unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("cgroup.kill")).unwrap(), "1");
+        cg.freeze(true).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("cgroup.freeze")).unwrap(), "1");
     }
 
     #[test]
     fn creates_folders_and_writes_limits_in_a_tree() {
         let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("memory")).unwrap();
+        for controller in ["memory", "pids"] {
+            std::fs::create_dir_all(root.path().join(controller)).unwrap();
+        }
         let cg = TaskCgroup::create(root.path(), "task-1", 0, Some(5000)).unwrap();
         let limit = root.path().join("memory/hakuriver/task-1/memory.limit_in_bytes");
         assert_eq!(std::fs::read_to_string(limit).unwrap(), "5000");
         let procs = ["pids/hakuriver/task-1/cgroup.procs", "memory/hakuriver/task-1/cgroup.procs"];
-        assert_eq!(cg.procs_files(), procs.map(|p| root.path().join(p)));
+        assert_eq!(cg.procs_files(), procs.map(|p| root.path().join(p)), "pids is mounted here, freezer not");
+        assert!(cg.freeze(true).is_err(), "no freezer: the caller signals the process group instead");
         assert!(TaskCgroup::create(&root.path().join("none"), "t", 1, None).is_err());
     }
 }

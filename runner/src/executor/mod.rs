@@ -460,17 +460,23 @@ impl Executor {
         Ok(())
     }
 
-    /// Pauses (`pause = true`) or resumes a running task: its container, or its process group.
+    /// Pauses (`pause = true`) or resumes a running task: its container, or every process in its
+    /// cgroup (its process group where it has none).
     pub async fn set_paused(&self, id: TaskId, pause: bool) -> Result<(), ExecError> {
-        let (container, pgid) = self
+        let (container, pgid, cgroup) = self
             .table
             .lock()
             .await
             .tasks
             .get(&id)
-            .map(|t| (t.container.clone(), t.pgid))
+            .map(|t| (t.container.clone(), t.pgid, t.cgroup.clone()))
             .ok_or(ExecError::NotTracked(id))?;
+        let frozen = match &cgroup {
+            Some(cg) => cg.freeze(pause).inspect_err(|e| tracing::warn!(task = %id, error = %e, "signalling instead")),
+            None => Err(String::new()),
+        };
         match (container, pgid) {
+            (_, Some(_)) if frozen.is_ok() => {}
             (_, Some(pgid)) => {
                 let signal = if pause { rustix::process::Signal::STOP } else { rustix::process::Signal::CONT };
                 native::signal_group(pgid, signal).map_err(ExecError::Failed)?;

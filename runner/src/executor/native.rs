@@ -1,7 +1,7 @@
 //! Tasks without a container (`container_name` = `"NULL"`): the command runs directly on the
 //! node, in its own process group and its own cgroup, through the exec shim that joins the
-//! cgroup (with the task's limits) and applies the NUMA CPU set. Pause and resume signal the
-//! process group; a kill, and the end of the main process, end everything in the cgroup.
+//! cgroup (with the task's limits) and applies the NUMA CPU set. Pause and resume freeze and thaw
+//! the cgroup; a kill, and the end of the main process, end everything in it.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
