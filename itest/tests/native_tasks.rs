@@ -1,7 +1,7 @@
 // suite: integration
 //! Tasks without a container (`container_name: "NULL"`) through real host and runner processes:
-//! limits through cgroups, pause/resume of every process of a task (its cgroup frozen), every process of a task
-//! ended with it. No systemd needed.
+//! limits through cgroups; pause, resume and kill reach every process of a task (its cgroup),
+//! and none outlives it. No systemd needed.
 
 use base64::Engine;
 use std::time::Duration;
