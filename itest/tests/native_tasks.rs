@@ -128,6 +128,38 @@ async fn every_process_of_a_native_task_ends_with_it() {
     assert_eq!(escaped(421), 0, "nothing of the task outlives it");
 }
 
+/// A runner that is killed leaves its native tasks' processes running (nothing else can end
+/// them); the next runner of the same node ends them as it starts, and only its own node's.
+#[tokio::test]
+async fn a_restarted_runner_ends_the_native_tasks_its_predecessor_left() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let mut runner = cluster.start_runner("native-left");
+    let _other = cluster.start_runner("native-stays");
+    wait_for_node(&base, "native-left", NodeStatus::Online, Duration::from_secs(20)).await;
+    wait_for_node(&base, "native-stays", NodeStatus::Online, Duration::from_secs(20)).await;
+    let mut ids = Vec::new();
+    for (node, n) in [("native-left", 440), ("native-stays", 441)] {
+        let body = json!({"command": "sh", "arguments": ["-c", escaping_script(n, "sleep 600")],
+            "targets": [node], "container_name": "NULL"});
+        let id = submit(&base, body).await;
+        wait_status(&base, &id, TaskStatus::Running).await;
+        wait_for("every process to start", Duration::from_secs(10), || async { (escaped(n) == 3).then_some(()) }).await;
+        ids.push(id);
+    }
+    runner.kill();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(escaped(440), 3, "a killed runner's tasks live on");
+    let _again = cluster.start_runner("native-left");
+    wait_for("the next runner to end them", Duration::from_secs(20), || async { (escaped(440) == 0).then_some(()) })
+        .await;
+    assert_eq!(escaped(441), 3, "another node's tasks on the same machine are not touched");
+    let r = reqwest::Client::new().post(format!("{base}/kill/{}", ids[1])).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    wait_for("the other task to end", Duration::from_secs(10), || async { (escaped(441) == 0).then_some(()) }).await;
+}
+
 #[tokio::test]
 async fn output_streams_live_over_server_sent_events() {
     let cluster = ClusterDir::new();

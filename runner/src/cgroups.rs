@@ -1,9 +1,10 @@
 //! Tasks that run without a container, held by the kernel's cgroups (v1 or v2), managed by the
-//! runner itself: no systemd needed. Each task gets `hakuriver/task-<id>` (in v1: in the `pids`
+//! runner itself: no systemd needed. Each task gets `hakuriver/<node>/task-<id>` (in v1: in the `pids`
 //! and `freezer` controllers, which every task has, and in memory and CPU for its limits); the
 //! exec shim moves itself there before running the command, so every process the task makes,
 //! whatever it does with its session or process group, is in it: `freeze` pauses them all and
-//! `kill_all` ends them all.
+//! `kill_all` ends them all. A runner that starts ends what its predecessor on the same node left
+//! there (`sweep`): it owns no task yet, and the host has counted those as lost.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,9 +29,11 @@ pub fn detect(root: &Path) -> Option<Version> {
     }
 }
 
-/// The cgroup folder name of task `id`.
-pub fn task_name(id: impl std::fmt::Display) -> String {
-    format!("task-{id}")
+/// The cgroup of task `id` of node `node`, under `hakuriver/`: one folder per node, so a runner
+/// sweeps only its own node's (several runners may share a machine). Node names are safe as a
+/// file name (`model::node::is_valid_node_name`).
+pub fn task_name(node: &str, id: impl std::fmt::Display) -> String {
+    format!("{node}/task-{id}")
 }
 
 /// How long `kill_all` keeps killing before it gives up (a process stuck in the kernel).
@@ -78,9 +81,14 @@ pub fn plan(
             }
         }
         Version::V2 => {
-            let parent = root.join("hakuriver");
+            // The controllers reach the task's folder through every folder above it.
+            let mut parent = root.join("hakuriver");
             writes.push((parent.join("cgroup.subtree_control"), "+memory +cpu".into()));
-            let dir = parent.join(name);
+            for part in Path::new(name).parent().into_iter().flat_map(Path::components) {
+                parent = parent.join(part);
+                writes.push((parent.join("cgroup.subtree_control"), "+memory +cpu".into()));
+            }
+            let dir = root.join("hakuriver").join(name);
             if let Some(bytes) = memory {
                 writes.push((dir.join("memory.max"), bytes.to_string()));
                 writes.push((dir.join("memory.swap.max"), "0".into()));
@@ -123,12 +131,12 @@ impl TaskCgroup {
         self.dirs.first().map(PathBuf::as_path)
     }
 
-    /// The task's folder in v1 controller `controller`.
+    /// The task's folder in v1 controller `controller` (`<controller>/hakuriver/...`).
     fn v1_dir(&self, controller: &str) -> Option<&Path> {
-        self.dirs
-            .iter()
-            .map(PathBuf::as_path)
-            .find(|d| d.parent().and_then(Path::parent).and_then(Path::file_name).is_some_and(|c| c == controller))
+        self.dirs.iter().map(PathBuf::as_path).find(|d| {
+            let parts: Vec<_> = d.components().map(|c| c.as_os_str()).collect();
+            parts.windows(2).any(|w| w[0] == controller && w[1] == "hakuriver")
+        })
     }
 
     /// Freezes (`true`) or thaws every process of the task, whatever its process group:
@@ -203,6 +211,39 @@ impl TaskCgroup {
     }
 }
 
+/// Ends and removes every task cgroup of `node` under `root`: what a runner of that node that is
+/// gone (killed, crashed) left running. Answers how many it found.
+pub async fn sweep(root: &Path, node: &str) -> usize {
+    let Some(version) = detect(root) else { return 0 };
+    let parents: Vec<PathBuf> = match version {
+        Version::V2 => vec![root.join("hakuriver").join(node)],
+        Version::V1 => {
+            V1_EVERY_TASK.iter().chain(&["memory", "cpu"]).map(|c| root.join(c).join("hakuriver").join(node)).collect()
+        }
+    };
+    // Each task's folders, in the order `plan` makes them (the tracker first).
+    let mut tasks: std::collections::BTreeMap<std::ffi::OsString, Vec<PathBuf>> = Default::default();
+    for parent in &parents {
+        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with("task-") && entry.path().is_dir() {
+                tasks.entry(name).or_default().push(entry.path());
+            }
+        }
+    }
+    for (name, dirs) in &tasks {
+        let cgroup = TaskCgroup { version, dirs: dirs.clone() };
+        let left = cgroup.pids().len();
+        let name = name.to_string_lossy();
+        match cgroup.kill_all().await {
+            Ok(()) => tracing::warn!(node, cgroup = %name, processes = left, "ended what a previous runner left"),
+            Err(e) => tracing::error!(node, cgroup = %name, error = %e, "cannot end what a previous runner left"),
+        }
+        cgroup.remove();
+    }
+    tasks.len()
+}
+
 /// The pids of a `cgroup.procs` text.
 pub fn parse_procs(text: &str) -> Vec<i32> {
     text.lines().filter_map(|l| l.trim().parse().ok()).filter(|&p| p > 0).collect()
@@ -231,9 +272,12 @@ mod tests {
         assert!(writes.contains(&(PathBuf::from("/cg/memory/hakuriver/task-7/memory.limit_in_bytes"), "1000".into())));
         assert!(writes.contains(&(PathBuf::from("/cg/cpu/hakuriver/task-7/cpu.cfs_quota_us"), "200000".into())));
 
-        let (dirs, writes) = plan(Path::new("/cg"), Version::V2, "task-7", 1, None, |_| false);
-        assert_eq!(dirs, [PathBuf::from("/cg/hakuriver/task-7")]);
-        assert!(writes.contains(&(PathBuf::from("/cg/hakuriver/task-7/cpu.max"), "100000 100000".into())));
+        let (dirs, writes) = plan(Path::new("/cg"), Version::V2, "n1/task-7", 1, None, |_| false);
+        assert_eq!(dirs, [PathBuf::from("/cg/hakuriver/n1/task-7")]);
+        assert!(writes.contains(&(PathBuf::from("/cg/hakuriver/n1/task-7/cpu.max"), "100000 100000".into())));
+        let enabled: Vec<_> = writes.iter().filter(|(f, _)| f.ends_with("cgroup.subtree_control")).collect();
+        let parents = ["/cg/hakuriver/cgroup.subtree_control", "/cg/hakuriver/n1/cgroup.subtree_control"];
+        assert_eq!(enabled.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>(), parents.map(PathBuf::from));
         assert!(!writes.iter().any(|(f, _)| f.ends_with("memory.max")));
     }
 
@@ -242,6 +286,21 @@ mod tests {
         assert_eq!(oom_kills("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 2);
         assert_eq!(oom_kills("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"), 1);
         assert_eq!(oom_kills("nothing"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_sweep_takes_only_its_own_nodes_task_cgroups() {
+        let root = tempfile::tempdir().unwrap();
+        for dir in ["pids/hakuriver/n1/task-5", "freezer/hakuriver/n1/task-5", "pids/hakuriver/n2/task-6"] {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+            std::fs::write(root.path().join(dir).join("cgroup.procs"), "").unwrap();
+        }
+        std::fs::create_dir_all(root.path().join("memory")).unwrap();
+        assert_eq!(sweep(root.path(), "n1").await, 1, "one task, in two controllers");
+        assert_eq!(sweep(root.path(), "n3").await, 0);
+        let thawed = root.path().join("freezer/hakuriver/n1/task-5/freezer.state");
+        assert_eq!(std::fs::read_to_string(thawed).unwrap(), "THAWED", "thawed to be killed");
+        assert!(!root.path().join("freezer/hakuriver/n2").exists());
     }
 
     #[test]

@@ -125,6 +125,7 @@ pub async fn run(
     .await;
     executor.adopt_vps().await;
     executor.adopt_commands().await;
+    executor.end_native_leftovers().await;
     agent.docker_available = executor.docker_available();
     let agent_task = tokio::spawn(agent.run(executor.clone()));
     let names = hakuriver_support::request_rules::PublicNames::with_hostname(

@@ -1,5 +1,5 @@
 //! What a runner that starts takes over: the VPS and command-task containers of its node that
-//! outlived its predecessor.
+//! outlived its predecessor; and what it ends: the processes of native tasks its predecessor left.
 
 use std::collections::HashMap;
 
@@ -27,6 +27,15 @@ impl Executor {
                 tracing::warn!(kind, error = %e, "cannot list containers to take back");
                 Vec::new()
             }
+        }
+    }
+
+    /// Ends the native tasks a previous runner of this node left running (their cgroups): the
+    /// host counts them lost, so their cores must be free.
+    pub async fn end_native_leftovers(&self) {
+        let found = crate::cgroups::sweep(&self.cgroup_root, &self.node).await;
+        if found > 0 {
+            tracing::warn!(tasks = found, "ended the native tasks a previous runner left");
         }
     }
 

@@ -115,7 +115,7 @@ pub fn spawn(task: &TaskInfo, paths: &TaskPaths, o: &NativeOptions<'_>) -> Resul
         }
     }
     // Every task has one, limits or not: it is what ends all of the task's processes.
-    let name = cgroups::task_name(task.task_id);
+    let name = cgroups::task_name(o.node, task.task_id);
     let cgroup = match TaskCgroup::create(o.cgroup_root, &name, task.required_cores, task.required_memory_bytes) {
         Ok(cg) => Some(cg),
         Err(e) => {
