@@ -161,15 +161,11 @@ impl TaskCgroup {
     }
 
     /// Ends every process in the task's cgroup and waits until none is left: `cgroup.kill` where
-    /// the kernel has it (v2, 5.14+), else SIGKILL to each process listed, again until the list
-    /// is empty (a process may fork while it is being killed). Frozen or stopped processes die
-    /// too. Errs naming what is left after `KILL_LIMIT`.
+    /// the kernel has it (v2, 5.14+), else SIGKILL to each process listed while the cgroup is
+    /// frozen, again until the list is empty. Frozen or stopped processes die too. Errs naming
+    /// what is left after `KILL_LIMIT`.
     pub async fn kill_all(&self) -> Result<(), String> {
         let Some(dir) = self.tracker() else { return Ok(()) };
-        // A v1 frozen process takes its SIGKILL only once thawed (a paused task being killed).
-        if self.version == Version::V1 && self.v1_dir("freezer").is_some() {
-            let _ = self.freeze(false);
-        }
         let kill_file = dir.join("cgroup.kill");
         let whole = self.version == Version::V2 && std::fs::write(&kill_file, "1").is_ok();
         let deadline = tokio::time::Instant::now() + KILL_LIMIT;
@@ -182,9 +178,16 @@ impl TaskCgroup {
                 return Err(format!("{} processes of the task could not be killed: {left:?}", left.len()));
             }
             if !whole {
+                // Frozen, nothing can fork between the listing and the kills; thawed, the kills
+                // land (a frozen v1 process takes its SIGKILL only once thawed, which also covers
+                // a paused task being killed). Without a freezer, the loop catches the forks.
+                let frozen = self.freeze(true).is_ok();
                 for pid in left.iter().filter_map(|&p| rustix::process::Pid::from_raw(p)) {
                     // Gone already, or not ours to kill: the next listing tells.
                     let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+                if frozen {
+                    let _ = self.freeze(false);
                 }
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -298,8 +301,6 @@ mod tests {
         std::fs::create_dir_all(root.path().join("memory")).unwrap();
         assert_eq!(sweep(root.path(), "n1").await, 1, "one task, in two controllers");
         assert_eq!(sweep(root.path(), "n3").await, 0);
-        let thawed = root.path().join("freezer/hakuriver/n1/task-5/freezer.state");
-        assert_eq!(std::fs::read_to_string(thawed).unwrap(), "THAWED", "thawed to be killed");
         assert!(!root.path().join("freezer/hakuriver/n2").exists());
     }
 

@@ -73,7 +73,7 @@ pub struct Doc {
     pub body: Option<SchemaFn>,
     /// The successful answers.
     pub answers: &'static [Answer],
-    /// Refusals this route has beyond those every route has (`openapi::COMMON_REFUSALS`).
+    /// Refusals this route has beyond those every route has (`openapi::common_refusals`).
     pub refusals: &'static [(u16, &'static str)],
 }
 
