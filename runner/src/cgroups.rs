@@ -1,7 +1,7 @@
 //! Tasks that run without a container, held by the kernel's cgroups (v1 or v2), managed by the
-//! runner itself: no systemd needed. Each task gets `hakuriver/<node>/task-<id>` (in v1: in the `pids`
-//! and `freezer` controllers, which every task has, and in memory and CPU for its limits); the
-//! exec shim moves itself there before running the command, so every process the task makes,
+//! runner itself: no systemd needed. Each task gets `hakuriver/<node>/task-<id>` (in v1: in the
+//! `pids` and `freezer` controllers, which every task has, and in memory and CPU for its
+//! limits); the exec shim moves itself there before running the command, so every process it makes,
 //! whatever it does with its session or process group, is in it: `freeze` pauses them all and
 //! `kill_all` ends them all. A runner that starts ends what its predecessor on the same node left
 //! there (`sweep`): it owns no task yet, and the host has counted those as lost.
