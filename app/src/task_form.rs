@@ -4,10 +4,14 @@
 use std::collections::BTreeMap;
 
 use hakuriver_model::api::FieldError;
+use hakuriver_model::protocol::UnknownWord;
+use hakuriver_model::span::Span;
 use hakuriver_model::sshkey::parse_public_key;
-use hakuriver_model::task::{check_mount, is_env_var_name, is_valid_env_name, NO_CONTAINER};
-use hakuriver_model::TaskType;
+use hakuriver_model::task::{
+    check_mount, check_task_name, is_env_var_name, is_valid_env_name, Dependency, NO_CONTAINER,
+};
 use hakuriver_model::{parse_bytes, Target, TaskRequest};
+use hakuriver_model::{TaskId, TaskType};
 
 /// `""` in the environment picker: the host's default environment.
 pub const DEFAULT_ENV: &str = "";
@@ -51,6 +55,14 @@ pub struct TaskForm {
     pub mounts: String,
     pub privileged: bool,
     pub targets: Vec<PickedNode>,
+    /// A name to find it by; empty for none.
+    pub name: String,
+    /// `2h30m`, `90m`, `1d`; empty: the role's default.
+    pub time_limit: String,
+    /// Task ids to wait for, separated by commas or spaces.
+    pub after: String,
+    /// `afterok` (also when empty), `afterany` or `afternotok`.
+    pub dependency: String,
 }
 
 /// What the VPS form holds, as typed.
@@ -62,6 +74,8 @@ pub struct VpsForm {
     pub container: String,
     /// None: the host places it.
     pub target: Option<PickedNode>,
+    /// `2h30m`, `7d`; empty: the role's default.
+    pub time_limit: String,
 }
 
 fn err(field: &str, message: impl Into<String>) -> FieldError {
@@ -98,6 +112,40 @@ fn container(text: &str) -> Result<Option<String>, FieldError> {
         NO_CONTAINER => Ok(Some(NO_CONTAINER.into())),
         name if is_valid_env_name(name) => Ok(Some(name.into())),
         name => Err(err("container_name", format!("{name:?} is not an environment name"))),
+    }
+}
+
+fn time_limit(text: &str) -> Result<Option<u64>, FieldError> {
+    match text.trim() {
+        "" => Ok(None),
+        text => match text.parse::<Span>() {
+            Ok(Span(0)) => Err(err("time_limit_seconds", "the time limit must be more than 0")),
+            Ok(span) => Ok(Some(span.0)),
+            Err(e) => Err(err("time_limit_seconds", e.to_string())),
+        },
+    }
+}
+
+fn parents(text: &str, dependency: &str) -> Result<(Option<Vec<TaskId>>, Option<Dependency>), FieldError> {
+    let ids = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<TaskId>().map_err(|e| err("depends_on", e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    if ids.is_empty() {
+        return Ok((None, None));
+    }
+    let kind = match dependency.trim() {
+        "" => Dependency::default(),
+        word => word.parse().map_err(|e: UnknownWord| err("dependency", e.to_string()))?,
+    };
+    Ok((Some(ids), Some(kind)))
+}
+
+fn name(text: &str) -> Result<Option<String>, FieldError> {
+    match text.trim() {
+        "" => Ok(None),
+        name => check_task_name(name).map(|()| Some(name.to_string())).map_err(|m| err("name", m)),
     }
 }
 
@@ -138,6 +186,7 @@ impl TaskForm {
         if container_name.as_deref() == Some(NO_CONTAINER) && self.targets.iter().any(|t| !t.gpus.is_empty()) {
             return Err(err("container_name", "GPUs need a container: pick an environment"));
         }
+        let (depends_on, dependency) = parents(&self.after, &self.dependency)?;
         Ok(TaskRequest {
             task_type: TaskType::Command.as_str().into(),
             command: command.to_string(),
@@ -153,6 +202,10 @@ impl TaskForm {
             queue: None,
             argument_sets: None,
             image: None,
+            name: name(&self.name)?,
+            time_limit_seconds: time_limit(&self.time_limit)?,
+            depends_on,
+            dependency,
         })
     }
 }
@@ -184,6 +237,10 @@ impl VpsForm {
             queue: None,
             argument_sets: None,
             image: None,
+            name: None,
+            time_limit_seconds: time_limit(&self.time_limit)?,
+            depends_on: None,
+            dependency: None,
         })
     }
 }
@@ -208,6 +265,10 @@ mod tests {
                 PickedNode { node: "n1".into(), numa: Some(1), gpus: vec![] },
                 PickedNode { node: "n2".into(), numa: None, gpus: vec![0, 2] },
             ],
+            name: " nightly eval ".into(),
+            time_limit: "2h30m".into(),
+            after: "11, 12".into(),
+            dependency: "afterany".into(),
         }
     }
 
@@ -219,8 +280,14 @@ mod tests {
         assert_eq!((r.required_cores, r.required_memory_bytes), (2, Some(4_000_000_000)));
         assert_eq!(r.targets, Some(vec!["n1:1".to_string(), "n2::0,2".to_string()]));
         assert_eq!(r.container_name.as_deref(), Some("torch"));
+        assert_eq!((r.name.as_deref(), r.time_limit_seconds), (Some("nightly eval"), Some(9_000)));
+        assert_eq!((r.depends_on, r.dependency), (Some(vec![TaskId(11), TaskId(12)]), Some(Dependency::AfterAny)));
         let empty = TaskForm { command: "true".into(), ..Default::default() }.request().unwrap();
         assert_eq!((empty.required_cores, empty.targets, empty.container_name), (1, None, None));
+        assert_eq!(
+            (empty.name, empty.time_limit_seconds, empty.depends_on, empty.dependency),
+            (None, None, None, None)
+        );
     }
 
     #[test]
@@ -235,6 +302,11 @@ mod tests {
             (TaskForm { container: "Bad/Name".into(), ..form() }, "container_name"),
             (TaskForm { container: "NULL".into(), ..form() }, "container_name"),
             (TaskForm { mounts: "relative:/x".into(), ..form() }, "additional_mounts"),
+            (TaskForm { time_limit: "90".into(), ..form() }, "time_limit_seconds"),
+            (TaskForm { time_limit: "0".into(), ..form() }, "time_limit_seconds"),
+            (TaskForm { after: "12, x".into(), ..form() }, "depends_on"),
+            (TaskForm { dependency: "after".into(), ..form() }, "dependency"),
+            (TaskForm { name: "a\u{7}b".into(), ..form() }, "name"),
         ];
         for (f, field) in cases {
             assert_eq!(f.request().unwrap_err().field, field, "{f:?}");

@@ -26,6 +26,11 @@ pub fn matches(query: &TaskQuery, task: &TaskView) -> bool {
             return false;
         }
     }
+    if let Some(name) = query.name.as_deref().filter(|n| !n.is_empty()) {
+        if task.name.as_deref() != Some(name) {
+            return false;
+        }
+    }
     if let Some(text) = query.q.as_deref().filter(|q| !q.is_empty()) {
         if !task.command.contains(text) && !task.arguments.iter().any(|a| a.contains(text)) {
             return false;

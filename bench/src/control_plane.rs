@@ -59,6 +59,10 @@ async fn seed(path: &std::path::Path, n: u64) -> anyhow::Result<Vec<TaskId>> {
                 run_as: None,
                 log_bytes_dropped: None,
                 image: None,
+                name: Some(format!("sweep-{}", i % 100)),
+                time_limit_seconds: None,
+                depends_on: Vec::new(),
+                dependency: None,
             };
             db::tasks::insert(&mut tx, &row).await?;
             ids.push(id);

@@ -64,7 +64,7 @@ impl Tone {
 pub fn status_tone(status: &str) -> Tone {
     match status {
         "completed" | "online" | "running" => Tone::Good,
-        "failed" | "killed_oom" | "lost" | "offline" => Tone::Bad,
+        "failed" | "killed_oom" | "lost" | "offline" | "timeout" => Tone::Bad,
         "killed" | "paused" | "pending" | "assigning" => Tone::Warn,
         _ => Tone::Plain,
     }

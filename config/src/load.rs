@@ -8,8 +8,19 @@ use crate::schema::Config;
 use crate::validate::validate;
 
 /// Section names: `HAKURIVER_<SECTION>_<KEY>` variables override keys of these sections.
-const SECTIONS: [&str; 10] =
-    ["network", "paths", "database", "timing", "environment", "docker", "runner", "logging", "auth", "policy"];
+const SECTIONS: [&str; 11] = [
+    "network",
+    "paths",
+    "database",
+    "timing",
+    "environment",
+    "docker",
+    "runner",
+    "logging",
+    "auth",
+    "policy",
+    "limits",
+];
 
 /// The process environment as the loader sees it (a map, so tests never touch the real one).
 #[derive(Debug, Clone, Default)]

@@ -21,6 +21,8 @@ pub struct Config {
     pub auth: AuthSection,
     /// What each role may ask a runner for beyond a plain container (the host checks submits).
     pub policy: hakuriver_model::policy::ResourcePolicy,
+    /// Ours: how long tasks may run, per role (the host applies it to every submit).
+    pub limits: hakuriver_model::limits::Limits,
     /// Ours: credentials per container registry (`"registry.lab:5000" = { username, password }`),
     /// used when the host or a runner pulls an image from it; never logged.
     pub registries: std::collections::BTreeMap<String, RegistryLogin>,

@@ -75,6 +75,51 @@ test('a running task is killed from the page', async () => {
   await page.close();
 });
 
+test('a task submitted to wait for another shows why it waits, by name', async () => {
+  const r = await fetch(`${cluster.base}/api/submit`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ command: 'sleep', arguments: ['300'], targets: ['e2e-tasks'], container_name: BUSYBOX_ENV }),
+  });
+  const parent = (await r.json()).task_ids[0];
+  const { page, problems } = await openHydrated(browser, cluster.base, '/tasks');
+  await page.click('[data-testid="submit-task"] summary');
+  await page.fill('#t-name', 'after-the-sleep');
+  await page.fill('#t-command', 'echo');
+  await page.fill('#t-time', '90');
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('.field-error[data-field="time_limit_seconds"]');
+  await page.fill('#t-time', '10m');
+  await page.fill('#t-after', parent);
+  await page.selectOption('#t-env-name', BUSYBOX_ENV);
+  await page.click('button[type="submit"]');
+  const result = await page.waitForSelector('[data-testid="submit-result"]', { timeout: 15000 }).catch(fail);
+  const id = (await result.innerText()).match(/Task ids: (\d+)/)[1];
+
+  // The list says, live, what it waits for; the detail shows its name, parent and limit.
+  const reason = `Dependency: waits for task ${parent} to end (afterok)`;
+  await page.waitForFunction(
+    ([id, reason]) => document.querySelector(`tr[data-task="${id}"] [data-testid="pending-reason"]`)?.innerText === reason,
+    [id, reason],
+    { timeout: 20000 },
+  ).catch(fail);
+  await page.click(`tr[data-task="${id}"] a`);
+  await page.waitForSelector('[data-testid="detail-pending-reason"]');
+  const detail = await page.innerText('[data-testid="task-detail"]');
+  assert.match(detail, /after-the-sleep/);
+  assert.match(detail, new RegExp(`${parent} \\(afterok\\)`));
+  assert.match(detail, /10m/);
+  await screenshot(page, 'tasks-pending-reason');
+
+  // Its parent killed, it can never start: it fails, naming the parent.
+  await fetch(`${cluster.base}/api/kill/${parent}`, { method: 'POST' });
+  await page.waitForSelector(`tr[data-task="${id}"][data-status="failed"]`, { timeout: 20000 }).catch(fail);
+  const status = await (await fetch(`${cluster.base}/api/status/${id}`)).json();
+  assert.match(status.error_message, new RegExp(`task ${parent} ended killed`));
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('the task list and a task detail read without JavaScript', async () => {
   const html = await (await fetch(`${cluster.base}/tasks?status=killed`, { headers: { accept: 'text/html' } })).text();
   assert.match(html, /data-testid="tasks-table"/);

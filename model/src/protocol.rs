@@ -53,17 +53,18 @@ macro_rules! wire_words {
         impl utoipa::ToSchema for $name {}
 
         impl FromStr for $name {
-            type Err = UnknownWord;
+            type Err = $crate::protocol::UnknownWord;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 $name::ALL
                     .iter()
                     .copied()
                     .find(|w| w.as_str() == s)
-                    .ok_or_else(|| UnknownWord { kind: stringify!($name), word: s.to_string() })
+                    .ok_or_else(|| $crate::protocol::UnknownWord { kind: stringify!($name), word: s.to_string() })
             }
         }
     };
 }
+pub(crate) use wire_words;
 
 /// A word outside one of the protocol's closed sets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,6 +156,13 @@ pub struct TaskInfo {
     /// what comes after is dropped and counted, and the file ends with one marker line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_log_bytes: Option<u64>,
+    /// Ours: stop the task this many seconds after it starts (SIGTERM, then SIGKILL after
+    /// `kill_grace_seconds`) and report it `timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_seconds: Option<u64>,
+    /// Ours: between SIGTERM and SIGKILL at the time limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_grace_seconds: Option<u64>,
 }
 
 /// How many bytes of a task's output were dropped past `[paths] max_log_bytes`.

@@ -32,10 +32,12 @@ pub enum TaskStatus {
     /// A VPS stopped by request (`vps stop`): its container and disk are kept on its node, it
     /// holds no cores, memory or GPUs; `vps start` queues it again for that node.
     ShutOff,
+    /// Ours: stopped at its time limit (`time_limit_seconds`).
+    Timeout,
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 11] = [
+    pub const ALL: [TaskStatus; 12] = [
         TaskStatus::Pending,
         TaskStatus::Assigning,
         TaskStatus::Running,
@@ -47,6 +49,7 @@ impl TaskStatus {
         TaskStatus::Lost,
         TaskStatus::Stopped,
         TaskStatus::ShutOff,
+        TaskStatus::Timeout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +65,7 @@ impl TaskStatus {
             TaskStatus::Lost => "lost",
             TaskStatus::Stopped => "stopped",
             TaskStatus::ShutOff => "shut_off",
+            TaskStatus::Timeout => "timeout",
         }
     }
 
@@ -75,6 +79,7 @@ impl TaskStatus {
                 | TaskStatus::KilledOom
                 | TaskStatus::Lost
                 | TaskStatus::Stopped
+                | TaskStatus::Timeout
         )
     }
 
@@ -109,7 +114,7 @@ pub enum Transition {
 }
 
 /// The lifecycle, in one place:
-/// pending → assigning → running ⇄ paused → completed | failed | killed | killed_oom | lost.
+/// pending → assigning → running ⇄ paused → completed | failed | killed | killed_oom | lost | timeout.
 /// A VPS also goes running | paused → shut_off → pending (stopped, then started again).
 /// A task can be killed or fail from any non-final state; final states are final.
 pub fn transition(from: TaskStatus, to: TaskStatus) -> Transition {
@@ -128,7 +133,7 @@ pub fn transition(from: TaskStatus, to: TaskStatus) -> Transition {
         (Running, Paused) => true,
         (Running | Paused, ShutOff) => true,
         (ShutOff, Pending) => true,
-        (Assigning | Running | Paused, Completed | KilledOom | Lost | Stopped) => true,
+        (Assigning | Running | Paused, Completed | KilledOom | Lost | Stopped | Timeout) => true,
         _ => false,
     };
     if allowed {
@@ -143,6 +148,75 @@ pub fn transition(from: TaskStatus, to: TaskStatus) -> Transition {
 /// the record follows it. Command tasks stay lost (their runner stops what it finds of them).
 pub fn revives(task_type: TaskType, from: TaskStatus, to: TaskStatus) -> bool {
     task_type == TaskType::Vps && from == TaskStatus::Lost && to == TaskStatus::Running
+}
+
+crate::protocol::wire_words! {
+    /// When a task with `depends_on` may start (Slurm's words).
+    #[derive(Default)]
+    Dependency {
+        /// Once every parent has `completed`; a parent that ends otherwise fails it.
+        #[default]
+        AfterOk => "afterok",
+        /// Once every parent has ended, however.
+        AfterAny => "afterany",
+        /// Once every parent has ended other than `completed`; a parent that completes fails it.
+        AfterNotOk => "afternotok",
+    }
+}
+
+/// What a dependent task's parents allow now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DependencyState {
+    Ready,
+    /// Waiting for this parent to end.
+    Waiting(TaskId),
+    /// Can never be met: this parent ended the wrong way (or is unknown).
+    Never(TaskId, String),
+}
+
+/// Whether a task that depends on `parents` (each with its status, none: not stored) may start.
+pub fn dependency_state(kind: Dependency, parents: &[(TaskId, Option<TaskStatus>)]) -> DependencyState {
+    let mut waiting = None;
+    for &(id, status) in parents {
+        let Some(status) = status else {
+            return DependencyState::Never(id, format!("its dependency task {id} does not exist"));
+        };
+        if !status.is_final() {
+            waiting = waiting.or(Some(id));
+            continue;
+        }
+        let ok = status == TaskStatus::Completed;
+        match kind {
+            Dependency::AfterOk if !ok => {
+                return DependencyState::Never(id, format!("its dependency task {id} ended {status} (afterok)"))
+            }
+            Dependency::AfterNotOk if ok => {
+                return DependencyState::Never(id, format!("its dependency task {id} completed (afternotok)"))
+            }
+            _ => {}
+        }
+    }
+    waiting.map_or(DependencyState::Ready, DependencyState::Waiting)
+}
+
+/// Most parents one task may name.
+pub const MAX_DEPENDENCIES: usize = 100;
+
+/// Most characters of a task's name.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A task name: printable, no control characters, at most `MAX_NAME_CHARS`.
+pub fn check_task_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("name must not be empty when given".into());
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(format!("name is longer than {MAX_NAME_CHARS} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("name must not contain control characters".into());
+    }
+    Ok(())
 }
 
 fn default_task_type() -> String {
@@ -195,6 +269,19 @@ pub struct TaskRequest {
     /// (`policy.image_role`, `policy.user_images`). Not with `container_name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Ours: a name to find the task by (`hakuriver task list --name`); not unique.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Ours: stop the task this long after it starts and end it `timeout` (none: the role's
+    /// default from `[limits]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_seconds: Option<u64>,
+    /// Ours: start only once these tasks have ended as `dependency` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<TaskId>>,
+    /// Ours: `afterok` (default), `afterany` or `afternotok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<Dependency>,
 }
 
 /// A target of a submit that could not take a task.
@@ -274,6 +361,18 @@ pub struct TaskView {
     /// What its runner is doing before it starts (pulling its image), while it is `assigning`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The limit it runs under, in seconds (none: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<TaskId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<Dependency>,
+    /// Why it still waits, while it is `pending` (the queue's last pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_reason: Option<String>,
 }
 
 /// A query of the task list (`GET /api/tasks/page` and the dashboard); every field optional.
@@ -293,6 +392,9 @@ pub struct TaskQuery {
     /// Text searched in command and arguments.
     #[serde(default)]
     pub q: Option<String>,
+    /// Tasks with exactly this name.
+    #[serde(default)]
+    pub name: Option<String>,
     /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
@@ -441,6 +543,8 @@ mod tests {
             (Paused, ShutOff),
             (ShutOff, Pending),
             (ShutOff, Killed),
+            (Running, Timeout),
+            (Paused, Timeout),
         ] {
             assert_eq!(transition(from, to), Transition::Apply, "{from} -> {to}");
         }
@@ -450,6 +554,31 @@ mod tests {
         for (from, to) in refused {
             assert_ne!(transition(from, to), Transition::Apply, "{from} -> {to}");
         }
+    }
+
+    #[test]
+    fn dependencies_wait_start_or_never_start() {
+        let (a, b) = (TaskId(1), TaskId(2));
+        let state = |kind, pa, pb| dependency_state(kind, &[(a, Some(pa)), (b, pb)]);
+        use Dependency::*;
+        assert_eq!(state(AfterOk, Completed, Some(Running)), DependencyState::Waiting(b));
+        assert_eq!(state(AfterOk, Completed, Some(Completed)), DependencyState::Ready);
+        assert!(
+            matches!(state(AfterOk, Failed, Some(Running)), DependencyState::Never(id, m) if id == a && m.contains("ended failed"))
+        );
+        assert!(matches!(state(AfterOk, Completed, Some(Timeout)), DependencyState::Never(id, _) if id == b));
+        assert_eq!(state(AfterAny, Killed, Some(Completed)), DependencyState::Ready);
+        assert_eq!(state(AfterAny, Killed, Some(Pending)), DependencyState::Waiting(b));
+        assert_eq!(state(AfterNotOk, Failed, Some(Lost)), DependencyState::Ready);
+        assert!(
+            matches!(state(AfterNotOk, Failed, Some(Completed)), DependencyState::Never(id, m) if id == b && m.contains("afternotok"))
+        );
+        assert!(matches!(state(AfterAny, Completed, None), DependencyState::Never(id, _) if id == b));
+        assert_eq!(dependency_state(AfterOk, &[]), DependencyState::Ready);
+        assert_eq!(serde_json::to_string(&AfterNotOk).unwrap(), "\"afternotok\"");
+        assert!(check_task_name("train resnet #3").is_ok());
+        assert!(check_task_name(" ").is_err() && check_task_name("a\nb").is_err());
+        assert!(check_task_name(&"x".repeat(MAX_NAME_CHARS + 1)).is_err());
     }
 
     #[test]

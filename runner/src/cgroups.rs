@@ -160,6 +160,14 @@ impl TaskCgroup {
             .unwrap_or_default()
     }
 
+    /// Sends `signal` to every process in the task's cgroup now (SIGTERM at a time limit).
+    pub fn signal_all(&self, signal: rustix::process::Signal) {
+        for pid in self.pids().into_iter().filter_map(rustix::process::Pid::from_raw) {
+            // Gone already: nothing to do.
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+
     /// Ends every process in the task's cgroup and waits until none is left: `cgroup.kill` where
     /// the kernel has it (v2, 5.14+), else SIGKILL to each process listed while the cgroup is
     /// frozen, again until the list is empty. Frozen or stopped processes die too. Errs naming

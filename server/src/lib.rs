@@ -86,6 +86,7 @@ where
         privileged: config.docker.tasks_privileged,
         additional_mounts: config.docker.additional_mounts.clone(),
         policy: config.policy.clone(),
+        limits: config.limits.clone(),
     };
     let auth = auth::Auth::new(&config.auth, pool.clone());
     warn_about_auth(&config);

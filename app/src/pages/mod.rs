@@ -5,6 +5,7 @@ mod gpus;
 mod nodes;
 mod not_found;
 mod overview;
+mod task_submit;
 mod task_widgets;
 mod tasks;
 mod vps;

@@ -118,8 +118,8 @@ fn TaskCounts() -> impl IntoView {
                             <div class="card-value" data-testid="count-completed">{sum(&c, &["completed"])}</div>
                         </a>
                         <a class="card" href=crate::base::href("/tasks?status=failed")>
-                            <div class="card-title">"Failed, killed or lost"</div>
-                            <div class="card-value">{sum(&c, &["failed", "killed", "killed_oom", "lost", "stopped"])}</div>
+                            <div class="card-title">"Failed, killed, lost or timed out"</div>
+                            <div class="card-value">{sum(&c, &["failed", "killed", "killed_oom", "lost", "stopped", "timeout"])}</div>
                         </a>
                     </div>
                 }

@@ -4,26 +4,24 @@
 //! Filters, the page cursor and the selected task live in the URL (`/tasks?status=running&task=ID`),
 //! so reading works without JavaScript (a plain GET form and links); actions need hydration.
 
-use hakuriver_model::api::FieldError;
 use hakuriver_model::auth::Role;
 use hakuriver_model::task::TaskQuery;
 use hakuriver_model::{TaskId, TaskStatus, TaskView};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::task_widgets::{EnvPicker, NodePicker, StatusBadge, TaskActions};
-use super::FieldMessage;
+use super::task_submit::SubmitTask;
+use super::task_widgets::{StatusBadge, TaskActions};
 use crate::format;
 use crate::live::LiveCluster;
-use crate::server_fns::{get_task, list_tasks, read_log, submit_task};
-use crate::task_form::TaskForm;
+use crate::server_fns::{get_task, list_tasks, read_log};
 use crate::task_list::merge;
 use crate::terminal::TerminalView;
 
 /// Rows per page.
 const PAGE: u32 = 50;
 
-/// The list query in the URL: `status`, `node`, `batch`, `q`, `cursor`.
+/// The list query in the URL: `status`, `node`, `batch`, `q`, `name`, `cursor`.
 fn query_from_url(task_type: &'static str) -> Memo<TaskQuery> {
     let params = use_query_map();
     Memo::new(move |_| {
@@ -35,6 +33,7 @@ fn query_from_url(task_type: &'static str) -> Memo<TaskQuery> {
             node: get("node"),
             batch: get("batch"),
             q: get("q"),
+            name: get("name"),
             cursor: get("cursor"),
             limit: Some(PAGE),
         }
@@ -54,6 +53,7 @@ pub(super) fn url_with(
         ("node", query.node.clone()),
         ("batch", query.batch.clone()),
         ("q", query.q.clone()),
+        ("name", query.name.clone()),
         ("cursor", query.cursor.clone()),
         ("task", selected.map(|t| t.to_string())),
     ]
@@ -110,6 +110,7 @@ fn Filters(query: Memo<TaskQuery>) -> impl IntoView {
             <label>"Node "<input name="node" value=q.node.clone().unwrap_or_default() size="12"/></label>
             <label>"Batch "<input name="batch" value=q.batch.clone().unwrap_or_default() size="20"/></label>
             <label>"Text "<input name="q" type="search" value=q.q.clone().unwrap_or_default() size="16"/></label>
+            <label>"Name "<input name="name" value=q.name.clone().unwrap_or_default() size="14"/></label>
             <button type="submit">"Filter"</button>
             <a href=crate::base::href("/tasks")>"Clear"</a>
         </form>
@@ -159,6 +160,7 @@ fn TaskTable(
                     <thead>
                         <tr>
                             <th>"Task"</th>
+                            <th>"Name"</th>
                             <th>"Command"</th>
                             <th>"Status"</th>
                             <th>"Node"</th>
@@ -205,13 +207,16 @@ fn TaskRow(task: TaskView, query: Memo<TaskQuery>, selected: Memo<Option<TaskId>
         task.required_gpus.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
     };
     let suspicious = task.assignment_suspicion_count > 0;
+    let reason = task.pending_reason.clone();
     view! {
         <tr data-task=id.to_string() data-status=status.as_str() class:selected=move || selected.get() == Some(id)>
             <td><a href=href class="mono">{id.to_string()}</a></td>
+            <td>{task.name.clone().unwrap_or_default()}</td>
             <td class="command" title=command_line(&task, 10_000)>{command_line(&task, 50)}</td>
             <td>
                 <StatusBadge status/>
                 {suspicious.then(|| view! { <span title="the runner has not confirmed this task">" (?)"</span> })}
+                {reason.map(|r| view! { <div class="reason" data-testid="pending-reason">{r}</div> })}
             </td>
             <td>{task.assigned_node.clone().unwrap_or_else(|| "–".into())}</td>
             <td>{task.required_cores}</td>
@@ -268,7 +273,15 @@ fn TaskDetail(selected: Memo<Option<TaskId>>, query: Memo<TaskQuery>) -> impl In
                                             <TerminalView path=crate::base::href(&format!("/api/tasks/{id}/terminal")) label=format!("Terminal of task {id}")/>
                                         })}
                                         <dl class="fields">
+                                            {t.name.clone().map(|n| view! { <dt>"Name"</dt><dd>{n}</dd> })}
                                             <dt>"Command"</dt><dd class="mono">{command_line(&t, 10_000)}</dd>
+                                            {t.pending_reason.clone().map(|r| view! { <dt>"Waiting"</dt><dd data-testid="detail-pending-reason">{r}</dd> })}
+                                            {(!t.depends_on.is_empty()).then(|| {
+                                                let ids: Vec<String> = t.depends_on.iter().map(ToString::to_string).collect();
+                                                let kind = t.dependency.unwrap_or_default();
+                                                view! { <dt>"After"</dt><dd class="mono">{format!("{} ({kind})", ids.join(", "))}</dd> }
+                                            })}
+                                            <dt>"Time limit"</dt><dd>{t.time_limit_seconds.map_or("none".to_string(), |s| hakuriver_model::span::Span(s).to_string())}</dd>
                                             <dt>"Node"</dt><dd>{t.assigned_node.clone().unwrap_or_else(|| "–".into())}</dd>
                                             <dt>"Batch"</dt><dd class="mono">{t.batch_id.map(|b| b.to_string()).unwrap_or_default()}</dd>
                                             <dt>{if t.image.is_some() { "Image" } else { "Environment" }}</dt><dd>{t.container_name.clone().unwrap_or_default()}</dd>
@@ -368,115 +381,6 @@ fn follow(id: TaskId, stdout: bool, current: Memo<TaskView>, text: RwSignal<Stri
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (id, stdout, current, text, offset);
-}
-
-/// The submit form: targets picked per node (NUMA node or GPUs), environment, limits, variables,
-/// mounts. Checked in the browser with the host's own rules; the host's answer shows inline.
-#[component]
-fn SubmitTask() -> impl IntoView {
-    let form = RwSignal::new(TaskForm { cores: "1".into(), ..Default::default() });
-    let error = RwSignal::new(None::<FieldError>);
-    let done = RwSignal::new(None::<String>);
-    let submit = Action::new(|request: &hakuriver_model::TaskRequest| submit_task(request.clone()));
-    Effect::new(move |_| match submit.value().get() {
-        Some(Ok(Ok(answer))) => {
-            let ids: Vec<String> = answer.task_ids.iter().map(ToString::to_string).collect();
-            done.set(Some(format!("{} Task ids: {}", answer.message, ids.join(", "))));
-            error.set(None);
-        }
-        Some(Ok(Err(field_error))) => error.set(Some(field_error)),
-        Some(Err(e)) => error.set(Some(FieldError { field: String::new(), message: e.to_string() })),
-        None => {}
-    });
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        done.set(None);
-        match form.get_untracked().request() {
-            Ok(request) => {
-                error.set(None);
-                submit.dispatch(request);
-            }
-            Err(e) => error.set(Some(e)),
-        }
-    };
-    let text = |get: fn(&TaskForm) -> String, set: fn(&mut TaskForm, String)| {
-        (move || get(&form.get()), move |ev| form.update(|f| set(f, event_target_value(&ev))))
-    };
-    let (command, set_command) = text(|f| f.command.clone(), |f, v| f.command = v);
-    let (arguments, set_arguments) = text(|f| f.arguments.clone(), |f, v| f.arguments = v);
-    let (env_vars, set_env_vars) = text(|f| f.env_vars.clone(), |f, v| f.env_vars = v);
-    let (cores, set_cores) = text(|f| f.cores.clone(), |f, v| f.cores = v);
-    let (memory, set_memory) = text(|f| f.memory.clone(), |f, v| f.memory = v);
-    let (mounts, set_mounts) = text(|f| f.mounts.clone(), |f, v| f.mounts = v);
-    // Only what the host's [policy] lets this role ask for (the host checks again).
-    let allowed = crate::session::allowed();
-    let mount_hint = if allowed.any_mount {
-        "Extra mounts (host:container[:ro] per line; replaces the defaults)".to_string()
-    } else {
-        format!("Extra mounts (host:container[:ro] per line) of: {}", allowed.mounts.join(", "))
-    };
-    let offer_mounts = allowed.any_mount || !allowed.mounts.is_empty();
-    view! {
-        <details class="panel" data-testid="submit-task">
-            <summary>"Submit a task"</summary>
-            <form on:submit=on_submit novalidate>
-                <div class="field">
-                    <label for="t-command">"Command"</label>
-                    <input id="t-command" name="command" prop:value=command on:input=set_command required/>
-                    <FieldMessage field="command" error/>
-                </div>
-                <div class="field">
-                    <label for="t-arguments">"Arguments (one per line)"</label>
-                    <textarea id="t-arguments" rows="3" prop:value=arguments on:input=set_arguments></textarea>
-                    <FieldMessage field="arguments" error/>
-                </div>
-                <div class="field">
-                    <label for="t-env">"Environment variables (KEY=VALUE per line)"</label>
-                    <textarea id="t-env" rows="2" prop:value=env_vars on:input=set_env_vars></textarea>
-                    <FieldMessage field="env_vars" error/>
-                </div>
-                <div class="row">
-                    <div class="field">
-                        <label for="t-cores">"CPU cores"</label>
-                        <input id="t-cores" inputmode="numeric" size="6" prop:value=cores on:input=set_cores/>
-                        <FieldMessage field="required_cores" error/>
-                    </div>
-                    <div class="field">
-                        <label for="t-memory">"Memory limit (e.g. 512M, 4G)"</label>
-                        <input id="t-memory" size="10" prop:value=memory on:input=set_memory/>
-                        <FieldMessage field="required_memory_bytes" error/>
-                    </div>
-                    <EnvPicker id="t-env-name" form_container=Callback::new(move |v| form.update(|f| f.container = v)) allow_null=allowed.native/>
-                </div>
-                <FieldMessage field="container_name" error/>
-                <fieldset class="field">
-                    <legend>"Targets (none: the host places the task)"</legend>
-                    <NodePicker multiple=true on_change=Callback::new(move |picked| form.update(|f| f.targets = picked))/>
-                    <FieldMessage field="targets" error/>
-                </fieldset>
-                {offer_mounts.then(|| view! {
-                    <div class="field">
-                        <label for="t-mounts">{mount_hint}</label>
-                        <textarea id="t-mounts" rows="2" prop:value=mounts on:input=set_mounts></textarea>
-                        <FieldMessage field="additional_mounts" error/>
-                    </div>
-                })}
-                {allowed.privileged.then(|| view! {
-                    <label class="check">
-                        <input type="checkbox" data-testid="privileged" prop:checked=move || form.get().privileged
-                            on:change=move |ev| form.update(|f| f.privileged = event_target_checked(&ev))/>
-                        " Privileged container"
-                    </label>
-                })}
-                <FieldMessage field="privileged" error/>
-                <div class="buttons">
-                    <button type="submit" class="primary" disabled=move || submit.pending().get()>"Submit"</button>
-                    <FieldMessage field="" error/>
-                    {move || done.get().map(|m| view! { <span class="ok" role="status" data-testid="submit-result">{m}</span> })}
-                </div>
-            </form>
-        </details>
-    }
 }
 
 #[cfg(test)]

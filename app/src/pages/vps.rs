@@ -321,6 +321,12 @@ fn CreateVps() -> impl IntoView {
                             on:input=move |ev| form.update(|f| f.memory = event_target_value(&ev))/>
                         <FieldMessage field="required_memory_bytes" error/>
                     </div>
+                    <div class="field">
+                        <label for="v-time">"Time limit (e.g. 7d; empty: your default)"</label>
+                        <input id="v-time" size="8" prop:value=move || form.get().time_limit
+                            on:input=move |ev| form.update(|f| f.time_limit = event_target_value(&ev))/>
+                        <FieldMessage field="time_limit_seconds" error/>
+                    </div>
                     <EnvPicker id="v-env-name" form_container=Callback::new(move |v| form.update(|f| f.container = v)) allow_null=false/>
                 </div>
                 <FieldMessage field="container_name" error/>

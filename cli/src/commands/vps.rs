@@ -52,6 +52,12 @@ pub enum VpsCommand {
         /// A public key file [default: ~/.ssh/id_rsa.pub, then ~/.ssh/id_ed25519.pub].
         #[arg(long)]
         public_key_file: Option<PathBuf>,
+        /// A name to find it by.
+        #[arg(long)]
+        name: Option<String>,
+        /// Time limit (7d, 12h): the VPS is stopped and removed at it, ending `timeout`.
+        #[arg(long, value_name = "SPAN")]
+        time: Option<String>,
     },
     /// List VPS tasks: those not over (the original's `vps status`), or all with --all.
     #[command(alias = "status", after_help = "Examples:\n  hakuriver vps list\n  hakuriver vps list --all --json")]
@@ -122,10 +128,12 @@ pub async fn run(ctx: &Ctx, command: VpsCommand) -> Result<(), Failure> {
             mounts,
             public_key_string,
             public_key_file,
+            name,
+            time,
         } => {
             let home = std::env::var_os("HOME").map(PathBuf::from);
             let key = read_key(public_key_string, public_key_file, home.as_deref()).map_err(Failure::usage)?;
-            let args = SubmitArgs { target, cores, memory, container, image, privileged, mounts, key };
+            let args = SubmitArgs { target, cores, memory, container, image, privileged, mounts, key, name, time };
             let request = request(args).map_err(Failure::usage)?;
             let answer: SubmitResponse = ctx.client()?.post("/api/submit", &request).await?;
             let ids = || answer.task_ids.iter().map(ToString::to_string).collect();
@@ -191,6 +199,8 @@ pub struct SubmitArgs {
     pub privileged: bool,
     pub mounts: Vec<String>,
     pub key: String,
+    pub name: Option<String>,
+    pub time: Option<String>,
 }
 
 /// The public key: `--public-key-string`, else `--public-key-file`, else `~/.ssh/id_rsa.pub`,
@@ -252,6 +262,10 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         queue: None,
         argument_sets: None,
         image: a.image,
+        name: a.name,
+        time_limit_seconds: super::task::time_limit(a.time.as_deref())?,
+        depends_on: None,
+        dependency: None,
     })
 }
 
@@ -341,9 +355,12 @@ mod tests {
             privileged: false,
             mounts: vec![],
             key: KEY.into(),
+            name: Some("dev box".into()),
+            time: Some("7d".into()),
         };
         let r = request(args).unwrap();
         assert_eq!(r.task_type, "vps");
+        assert_eq!((r.name.as_deref(), r.time_limit_seconds), (Some("dev box"), Some(7 * 86_400)));
         assert_eq!(r.image.as_deref(), Some("reg.lab:5000/team/box:1"));
         assert_eq!(r.targets, Some(vec!["n1".to_string()]));
         assert_eq!(r.required_gpus, Some(vec![vec![0, 1]]));

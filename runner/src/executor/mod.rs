@@ -10,6 +10,7 @@ mod log_findings;
 pub mod native;
 mod report;
 mod task_image;
+mod time_limit;
 pub mod vps;
 mod vps_power;
 mod vps_run;
@@ -50,6 +51,10 @@ struct Tracked {
     stopping: bool,
     /// The task's `max_log_bytes`: its logs are checked for dropped output when it ends.
     log_limit: Option<u64>,
+    /// Its time limit (`time_limit`), whether its clock runs, and whether it struck.
+    time_limit: Option<time_limit::TimeLimit>,
+    clock_started: bool,
+    timed_out: bool,
 }
 
 #[derive(Default)]
@@ -199,7 +204,12 @@ impl Executor {
             if table.tasks.contains_key(&task.task_id) {
                 return Err(ExecError::Tracked(task.task_id));
             }
-            table.tasks.insert(task.task_id, Tracked { log_limit: task.max_log_bytes, ..Default::default() });
+            let tracked = Tracked {
+                log_limit: task.max_log_bytes,
+                time_limit: time_limit::TimeLimit::of(&task),
+                ..Default::default()
+            };
+            table.tasks.insert(task.task_id, tracked);
         }
         let this = self.clone();
         tokio::spawn(async move {
@@ -318,6 +328,9 @@ impl Executor {
             other => other,
         };
         let note = if engine_restarted { " (the Docker engine restarted while it ran)" } else { "" };
+        if let Some(limit) = self.timed_out(id).await {
+            return time_limit::timeout_outcome(limit, exit.ok().map(|e| e.code));
+        }
         match exit {
             _ if killed => (TaskStatus::Killed, Some(-9), Some("Killed by request.".into())),
             Ok(exit) if exit.oom_killed => {
@@ -393,6 +406,9 @@ impl Executor {
                 None => m,
             })
         };
+        if let Some(limit) = self.timed_out(task.task_id).await {
+            return time_limit::timeout_outcome(limit, status.ok().map(|s| native::exit_code(s).0));
+        }
         match status {
             _ if self.was_killed(task.task_id).await => {
                 (TaskStatus::Killed, Some(-9), Some("Killed by request.".into()))

@@ -100,6 +100,9 @@ impl Executor {
     /// Sends a report, trying up to `REPORT_TRIES` times; the host's reply, none if it never came.
     pub(super) async fn send_report(&self, update: TaskStatusUpdate) -> Option<Message> {
         let (id, status) = (update.task_id, update.status);
+        if status == TaskStatus::Running {
+            self.arm_time_limit(id).await;
+        }
         let mut backoff = Backoff::new(Duration::from_millis(500), FINAL_REPORT_MAX_DELAY);
         for _ in 0..REPORT_TRIES {
             match self.host.update(&update).await {

@@ -89,6 +89,10 @@ impl Executor {
             let options =
                 bollard::query_parameters::WaitContainerOptionsBuilder::new().condition("not-running").build();
             let _ = docker.docker.wait_container(&name, Some(options)).next().await;
+            if let Some(limit) = self.timed_out(id).await {
+                docker.remove(&name).await;
+                return super::time_limit::timeout_outcome(limit, None);
+            }
             if self.was_killed(id).await {
                 docker.remove(&name).await;
                 return (TaskStatus::Killed, Some(-9), Some("Killed by request.".into()));

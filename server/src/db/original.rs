@@ -243,6 +243,10 @@ impl OriginalTask {
             run_as: None,
             image: None,
             log_bytes_dropped: None,
+            name: None,
+            time_limit_seconds: None,
+            depends_on: Vec::new(),
+            dependency: None,
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use hakuriver_model::TaskId;
+use hakuriver_model::{TaskId, TaskStatus};
 use sqlx::{Any, Transaction};
 
 use super::tasks::{json, sql_id, RawTask, TaskRow, COLUMNS};
@@ -16,6 +16,25 @@ pub async fn pending(tx: &mut Transaction<'_, Any>) -> Result<Vec<TaskRow>, DbEr
             .fetch_all(&mut **tx)
             .await?;
     rows.into_iter().map(TaskRow::try_from).collect()
+}
+
+/// The status of each of `ids` that is stored (dependencies' parents; unknown ids are absent).
+pub async fn statuses(db: &mut sqlx::AnyConnection, ids: &[TaskId]) -> Result<HashMap<TaskId, TaskStatus>, DbError> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!("SELECT task_id, status FROM tasks WHERE task_id IN ({})", marks.join(", "));
+        let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+        for id in chunk {
+            q = q.bind(sql_id(*id));
+        }
+        for (id, status) in q.fetch_all(&mut *db).await? {
+            let status =
+                status.parse().map_err(|e| DbError::Corrupt { table: "tasks", message: format!("{id}: {e}") })?;
+            found.insert(TaskId(u64::try_from(id).unwrap_or_default()), status);
+        }
+    }
+    Ok(found)
 }
 
 /// Whether a task submitted before `id` still waits in the queue.

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use hakuriver_model::protocol::LogBytesDropped;
+use hakuriver_model::task::Dependency;
 use hakuriver_model::{TaskId, TaskStatus, TaskType};
 use sqlx::{Any, Transaction};
 
@@ -45,6 +46,12 @@ pub struct TaskRow {
     pub log_bytes_dropped: Option<LogBytesDropped>,
     /// The registry image it runs in, instead of an environment.
     pub image: Option<String>,
+    pub name: Option<String>,
+    /// Stopped this long after it starts (none: no limit).
+    pub time_limit_seconds: Option<u64>,
+    /// The tasks it waits for, and how.
+    pub depends_on: Vec<TaskId>,
+    pub dependency: Option<Dependency>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -78,6 +85,10 @@ pub(super) struct RawTask {
     stdout_dropped: Option<i64>,
     stderr_dropped: Option<i64>,
     image: Option<String>,
+    name: Option<String>,
+    time_limit_seconds: Option<i64>,
+    depends_on: String,
+    dependency: Option<String>,
 }
 
 fn id(v: i64) -> TaskId {
@@ -134,6 +145,14 @@ impl TryFrom<RawTask> for TaskRow {
                 }),
             },
             image: r.image,
+            name: r.name,
+            time_limit_seconds: r.time_limit_seconds.and_then(|v| u64::try_from(v).ok()),
+            depends_on: serde_json::from_str(&r.depends_on).map_err(|e| corrupt("depends_on", e.to_string()))?,
+            dependency: r
+                .dependency
+                .map(|d| d.parse())
+                .transpose()
+                .map_err(|e: hakuriver_model::protocol::UnknownWord| corrupt("dependency", e.to_string()))?,
         })
     }
 }
@@ -147,7 +166,7 @@ pub(super) const COLUMNS: &str = "task_id, batch_id, task_type, command, argumen
     required_memory_bytes, required_gpus, target_node, target_numa_node_id, assigned_node,
     container_name, privileged, additional_mounts, status, exit_code, error_message,
     submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner, run_as,
-    stdout_dropped, stderr_dropped, image";
+    stdout_dropped, stderr_dropped, image, name, time_limit_seconds, depends_on, dependency";
 
 /// The newest task id stored (none: no task yet).
 pub async fn max_id(tx: &mut Transaction<'_, Any>) -> Result<Option<u64>, DbError> {
@@ -173,7 +192,8 @@ pub async fn insert_if_absent(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Res
 async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &str) -> Result<u64, DbError> {
     let done = sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29){on_conflict}"
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
+         $33){on_conflict}"
     ))
     .bind(sql_id(t.task_id))
     .bind(t.batch_id.map(sql_id))
@@ -204,6 +224,10 @@ async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &s
     .bind(t.log_bytes_dropped.map(|d| sql_count(d.stdout)))
     .bind(t.log_bytes_dropped.map(|d| sql_count(d.stderr)))
     .bind(&t.image)
+    .bind(&t.name)
+    .bind(t.time_limit_seconds.map(sql_count))
+    .bind(json(&t.depends_on))
+    .bind(t.dependency.map(|d| d.as_str()))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())
@@ -225,6 +249,7 @@ pub struct TaskFilter {
     pub node: Option<String>,
     pub batch: Option<TaskId>,
     pub text: Option<String>,
+    pub name: Option<String>,
     /// Only tasks older than this id (the cursor of the previous page).
     pub before: Option<TaskId>,
     pub limit: u32,
@@ -255,6 +280,9 @@ pub async fn list(pool: &Pool, f: &TaskFilter) -> Result<Vec<TaskRow>, DbError> 
         let (a, b) = (next(), next());
         sql += &format!(" AND (command LIKE {a} OR arguments LIKE {b})");
     }
+    if f.name.is_some() {
+        sql += &format!(" AND name = {}", next());
+    }
     if f.before.is_some() {
         sql += &format!(" AND task_id < {}", next());
     }
@@ -276,6 +304,9 @@ pub async fn list(pool: &Pool, f: &TaskFilter) -> Result<Vec<TaskRow>, DbError> 
     if let Some(text) = &f.text {
         let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         q = q.bind(pattern.clone()).bind(pattern);
+    }
+    if let Some(name) = &f.name {
+        q = q.bind(name);
     }
     if let Some(before) = f.before {
         q = q.bind(sql_id(before));
@@ -461,6 +492,10 @@ mod tests {
             run_as: Some("nobody".into()),
             log_bytes_dropped: None,
             image: None,
+            name: (id == 12).then(|| "second".to_string()),
+            time_limit_seconds: Some(60),
+            depends_on: if id == 13 { vec![TaskId(11), TaskId(12)] } else { vec![] },
+            dependency: (id == 13).then_some(Dependency::AfterAny),
         }
     }
 
@@ -515,6 +550,7 @@ mod tests {
         assert_eq!(ids(all(TaskFilter { batch: Some(TaskId(11)), ..Default::default() }).await).len(), 3);
         assert_eq!(ids(all(TaskFilter { text: Some("gam".into()), ..Default::default() }).await), vec![13]);
         assert_eq!(ids(all(TaskFilter { before: Some(TaskId(13)), ..Default::default() }).await), vec![12, 11]);
+        assert_eq!(ids(all(TaskFilter { name: Some("second".into()), ..Default::default() }).await), vec![12]);
         assert_eq!(
             ids(all(TaskFilter { task_type: Some("vps".into()), ..Default::default() }).await),
             Vec::<u64>::new()
@@ -525,6 +561,10 @@ mod tests {
         let t13 = get(&pool, TaskId(13)).await.unwrap().unwrap();
         assert_eq!((t13.ssh_port, t13.assignment_suspicion_count), (Some(2222), 2));
         assert_eq!(t13.log_bytes_dropped, None);
+        assert_eq!(
+            (t13.depends_on, t13.dependency, t13.time_limit_seconds),
+            (vec![TaskId(11), TaskId(12)], Some(Dependency::AfterAny), Some(60))
+        );
         let t11 = get(&pool, TaskId(11)).await.unwrap().unwrap();
         assert_eq!(t11.log_bytes_dropped, Some(LogBytesDropped { stdout: 5_000_000_000, stderr: 0 }));
     }

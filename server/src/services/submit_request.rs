@@ -4,11 +4,16 @@ use std::collections::BTreeMap;
 
 use hakuriver_model::api::FieldError;
 use hakuriver_model::auth::Role;
+use hakuriver_model::limits::Limits;
 use hakuriver_model::policy::{Asked, Denied, ResourcePolicy};
+use hakuriver_model::span::MAX_SECONDS;
 use hakuriver_model::sshkey::parse_public_key;
-use hakuriver_model::task::{check_mount, is_env_var_name, is_image_reference, is_valid_env_name, NO_CONTAINER};
-use hakuriver_model::TaskType;
+use hakuriver_model::task::{
+    check_mount, check_task_name, is_env_var_name, is_image_reference, is_valid_env_name, Dependency, MAX_DEPENDENCIES,
+    NO_CONTAINER,
+};
 use hakuriver_model::{Target, TaskRequest};
+use hakuriver_model::{TaskId, TaskType};
 
 /// Limits that keep one request from hurting the host or a runner.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
@@ -21,13 +26,15 @@ pub const MAX_MOUNTS: usize = 64;
 pub const MAX_TASKS_PER_SUBMIT: usize = 10_000;
 
 /// Defaults from the host's configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SubmitDefaults {
     pub container_name: String,
     pub privileged: bool,
     pub additional_mounts: Vec<String>,
     /// What each role may ask for.
     pub policy: ResourcePolicy,
+    /// How long each role's tasks may run.
+    pub limits: Limits,
 }
 
 /// A checked request: one entry per target (or one `None` target: the host places it).
@@ -52,6 +59,12 @@ pub struct CheckedSubmit {
     /// A registry image to run in instead of an environment (`container_name` is then the same
     /// reference, for display).
     pub image: Option<String>,
+    pub name: Option<String>,
+    /// As asked by `check`; as the submitter's role gets it after `check_for`.
+    pub time_limit_seconds: Option<u64>,
+    /// Parents, each once, in the order given.
+    pub depends_on: Vec<TaskId>,
+    pub dependency: Option<Dependency>,
 }
 
 /// Why a submit is refused before anything is stored.
@@ -81,6 +94,8 @@ pub fn check_for(req: &TaskRequest, defaults: &SubmitDefaults, role: Role) -> Re
         image: checked.image.as_deref(),
     };
     policy.check(role, &asked, &defaults.additional_mounts).map_err(SubmitRefusal::Denied)?;
+    checked.time_limit_seconds =
+        defaults.limits.time_limit_for(role, checked.time_limit_seconds).map_err(SubmitRefusal::Denied)?;
     if checked.container_name == NO_CONTAINER {
         checked.run_as = policy.native_user_for(role).map(str::to_string);
     }
@@ -178,6 +193,14 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
     if vps && targets.len() > 1 {
         return Err(err("targets", "VPS tasks cannot be submitted to multiple targets."));
     }
+    let name = req.name.clone().map(|n| check_task_name(&n).map(|()| n.trim().to_string())).transpose();
+    let name = name.map_err(|m| err("name", m))?;
+    if let Some(limit) = req.time_limit_seconds {
+        if limit == 0 || limit > MAX_SECONDS {
+            return Err(err("time_limit_seconds", format!("time_limit_seconds must be 1 to {MAX_SECONDS} (366 days)")));
+        }
+    }
+    let depends_on = check_dependencies(req, vps)?;
     if argument_sets.len() * targets.len().max(1) > MAX_TASKS_PER_SUBMIT {
         return Err(err(
             "argument_sets",
@@ -204,7 +227,30 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
         targets,
         run_as: None,
         image,
+        name,
+        time_limit_seconds: req.time_limit_seconds,
+        dependency: (!depends_on.is_empty()).then(|| req.dependency.unwrap_or_default()),
+        depends_on,
     })
+}
+
+/// `depends_on`: at most `MAX_DEPENDENCIES` ids, each once; such a task must be able to wait.
+fn check_dependencies(req: &TaskRequest, vps: bool) -> Result<Vec<TaskId>, FieldError> {
+    let asked = req.depends_on.clone().unwrap_or_default();
+    if asked.is_empty() {
+        return match req.dependency {
+            Some(_) => Err(err("dependency", "dependency needs depends_on: the tasks to wait for")),
+            None => Ok(asked),
+        };
+    }
+    if asked.len() > MAX_DEPENDENCIES {
+        return Err(err("depends_on", format!("at most {MAX_DEPENDENCIES} tasks to wait for")));
+    }
+    if req.queue == Some(false) || (vps && req.queue.is_none()) {
+        return Err(err("depends_on", "a task that waits for others must be able to queue (queue: true)"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    Ok(asked.into_iter().filter(|id| seen.insert(*id)).collect())
 }
 
 /// One task's command line: size, count and no NUL.
@@ -258,12 +304,7 @@ mod tests {
     use super::*;
 
     fn defaults() -> SubmitDefaults {
-        SubmitDefaults {
-            container_name: "hakuriver-base".into(),
-            privileged: false,
-            additional_mounts: vec![],
-            policy: ResourcePolicy::default(),
-        }
+        SubmitDefaults { container_name: "hakuriver-base".into(), ..SubmitDefaults::default() }
     }
 
     fn req(json: &str) -> TaskRequest {
@@ -386,6 +427,45 @@ mod tests {
             let e = check(&req(&body), &defaults()).unwrap_err();
             assert!(e.field == "argument_sets" && e.message.contains(why), "{e:?}");
         }
+    }
+
+    #[test]
+    fn names_time_limits_and_dependencies() {
+        let c = check(
+            &req(r#"{"command":"x","name":" prep ","time_limit_seconds":60,"depends_on":["7","5","7"]}"#),
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(c.name.as_deref(), Some("prep"));
+        assert_eq!((c.depends_on, c.dependency), (vec![TaskId(7), TaskId(5)], Some(Dependency::AfterOk)));
+        assert_eq!(c.time_limit_seconds, Some(60));
+        for (body, field) in [
+            (r#"{"command":"x","name":""}"#.to_string(), "name"),
+            (r#"{"command":"x","time_limit_seconds":0}"#.to_string(), "time_limit_seconds"),
+            (r#"{"command":"x","time_limit_seconds":99999999}"#.to_string(), "time_limit_seconds"),
+            (r#"{"command":"x","dependency":"afterany"}"#.to_string(), "dependency"),
+            (r#"{"command":"x","depends_on":["1"],"queue":false}"#.to_string(), "depends_on"),
+            (
+                format!(
+                    r#"{{"command":"x","depends_on":{}}}"#,
+                    serde_json::json!((1..=101).map(|i| i.to_string()).collect::<Vec<_>>())
+                ),
+                "depends_on",
+            ),
+        ] {
+            assert_eq!(check(&req(&body), &defaults()).unwrap_err().field, field, "{body}");
+        }
+        assert!(
+            serde_json::from_str::<TaskRequest>(r#"{"command":"x","depends_on":["1"],"dependency":"after"}"#).is_err()
+        );
+        // The role's limits apply: a default when none is asked, a refusal past the maximum.
+        let mut d = defaults();
+        d.limits.user.default_time_limit = Some(hakuriver_model::span::Span(600));
+        d.limits.user.max_time_limit = Some(hakuriver_model::span::Span(3_600));
+        assert_eq!(check_for(&req(r#"{"command":"x"}"#), &d, Role::User).unwrap().time_limit_seconds, Some(600));
+        let e = check_for(&req(r#"{"command":"x","time_limit_seconds":7200}"#), &d, Role::User).unwrap_err();
+        assert!(matches!(e, SubmitRefusal::Denied(ref d) if d.field == "time_limit_seconds"), "{e:?}");
+        assert_eq!(check_for(&req(r#"{"command":"x"}"#), &d, Role::Admin).unwrap().time_limit_seconds, None);
     }
 
     const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIvHW968nTBxRcy05qQApqONnymK/1g3+0T1i0o/j3h alice@laptop";

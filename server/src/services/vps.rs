@@ -169,20 +169,12 @@ pub fn runner_host(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::submit_request::{check, SubmitDefaults};
 
     const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIvHW968nTBxRcy05qQApqONnymK/1g3+0T1i0o/j3h alice@laptop";
 
     fn vps(status: TaskStatus, port: Option<u16>) -> TaskRow {
-        let defaults = SubmitDefaults {
-            container_name: "base".into(),
-            privileged: false,
-            additional_mounts: vec![],
-            policy: Default::default(),
-        };
-        let req = serde_json::from_value(serde_json::json!({"task_type": "vps", "command": KEY})).unwrap();
         let mut row =
-            crate::services::tasks::new_row(&check(&req, &defaults).unwrap(), &[], TaskId(7), TaskId(7), None, 0);
+            crate::services::tasks::tests_support::row_of(7, serde_json::json!({"task_type": "vps", "command": KEY}));
         row.status = status;
         row.assigned_node = Some("n1".into());
         row.ssh_port = port;

@@ -17,7 +17,7 @@ use crate::output::Mode;
 use crate::shapes::SubmittedAndWaited;
 
 pub use render::render_status;
-pub use request::SubmitArgs;
+pub use request::{time_limit, Scheduling, SubmitArgs};
 
 #[derive(Subcommand)]
 pub enum TaskCommand {
@@ -27,7 +27,10 @@ pub enum TaskCommand {
         hakuriver task submit -t node1:0 -t node2::0,1 --wait -- ./run.sh\n  \
         hakuriver task submit --container NULL -- hostname            # no container: runs natively\n  \
         hakuriver task submit -- python train.py --seed span:{1..8}    # a sweep: 8 tasks, one batch\n  \
-        hakuriver task submit -q --wait -- make test | xargs hakuriver task logs"
+        hakuriver task submit -q --wait -- make test | xargs hakuriver task logs\n  \
+        hakuriver task submit --name prep --time 2h30m -- ./prepare.sh\n  \
+        hakuriver task submit --after 7251863349413412864 -- ./train.sh    # once prep completed\n  \
+        hakuriver task submit --after 7251863349413412864 --after-fail -- ./alert.sh"
     )]
     Submit {
         /// `node`, `node:numa` or `node::gpu,gpu`; repeat for more tasks. None: the host places it.
@@ -61,18 +64,21 @@ pub enum TaskCommand {
         /// Wait for the tasks to end; exit 1 unless all completed. Ctrl-C stops waiting only.
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        scheduling: Scheduling,
         /// The command and its arguments, after `--`. `span:{1..8}` and `span:[a,b]` arguments
         /// make one task per combination.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
-    /// List tasks, newest first.
+    /// List tasks, newest first; a pending task's REASON says why it waits.
     #[command(after_help = "Examples:\n  hakuriver task list --status running,pending\n  \
+        hakuriver task list --name nightly-eval\n  \
         hakuriver task list --node node1 --limit 10\n  \
         hakuriver task list -q --status running | xargs hakuriver task kill")]
     List {
         /// Only these statuses, comma-separated (pending, assigning, running, paused, completed,
-        /// failed, killed, killed_oom, lost).
+        /// failed, killed, killed_oom, lost, timeout).
         #[arg(long)]
         status: Option<String>,
         /// Only tasks on this node.
@@ -84,6 +90,9 @@ pub enum TaskCommand {
         /// Only tasks whose command line contains this text.
         #[arg(long)]
         search: Option<String>,
+        /// Only tasks with exactly this name.
+        #[arg(long)]
+        name: Option<String>,
         /// How many tasks at most.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -152,14 +161,26 @@ pub async fn run(ctx: &Ctx, command: TaskCommand) -> Result<(), Failure> {
             mounts,
             no_queue,
             wait,
+            scheduling,
             command,
         } => {
-            let args =
-                SubmitArgs { targets, cores, memory, env, container, image, privileged, mounts, no_queue, command };
+            let args = SubmitArgs {
+                targets,
+                cores,
+                memory,
+                env,
+                container,
+                image,
+                privileged,
+                mounts,
+                no_queue,
+                scheduling,
+                command,
+            };
             submit(ctx, args, wait).await
         }
-        TaskCommand::List { status, node, batch, search, limit } => {
-            let query = TaskQuery { status, node, batch, q: search, limit: Some(limit), ..Default::default() };
+        TaskCommand::List { status, node, batch, search, name, limit } => {
+            let query = TaskQuery { status, node, batch, q: search, name, limit: Some(limit), ..Default::default() };
             let tasks: Vec<TaskView> = ctx.client()?.get_query("/api/tasks", &query).await?;
             let ids = || tasks.iter().map(|t| t.task_id.to_string()).collect();
             ctx.out.print(&tasks, ids, || render::render_list(&ctx.out, &tasks))?;

@@ -37,22 +37,37 @@ pub fn render_list(out: &Output, tasks: &[TaskView]) -> String {
         .map(|t| {
             vec![
                 t.task_id.to_string().into(),
+                t.name.clone().unwrap_or_else(|| "-".into()).into(),
                 Cell::status(t.status),
                 t.assigned_node.clone().unwrap_or_else(|| "-".into()).into(),
                 t.required_cores.to_string().into(),
                 t.exit_code.map_or("-".into(), |c| c.to_string()).into(),
                 t.submitted_at.map_or("-".into(), |s| s.format(table::TIME).to_string()).into(),
-                command_line(t, 50).into(),
+                command_line(t, 40).into(),
+                t.pending_reason.clone().unwrap_or_else(|| "-".into()).into(),
             ]
         })
         .collect();
-    table::render(out, &["TASK", "STATUS", "NODE", "CORES", "EXIT", "SUBMITTED", "COMMAND"], &rows)
+    table::render(out, &["TASK", "NAME", "STATUS", "NODE", "CORES", "EXIT", "SUBMITTED", "COMMAND", "REASON"], &rows)
 }
 
 pub fn render_status(out: &Output, t: &TaskView) -> String {
     let mut text = format!("task {}: {}\n", out.paint(&t.task_id.to_string(), Tone::Bold), out.status(t.status));
     let line = |label: &str, value: String| format!("  {label:<11}{value}\n");
+    if let Some(name) = &t.name {
+        text += &line("name:", name.clone());
+    }
     text += &line("command:", command_line(t, usize::MAX));
+    if let Some(reason) = &t.pending_reason {
+        text += &line("waiting:", reason.clone());
+    }
+    if !t.depends_on.is_empty() {
+        let ids: Vec<String> = t.depends_on.iter().map(ToString::to_string).collect();
+        text += &line("after:", format!("{} ({})", ids.join(", "), t.dependency.unwrap_or_default()));
+    }
+    if let Some(limit) = t.time_limit_seconds {
+        text += &line("time limit:", hakuriver_model::span::Span(limit).to_string());
+    }
     text += &line("node:", t.assigned_node.clone().unwrap_or_else(|| "-".into()));
     if let Some(b) = t.batch_id.filter(|b| *b != t.task_id) {
         text += &line("batch:", b.to_string());

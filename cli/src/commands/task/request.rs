@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use hakuriver_model::{parse_bytes, TaskRequest};
+use hakuriver_model::span::Span;
+use hakuriver_model::task::Dependency;
+use hakuriver_model::{parse_bytes, TaskId, TaskRequest};
 
 use crate::sweep;
 
@@ -18,6 +20,56 @@ pub fn parse_env(pairs: &[String]) -> Result<BTreeMap<String, String>, String> {
         .collect()
 }
 
+/// When and how long a task runs: shared by `task submit` and (but for `--after`) `vps create`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Scheduling {
+    /// A name to find the task by (`task list --name`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Time limit: 2h30m, 90m, 1d, 2:30:00. At the limit the task gets SIGTERM, then SIGKILL, and
+    /// ends `timeout`. None: your role's default ([limits]).
+    #[arg(long, value_name = "SPAN")]
+    pub time: Option<String>,
+    /// Start only after these tasks completed (Slurm's afterok); comma-separated or repeated.
+    #[arg(long, value_name = "ID[,ID]", value_delimiter = ',')]
+    pub after: Vec<String>,
+    /// With --after: start once they ended, however (afterany).
+    #[arg(long, requires = "after", conflicts_with = "after_fail")]
+    pub after_any: bool,
+    /// With --after: start only if they ended other than completed (afternotok).
+    #[arg(long, requires = "after")]
+    pub after_fail: bool,
+}
+
+/// The request's scheduling fields: `(name, time_limit_seconds, depends_on, dependency)`.
+type ScheduleFields = (Option<String>, Option<u64>, Option<Vec<TaskId>>, Option<Dependency>);
+
+/// `--time SPAN` in seconds.
+pub fn time_limit(text: Option<&str>) -> Result<Option<u64>, String> {
+    match text.map(str::parse::<Span>).transpose().map_err(|e| format!("--time: {e}"))? {
+        Some(Span(0)) => Err("--time: the time limit must be more than 0".into()),
+        span => Ok(span.map(|s| s.0)),
+    }
+}
+
+impl Scheduling {
+    pub fn fields(&self) -> Result<ScheduleFields, String> {
+        let time = time_limit(self.time.as_deref())?;
+        let after = self
+            .after
+            .iter()
+            .map(|id| id.trim().parse::<TaskId>().map_err(|e| format!("--after: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dependency = match (self.after_any, self.after_fail) {
+            (true, _) => Dependency::AfterAny,
+            (_, true) => Dependency::AfterNotOk,
+            _ => Dependency::AfterOk,
+        };
+        let (depends_on, dependency) = if after.is_empty() { (None, None) } else { (Some(after), Some(dependency)) };
+        Ok((self.name.clone(), time, depends_on, dependency))
+    }
+}
+
 /// Options of `task submit`, as typed.
 pub struct SubmitArgs {
     pub targets: Vec<String>,
@@ -30,6 +82,7 @@ pub struct SubmitArgs {
     pub privileged: bool,
     pub mounts: Vec<String>,
     pub no_queue: bool,
+    pub scheduling: Scheduling,
     pub command: Vec<String>,
 }
 
@@ -41,6 +94,7 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
     } else {
         (arguments.to_vec(), None)
     };
+    let (name, time_limit_seconds, depends_on, dependency) = a.scheduling.fields()?;
     Ok(TaskRequest {
         task_type: hakuriver_model::TaskType::Command.as_str().into(),
         command: command.clone(),
@@ -56,6 +110,10 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         queue: a.no_queue.then_some(false),
         argument_sets,
         image: a.image,
+        name,
+        time_limit_seconds,
+        depends_on,
+        dependency,
     })
 }
 
@@ -74,6 +132,7 @@ mod tests {
             privileged: false,
             mounts: vec![],
             no_queue: true,
+            scheduling: Scheduling::default(),
             command: command.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -99,6 +158,34 @@ mod tests {
         assert_eq!(sets[0], ["train.py", "--seed", "1", "a"]);
         assert_eq!(sets[5], ["train.py", "--seed", "3", "b"]);
         assert!(request(args(&["x", "span:{5..1}"])).unwrap_err().contains("FIRST is greater"));
+    }
+
+    #[test]
+    fn names_time_limits_and_dependencies() {
+        let plain = request(args(&["x"])).unwrap();
+        assert_eq!(
+            (plain.name, plain.time_limit_seconds, plain.depends_on, plain.dependency),
+            (None, None, None, None)
+        );
+        let scheduling = Scheduling {
+            name: Some("prep".into()),
+            time: Some("2h30m".into()),
+            after: vec!["11".into(), " 12".into()],
+            after_fail: true,
+            ..Scheduling::default()
+        };
+        let r = request(SubmitArgs { scheduling, ..args(&["x"]) }).unwrap();
+        assert_eq!((r.name.as_deref(), r.time_limit_seconds), (Some("prep"), Some(9_000)));
+        assert_eq!((r.depends_on, r.dependency), (Some(vec![TaskId(11), TaskId(12)]), Some(Dependency::AfterNotOk)));
+        let ok_by_default = Scheduling { after: vec!["11".into()], ..Scheduling::default() };
+        assert_eq!(ok_by_default.fields().unwrap().3, Some(Dependency::AfterOk));
+        for (bad, why) in [
+            (Scheduling { time: Some("90".into()), ..Scheduling::default() }, "--time"),
+            (Scheduling { time: Some("0".into()), ..Scheduling::default() }, "more than 0"),
+            (Scheduling { after: vec!["soon".into()], ..Scheduling::default() }, "--after"),
+        ] {
+            assert!(bad.fields().unwrap_err().contains(why), "{bad:?}");
+        }
     }
 
     #[test]

@@ -69,15 +69,7 @@ impl TaskService {
             }
             tracing::info!(task = %id, from = %row.status, "task killed");
             if row.status != TaskStatus::Pending {
-                if let Some(node) = self.node_of(&row).await? {
-                    let this = self.clone();
-                    tokio::spawn(async move {
-                        let control = TaskControl { task_id: id, unit_name: format!("hakuriver-task-{id}.scope") };
-                        if let Err(e) = this.inner.runners.control(&node.url, ControlCommand::Kill, &control).await {
-                            tracing::warn!(task = %id, error = %e, "runner did not confirm the kill");
-                        }
-                    });
-                }
+                self.stop_on_runner(&row).await?;
             }
             self.kick();
             return Ok(format!("Kill requested for task {id}. Task marked as killed."));
@@ -141,6 +133,20 @@ impl TaskService {
         self.publish(row.task_id).await;
         self.kick();
         Ok(format!("Start for VPS {} queued: it starts on {node} when the node has room.", row.task_id))
+    }
+
+    /// Asks the runner of `row`'s node to kill it, in the background (the host has recorded its
+    /// end already).
+    pub(super) async fn stop_on_runner(&self, row: &TaskRow) -> Result<(), ServiceError> {
+        let Some(node) = self.node_of(row).await? else { return Ok(()) };
+        let (this, id) = (self.clone(), row.task_id);
+        tokio::spawn(async move {
+            let control = TaskControl { task_id: id, unit_name: format!("hakuriver-task-{id}.scope") };
+            if let Err(e) = this.inner.runners.control(&node.url, ControlCommand::Kill, &control).await {
+                tracing::warn!(task = %id, node = node.hostname, error = %e, "runner did not confirm the kill");
+            }
+        });
+        Ok(())
     }
 
     pub(super) async fn node_of(&self, row: &TaskRow) -> Result<Option<node_store::NodeRow>, ServiceError> {

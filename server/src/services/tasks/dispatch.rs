@@ -76,14 +76,49 @@ pub(super) async fn plan_from(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Resu
         return Ok(Plan::default());
     }
     let capacity = capacities(tx).await?;
-    Ok(plan(pending, capacity))
+    let mut parent_ids: Vec<TaskId> = pending.iter().flat_map(|t| t.depends_on.iter().copied()).collect();
+    parent_ids.sort_unstable();
+    parent_ids.dedup();
+    let parents = queue::statuses(tx, &parent_ids).await?;
+    Ok(plan(pending, capacity, &parents))
 }
 
-/// A whole pass inside one write transaction.
-pub(super) async fn schedule_pass(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Pass, ServiceError> {
-    let plan = plan_from(tx).await?;
-    apply(tx, plan).await
+impl TaskService {
+    /// A whole pass inside one write transaction.
+    pub(super) async fn schedule_pass(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Pass, ServiceError> {
+        let mut plan = plan_from(tx).await?;
+        self.note_waiting(std::mem::take(&mut plan.waiting));
+        apply(tx, plan).await
+    }
+
+    /// The reasons of the tasks a pass left waiting (those of the previous pass are dropped).
+    /// Tasks whose reason changed are published again (at most `REASONS_PUBLISHED` a pass; the
+    /// rest show theirs when next read), so a dashboard sees why a task waits as it changes.
+    fn note_waiting(&self, waiting: Vec<(TaskId, String)>) {
+        let changed: Vec<TaskId> = {
+            let mut reasons = self.inner.pending_reasons.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let changed = waiting
+                .iter()
+                .filter(|(id, reason)| reasons.get(id) != Some(reason))
+                .map(|(id, _)| *id)
+                .take(REASONS_PUBLISHED)
+                .collect();
+            *reasons = waiting.into_iter().collect();
+            changed
+        };
+        if !changed.is_empty() {
+            let this = self.clone();
+            tokio::spawn(async move {
+                for id in changed {
+                    this.publish(id).await;
+                }
+            });
+        }
+    }
 }
+
+/// Most tasks a pass publishes again because their pending reason changed.
+const REASONS_PUBLISHED: usize = 500;
 
 /// How often, and how far apart, a task is sent to a runner that refuses connections.
 pub(super) const DISPATCH_TRIES: u32 = 10;
@@ -100,8 +135,9 @@ impl TaskService {
         let pass = {
             let _guard = self.inner.schedule_lock.lock().await;
             let mut read = crate::db::begin_read(&self.inner.pool).await.map_err(db)?;
-            let plan = plan_from(&mut read).await?;
+            let mut plan = plan_from(&mut read).await?;
             read.rollback().await.map_err(db)?;
+            self.note_waiting(std::mem::take(&mut plan.waiting));
             if plan.is_empty() {
                 return Ok(());
             }
@@ -203,6 +239,8 @@ impl TaskService {
             docker_additional_mounts: t.additional_mounts.clone(),
             run_as_user: t.run_as.clone(),
             max_log_bytes: self.inner.max_log_bytes,
+            time_limit_seconds: t.time_limit_seconds,
+            kill_grace_seconds: t.time_limit_seconds.map(|_| self.inner.defaults.limits.kill_grace.0),
         }
     }
 }

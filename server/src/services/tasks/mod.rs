@@ -27,6 +27,7 @@ use crate::ids::IdGenerator;
 mod control;
 mod dispatch;
 pub mod logs;
+mod overdue;
 mod queue;
 mod read;
 mod reconcile;
@@ -36,7 +37,25 @@ mod updates;
 pub use control::ControlError;
 pub use read::filter_of;
 #[cfg(test)]
-pub(crate) use submit::new_row;
+pub(crate) mod tests_support {
+    use hakuriver_model::{TaskId, TaskStatus};
+
+    use crate::db::tasks::TaskRow;
+    use crate::services::submit_request::{check, SubmitDefaults};
+
+    /// Task `id` as a submit of `request` (JSON) stores it, with the single target it names.
+    pub(crate) fn row_of(id: u64, request: serde_json::Value) -> TaskRow {
+        let defaults = SubmitDefaults { container_name: "base".into(), ..SubmitDefaults::default() };
+        let checked = check(&serde_json::from_value(request).expect("a request"), &defaults).expect("a valid request");
+        let target = checked.targets.first().map(|(_, t)| t);
+        super::submit::new_row(&checked, &[], TaskId(id), TaskId(id), target, 0)
+    }
+
+    /// A plain command task 7 in `status`.
+    pub(crate) fn row(status: TaskStatus) -> TaskRow {
+        TaskRow { status, ..row_of(7, serde_json::json!({"command": "true"})) }
+    }
+}
 
 #[derive(Clone)]
 pub struct TaskService {
@@ -62,6 +81,8 @@ struct Inner {
     /// What runners say they are doing for tasks not started yet (pulling an image): shown
     /// with the task until its status changes. Transient: not stored.
     progress: std::sync::Mutex<HashMap<TaskId, String>>,
+    /// Why each pending task waits, as the last scheduling pass found. Transient: not stored.
+    pending_reasons: std::sync::Mutex<HashMap<TaskId, String>>,
 }
 
 impl TaskService {
@@ -86,6 +107,7 @@ impl TaskService {
                 runners,
                 kick: Notify::new(),
                 progress: Default::default(),
+                pending_reasons: Default::default(),
             }),
         }
     }

@@ -8,11 +8,14 @@
 //! - A waiting host-placed task blocks every later host-placed task (FIFO among them).
 //! - A queued task that can never run on its online node as asked fails with the reason; one
 //!   whose node is gone or offline waits for it.
+//! - A task with `depends_on` is not considered until its parents allow it (it holds nothing and
+//!   blocks nobody meanwhile); one whose condition can no longer be met fails, naming the parent.
+//! - Every task left waiting gets its reason (`pending_reason`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
-use hakuriver_model::task::NO_CONTAINER;
-use hakuriver_model::{TaskId, TaskType};
+use hakuriver_model::task::{dependency_state, DependencyState, NO_CONTAINER};
+use hakuriver_model::{TaskId, TaskStatus, TaskType};
 
 use crate::db::nodes as node_store;
 use crate::db::tasks::TaskRow;
@@ -82,11 +85,13 @@ pub(super) struct Plan<N = node_store::NodeRow> {
     pub(super) assign: Vec<(TaskRow, N, Vec<u32>)>,
     /// Queued tasks that can no longer run as asked, with the reason.
     pub(super) fail: Vec<(TaskId, String)>,
+    /// Tasks left waiting, with why.
+    pub(super) waiting: Vec<(TaskId, String)>,
 }
 
 impl<N> Default for Plan<N> {
     fn default() -> Self {
-        Plan { assign: Vec::new(), fail: Vec::new() }
+        Plan { assign: Vec::new(), fail: Vec::new(), waiting: Vec::new() }
     }
 }
 
@@ -110,12 +115,41 @@ fn held_for(capacity: &[(NodeCapacity, impl Sized)], demand: &Demand) -> Option<
     }
 }
 
-/// Places pending tasks in submission order (see the module's rules).
-pub(super) fn plan<N: Clone>(pending: Vec<TaskRow>, mut capacity: Vec<(NodeCapacity, N)>) -> Plan<N> {
+/// Where a dependent task stands, from its parents' statuses (`None`: no parents).
+fn dependency_of(task: &TaskRow, parents: &HashMap<TaskId, TaskStatus>) -> Option<DependencyState> {
+    if task.depends_on.is_empty() {
+        return None;
+    }
+    let states: Vec<(TaskId, Option<TaskStatus>)> =
+        task.depends_on.iter().map(|id| (*id, parents.get(id).copied())).collect();
+    Some(dependency_state(task.dependency.unwrap_or_default(), &states))
+}
+
+/// Places pending tasks in submission order (see the module's rules). `parents`: the status of
+/// every task a pending one depends on.
+pub(super) fn plan<N: Clone>(
+    pending: Vec<TaskRow>,
+    mut capacity: Vec<(NodeCapacity, N)>,
+    parents: &HashMap<TaskId, TaskStatus>,
+) -> Plan<N> {
     let mut plan = Plan::default();
-    let mut host_placed_blocked = false;
+    // The first host-placed task left waiting: every later host-placed one waits behind it.
+    let mut host_placed_blocked: Option<TaskId> = None;
     for task in pending {
-        if task.target_node.is_none() && host_placed_blocked {
+        let kind = task.dependency.unwrap_or_default();
+        match dependency_of(&task, parents) {
+            Some(DependencyState::Waiting(parent)) => {
+                plan.waiting.push((task.task_id, format!("Dependency: waits for task {parent} to end ({kind})")));
+                continue;
+            }
+            Some(DependencyState::Never(_, why)) => {
+                plan.fail.push((task.task_id, format!("Dependency can never be met: {why}; the task did not run")));
+                continue;
+            }
+            Some(DependencyState::Ready) | None => {}
+        }
+        if let (None, Some(first)) = (&task.target_node, host_placed_blocked) {
+            plan.waiting.push((task.task_id, format!("Queued: behind task {first}, which waits for resources")));
             continue;
         }
         let demand = row_demand(&task);
@@ -131,13 +165,24 @@ pub(super) fn plan<N: Clone>(pending: Vec<TaskRow>, mut capacity: Vec<(NodeCapac
             Placement::Reject(reason) if node_is_up(&capacity, task.target_node.as_deref()) => {
                 plan.fail.push((task.task_id, reason));
             }
-            Placement::Wait(_) | Placement::Reject(_) => {
+            Placement::Wait(why) | Placement::Reject(why) => {
                 // It waits: what it needs is held on its node, so later tasks take only the rest.
                 let held = task.target_node.clone().or_else(|| held_for(&capacity, &demand));
+                let reason = match (&task.target_node, &held) {
+                    (Some(node), _) if !node_is_up(&capacity, Some(node)) => {
+                        format!("Node: {node} is offline or not registered")
+                    }
+                    (Some(node), _) => format!("Resources: {why} on {node}"),
+                    (None, Some(node)) => format!("Resources: {why}; next in line for {node}"),
+                    (_, None) => format!("Resources: {why}"),
+                };
+                plan.waiting.push((task.task_id, reason));
                 if let Some((cap, _)) = held.and_then(|node| capacity.iter_mut().find(|(c, _)| c.hostname == node)) {
                     cap.reserve(&demand, &demand.gpu_ids);
                 }
-                host_placed_blocked |= task.target_node.is_none();
+                if task.target_node.is_none() {
+                    host_placed_blocked = host_placed_blocked.or(Some(task.task_id));
+                }
             }
         }
     }
@@ -148,9 +193,10 @@ pub(super) fn plan<N: Clone>(pending: Vec<TaskRow>, mut capacity: Vec<(NodeCapac
 mod tests {
     use proptest::prelude::*;
 
+    use hakuriver_model::task::Dependency;
+
     use super::*;
-    use crate::services::submit_request::{check, SubmitDefaults};
-    use crate::services::tasks::new_row;
+    use crate::services::tasks::tests_support::row_of;
 
     const GB: u64 = 1_000_000_000;
 
@@ -172,17 +218,52 @@ mod tests {
 
     /// A pending command task without a container, as a submit would store it.
     fn task(id: u64, target: Option<&str>, cores: u32) -> TaskRow {
-        let defaults = SubmitDefaults {
-            container_name: NO_CONTAINER.into(),
-            privileged: false,
-            additional_mounts: vec![],
-            policy: Default::default(),
-        };
         let targets: Vec<&str> = target.into_iter().collect();
-        let req = serde_json::json!({"command": "true", "required_cores": cores, "targets": targets});
-        let checked = check(&serde_json::from_value(req).expect("a request"), &defaults).expect("a valid request");
-        let target = checked.targets.first().map(|(_, t)| t);
-        new_row(&checked, &[], TaskId(id), TaskId(id), target, 0)
+        let req = serde_json::json!({"command": "true", "required_cores": cores, "targets": targets, "container_name": NO_CONTAINER});
+        row_of(id, req)
+    }
+
+    fn plan_of(pending: Vec<TaskRow>, capacity: Vec<(NodeCapacity, String)>) -> Plan<String> {
+        plan(pending, capacity, &HashMap::new())
+    }
+
+    fn after(mut t: TaskRow, kind: Dependency, parents: &[u64]) -> TaskRow {
+        t.depends_on = parents.iter().copied().map(TaskId).collect();
+        t.dependency = Some(kind);
+        t
+    }
+
+    #[test]
+    fn dependent_tasks_wait_without_blocking_and_fail_when_never_met() {
+        use hakuriver_model::TaskStatus::*;
+        let parents = HashMap::from([(TaskId(90), Running), (TaskId(91), Completed), (TaskId(92), Failed)]);
+        let pending = vec![
+            after(task(1, None, 1), Dependency::AfterOk, &[91, 90]),
+            after(task(2, None, 1), Dependency::AfterOk, &[91]),
+            after(task(3, None, 1), Dependency::AfterOk, &[92]),
+            after(task(4, None, 1), Dependency::AfterNotOk, &[92, 91]),
+            after(task(5, None, 1), Dependency::AfterAny, &[92, 91]),
+            task(6, None, 1),
+        ];
+        let plan = plan(pending, vec![node("a", 8, 0)], &parents);
+        assert_eq!(placed(&plan), [(2, "a"), (5, "a"), (6, "a")]);
+        let failed: Vec<(u64, &str)> = plan.fail.iter().map(|(id, m)| (id.0, m.as_str())).collect();
+        assert_eq!(failed.len(), 2);
+        assert!(failed[0].0 == 3 && failed[0].1.contains("task 92 ended failed"), "{failed:?}");
+        assert!(failed[1].0 == 4 && failed[1].1.contains("task 91 completed"), "{failed:?}");
+        assert_eq!(plan.waiting, [(TaskId(1), "Dependency: waits for task 90 to end (afterok)".to_string())]);
+    }
+
+    #[test]
+    fn every_waiting_task_says_why() {
+        let nodes = vec![node("big", 8, 6)];
+        let pending = vec![task(1, None, 4), task(2, None, 1), task(3, Some("big"), 4), task(4, Some("gone"), 1)];
+        let plan = plan_of(pending, nodes);
+        let reasons: HashMap<u64, &str> = plan.waiting.iter().map(|(id, r)| (id.0, r.as_str())).collect();
+        assert_eq!(reasons[&1], "Resources: All suitable nodes are busy; next in line for big");
+        assert_eq!(reasons[&2], "Queued: behind task 1, which waits for resources");
+        assert_eq!(reasons[&3], "Resources: Insufficient available cores on big");
+        assert_eq!(reasons[&4], "Node: gone is offline or not registered");
     }
 
     fn placed(plan: &Plan<String>) -> Vec<(u64, &str)> {
@@ -191,7 +272,7 @@ mod tests {
 
     #[test]
     fn tasks_are_placed_in_order_until_the_room_runs_out() {
-        let plan = plan(vec![task(1, None, 2), task(2, None, 2), task(3, None, 1)], vec![node("a", 4, 0)]);
+        let plan = plan_of(vec![task(1, None, 2), task(2, None, 2), task(3, None, 1)], vec![node("a", 4, 0)]);
         assert_eq!(placed(&plan), [(1, "a"), (2, "a")]);
         assert!(plan.fail.is_empty());
     }
@@ -202,8 +283,10 @@ mod tests {
         // task 2 (host-placed, 1 core) must not jump it; task 3 names `big` and gets only what
         // task 1 leaves (nothing now); task 4 names `small` and runs (backfill elsewhere).
         let nodes = vec![node("big", 8, 6), node("small", 2, 0)];
-        let plan =
-            plan(vec![task(1, None, 4), task(2, None, 1), task(3, Some("big"), 1), task(4, Some("small"), 2)], nodes);
+        let plan = plan_of(
+            vec![task(1, None, 4), task(2, None, 1), task(3, Some("big"), 1), task(4, Some("small"), 2)],
+            nodes,
+        );
         assert_eq!(placed(&plan), [(4, "small")]);
     }
 
@@ -212,7 +295,7 @@ mod tests {
         // Task 1 wants all of `a` (4 busy of 8); task 2 (same node) would fit now but would delay
         // task 1, so it waits; task 3 may use `b`.
         let nodes = vec![node("a", 8, 4), node("b", 4, 0)];
-        let plan = plan(vec![task(1, Some("a"), 8), task(2, Some("a"), 2), task(3, None, 2)], nodes);
+        let plan = plan_of(vec![task(1, Some("a"), 8), task(2, Some("a"), 2), task(3, None, 2)], nodes);
         assert_eq!(placed(&plan), [(3, "b")]);
     }
 
@@ -220,7 +303,7 @@ mod tests {
     fn impossible_tasks_fail_and_tasks_for_an_offline_node_wait() {
         let (mut off, name) = node("off", 8, 0);
         off.online = false;
-        let plan = plan(
+        let plan = plan_of(
             vec![task(1, Some("a"), 64), task(2, Some("off"), 1), task(3, None, 1)],
             vec![node("a", 8, 0), (off, name)],
         );
@@ -254,10 +337,51 @@ mod tests {
     }
 
     proptest! {
+        /// Each pending task is placed, failed or waiting with a reason: exactly one of them.
+        #[test]
+        fn every_task_is_placed_failed_or_waiting_with_a_reason((nodes, tasks) in cluster()) {
+            let (caps, rows) = build(&nodes, &tasks);
+            let ids: Vec<TaskId> = rows.iter().map(|t| t.task_id).collect();
+            let plan = plan_of(rows, caps);
+            for id in ids {
+                let n = plan.assign.iter().filter(|(t, _, _)| t.task_id == id).count()
+                    + plan.fail.iter().filter(|(f, _)| *f == id).count()
+                    + plan.waiting.iter().filter(|(w, r)| *w == id && !r.is_empty()).count();
+                prop_assert_eq!(n, 1, "task {}", id);
+            }
+        }
+
+        /// A dependent task starts only when its parents allow it, and fails only when they never
+        /// will.
+        #[test]
+        fn dependencies_are_never_jumped(
+            statuses in prop::collection::vec(prop::sample::select(hakuriver_model::TaskStatus::ALL.to_vec()), 1..4),
+            kind in prop::sample::select(Dependency::ALL.to_vec()),
+        ) {
+            let parents: HashMap<TaskId, TaskStatus> =
+                statuses.iter().enumerate().map(|(i, s)| (TaskId(100 + i as u64), *s)).collect();
+            let ids: Vec<u64> = parents.keys().map(|id| id.0).collect();
+            let plan = plan(vec![after(task(1, None, 1), kind, &ids)], vec![node("a", 8, 0)], &parents);
+            let all_ended = statuses.iter().all(|s| s.is_final());
+            let ok = |s: &TaskStatus| *s == TaskStatus::Completed;
+            let allowed = match kind {
+                Dependency::AfterOk => statuses.iter().all(ok),
+                Dependency::AfterAny => all_ended,
+                Dependency::AfterNotOk => all_ended && !statuses.iter().any(ok),
+            };
+            let never = match kind {
+                Dependency::AfterOk => statuses.iter().any(|s| s.is_final() && !ok(s)),
+                Dependency::AfterAny => false,
+                Dependency::AfterNotOk => statuses.iter().any(ok),
+            };
+            prop_assert_eq!(!plan.assign.is_empty(), allowed && !never);
+            prop_assert_eq!(!plan.fail.is_empty(), never);
+        }
+
         #[test]
         fn no_node_is_ever_given_more_than_it_has((nodes, tasks) in cluster()) {
             let (caps, rows) = build(&nodes, &tasks);
-            let plan = plan(rows, caps.clone());
+            let plan = plan_of(rows, caps.clone());
             for (cap, name) in &caps {
                 let given: u32 = plan.assign.iter().filter(|(_, n, _)| n == name).map(|(t, _, _)| t.required_cores).sum();
                 prop_assert!(cap.used_cores + given <= cap.total_cores, "{name}: {} busy + {given} > {}", cap.used_cores, cap.total_cores);
@@ -268,7 +392,7 @@ mod tests {
         fn host_placed_tasks_keep_their_order((nodes, tasks) in cluster()) {
             let (caps, rows) = build(&nodes, &tasks);
             let host_placed: Vec<TaskId> = rows.iter().filter(|t| t.target_node.is_none()).map(|t| t.task_id).collect();
-            let plan = plan(rows, caps);
+            let plan = plan_of(rows, caps);
             let done = |id: &TaskId| plan.assign.iter().any(|(t, _, _)| t.task_id == *id) || plan.fail.iter().any(|(f, _)| f == id);
             if let Some(first_waiting) = host_placed.iter().position(|id| !done(id)) {
                 for later in &host_placed[first_waiting..] {
@@ -284,7 +408,7 @@ mod tests {
         fn a_waiting_task_is_never_starved_by_later_ones((nodes, tasks) in cluster()) {
             let (caps, rows) = build(&nodes, &tasks);
             let order: Vec<TaskId> = rows.iter().map(|t| t.task_id).collect();
-            let plan = plan(rows.clone(), caps.clone());
+            let plan = plan_of(rows.clone(), caps.clone());
             let done = |id: TaskId| plan.assign.iter().any(|(t, _, _)| t.task_id == id) || plan.fail.iter().any(|(f, _)| *f == id);
             for (pos, waiting) in rows.iter().enumerate().filter(|(_, t)| !done(t.task_id)) {
                 let held = match &waiting.target_node {

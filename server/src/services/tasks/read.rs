@@ -29,6 +29,7 @@ pub fn filter_of(q: &TaskQuery, default_limit: u32, max_limit: u32) -> Result<Ta
         node: q.node.clone().filter(|n| !n.is_empty()),
         batch: q.batch.as_deref().filter(|b| !b.is_empty()).map(id).transpose()?,
         text: q.q.clone().filter(|q| !q.is_empty()),
+        name: q.name.clone().filter(|n| !n.is_empty()),
         before: q.cursor.as_deref().filter(|c| !c.is_empty()).map(id).transpose()?,
         limit: q.limit.unwrap_or(default_limit).clamp(1, max_limit),
     })
@@ -98,7 +99,18 @@ impl TaskService {
             image: t.image.clone(),
             // Only while it waits to start (a kill or a lost node may have moved it on).
             progress: (t.status == TaskStatus::Assigning).then(|| self.progress_of(t.task_id)).flatten(),
+            name: t.name.clone(),
+            time_limit_seconds: t.time_limit_seconds,
+            depends_on: t.depends_on.clone(),
+            dependency: t.dependency,
+            pending_reason: (t.status == TaskStatus::Pending).then(|| self.pending_reason_of(t.task_id)),
         }
+    }
+
+    /// Why a pending task waits, as the last pass found (a task submitted since: not yet seen).
+    fn pending_reason_of(&self, id: TaskId) -> String {
+        let reasons = self.inner.pending_reasons.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        reasons.get(&id).cloned().unwrap_or_else(|| "Queued: waiting for the scheduler's next pass".into())
     }
 
     pub(super) fn progress_of(&self, id: TaskId) -> Option<String> {

@@ -5,12 +5,10 @@
 
 use std::collections::HashMap;
 
-use hakuriver_model::protocol::TaskControl;
 use hakuriver_model::task::revives;
-use hakuriver_model::{ControlCommand, TaskId, TaskStatus};
+use hakuriver_model::{TaskId, TaskStatus};
 
 use super::TaskService;
-use crate::db::nodes as node_store;
 use crate::db::task_queue as queue;
 use crate::db::tasks::{self as store, StatusChange, TaskRow};
 use crate::services::node_reports::Report;
@@ -25,8 +23,10 @@ impl TaskService {
         reports: &[(String, Report)],
         grace_ms: i64,
     ) -> Result<HashMap<String, u32>, ServiceError> {
+        let all = store::active(&self.inner.pool).await?;
+        let ended = self.end_overdue(&all).await?;
         let mut active: HashMap<String, Vec<TaskRow>> = HashMap::new();
-        for task in store::active(&self.inner.pool).await? {
+        for task in all.into_iter().filter(|t| !ended.contains(&t.task_id)) {
             if let Some(node) = task.assigned_node.clone() {
                 active.entry(node).or_default().push(task);
             }
@@ -119,15 +119,8 @@ impl TaskService {
                 self.revive(id).await?;
                 continue;
             }
-            let Some(target) = node_store::get(&self.inner.pool, node).await? else { continue };
             tracing::warn!(task = %id, node, status = %row.status, "runner still runs an ended task; stopping it");
-            let this = self.clone();
-            tokio::spawn(async move {
-                let control = TaskControl { task_id: id, unit_name: format!("hakuriver-task-{id}.scope") };
-                if let Err(e) = this.inner.runners.control(&target.url, ControlCommand::Kill, &control).await {
-                    tracing::warn!(task = %id, error = %e, "runner did not stop the ended task");
-                }
-            });
+            self.stop_on_runner(&row).await?;
         }
         Ok(())
     }
@@ -206,20 +199,10 @@ fn verdict(task: &TaskRow, reported: bool, now_ms: i64, grace_ms: i64) -> Verdic
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::submit_request::{check, SubmitDefaults};
-    use crate::services::tasks::new_row;
+    use crate::services::tasks::tests_support::row;
 
     fn task(status: TaskStatus, assigned_at_ms: i64, suspicion: u32) -> TaskRow {
-        let defaults = SubmitDefaults {
-            container_name: "base".into(),
-            privileged: false,
-            additional_mounts: vec![],
-            policy: Default::default(),
-        };
-        let req = serde_json::from_value(serde_json::json!({"command": "true"})).expect("a request");
-        let checked = check(&req, &defaults).expect("a valid request");
-        let mut row = new_row(&checked, &[], TaskId(7), TaskId(7), None, 0);
-        row.status = status;
+        let mut row = row(status);
         row.assigned_at_ms = Some(assigned_at_ms);
         row.assignment_suspicion_count = suspicion;
         row

@@ -4,11 +4,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use hakuriver_model::api::FieldError;
 use hakuriver_model::auth::Role;
 use hakuriver_model::task::{AssignedNode, FailedTarget, SubmitResponse, NO_CONTAINER};
 use hakuriver_model::{TaskId, TaskRequest, TaskStatus, TaskType};
 
-use super::dispatch::{schedule_pass, Pass};
+use super::dispatch::Pass;
 use super::queue::{demand_of, idle};
 use super::{db, TaskService};
 use crate::db::nodes as node_store;
@@ -59,6 +60,10 @@ pub(crate) fn new_row(
         run_as: c.run_as.clone(),
         log_bytes_dropped: None,
         image: c.image.clone(),
+        name: c.name.clone(),
+        time_limit_seconds: c.time_limit_seconds,
+        depends_on: c.depends_on.clone(),
+        dependency: c.dependency,
     }
 }
 
@@ -141,6 +146,7 @@ impl TaskService {
                 ServiceError::Denied(d)
             }
         })?;
+        self.check_parents(&checked.depends_on).await?;
         let is_vps = checked.task_type == TaskType::Vps;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let queued = QueuedSubmit { checked, owner: owner.map(str::to_string), now: now_ms(), reply };
@@ -154,6 +160,23 @@ impl TaskService {
                 self.wait_for_ssh_port(id, VPS_SUBMIT_WAIT).await.map(|p| serde_json::json!({"ssh_port": p}));
         }
         Ok(response)
+    }
+
+    /// Every task a submit waits for exists. (A task can only name tasks stored before it, so
+    /// dependencies never form a cycle.)
+    async fn check_parents(&self, parents: &[TaskId]) -> Result<(), ServiceError> {
+        if parents.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.inner.pool.acquire().await.map_err(db)?;
+        let known = queue::statuses(&mut conn, parents).await?;
+        match parents.iter().find(|id| !known.contains_key(id)) {
+            Some(unknown) => Err(ServiceError::BadRequest(FieldError {
+                field: "depends_on".into(),
+                message: format!("task {unknown} does not exist: a task can wait only for tasks submitted before it"),
+            })),
+            None => Ok(()),
+        }
     }
 
     /// Writes every queued submit in one transaction, then publishes, dispatches and answers.
@@ -260,7 +283,7 @@ impl TaskService {
         let pass = if behind_others {
             Pass { placed: Vec::new(), failed: Vec::new() }
         } else {
-            schedule_pass(&mut tx).await?
+            self.schedule_pass(&mut tx).await?
         };
         // Tasks that asked not to queue and did not get a place now: not created after all.
         for (q, w) in queued.iter().zip(&mut written) {
