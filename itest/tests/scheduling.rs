@@ -1,11 +1,13 @@
 // suite: integration
 //! Lab scheduling through real host and runner processes, with tasks without a container: time
-//! limits (SIGTERM, the grace, SIGKILL, `timeout`), dependencies each way, pending reasons and
-//! names.
+//! limits (SIGTERM, the grace, SIGKILL, `timeout`), dependencies each way, pending reasons,
+//! names, and per-user limits with a token's own.
 
 use std::time::Duration;
 
-use hakuriver_itest::{escaped, escaping_script, wait_for, wait_for_final, wait_for_node, ClusterDir};
+use hakuriver_itest::{
+    create_token, escaped, escaping_script, wait_for, wait_for_final, wait_for_node, ClusterDir, ADMIN_TOKEN,
+};
 use hakuriver_model::{NodeStatus, TaskStatus, TaskView};
 use serde_json::{json, Value};
 
@@ -166,4 +168,86 @@ async fn a_task_waiting_for_cores_says_so() {
     assert!(killed.status().is_success(), "{}", killed.status());
     assert_eq!(ended(&base, &next).await.status, TaskStatus::Completed);
     assert_eq!(task(&base, &next).await.and_then(|t| t.pending_reason), None, "no reason once it ran");
+}
+
+#[tokio::test]
+async fn a_user_at_their_limit_waits_while_another_users_task_runs() {
+    const NODE: &str = "sched-users";
+    let cluster = ClusterDir::with_auth();
+    cluster.append_config("[policy]\nnative_role = \"user\"\n[limits]\nper_user_running_tasks = 1\n");
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner(NODE);
+    wait_for("the host", Duration::from_secs(20), || async {
+        reqwest::get(format!("{base}/api/openapi.json")).await.ok().filter(|r| r.status().is_success())
+    })
+    .await;
+    let (alice_id, alice) = create_token(&base, "alice", "user").await;
+    let (_, bob) = create_token(&base, "bob", "user").await;
+    let http = reqwest::Client::new();
+    let submit = |token: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let body = json!({"command": "sleep", "arguments": ["300"], "container_name": "NULL",
+                              "targets": [NODE], "required_cores": 0});
+            let r = http.post(format!("{base}/api/submit")).bearer_auth(token).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 202);
+            r.json::<Value>().await.unwrap()["task_ids"][0].as_str().unwrap().to_string()
+        }
+    };
+    let status = |id: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let r = http.get(format!("{base}/api/status/{id}")).bearer_auth(ADMIN_TOKEN).send().await.ok()?;
+            r.json::<TaskView>().await.ok()
+        }
+    };
+    wait_for("the node", Duration::from_secs(20), || async {
+        let r = http.get(format!("{base}/api/nodes/{NODE}")).bearer_auth(ADMIN_TOKEN).send().await.ok()?;
+        (r.json::<Value>().await.ok()?["status"] == "online").then_some(())
+    })
+    .await;
+
+    let first = submit(alice.clone()).await;
+    let second = submit(alice.clone()).await;
+    let bobs = submit(bob).await;
+    let running = |id: String| async move {
+        wait_for("it to run", Duration::from_secs(20), || async {
+            status(id.clone()).await.filter(|t| t.status == TaskStatus::Running)
+        })
+        .await
+    };
+    running(first.clone()).await;
+    running(bobs.clone()).await;
+    let waiting = status(second.clone()).await.expect("alice's second task");
+    assert_eq!(waiting.status, TaskStatus::Pending);
+    assert_eq!(
+        waiting.pending_reason.as_deref(),
+        Some("User limit: 1 of 1 running tasks in use ([limits] per_user_running_tasks)")
+    );
+
+    // An admin gives alice's token a limit of its own: her second task starts.
+    let r = http
+        .post(format!("{base}/api/auth/tokens/{alice_id}/limits"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"limits": {"running_tasks": 2}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["limits"]["running_tasks"], 2);
+    running(second.clone()).await;
+    for id in [first, second, bobs] {
+        let r = http.post(format!("{base}/api/kill/{id}")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert!(r.status().is_success(), "kill {id}: {}", r.status());
+    }
+    // Only an admin sets limits.
+    let r = http
+        .post(format!("{base}/api/auth/tokens/{alice_id}/limits"))
+        .bearer_auth(alice)
+        .json(&json!({"limits": {"running_tasks": 99}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
 }

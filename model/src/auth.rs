@@ -9,6 +9,8 @@
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+use crate::limits::UserLimits;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -97,6 +99,17 @@ pub struct TokenRequest {
     /// Days until it expires; none: never.
     #[serde(default)]
     pub expires_in_days: Option<u32>,
+    /// Ours: its own per-user limits, instead of `[limits]`' `per_user_*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<UserLimits>,
+}
+
+/// `POST /api/auth/tokens/{id}/limits`: a token's own per-user limits; none: `[limits]`' again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenLimits {
+    #[serde(default)]
+    pub limits: Option<UserLimits>,
 }
 
 /// A token as listed: never its secret.
@@ -118,6 +131,9 @@ pub struct TokenInfo {
     #[serde(with = "crate::time::opt")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "date-time-naive"))]
     pub last_used_at: Option<NaiveDateTime>,
+    /// Its own per-user limits (none: `[limits]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<UserLimits>,
 }
 
 /// `POST /api/vps/{id}/ticket`: what `REQUEST_TUNNEL <id> <ticket>` sends on the SSH proxy's

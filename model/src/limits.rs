@@ -1,5 +1,7 @@
-//! The `[limits]` section: how long a task may run, per role. Pure: the rules and their wording;
-//! the host applies them to every submit before anything is stored.
+//! The `[limits]` section: how long a task may run, per role, and how much of the cluster one
+//! user's tasks may hold at once. Pure: the rules and their wording; the host applies the time
+//! limits to every submit before anything is stored, and the user limits in every queue pass
+//! (a task over them waits, with the limit as its reason).
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,11 @@ pub struct Limits {
     pub max_time_limit: Span,
     /// Between SIGTERM and SIGKILL when a task reaches its time limit.
     pub kill_grace: Span,
+    /// What one user's (a token name's) tasks may hold at once; `0`: unlimited.
+    pub per_user_running_tasks: u32,
+    pub per_user_cores: u32,
+    pub per_user_gpus: u32,
+    pub per_user_vps: u32,
     /// Per role (`[limits.user]`, `[limits.operator]`, `[limits.admin]`): overrides of the keys
     /// above.
     pub user: RoleLimits,
@@ -39,6 +46,10 @@ impl Default for Limits {
             default_time_limit: Span(0),
             max_time_limit: Span(0),
             kill_grace: Span(30),
+            per_user_running_tasks: 0,
+            per_user_cores: 0,
+            per_user_gpus: 0,
+            per_user_vps: 0,
             user: RoleLimits::default(),
             operator: RoleLimits::default(),
             admin: RoleLimits::default(),
@@ -46,7 +57,89 @@ impl Default for Limits {
     }
 }
 
+/// What one user's tasks hold now (tasks that hold resources: assigning, running, paused).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Command tasks.
+    pub tasks: u32,
+    pub cores: u32,
+    pub gpus: u32,
+    pub vps: u32,
+}
+
+impl Held {
+    /// `self` plus one task of this shape.
+    pub fn with(self, vps: bool, cores: u32, gpus: u32) -> Held {
+        Held {
+            tasks: self.tasks + u32::from(!vps),
+            cores: self.cores.saturating_add(cores),
+            gpus: self.gpus.saturating_add(gpus),
+            vps: self.vps + u32::from(vps),
+        }
+    }
+}
+
+/// One user's limits: `[limits]`' `per_user_*`, or a token's own where an admin set them; `0`:
+/// unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct UserLimits {
+    pub running_tasks: Option<u32>,
+    pub cores: Option<u32>,
+    pub gpus: Option<u32>,
+    pub vps: Option<u32>,
+}
+
+impl UserLimits {
+    /// `key=value` (`gpus=4`, `cores=16`, `running_tasks=10`, `vps=1`; `0`: unlimited) into these
+    /// limits.
+    pub fn set(&mut self, assignment: &str) -> Result<(), String> {
+        let (key, value) =
+            assignment.split_once('=').ok_or_else(|| format!("{assignment:?}: expected KEY=VALUE, e.g. gpus=4"))?;
+        let value: u32 =
+            value.trim().parse().map_err(|_| format!("{assignment:?}: the value must be a whole number"))?;
+        let slot = match key.trim() {
+            "running_tasks" | "tasks" => &mut self.running_tasks,
+            "cores" => &mut self.cores,
+            "gpus" => &mut self.gpus,
+            "vps" => &mut self.vps,
+            other => return Err(format!("unknown limit {other:?}: use running_tasks, cores, gpus or vps")),
+        };
+        *slot = Some(value);
+        Ok(())
+    }
+}
+
 impl Limits {
+    /// Why a task of this shape, added to what its user holds, would break the user's limits
+    /// (`own`: the token's overrides), or `None` when it may start.
+    pub fn user_limit_hit(&self, own: &UserLimits, held: Held, vps: bool, cores: u32, gpus: u32) -> Option<String> {
+        let after = held.with(vps, cores, gpus);
+        let checks = [
+            (
+                "running tasks",
+                "per_user_running_tasks",
+                own.running_tasks,
+                self.per_user_running_tasks,
+                held.tasks,
+                after.tasks,
+                !vps,
+            ),
+            ("cores", "per_user_cores", own.cores, self.per_user_cores, held.cores, after.cores, cores > 0),
+            ("GPUs", "per_user_gpus", own.gpus, self.per_user_gpus, held.gpus, after.gpus, gpus > 0),
+            ("VPS", "per_user_vps", own.vps, self.per_user_vps, held.vps, after.vps, vps),
+        ];
+        checks.into_iter().find_map(|(what, key, own, config, now, wanted, asks)| {
+            let (limit, source) = match own {
+                Some(limit) => (limit, "its token's limit".to_string()),
+                None => (config, format!("[limits] {key}")),
+            };
+            (asks && limit > 0 && wanted > limit)
+                .then(|| format!("User limit: {now} of {limit} {what} in use ({source})"))
+        })
+    }
+
     fn of(&self, role: Role) -> Option<&RoleLimits> {
         match role {
             Role::Viewer => None,
@@ -120,6 +213,35 @@ mod tests {
         assert_eq!(cut.time_limit_for(Role::User, None), Ok(Some(86_400)));
         assert_eq!(Limits::default().time_limit_for(Role::User, None), Ok(None));
         assert_eq!(Limits::default().kill_grace, Span(30));
+    }
+
+    #[test]
+    fn user_limits_count_what_a_user_holds() {
+        let limits: Limits =
+            toml_like(r#"{"per_user_running_tasks": 2, "per_user_gpus": 4, "per_user_cores": 0, "per_user_vps": 1}"#);
+        let none = UserLimits::default();
+        let held = Held { tasks: 1, cores: 8, gpus: 3, vps: 0 };
+        assert_eq!(limits.user_limit_hit(&none, held, false, 100, 1), None, "cores unlimited; 4 GPUs fit");
+        let hit = limits.user_limit_hit(&none, held, false, 1, 2).expect("5 GPUs");
+        assert_eq!(hit, "User limit: 3 of 4 GPUs in use ([limits] per_user_gpus)");
+        let two = Held { tasks: 2, ..held };
+        assert!(limits.user_limit_hit(&none, two, false, 1, 0).unwrap().contains("2 of 2 running tasks"));
+        assert_eq!(limits.user_limit_hit(&none, two, true, 1, 0), None, "a VPS is not a running task");
+        assert!(limits.user_limit_hit(&none, Held { vps: 1, ..held }, true, 0, 0).unwrap().contains("VPS"));
+        // A token's own limit wins, either way.
+        let own = UserLimits { gpus: Some(8), running_tasks: Some(0), ..UserLimits::default() };
+        assert_eq!(limits.user_limit_hit(&own, two, false, 1, 2), None);
+        let tight = UserLimits { cores: Some(8), ..UserLimits::default() };
+        assert_eq!(
+            limits.user_limit_hit(&tight, held, false, 1, 0).unwrap(),
+            "User limit: 8 of 8 cores in use (its token's limit)"
+        );
+        let mut set = UserLimits::default();
+        set.set("gpus=4").unwrap();
+        set.set(" cores = 16").unwrap();
+        assert_eq!((set.gpus, set.cores), (Some(4), Some(16)));
+        assert!(set.set("gpu=4").unwrap_err().contains("unknown limit"));
+        assert!(set.set("gpus").is_err() && set.set("gpus=-1").is_err());
     }
 
     #[test]

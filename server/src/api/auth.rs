@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use hakuriver_model::api::Message;
-use hakuriver_model::auth::{Actor, TokenInfo, TokenRequest, TunnelTicket, WhoAmI};
+use hakuriver_model::auth::{Actor, TokenInfo, TokenLimits, TokenRequest, TunnelTicket, WhoAmI};
 use hakuriver_model::TaskId;
 
 use super::error::{ApiError, ApiJson, ApiPath};
@@ -42,6 +42,14 @@ pub async fn revoke_token(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TokenInfo>, ApiError> {
     Ok(Json(s.services.auth.revoke(&id).await?))
+}
+
+pub async fn set_token_limits(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<TokenLimits>,
+) -> Result<Json<TokenInfo>, ApiError> {
+    Ok(Json(s.services.auth.set_limits(&id, req.limits).await?))
 }
 
 pub async fn whoami(State(s): State<AppState>, Extension(actor): Extension<Actor>) -> Json<WhoAmI> {

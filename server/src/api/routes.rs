@@ -9,7 +9,7 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 use hakuriver_model::api::Message;
 use hakuriver_model::auth::Role::{Admin, Operator, User, Viewer};
-use hakuriver_model::auth::{TokenCreated, TokenInfo, TokenRequest, TunnelTicket, WhoAmI};
+use hakuriver_model::auth::{TokenCreated, TokenInfo, TokenLimits, TokenRequest, TunnelTicket, WhoAmI};
 use hakuriver_model::env::{
     CreateEnvRequest, EnvContainer, EnvTarballs, EnvVersions, ImportRequest, VpsSaveRequest, VpsSnapshot,
 };
@@ -167,6 +167,8 @@ route_table! {
         body(TokenRequest), ok(201 one TokenCreated), refuses(409 "a token of that name exists");
     Delete "/api/auth/tokens/{id}" Json R(Admin) => auth::revoke_token, "Revoke a token (and end its logins)",
         path(id: String), ok(200 one TokenInfo);
+    Post "/api/auth/tokens/{id}/limits" Json R(Admin) => auth::set_token_limits, "Set a token's own per-user limits (none: [limits]' again)",
+        path(id: String), body(TokenLimits), ok(200 one TokenInfo);
     Get "/api/auth/whoami" Json R(Viewer) => auth::whoami, "Who the credentials belong to", ok(200 one WhoAmI);
     Post "/api/register" Json Runner => nodes::register, "Register a runner",
         body(RunnerInfo), ok(200 one Message), refuses(409 "the node name belongs to another runner");
@@ -177,7 +179,7 @@ route_table! {
     Get "/api/events" Websocket R(Viewer) => events::websocket, "Live cluster events";
     Post "/api/submit" Json R(User) => tasks::submit, "Submit tasks (one per target and argument set)",
         body(TaskRequest), ok(202 one SubmitResponse),
-        refuses(400 "a request the original refuses", 503 "every named target failed (the original's contract)");
+        refuses(400 "a request the original refuses, or depends_on naming no task", 503 "every named target failed (the original's contract)");
     Get "/api/status/{id}" Json R(Viewer) => tasks::status, "One task", path(id: TaskId), ok(200 one TaskView);
     Get "/api/tasks" Json R(Viewer) => tasks::list, "Command tasks, newest first (at most 5000)",
         query(TaskQuery), ok(200 list TaskView);

@@ -91,7 +91,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = AuthSection { enabled: true, ..Default::default() };
         let auth = Auth::new(&config, crate::db::test_pool(dir.path()).await);
-        let token = |name: &str| TokenRequest { name: name.into(), role: Role::Viewer, expires_in_days: None };
+        let token =
+            |name: &str| TokenRequest { name: name.into(), role: Role::Viewer, expires_in_days: None, limits: None };
         let kept = auth.create_token(&token("kept")).await.unwrap();
         let gone = auth.create_token(&token("gone")).await.unwrap();
         let hold = |token: String| Held::new(auth.clone(), Presented::Bearer(token), auth.changes());

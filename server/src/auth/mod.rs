@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use hakuriver_config::{secret, AuthSection};
 use hakuriver_model::auth::{is_valid_token_name, Actor, Role, TokenCreated, TokenInfo, TokenRequest};
+use hakuriver_model::limits::UserLimits;
 use hakuriver_model::TaskId;
 
 use crate::clock::{local_time, now_ms};
@@ -241,6 +242,7 @@ impl Auth {
             expires_at_ms: req.expires_in_days.map(|d| now + i64::from(d) * 86_400_000),
             revoked_at_ms: None,
             last_used_at_ms: None,
+            limits: req.limits,
         };
         store::insert_token(&self.inner.pool, &row).await?;
         tracing::info!(token = %id, name = %row.name, role = %row.role, "API token created");
@@ -249,6 +251,16 @@ impl Auth {
 
     pub async fn tokens(&self) -> Result<Vec<TokenInfo>, AuthError> {
         Ok(store::tokens(&self.inner.pool).await?.iter().map(info).collect())
+    }
+
+    /// Sets a token's own per-user limits (none: `[limits]`' again).
+    pub async fn set_limits(&self, id: &str, limits: Option<UserLimits>) -> Result<TokenInfo, AuthError> {
+        if !store::set_token_limits(&self.inner.pool, id, &limits).await? {
+            return Err(AuthError::NotFound(id.to_string()));
+        }
+        tracing::info!(token = %id, ?limits, "token limits set");
+        let row = store::token(&self.inner.pool, id).await?.ok_or_else(|| AuthError::NotFound(id.to_string()))?;
+        Ok(info(&row))
     }
 
     pub async fn revoke(&self, id: &str) -> Result<TokenInfo, AuthError> {
@@ -317,5 +329,6 @@ fn info(t: &TokenRow) -> TokenInfo {
         expires_at: t.expires_at_ms.and_then(local_time),
         revoked_at: t.revoked_at_ms.and_then(local_time),
         last_used_at: t.last_used_at_ms.and_then(local_time),
+        limits: t.limits,
     }
 }

@@ -1,7 +1,10 @@
 //! The `api_tokens` and `sessions` tables, and the node-name bindings in `nodes`. Secrets are
 //! never stored: only their SHA-256.
 
+use std::collections::HashMap;
+
 use hakuriver_model::auth::Role;
+use hakuriver_model::limits::UserLimits;
 
 use super::{DbError, Pool};
 
@@ -16,6 +19,8 @@ pub struct TokenRow {
     pub expires_at_ms: Option<i64>,
     pub revoked_at_ms: Option<i64>,
     pub last_used_at_ms: Option<i64>,
+    /// Its own per-user limits (none: `[limits]`).
+    pub limits: Option<UserLimits>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -28,6 +33,7 @@ struct RawToken {
     expires_at_ms: Option<i64>,
     revoked_at_ms: Option<i64>,
     last_used_at_ms: Option<i64>,
+    limits: Option<String>,
 }
 
 impl TryFrom<RawToken> for TokenRow {
@@ -35,6 +41,11 @@ impl TryFrom<RawToken> for TokenRow {
 
     fn try_from(r: RawToken) -> Result<Self, DbError> {
         let role = r.role.parse().map_err(|e| DbError::Corrupt { table: "api_tokens", message: e })?;
+        let limits = r
+            .limits
+            .map(|l| serde_json::from_str(&l))
+            .transpose()
+            .map_err(|e| DbError::Corrupt { table: "api_tokens", message: format!("{}: limits: {e}", r.id) })?;
         Ok(TokenRow {
             id: r.id,
             name: r.name,
@@ -44,14 +55,21 @@ impl TryFrom<RawToken> for TokenRow {
             expires_at_ms: r.expires_at_ms,
             revoked_at_ms: r.revoked_at_ms,
             last_used_at_ms: r.last_used_at_ms,
+            limits,
         })
     }
 }
 
-const TOKEN_COLUMNS: &str = "id, name, role, secret_hash, created_at_ms, expires_at_ms, revoked_at_ms, last_used_at_ms";
+const TOKEN_COLUMNS: &str =
+    "id, name, role, secret_hash, created_at_ms, expires_at_ms, revoked_at_ms, last_used_at_ms, limits";
+
+fn limits_json(limits: &Option<UserLimits>) -> Option<String> {
+    // Four optional numbers always serialize.
+    limits.as_ref().map(|l| serde_json::to_string(l).unwrap_or_default())
+}
 
 pub async fn insert_token(pool: &Pool, t: &TokenRow) -> Result<(), DbError> {
-    sqlx::query(&format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+    sqlx::query(&format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
         .bind(&t.id)
         .bind(&t.name)
         .bind(t.role.as_str())
@@ -60,6 +78,7 @@ pub async fn insert_token(pool: &Pool, t: &TokenRow) -> Result<(), DbError> {
         .bind(t.expires_at_ms)
         .bind(t.revoked_at_ms)
         .bind(t.last_used_at_ms)
+        .bind(limits_json(&t.limits))
         .execute(pool)
         .await?;
     Ok(())
@@ -80,6 +99,34 @@ pub async fn tokens(pool: &Pool) -> Result<Vec<TokenRow>, DbError> {
             .fetch_all(pool)
             .await?;
     raw.into_iter().map(TokenRow::try_from).collect()
+}
+
+/// Sets a token's own limits (none: back to `[limits]`). Answers whether the token exists.
+pub async fn set_token_limits(pool: &Pool, id: &str, limits: &Option<UserLimits>) -> Result<bool, DbError> {
+    let done = sqlx::query("UPDATE api_tokens SET limits = $1 WHERE id = $2")
+        .bind(limits_json(limits))
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The own limits of every token that has them and is not revoked, by token name (the owner a
+/// task records). Names are not unique: where two such tokens share one, the newest wins.
+pub async fn token_limits(db: &mut sqlx::AnyConnection) -> Result<HashMap<String, UserLimits>, DbError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, limits FROM api_tokens WHERE limits IS NOT NULL AND revoked_at_ms IS NULL
+         ORDER BY created_at_ms",
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    rows.into_iter()
+        .map(|(name, limits)| {
+            serde_json::from_str(&limits)
+                .map(|l| (name.clone(), l))
+                .map_err(|e| DbError::Corrupt { table: "api_tokens", message: format!("{name}: limits: {e}") })
+        })
+        .collect()
 }
 
 /// Marks a token revoked (once) and ends its logins. Answers whether the token exists.
@@ -186,9 +233,16 @@ mod tests {
             expires_at_ms: Some(100),
             revoked_at_ms: None,
             last_used_at_ms: None,
+            limits: None,
         };
         insert_token(&pool, &row).await.unwrap();
         assert_eq!(token(&pool, "abc123").await.unwrap(), Some(row.clone()));
+        let mut conn = pool.acquire().await.unwrap();
+        assert!(token_limits(&mut conn).await.unwrap().is_empty());
+        let own = Some(UserLimits { gpus: Some(4), ..UserLimits::default() });
+        assert!(set_token_limits(&pool, "abc123", &own).await.unwrap());
+        assert_eq!(token_limits(&mut conn).await.unwrap().get("alice").copied(), own);
+        assert!(!set_token_limits(&pool, "nope", &own).await.unwrap());
         touch_token(&pool, "abc123", 7).await.unwrap();
         let session_row = SessionRow {
             secret_hash: "s".into(),
@@ -204,6 +258,7 @@ mod tests {
         let listed = tokens(&pool).await.unwrap();
         assert_eq!((listed[0].revoked_at_ms, listed[0].last_used_at_ms), (Some(9), Some(7)));
         assert_eq!(session(&pool, "s").await.unwrap(), None);
+        assert!(token_limits(&mut conn).await.unwrap().is_empty(), "a revoked token's limits no longer count");
         assert!(!revoke_token(&pool, "nope", 1).await.unwrap());
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use hakuriver_model::limits::Held;
 use hakuriver_model::{TaskId, TaskStatus};
 use sqlx::{Any, Transaction};
 
@@ -64,6 +65,24 @@ pub async fn usage(tx: &mut Transaction<'_, Any>) -> Result<HashMap<String, (u32
         entry.2.extend(gpus);
     }
     Ok(usage)
+}
+
+/// What each owner's tasks hold now (tasks holding resources; tasks without an owner are not
+/// counted).
+pub async fn held_by_owner(tx: &mut Transaction<'_, Any>) -> Result<HashMap<String, Held>, DbError> {
+    let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+        "SELECT owner, task_type, required_cores, required_gpus FROM tasks
+         WHERE status IN ('assigning', 'running', 'paused') AND owner IS NOT NULL",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut held: HashMap<String, Held> = HashMap::new();
+    for (owner, task_type, cores, gpus) in rows {
+        let gpus = serde_json::from_str::<Vec<u32>>(&gpus).map_or(0, |g| u32::try_from(g.len()).unwrap_or(u32::MAX));
+        let entry = held.entry(owner).or_default();
+        *entry = entry.with(task_type == "vps", u32::try_from(cores).unwrap_or(0), gpus);
+    }
+    Ok(held)
 }
 
 /// Cores in use per node, for `GET /nodes`.

@@ -8,7 +8,7 @@ use hakuriver_model::protocol::TaskInfo;
 use hakuriver_model::task::{env_image, NO_CONTAINER};
 use hakuriver_model::{NodeStatus, TaskId, TaskStatus};
 
-use super::queue::{capacity_of, plan, Plan};
+use super::queue::{capacity_of, plan, Context, Plan};
 use super::{db, TaskService};
 use crate::db::nodes as node_store;
 use crate::db::task_queue as queue;
@@ -70,7 +70,10 @@ pub(super) async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, plan: Plan)
 }
 
 /// Reads the queue and the nodes' capacity, and plans.
-pub(super) async fn plan_from(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Plan, ServiceError> {
+pub(super) async fn plan_from(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    limits: &hakuriver_model::limits::Limits,
+) -> Result<Plan, ServiceError> {
     let pending = queue::pending(tx).await?;
     if pending.is_empty() {
         return Ok(Plan::default());
@@ -80,13 +83,15 @@ pub(super) async fn plan_from(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Resu
     parent_ids.sort_unstable();
     parent_ids.dedup();
     let parents = queue::statuses(tx, &parent_ids).await?;
-    Ok(plan(pending, capacity, &parents))
+    let held = queue::held_by_owner(tx).await?;
+    let own_limits = crate::db::auth::token_limits(tx).await?;
+    Ok(plan(pending, capacity, &Context { parents, held, limits: limits.clone(), own_limits }))
 }
 
 impl TaskService {
     /// A whole pass inside one write transaction.
     pub(super) async fn schedule_pass(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Pass, ServiceError> {
-        let mut plan = plan_from(tx).await?;
+        let mut plan = plan_from(tx, &self.inner.defaults.limits).await?;
         self.note_waiting(std::mem::take(&mut plan.waiting));
         apply(tx, plan).await
     }
@@ -135,7 +140,7 @@ impl TaskService {
         let pass = {
             let _guard = self.inner.schedule_lock.lock().await;
             let mut read = crate::db::begin_read(&self.inner.pool).await.map_err(db)?;
-            let mut plan = plan_from(&mut read).await?;
+            let mut plan = plan_from(&mut read, &self.inner.defaults.limits).await?;
             read.rollback().await.map_err(db)?;
             self.note_waiting(std::mem::take(&mut plan.waiting));
             if plan.is_empty() {

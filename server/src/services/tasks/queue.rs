@@ -10,10 +10,13 @@
 //!   whose node is gone or offline waits for it.
 //! - A task with `depends_on` is not considered until its parents allow it (it holds nothing and
 //!   blocks nobody meanwhile); one whose condition can no longer be met fails, naming the parent.
+//! - A task that would take its owner past their `[limits]` (or their token's own limits) waits,
+//!   holding nothing and blocking nobody: other users' tasks run meanwhile.
 //! - Every task left waiting gets its reason (`pending_reason`).
 
 use std::collections::{BTreeSet, HashMap};
 
+use hakuriver_model::limits::{Held, Limits, UserLimits};
 use hakuriver_model::task::{dependency_state, DependencyState, NO_CONTAINER};
 use hakuriver_model::{TaskId, TaskStatus, TaskType};
 
@@ -125,13 +128,26 @@ fn dependency_of(task: &TaskRow, parents: &HashMap<TaskId, TaskStatus>) -> Optio
     Some(dependency_state(task.dependency.unwrap_or_default(), &states))
 }
 
-/// Places pending tasks in submission order (see the module's rules). `parents`: the status of
-/// every task a pending one depends on.
+/// What a pass knows besides the queue and the nodes.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Context {
+    /// The status of every task a pending one depends on.
+    pub(super) parents: HashMap<TaskId, TaskStatus>,
+    /// What each owner's tasks hold now.
+    pub(super) held: HashMap<String, Held>,
+    pub(super) limits: Limits,
+    /// Owners whose token carries its own limits.
+    pub(super) own_limits: HashMap<String, UserLimits>,
+}
+
+/// Places pending tasks in submission order (see the module's rules).
 pub(super) fn plan<N: Clone>(
     pending: Vec<TaskRow>,
     mut capacity: Vec<(NodeCapacity, N)>,
-    parents: &HashMap<TaskId, TaskStatus>,
+    context: &Context,
 ) -> Plan<N> {
+    let Context { parents, limits, own_limits, .. } = context;
+    let mut held = context.held.clone();
     let mut plan = Plan::default();
     // The first host-placed task left waiting: every later host-placed one waits behind it.
     let mut host_placed_blocked: Option<TaskId> = None;
@@ -148,6 +164,16 @@ pub(super) fn plan<N: Clone>(
             }
             Some(DependencyState::Ready) | None => {}
         }
+        let vps = task.task_type == TaskType::Vps;
+        let gpus = u32::try_from(task.required_gpus.len()).unwrap_or(u32::MAX);
+        if let Some(owner) = &task.owner {
+            let own = own_limits.get(owner).copied().unwrap_or_default();
+            let now = held.get(owner).copied().unwrap_or_default();
+            if let Some(reason) = limits.user_limit_hit(&own, now, vps, task.required_cores, gpus) {
+                plan.waiting.push((task.task_id, reason));
+                continue;
+            }
+        }
         if let (None, Some(first)) = (&task.target_node, host_placed_blocked) {
             plan.waiting.push((task.task_id, format!("Queued: behind task {first}, which waits for resources")));
             continue;
@@ -158,6 +184,10 @@ pub(super) fn plan<N: Clone>(
             Placement::Place { node, gpus } => {
                 if let Some((cap, row)) = capacity.iter_mut().find(|(c, _)| c.hostname == node) {
                     cap.reserve(&demand, &gpus);
+                    if let Some(owner) = &task.owner {
+                        let entry = held.entry(owner.clone()).or_default();
+                        *entry = entry.with(vps, task.required_cores, u32::try_from(gpus.len()).unwrap_or(u32::MAX));
+                    }
                     plan.assign.push((task, row.clone(), gpus));
                 }
             }
@@ -224,7 +254,45 @@ mod tests {
     }
 
     fn plan_of(pending: Vec<TaskRow>, capacity: Vec<(NodeCapacity, String)>) -> Plan<String> {
-        plan(pending, capacity, &HashMap::new())
+        plan(pending, capacity, &Context::default())
+    }
+
+    fn owned(mut t: TaskRow, owner: &str) -> TaskRow {
+        t.owner = Some(owner.into());
+        t
+    }
+
+    #[test]
+    fn a_user_at_their_limit_waits_while_others_run() {
+        let limits = Limits { per_user_running_tasks: 2, per_user_cores: 3, ..Limits::default() };
+        let context = Context {
+            limits,
+            held: HashMap::from([("alice".to_string(), Held { tasks: 1, cores: 1, ..Held::default() })]),
+            own_limits: HashMap::from([(
+                "carol".to_string(),
+                UserLimits { running_tasks: Some(5), ..UserLimits::default() },
+            )]),
+            ..Context::default()
+        };
+        let pending = vec![
+            owned(task(1, None, 1), "alice"),
+            owned(task(2, None, 1), "alice"),
+            owned(task(3, None, 1), "bob"),
+            owned(task(4, None, 2), "bob"),
+            owned(task(5, None, 1), "bob"),
+            task(6, None, 1),
+            owned(task(7, None, 1), "carol"),
+            owned(task(8, None, 1), "carol"),
+            owned(task(9, None, 1), "carol"),
+        ];
+        let plan = plan(pending, vec![node("a", 32, 0)], &context);
+        assert_eq!(placed(&plan).iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 3, 4, 6, 7, 8, 9]);
+        let reasons: HashMap<u64, &str> = plan.waiting.iter().map(|(id, r)| (id.0, r.as_str())).collect();
+        assert_eq!(reasons[&2], "User limit: 2 of 2 running tasks in use ([limits] per_user_running_tasks)");
+        assert_eq!(reasons[&5], "User limit: 2 of 2 running tasks in use ([limits] per_user_running_tasks)");
+        // Cores count too: alice's one core and a task of three would be four.
+        let alone = super::plan(vec![owned(task(10, None, 3), "alice")], vec![node("a", 32, 0)], &context);
+        assert_eq!(alone.waiting[0].1, "User limit: 1 of 3 cores in use ([limits] per_user_cores)");
     }
 
     fn after(mut t: TaskRow, kind: Dependency, parents: &[u64]) -> TaskRow {
@@ -245,7 +313,7 @@ mod tests {
             after(task(5, None, 1), Dependency::AfterAny, &[92, 91]),
             task(6, None, 1),
         ];
-        let plan = plan(pending, vec![node("a", 8, 0)], &parents);
+        let plan = plan(pending, vec![node("a", 8, 0)], &Context { parents, ..Context::default() });
         assert_eq!(placed(&plan), [(2, "a"), (5, "a"), (6, "a")]);
         let failed: Vec<(u64, &str)> = plan.fail.iter().map(|(id, m)| (id.0, m.as_str())).collect();
         assert_eq!(failed.len(), 2);
@@ -361,7 +429,8 @@ mod tests {
             let parents: HashMap<TaskId, TaskStatus> =
                 statuses.iter().enumerate().map(|(i, s)| (TaskId(100 + i as u64), *s)).collect();
             let ids: Vec<u64> = parents.keys().map(|id| id.0).collect();
-            let plan = plan(vec![after(task(1, None, 1), kind, &ids)], vec![node("a", 8, 0)], &parents);
+            let context = Context { parents, ..Context::default() };
+            let plan = plan(vec![after(task(1, None, 1), kind, &ids)], vec![node("a", 8, 0)], &context);
             let all_ended = statuses.iter().all(|s| s.is_final());
             let ok = |s: &TaskStatus| *s == TaskStatus::Completed;
             let allowed = match kind {
@@ -376,6 +445,26 @@ mod tests {
             };
             prop_assert_eq!(!plan.assign.is_empty(), allowed && !never);
             prop_assert_eq!(!plan.fail.is_empty(), never);
+        }
+
+        /// Whatever the queue, no user ends a pass holding more than their limits allow.
+        #[test]
+        fn user_limits_are_never_exceeded(
+            (nodes, tasks) in cluster(),
+            owners in prop::collection::vec(0usize..3, 24),
+            (max_tasks, max_cores) in (0u32..4, 0u32..12),
+        ) {
+            let (caps, rows) = build(&nodes, &tasks);
+            let names = ["ann", "ben", "cy"];
+            let rows: Vec<TaskRow> = rows.into_iter().zip(&owners).map(|(t, &o)| owned(t, names[o])).collect();
+            let limits = Limits { per_user_running_tasks: max_tasks, per_user_cores: max_cores, ..Limits::default() };
+            let plan = plan(rows, caps, &Context { limits, ..Context::default() });
+            for name in names {
+                let mine: Vec<&TaskRow> = plan.assign.iter().map(|(t, _, _)| t).filter(|t| t.owner.as_deref() == Some(name)).collect();
+                let cores: u32 = mine.iter().map(|t| t.required_cores).sum();
+                prop_assert!(max_tasks == 0 || mine.len() as u32 <= max_tasks, "{name}: {} tasks", mine.len());
+                prop_assert!(max_cores == 0 || cores <= max_cores, "{name}: {cores} cores");
+            }
         }
 
         #[test]
