@@ -8,7 +8,7 @@ use hakuriver_model::protocol::UnknownWord;
 use hakuriver_model::span::Span;
 use hakuriver_model::sshkey::parse_public_key;
 use hakuriver_model::task::{
-    check_mount, check_task_name, is_env_var_name, is_valid_env_name, Dependency, NO_CONTAINER,
+    check_mount, check_task_name, is_env_var_name, is_valid_env_name, Dependency, MAX_RETRIES, NO_CONTAINER,
 };
 use hakuriver_model::{parse_bytes, Target, TaskRequest};
 use hakuriver_model::{TaskId, TaskType};
@@ -63,6 +63,8 @@ pub struct TaskForm {
     pub after: String,
     /// `afterok` (also when empty), `afterany` or `afternotok`.
     pub dependency: String,
+    /// How often to queue it again if its node is lost or it cannot start; empty: never.
+    pub retries: String,
 }
 
 /// What the VPS form holds, as typed.
@@ -142,6 +144,16 @@ fn parents(text: &str, dependency: &str) -> Result<(Option<Vec<TaskId>>, Option<
     Ok((Some(ids), Some(kind)))
 }
 
+fn retries(text: &str) -> Result<Option<u32>, FieldError> {
+    match text.trim() {
+        "" | "0" => Ok(None),
+        text => match text.parse::<u32>() {
+            Ok(n) if n <= MAX_RETRIES => Ok(Some(n)),
+            _ => Err(err("retries", format!("retries: a whole number from 0 to {MAX_RETRIES}"))),
+        },
+    }
+}
+
 fn name(text: &str) -> Result<Option<String>, FieldError> {
     match text.trim() {
         "" => Ok(None),
@@ -206,6 +218,7 @@ impl TaskForm {
             time_limit_seconds: time_limit(&self.time_limit)?,
             depends_on,
             dependency,
+            retries: retries(&self.retries)?,
         })
     }
 }
@@ -241,6 +254,7 @@ impl VpsForm {
             time_limit_seconds: time_limit(&self.time_limit)?,
             depends_on: None,
             dependency: None,
+            retries: None,
         })
     }
 }
@@ -269,6 +283,7 @@ mod tests {
             time_limit: "2h30m".into(),
             after: "11, 12".into(),
             dependency: "afterany".into(),
+            retries: "2".into(),
         }
     }
 
@@ -282,6 +297,7 @@ mod tests {
         assert_eq!(r.container_name.as_deref(), Some("torch"));
         assert_eq!((r.name.as_deref(), r.time_limit_seconds), (Some("nightly eval"), Some(9_000)));
         assert_eq!((r.depends_on, r.dependency), (Some(vec![TaskId(11), TaskId(12)]), Some(Dependency::AfterAny)));
+        assert_eq!(r.retries, Some(2));
         let empty = TaskForm { command: "true".into(), ..Default::default() }.request().unwrap();
         assert_eq!((empty.required_cores, empty.targets, empty.container_name), (1, None, None));
         assert_eq!(
@@ -306,6 +322,8 @@ mod tests {
             (TaskForm { time_limit: "0".into(), ..form() }, "time_limit_seconds"),
             (TaskForm { after: "12, x".into(), ..form() }, "depends_on"),
             (TaskForm { dependency: "after".into(), ..form() }, "dependency"),
+            (TaskForm { retries: "11".into(), ..form() }, "retries"),
+            (TaskForm { retries: "-1".into(), ..form() }, "retries"),
             (TaskForm { name: "a\u{7}b".into(), ..form() }, "name"),
         ];
         for (f, field) in cases {

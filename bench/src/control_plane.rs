@@ -63,6 +63,8 @@ async fn seed(path: &std::path::Path, n: u64) -> anyhow::Result<Vec<TaskId>> {
                 time_limit_seconds: None,
                 depends_on: Vec::new(),
                 dependency: None,
+                retries: 0,
+                attempt: 1,
             };
             db::tasks::insert(&mut tx, &row).await?;
             ids.push(id);

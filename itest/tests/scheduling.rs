@@ -251,3 +251,52 @@ async fn a_user_at_their_limit_waits_while_another_users_task_runs() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn a_task_whose_runner_dies_runs_again_elsewhere_when_it_has_retries() {
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let mut runners = vec![("retry-a", cluster.start_runner("retry-a")), ("retry-b", cluster.start_runner("retry-b"))];
+    for (node, _) in &runners {
+        wait_for_node(&base, node, NodeStatus::Online, Duration::from_secs(20)).await;
+    }
+    let submit = |retries: u32| {
+        let base = base.clone();
+        async move {
+            let body = json!({"command": "sh", "arguments": ["-c", "sleep 3; echo attempt $HAKURIVER_NODE"],
+                              "container_name": "NULL", "required_cores": 0, "retries": retries});
+            let (status, answer) = post(&base, body).await;
+            assert_eq!(status, 202, "{answer}");
+            answer["task_ids"][0].as_str().expect("an id").to_string()
+        }
+    };
+    let retried = submit(1).await;
+    let first = wait_for("it to run", Duration::from_secs(20), || async {
+        task(&base, &retried).await.filter(|t| t.status == TaskStatus::Running)
+    })
+    .await;
+    let lost_node = first.assigned_node.clone().expect("its node");
+    // One without retries on the same node, for contrast.
+    let body = json!({"command": "sleep", "arguments": ["3"], "container_name": "NULL", "required_cores": 0,
+                      "targets": [lost_node.clone()]});
+    let (_, answer) = post(&base, body).await;
+    let plain = answer["task_ids"][0].as_str().expect("an id").to_string();
+    wait_for("it to run", Duration::from_secs(20), || async {
+        task(&base, &plain).await.filter(|t| t.status == TaskStatus::Running)
+    })
+    .await;
+    let (_, runner) = runners.iter_mut().find(|(n, _)| *n == lost_node).expect("its runner");
+    runner.kill();
+
+    let done = ended(&base, &retried).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{:?}", done.error_message);
+    assert_eq!((done.attempt, done.retries), (2, 1));
+    assert_ne!(done.assigned_node.as_deref(), Some(lost_node.as_str()), "the second attempt ran elsewhere");
+    let note = done.error_message.unwrap_or_default();
+    assert!(note.contains(&format!("Attempt 1 ended: node {lost_node} went offline")), "{note}");
+    let out = reqwest::get(format!("{base}/api/task/{retried}/stdout")).await.unwrap().text().await.unwrap();
+    assert!(out.ends_with(&format!("attempt {}\n", done.assigned_node.unwrap_or_default())), "{out:?}");
+    let lost = ended(&base, &plain).await;
+    assert_eq!((lost.status, lost.attempt), (TaskStatus::Lost, 1), "no retries: lost with its node");
+}

@@ -163,6 +163,10 @@ pub struct TaskInfo {
     /// Ours: between SIGTERM and SIGKILL at the time limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_grace_seconds: Option<u64>,
+    /// Ours: which attempt of the task this is (none: the first); a kill of an earlier attempt
+    /// does not stop a later one from starting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 /// How many bytes of a task's output were dropped past `[paths] max_log_bytes`.

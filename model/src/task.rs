@@ -282,6 +282,10 @@ pub struct TaskRequest {
     /// Ours: `afterok` (default), `afterany` or `afternotok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dependency: Option<Dependency>,
+    /// Ours: how often a command task is queued again when its node is lost or it could not
+    /// start (never when it ran and failed by itself); at most `MAX_RETRIES`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
 }
 
 /// A target of a submit that could not take a task.
@@ -373,7 +377,24 @@ pub struct TaskView {
     /// Why it still waits, while it is `pending` (the queue's last pass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_reason: Option<String>,
+    /// How often it may be queued again (`retries` on submit).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// Which attempt this is: 1, then one more each time it was queued again.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
 }
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+/// Most `retries` one task may ask for.
+pub const MAX_RETRIES: u32 = 10;
 
 /// A query of the task list (`GET /api/tasks/page` and the dashboard); every field optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

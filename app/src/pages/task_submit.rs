@@ -51,6 +51,7 @@ pub fn SubmitTask() -> impl IntoView {
     let (name, set_name) = text(|f| f.name.clone(), |f, v| f.name = v);
     let (time_limit, set_time_limit) = text(|f| f.time_limit.clone(), |f, v| f.time_limit = v);
     let (after, set_after) = text(|f| f.after.clone(), |f, v| f.after = v);
+    let (retries, set_retries) = text(|f| f.retries.clone(), |f, v| f.retries = v);
     // Only what the host's [policy] lets this role ask for (the host checks again).
     let allowed = crate::session::allowed();
     let mount_hint = if allowed.any_mount {
@@ -116,6 +117,11 @@ pub fn SubmitTask() -> impl IntoView {
                             <option value="afternotok">"failed (afternotok)"</option>
                         </select>
                         <FieldMessage field="dependency" error/>
+                    </div>
+                    <div class="field">
+                        <label for="t-retries">"Retries (node lost, cannot start)"</label>
+                        <input id="t-retries" inputmode="numeric" size="4" prop:value=retries on:input=set_retries/>
+                        <FieldMessage field="retries" error/>
                     </div>
                 </div>
                 <fieldset class="field">

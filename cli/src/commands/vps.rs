@@ -266,6 +266,7 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         time_limit_seconds: super::task::time_limit(a.time.as_deref())?,
         depends_on: None,
         dependency: None,
+        retries: None,
     })
 }
 

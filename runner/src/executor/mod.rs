@@ -16,7 +16,7 @@ mod vps_power;
 mod vps_run;
 mod vps_save;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,12 +55,16 @@ struct Tracked {
     time_limit: Option<time_limit::TimeLimit>,
     clock_started: bool,
     timed_out: bool,
+    /// Which attempt of the task this is (1 for the first).
+    attempt: u32,
 }
 
 #[derive(Default)]
 struct Table {
     tasks: HashMap<TaskId, Tracked>,
-    tombstones: HashSet<TaskId>,
+    /// Killed tasks, each with the attempt the kill was for (`u32::MAX`: a kill that came before
+    /// any `/run`, which no attempt outlives).
+    tombstones: HashMap<TaskId, u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,13 +202,14 @@ impl Executor {
     pub async fn accept(&self, task: TaskInfo) -> Result<(), ExecError> {
         {
             let mut table = self.table.lock().await;
-            if table.tombstones.contains(&task.task_id) {
+            if table.tombstones.get(&task.task_id).is_some_and(|&killed| task.attempt.unwrap_or(1) <= killed) {
                 return Err(ExecError::Killed(task.task_id));
             }
             if table.tasks.contains_key(&task.task_id) {
                 return Err(ExecError::Tracked(task.task_id));
             }
             let tracked = Tracked {
+                attempt: task.attempt.unwrap_or(1),
                 log_limit: task.max_log_bytes,
                 time_limit: time_limit::TimeLimit::of(&task),
                 ..Default::default()
@@ -434,7 +439,8 @@ impl Executor {
             if table.tombstones.len() >= TOMBSTONES {
                 table.tombstones.clear();
             }
-            table.tombstones.insert(id);
+            let attempt = table.tasks.get(&id).map_or(u32::MAX, |t| t.attempt);
+            table.tombstones.insert(id, attempt);
             match table.tasks.get_mut(&id) {
                 Some(t) => {
                     t.killed = true;

@@ -247,6 +247,8 @@ impl OriginalTask {
             time_limit_seconds: None,
             depends_on: Vec::new(),
             dependency: None,
+            retries: 0,
+            attempt: 1,
         })
     }
 }

@@ -52,6 +52,9 @@ pub struct TaskRow {
     /// The tasks it waits for, and how.
     pub depends_on: Vec<TaskId>,
     pub dependency: Option<Dependency>,
+    /// How often it may be queued again, and which attempt this is (from 1).
+    pub retries: u32,
+    pub attempt: u32,
 }
 
 #[derive(sqlx::FromRow)]
@@ -89,6 +92,8 @@ pub(super) struct RawTask {
     time_limit_seconds: Option<i64>,
     depends_on: String,
     dependency: Option<String>,
+    retries: i64,
+    attempt: i64,
 }
 
 fn id(v: i64) -> TaskId {
@@ -153,6 +158,8 @@ impl TryFrom<RawTask> for TaskRow {
                 .map(|d| d.parse())
                 .transpose()
                 .map_err(|e: hakuriver_model::protocol::UnknownWord| corrupt("dependency", e.to_string()))?,
+            retries: u32::try_from(r.retries).unwrap_or(0),
+            attempt: u32::try_from(r.attempt).unwrap_or(1),
         })
     }
 }
@@ -166,7 +173,7 @@ pub(super) const COLUMNS: &str = "task_id, batch_id, task_type, command, argumen
     required_memory_bytes, required_gpus, target_node, target_numa_node_id, assigned_node,
     container_name, privileged, additional_mounts, status, exit_code, error_message,
     submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner, run_as,
-    stdout_dropped, stderr_dropped, image, name, time_limit_seconds, depends_on, dependency";
+    stdout_dropped, stderr_dropped, image, name, time_limit_seconds, depends_on, dependency, retries, attempt";
 
 /// The newest task id stored (none: no task yet).
 pub async fn max_id(tx: &mut Transaction<'_, Any>) -> Result<Option<u64>, DbError> {
@@ -193,7 +200,7 @@ async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &s
     let done = sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
          $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
-         $33){on_conflict}"
+         $33, $34, $35){on_conflict}"
     ))
     .bind(sql_id(t.task_id))
     .bind(t.batch_id.map(sql_id))
@@ -228,6 +235,8 @@ async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &s
     .bind(t.time_limit_seconds.map(sql_count))
     .bind(json(&t.depends_on))
     .bind(t.dependency.map(|d| d.as_str()))
+    .bind(i64::from(t.retries))
+    .bind(i64::from(t.attempt))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())
@@ -388,6 +397,23 @@ pub async fn requeue_shut_off(pool: &Pool, task_id: TaskId, node: &str) -> Resul
     Ok(done.rows_affected() == 1)
 }
 
+/// A task whose attempt ended without it running to its own end (its node lost, it could not
+/// start) back to `pending` as its next attempt, if it has retries left and is still in `from`.
+/// Its node, start and exit are cleared; `note` says what happened. Whether it was queued again.
+pub async fn requeue_attempt(pool: &Pool, task_id: TaskId, from: TaskStatus, note: &str) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'pending', assigned_node = NULL, assigned_at_ms = NULL, started_at_ms = NULL,
+            exit_code = NULL, error_message = $3, assignment_suspicion_count = 0, attempt = attempt + 1
+         WHERE task_id = $1 AND status = $2 AND attempt <= retries",
+    )
+    .bind(sql_id(task_id))
+    .bind(from.as_str())
+    .bind(note)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Tasks of `node` that hold resources there.
 pub async fn active_on(pool: &Pool, node: &str) -> Result<Vec<TaskRow>, DbError> {
     let rows: Vec<RawTask> = sqlx::query_as(&format!(
@@ -496,6 +522,8 @@ mod tests {
             time_limit_seconds: Some(60),
             depends_on: if id == 13 { vec![TaskId(11), TaskId(12)] } else { vec![] },
             dependency: (id == 13).then_some(Dependency::AfterAny),
+            retries: if id == 12 { 1 } else { 0 },
+            attempt: 1,
         }
     }
 
@@ -524,6 +552,17 @@ mod tests {
         assert_eq!((back.status, back.assigned_node.as_deref()), (TaskStatus::Assigning, Some("n1")));
         assert_eq!(cores_in_use(&pool).await.unwrap()["n1"], 4);
 
+        // A retry: once (task 12 has one), never for a task without (11), never from another status.
+        assert!(!requeue_attempt(&pool, TaskId(11), TaskStatus::Assigning, "lost").await.unwrap());
+        assert!(!requeue_attempt(&pool, TaskId(12), TaskStatus::Running, "lost").await.unwrap());
+        assert!(requeue_attempt(&pool, TaskId(12), TaskStatus::Assigning, "attempt 1 lost").await.unwrap());
+        let again = get(&pool, TaskId(12)).await.unwrap().unwrap();
+        assert_eq!((again.status, again.attempt, again.assigned_node), (TaskStatus::Pending, 2, None));
+        assert_eq!(again.error_message.as_deref(), Some("attempt 1 lost"));
+        let mut tx = crate::db::begin_write(&pool).await.unwrap();
+        assert!(assign(&mut tx, TaskId(12), "n1", &[], 5_500).await.unwrap());
+        tx.commit().await.unwrap();
+        assert!(!requeue_attempt(&pool, TaskId(12), TaskStatus::Assigning, "again").await.unwrap(), "no retry left");
         let change = StatusChange { started_at_ms: Some(6_000), ..Default::default() };
         assert!(change_status(&pool, TaskId(11), TaskStatus::Assigning, TaskStatus::Running, &change).await.unwrap());
         assert!(

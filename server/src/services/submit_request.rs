@@ -10,7 +10,7 @@ use hakuriver_model::span::MAX_SECONDS;
 use hakuriver_model::sshkey::parse_public_key;
 use hakuriver_model::task::{
     check_mount, check_task_name, is_env_var_name, is_image_reference, is_valid_env_name, Dependency, MAX_DEPENDENCIES,
-    NO_CONTAINER,
+    MAX_RETRIES, NO_CONTAINER,
 };
 use hakuriver_model::{Target, TaskRequest};
 use hakuriver_model::{TaskId, TaskType};
@@ -65,6 +65,7 @@ pub struct CheckedSubmit {
     /// Parents, each once, in the order given.
     pub depends_on: Vec<TaskId>,
     pub dependency: Option<Dependency>,
+    pub retries: u32,
 }
 
 /// Why a submit is refused before anything is stored.
@@ -201,6 +202,13 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
         }
     }
     let depends_on = check_dependencies(req, vps)?;
+    let retries = match req.retries {
+        Some(n) if n > MAX_RETRIES => return Err(err("retries", format!("retries must be at most {MAX_RETRIES}"))),
+        Some(n) if n > 0 && vps => {
+            return Err(err("retries", "a VPS is not retried: one lost with its node comes back with it"))
+        }
+        n => n.unwrap_or(0),
+    };
     if argument_sets.len() * targets.len().max(1) > MAX_TASKS_PER_SUBMIT {
         return Err(err(
             "argument_sets",
@@ -231,6 +239,7 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
         time_limit_seconds: req.time_limit_seconds,
         dependency: (!depends_on.is_empty()).then(|| req.dependency.unwrap_or_default()),
         depends_on,
+        retries,
     })
 }
 
@@ -444,6 +453,8 @@ mod tests {
             (r#"{"command":"x","time_limit_seconds":0}"#.to_string(), "time_limit_seconds"),
             (r#"{"command":"x","time_limit_seconds":99999999}"#.to_string(), "time_limit_seconds"),
             (r#"{"command":"x","dependency":"afterany"}"#.to_string(), "dependency"),
+            (r#"{"command":"x","retries":11}"#.to_string(), "retries"),
+            (format!(r#"{{"task_type":"vps","command":"{KEY}","retries":1}}"#), "retries"),
             (r#"{"command":"x","depends_on":["1"],"queue":false}"#.to_string(), "depends_on"),
             (
                 format!(

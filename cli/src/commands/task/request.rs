@@ -39,6 +39,10 @@ pub struct Scheduling {
     /// With --after: start only if they ended other than completed (afternotok).
     #[arg(long, requires = "after")]
     pub after_fail: bool,
+    /// Queue it again, up to N times, if its node is lost or it cannot start (not when it fails
+    /// by itself).
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
 }
 
 /// The request's scheduling fields: `(name, time_limit_seconds, depends_on, dependency)`.
@@ -110,6 +114,7 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         queue: a.no_queue.then_some(false),
         argument_sets,
         image: a.image,
+        retries: a.scheduling.retries,
         name,
         time_limit_seconds,
         depends_on,

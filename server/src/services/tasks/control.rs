@@ -138,15 +138,44 @@ impl TaskService {
     /// Asks the runner of `row`'s node to kill it, in the background (the host has recorded its
     /// end already).
     pub(super) async fn stop_on_runner(&self, row: &TaskRow) -> Result<(), ServiceError> {
-        let Some(node) = self.node_of(row).await? else { return Ok(()) };
-        let (this, id) = (self.clone(), row.task_id);
+        if let Some(node) = self.node_of(row).await? {
+            self.stop_on(&node, row.task_id);
+        }
+        Ok(())
+    }
+
+    /// Asks `node`'s runner to kill task `id`, in the background.
+    pub(super) fn stop_on(&self, node: &node_store::NodeRow, id: TaskId) {
+        let (this, node) = (self.clone(), node.clone());
         tokio::spawn(async move {
             let control = TaskControl { task_id: id, unit_name: format!("hakuriver-task-{id}.scope") };
             if let Err(e) = this.inner.runners.control(&node.url, ControlCommand::Kill, &control).await {
                 tracing::warn!(task = %id, node = node.hostname, error = %e, "runner did not confirm the kill");
             }
         });
-        Ok(())
+    }
+
+    /// Queues a command task again as its next attempt when its attempt ended without running to
+    /// its own end (`why`: its node lost, it could not start) and it has retries left. Whether it
+    /// was queued again.
+    pub(super) async fn retry(&self, row: &TaskRow, why: &str) -> Result<bool, ServiceError> {
+        if row.task_type != TaskType::Command || row.attempt > row.retries {
+            return Ok(false);
+        }
+        let note = format!(
+            "Attempt {} ended: {why}; queued again (attempt {} of {}).",
+            row.attempt,
+            row.attempt + 1,
+            row.retries + 1
+        );
+        if !store::requeue_attempt(&self.inner.pool, row.task_id, row.status, &note).await? {
+            return Ok(false);
+        }
+        tracing::info!(task = %row.task_id, attempt = row.attempt + 1, why, "task queued again");
+        self.set_progress(row.task_id, None);
+        self.publish(row.task_id).await;
+        self.kick();
+        Ok(true)
     }
 
     pub(super) async fn node_of(&self, row: &TaskRow) -> Result<Option<node_store::NodeRow>, ServiceError> {

@@ -206,6 +206,10 @@ impl TaskService {
                 }
                 if let Err(e) = sent {
                     tracing::warn!(task = %task.task_id, node = %node.hostname, error = %e, "dispatch failed");
+                    let why = format!("could not be sent to {}: {e}", node.hostname);
+                    if matches!(this.retry(&task, &why).await, Ok(true)) {
+                        return;
+                    }
                     let change = StatusChange {
                         message: Some(e.to_string()),
                         completed_at_ms: Some(now_ms()),
@@ -246,6 +250,7 @@ impl TaskService {
             max_log_bytes: self.inner.max_log_bytes,
             time_limit_seconds: t.time_limit_seconds,
             kill_grace_seconds: t.time_limit_seconds.map(|_| self.inner.defaults.limits.kill_grace.0),
+            attempt: (t.attempt > 1).then_some(t.attempt),
         }
     }
 }

@@ -104,6 +104,8 @@ impl TaskService {
             depends_on: t.depends_on.clone(),
             dependency: t.dependency,
             pending_reason: (t.status == TaskStatus::Pending).then(|| self.pending_reason_of(t.task_id)),
+            retries: t.retries,
+            attempt: t.attempt,
         }
     }
 

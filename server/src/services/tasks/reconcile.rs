@@ -9,6 +9,7 @@ use hakuriver_model::task::revives;
 use hakuriver_model::{TaskId, TaskStatus};
 
 use super::TaskService;
+use crate::db::nodes as node_store;
 use crate::db::task_queue as queue;
 use crate::db::tasks::{self as store, StatusChange, TaskRow};
 use crate::services::node_reports::Report;
@@ -109,6 +110,15 @@ impl TaskService {
                 continue;
             }
             let Some(row) = store::get(&self.inner.pool, id).await? else { continue };
+            if row.assigned_node.as_deref() != Some(node) && !row.status.is_final() {
+                // An attempt the host gave up on when this node went silent; the task was queued
+                // again (retries): the old attempt must not run on beside the new one.
+                if let Some(here) = node_store::get(&self.inner.pool, node).await? {
+                    tracing::warn!(task = %id, node, "runner still runs an earlier attempt; stopping it");
+                    self.stop_on(&here, id);
+                }
+                continue;
+            }
             if row.assigned_node.as_deref() != Some(node)
                 || !row.status.is_final()
                 || row.completed_at_ms.is_some_and(|ended| ended >= report.received_ms)
@@ -151,10 +161,13 @@ impl TaskService {
         Ok(())
     }
 
-    /// The node went offline: what ran there is lost.
+    /// The node went offline: what ran there is lost, or queued again when it has retries left.
     pub async fn node_lost(&self, node: &str) -> Result<(), ServiceError> {
         let now = now_ms();
         for task in store::active_on(&self.inner.pool, node).await? {
+            if self.retry(&task, &format!("node {node} went offline")).await? {
+                continue;
+            }
             let change = StatusChange {
                 exit_code: Some(-1),
                 message: Some(format!("Node {node} went offline (heartbeat timeout).")),

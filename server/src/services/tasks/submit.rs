@@ -64,6 +64,8 @@ pub(crate) fn new_row(
         time_limit_seconds: c.time_limit_seconds,
         depends_on: c.depends_on.clone(),
         dependency: c.dependency,
+        retries: c.retries,
+        attempt: 1,
     }
 }
 

@@ -62,6 +62,13 @@ impl TaskService {
                 }
                 Transition::Apply => {}
             }
+            // It could not start on its node (it never ran): another attempt, if it has one.
+            if row.status == TaskStatus::Assigning && to == TaskStatus::Failed {
+                let why = format!("could not start: {}", update.message.as_deref().unwrap_or("no reason given"));
+                if self.retry(&row, &why).await? {
+                    return Ok(Message::new("Task queued again for its next attempt."));
+                }
+            }
             if let Some(dropped) = update.log_bytes_dropped.filter(|_| to.is_final()) {
                 // Stored before the final status is published, so whoever sees it sees the count.
                 store::set_log_bytes_dropped(&self.inner.pool, update.task_id, dropped).await?;
