@@ -9,6 +9,7 @@ use hakuriver_model::span::Span;
 use hakuriver_model::sshkey::parse_public_key;
 use hakuriver_model::task::{
     check_mount, check_task_name, is_env_var_name, is_valid_env_name, Dependency, MAX_RETRIES, NO_CONTAINER,
+    PRIORITY_RANGE,
 };
 use hakuriver_model::{parse_bytes, Target, TaskRequest};
 use hakuriver_model::{TaskId, TaskType};
@@ -65,6 +66,8 @@ pub struct TaskForm {
     pub dependency: String,
     /// How often to queue it again if its node is lost or it cannot start; empty: never.
     pub retries: String,
+    /// -100 to 100; empty: 0.
+    pub priority: String,
 }
 
 /// What the VPS form holds, as typed.
@@ -154,6 +157,16 @@ fn retries(text: &str) -> Result<Option<u32>, FieldError> {
     }
 }
 
+fn priority(text: &str) -> Result<Option<i32>, FieldError> {
+    match text.trim() {
+        "" | "0" => Ok(None),
+        text => match text.parse::<i32>() {
+            Ok(n) if PRIORITY_RANGE.contains(&n) => Ok(Some(n)),
+            _ => Err(err("priority", "priority: a whole number from -100 (yield) to 100 (urgent)")),
+        },
+    }
+}
+
 fn name(text: &str) -> Result<Option<String>, FieldError> {
     match text.trim() {
         "" => Ok(None),
@@ -219,6 +232,7 @@ impl TaskForm {
             depends_on,
             dependency,
             retries: retries(&self.retries)?,
+            priority: priority(&self.priority)?,
         })
     }
 }
@@ -255,6 +269,7 @@ impl VpsForm {
             depends_on: None,
             dependency: None,
             retries: None,
+            priority: None,
         })
     }
 }
@@ -284,6 +299,7 @@ mod tests {
             after: "11, 12".into(),
             dependency: "afterany".into(),
             retries: "2".into(),
+            priority: "-10".into(),
         }
     }
 
@@ -297,7 +313,7 @@ mod tests {
         assert_eq!(r.container_name.as_deref(), Some("torch"));
         assert_eq!((r.name.as_deref(), r.time_limit_seconds), (Some("nightly eval"), Some(9_000)));
         assert_eq!((r.depends_on, r.dependency), (Some(vec![TaskId(11), TaskId(12)]), Some(Dependency::AfterAny)));
-        assert_eq!(r.retries, Some(2));
+        assert_eq!((r.retries, r.priority), (Some(2), Some(-10)));
         let empty = TaskForm { command: "true".into(), ..Default::default() }.request().unwrap();
         assert_eq!((empty.required_cores, empty.targets, empty.container_name), (1, None, None));
         assert_eq!(
@@ -324,6 +340,7 @@ mod tests {
             (TaskForm { dependency: "after".into(), ..form() }, "dependency"),
             (TaskForm { retries: "11".into(), ..form() }, "retries"),
             (TaskForm { retries: "-1".into(), ..form() }, "retries"),
+            (TaskForm { priority: "101".into(), ..form() }, "priority"),
             (TaskForm { name: "a\u{7}b".into(), ..form() }, "name"),
         ];
         for (f, field) in cases {

@@ -65,6 +65,7 @@ async fn seed(path: &std::path::Path, n: u64) -> anyhow::Result<Vec<TaskId>> {
                 dependency: None,
                 retries: 0,
                 attempt: 1,
+                priority: 0,
             };
             db::tasks::insert(&mut tx, &row).await?;
             ids.push(id);

@@ -150,7 +150,7 @@ async fn dependencies_start_or_fail_a_task_as_their_parents_end() {
 }
 
 #[tokio::test]
-async fn a_task_waiting_for_cores_says_so() {
+async fn a_task_waiting_for_cores_says_so_and_a_later_urgent_one_goes_first() {
     const NODE: &str = "sched-cores";
     let (cluster, _host, _runner) = cluster(NODE);
     let base = cluster.base_url();
@@ -164,10 +164,15 @@ async fn a_task_waiting_for_cores_says_so() {
     assert_eq!(reason, format!("Resources: Insufficient available cores on {NODE}"));
     let page: Value = reqwest::get(format!("{base}/api/tasks?status=pending")).await.unwrap().json().await.unwrap();
     assert_eq!(page[0]["pending_reason"], json!(reason), "the list carries it too");
+    // A later task of higher priority goes first once the node frees up.
+    let urgent = sh(&base, NODE, "sleep 1", json!({"required_cores": node.total_cores, "priority": 50})).await;
     let killed = reqwest::Client::new().post(format!("{base}/api/kill/{all}")).send().await.unwrap();
     assert!(killed.status().is_success(), "{}", killed.status());
-    assert_eq!(ended(&base, &next).await.status, TaskStatus::Completed);
-    assert_eq!(task(&base, &next).await.and_then(|t| t.pending_reason), None, "no reason once it ran");
+    let (urgent, next) = (ended(&base, &urgent).await, ended(&base, &next).await);
+    assert_eq!((urgent.status, next.status), (TaskStatus::Completed, TaskStatus::Completed));
+    assert_eq!(urgent.priority, 50);
+    assert!(next.started_at >= urgent.completed_at, "the urgent task ran first: {urgent:?} {next:?}");
+    assert_eq!(next.pending_reason, None, "no reason once it ran");
 }
 
 #[tokio::test]

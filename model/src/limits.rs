@@ -33,6 +33,13 @@ pub struct Limits {
     pub per_user_cores: u32,
     pub per_user_gpus: u32,
     pub per_user_vps: u32,
+    /// The least role that may raise a task's `priority` above 0 (anyone may lower it).
+    pub raise_priority_role: Role,
+    /// A waiting task gains one point of effective priority per this much waiting (the age
+    /// term: nobody starves).
+    pub priority_age: Span,
+    /// How fast a user's past usage stops counting against their fair share.
+    pub fair_share_half_life: Span,
     /// Per role (`[limits.user]`, `[limits.operator]`, `[limits.admin]`): overrides of the keys
     /// above.
     pub user: RoleLimits,
@@ -50,6 +57,9 @@ impl Default for Limits {
             per_user_cores: 0,
             per_user_gpus: 0,
             per_user_vps: 0,
+            raise_priority_role: Role::Operator,
+            priority_age: Span(3_600),
+            fair_share_half_life: Span(7 * 86_400),
             user: RoleLimits::default(),
             operator: RoleLimits::default(),
             admin: RoleLimits::default(),
@@ -149,6 +159,22 @@ impl Limits {
         }
     }
 
+    /// Checks the `priority` a submit of `role` asks for.
+    pub fn check_priority(&self, role: Role, priority: i32) -> Result<(), Denied> {
+        if priority > 0 && role < self.raise_priority_role {
+            return Err(Denied {
+                key: "limits.raise_priority_role",
+                field: "priority",
+                message: format!(
+                    "Raising a task's priority above 0 needs the {} role or above ([limits] raise_priority_role); \
+                     you have the {role} role (lowering it is for everyone)",
+                    self.raise_priority_role
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// `(default, maximum)` time limit of `role`, each `0` for none.
     pub fn time_limits(&self, role: Role) -> (Span, Span) {
         let own = self.of(role);
@@ -242,6 +268,14 @@ mod tests {
         assert_eq!((set.gpus, set.cores), (Some(4), Some(16)));
         assert!(set.set("gpu=4").unwrap_err().contains("unknown limit"));
         assert!(set.set("gpus").is_err() && set.set("gpus=-1").is_err());
+    }
+
+    #[test]
+    fn raising_a_priority_is_policy() {
+        let limits = Limits::default();
+        assert!(limits.check_priority(Role::User, -50).is_ok() && limits.check_priority(Role::User, 0).is_ok());
+        assert_eq!(limits.check_priority(Role::User, 1).unwrap_err().key, "limits.raise_priority_role");
+        assert!(limits.check_priority(Role::Operator, 100).is_ok());
     }
 
     #[test]

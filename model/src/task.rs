@@ -286,7 +286,14 @@ pub struct TaskRequest {
     /// start (never when it ran and failed by itself); at most `MAX_RETRIES`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
+    /// Ours: -100 (yield) to 100 (urgent), default 0. Raising it above 0 is for
+    /// `[limits] raise_priority_role` and up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
 }
+
+/// The range of `priority`.
+pub const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = -100..=100;
 
 /// A target of a submit that could not take a task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -383,6 +390,12 @@ pub struct TaskView {
     /// Which attempt this is: 1, then one more each time it was queued again.
     #[serde(default = "first_attempt")]
     pub attempt: u32,
+    #[serde(default, skip_serializing_if = "is_zero_priority")]
+    pub priority: i32,
+}
+
+fn is_zero_priority(n: &i32) -> bool {
+    *n == 0
 }
 
 fn is_zero(n: &u32) -> bool {

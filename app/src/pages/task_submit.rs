@@ -52,6 +52,7 @@ pub fn SubmitTask() -> impl IntoView {
     let (time_limit, set_time_limit) = text(|f| f.time_limit.clone(), |f, v| f.time_limit = v);
     let (after, set_after) = text(|f| f.after.clone(), |f, v| f.after = v);
     let (retries, set_retries) = text(|f| f.retries.clone(), |f, v| f.retries = v);
+    let (priority, set_priority) = text(|f| f.priority.clone(), |f, v| f.priority = v);
     // Only what the host's [policy] lets this role ask for (the host checks again).
     let allowed = crate::session::allowed();
     let mount_hint = if allowed.any_mount {
@@ -122,6 +123,11 @@ pub fn SubmitTask() -> impl IntoView {
                         <label for="t-retries">"Retries (node lost, cannot start)"</label>
                         <input id="t-retries" inputmode="numeric" size="4" prop:value=retries on:input=set_retries/>
                         <FieldMessage field="retries" error/>
+                    </div>
+                    <div class="field">
+                        <label for="t-priority">"Priority (-100 to 100)"</label>
+                        <input id="t-priority" inputmode="numeric" size="5" prop:value=priority on:input=set_priority/>
+                        <FieldMessage field="priority" error/>
                     </div>
                 </div>
                 <fieldset class="field">

@@ -267,6 +267,7 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         depends_on: None,
         dependency: None,
         retries: None,
+        priority: None,
     })
 }
 

@@ -249,6 +249,7 @@ impl OriginalTask {
             dependency: None,
             retries: 0,
             attempt: 1,
+            priority: 0,
         })
     }
 }

@@ -55,6 +55,8 @@ pub struct TaskRow {
     /// How often it may be queued again, and which attempt this is (from 1).
     pub retries: u32,
     pub attempt: u32,
+    /// -100..=100; the queue's order starts from it (`services::tasks::priority`).
+    pub priority: i32,
 }
 
 #[derive(sqlx::FromRow)]
@@ -94,6 +96,7 @@ pub(super) struct RawTask {
     dependency: Option<String>,
     retries: i64,
     attempt: i64,
+    priority: i64,
 }
 
 fn id(v: i64) -> TaskId {
@@ -160,6 +163,7 @@ impl TryFrom<RawTask> for TaskRow {
                 .map_err(|e: hakuriver_model::protocol::UnknownWord| corrupt("dependency", e.to_string()))?,
             retries: u32::try_from(r.retries).unwrap_or(0),
             attempt: u32::try_from(r.attempt).unwrap_or(1),
+            priority: i32::try_from(r.priority).unwrap_or(0),
         })
     }
 }
@@ -173,7 +177,7 @@ pub(super) const COLUMNS: &str = "task_id, batch_id, task_type, command, argumen
     required_memory_bytes, required_gpus, target_node, target_numa_node_id, assigned_node,
     container_name, privileged, additional_mounts, status, exit_code, error_message,
     submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner, run_as,
-    stdout_dropped, stderr_dropped, image, name, time_limit_seconds, depends_on, dependency, retries, attempt";
+    stdout_dropped, stderr_dropped, image, name, time_limit_seconds, depends_on, dependency, retries, attempt, priority";
 
 /// The newest task id stored (none: no task yet).
 pub async fn max_id(tx: &mut Transaction<'_, Any>) -> Result<Option<u64>, DbError> {
@@ -200,7 +204,7 @@ async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &s
     let done = sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
          $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
-         $33, $34, $35){on_conflict}"
+         $33, $34, $35, $36){on_conflict}"
     ))
     .bind(sql_id(t.task_id))
     .bind(t.batch_id.map(sql_id))
@@ -237,6 +241,7 @@ async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &s
     .bind(t.dependency.map(|d| d.as_str()))
     .bind(i64::from(t.retries))
     .bind(i64::from(t.attempt))
+    .bind(i64::from(t.priority))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())
@@ -524,6 +529,7 @@ mod tests {
             dependency: (id == 13).then_some(Dependency::AfterAny),
             retries: if id == 12 { 1 } else { 0 },
             attempt: 1,
+            priority: if id == 13 { -5 } else { 0 },
         }
     }
 
@@ -600,6 +606,7 @@ mod tests {
         let t13 = get(&pool, TaskId(13)).await.unwrap().unwrap();
         assert_eq!((t13.ssh_port, t13.assignment_suspicion_count), (Some(2222), 2));
         assert_eq!(t13.log_bytes_dropped, None);
+        assert_eq!(t13.priority, -5);
         assert_eq!(
             (t13.depends_on, t13.dependency, t13.time_limit_seconds),
             (vec![TaskId(11), TaskId(12)], Some(Dependency::AfterAny), Some(60))

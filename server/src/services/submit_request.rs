@@ -10,7 +10,7 @@ use hakuriver_model::span::MAX_SECONDS;
 use hakuriver_model::sshkey::parse_public_key;
 use hakuriver_model::task::{
     check_mount, check_task_name, is_env_var_name, is_image_reference, is_valid_env_name, Dependency, MAX_DEPENDENCIES,
-    MAX_RETRIES, NO_CONTAINER,
+    MAX_RETRIES, NO_CONTAINER, PRIORITY_RANGE,
 };
 use hakuriver_model::{Target, TaskRequest};
 use hakuriver_model::{TaskId, TaskType};
@@ -66,6 +66,7 @@ pub struct CheckedSubmit {
     pub depends_on: Vec<TaskId>,
     pub dependency: Option<Dependency>,
     pub retries: u32,
+    pub priority: i32,
 }
 
 /// Why a submit is refused before anything is stored.
@@ -95,6 +96,7 @@ pub fn check_for(req: &TaskRequest, defaults: &SubmitDefaults, role: Role) -> Re
         image: checked.image.as_deref(),
     };
     policy.check(role, &asked, &defaults.additional_mounts).map_err(SubmitRefusal::Denied)?;
+    defaults.limits.check_priority(role, checked.priority).map_err(SubmitRefusal::Denied)?;
     checked.time_limit_seconds =
         defaults.limits.time_limit_for(role, checked.time_limit_seconds).map_err(SubmitRefusal::Denied)?;
     if checked.container_name == NO_CONTAINER {
@@ -209,6 +211,10 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
         }
         n => n.unwrap_or(0),
     };
+    let priority = req.priority.unwrap_or(0);
+    if !PRIORITY_RANGE.contains(&priority) {
+        return Err(err("priority", "priority must be from -100 (yield) to 100 (urgent)"));
+    }
     if argument_sets.len() * targets.len().max(1) > MAX_TASKS_PER_SUBMIT {
         return Err(err(
             "argument_sets",
@@ -240,6 +246,7 @@ pub fn check(req: &TaskRequest, defaults: &SubmitDefaults) -> Result<CheckedSubm
         dependency: (!depends_on.is_empty()).then(|| req.dependency.unwrap_or_default()),
         depends_on,
         retries,
+        priority,
     })
 }
 
@@ -454,6 +461,7 @@ mod tests {
             (r#"{"command":"x","time_limit_seconds":99999999}"#.to_string(), "time_limit_seconds"),
             (r#"{"command":"x","dependency":"afterany"}"#.to_string(), "dependency"),
             (r#"{"command":"x","retries":11}"#.to_string(), "retries"),
+            (r#"{"command":"x","priority":101}"#.to_string(), "priority"),
             (format!(r#"{{"task_type":"vps","command":"{KEY}","retries":1}}"#), "retries"),
             (r#"{"command":"x","depends_on":["1"],"queue":false}"#.to_string(), "depends_on"),
             (

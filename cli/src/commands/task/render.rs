@@ -65,6 +65,9 @@ pub fn render_status(out: &Output, t: &TaskView) -> String {
         let ids: Vec<String> = t.depends_on.iter().map(ToString::to_string).collect();
         text += &line("after:", format!("{} ({})", ids.join(", "), t.dependency.unwrap_or_default()));
     }
+    if t.priority != 0 {
+        text += &line("priority:", t.priority.to_string());
+    }
     if t.retries > 0 || t.attempt > 1 {
         text += &line("attempt:", format!("{} of {}", t.attempt, t.retries + 1));
     }

@@ -43,6 +43,9 @@ pub struct Scheduling {
     /// by itself).
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
+    /// -100 (yield) to 100 (urgent); above 0 needs [limits] raise_priority_role.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub priority: Option<i32>,
 }
 
 /// The request's scheduling fields: `(name, time_limit_seconds, depends_on, dependency)`.
@@ -115,6 +118,7 @@ pub fn request(a: SubmitArgs) -> Result<TaskRequest, String> {
         argument_sets,
         image: a.image,
         retries: a.scheduling.retries,
+        priority: a.scheduling.priority,
         name,
         time_limit_seconds,
         depends_on,

@@ -8,6 +8,9 @@ use hakuriver_model::protocol::TaskInfo;
 use hakuriver_model::task::{env_image, NO_CONTAINER};
 use hakuriver_model::{NodeStatus, TaskId, TaskStatus};
 
+use std::collections::HashMap;
+
+use super::priority;
 use super::queue::{capacity_of, plan, Context, Plan};
 use super::{db, TaskService};
 use crate::db::nodes as node_store;
@@ -70,10 +73,42 @@ pub(super) async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, plan: Plan)
 }
 
 /// Reads the queue and the nodes' capacity, and plans.
+impl TaskService {
+    /// Each owner's decayed usage in core-seconds (a task without cores counts one), read again
+    /// when older than `USAGE_REFRESH_MS`.
+    async fn usage(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        now: i64,
+    ) -> Result<HashMap<String, f64>, ServiceError> {
+        let cached = self.inner.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if let Some((_, usage)) = cached.filter(|(at, _)| now - at < USAGE_REFRESH_MS) {
+            return Ok(usage);
+        }
+        let half_life = i64::try_from(self.inner.defaults.limits.fair_share_half_life.0)
+            .unwrap_or(i64::MAX / 1_000)
+            .saturating_mul(1_000);
+        let mut usage: HashMap<String, f64> = HashMap::new();
+        for (owner, cores, started, ended) in
+            queue::recent_runs(tx, now.saturating_sub(half_life.saturating_mul(5))).await?
+        {
+            let end = ended.unwrap_or(now);
+            let core_seconds = f64::from(cores.max(1)) * (end - started).max(0) as f64 / 1_000.0;
+            *usage.entry(owner).or_default() += priority::decayed(core_seconds, now - end, half_life);
+        }
+        *self.inner.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((now, usage.clone()));
+        Ok(usage)
+    }
+}
+
+/// How long one reading of the owners' usage serves the queue's passes.
+const USAGE_REFRESH_MS: i64 = 60_000;
+
 pub(super) async fn plan_from(
+    service: &TaskService,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    limits: &hakuriver_model::limits::Limits,
 ) -> Result<Plan, ServiceError> {
+    let limits = &service.inner.defaults.limits;
     let pending = queue::pending(tx).await?;
     if pending.is_empty() {
         return Ok(Plan::default());
@@ -85,13 +120,17 @@ pub(super) async fn plan_from(
     let parents = queue::statuses(tx, &parent_ids).await?;
     let held = queue::held_by_owner(tx).await?;
     let own_limits = crate::db::auth::token_limits(tx).await?;
-    Ok(plan(pending, capacity, &Context { parents, held, limits: limits.clone(), own_limits }))
+    let now = now_ms();
+    let usage = service.usage(tx, now).await?;
+    let fair_share = priority::fair_shares(&usage, pending.iter().filter_map(|t| t.owner.as_deref()));
+    let context = Context { parents, held, limits: limits.clone(), own_limits, fair_share, now_ms: now };
+    Ok(plan(pending, capacity, &context))
 }
 
 impl TaskService {
     /// A whole pass inside one write transaction.
     pub(super) async fn schedule_pass(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Pass, ServiceError> {
-        let mut plan = plan_from(tx, &self.inner.defaults.limits).await?;
+        let mut plan = plan_from(self, tx).await?;
         self.note_waiting(std::mem::take(&mut plan.waiting));
         apply(tx, plan).await
     }
@@ -140,7 +179,7 @@ impl TaskService {
         let pass = {
             let _guard = self.inner.schedule_lock.lock().await;
             let mut read = crate::db::begin_read(&self.inner.pool).await.map_err(db)?;
-            let mut plan = plan_from(&mut read, &self.inner.defaults.limits).await?;
+            let mut plan = plan_from(self, &mut read).await?;
             read.rollback().await.map_err(db)?;
             self.note_waiting(std::mem::take(&mut plan.waiting));
             if plan.is_empty() {

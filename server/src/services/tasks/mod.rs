@@ -28,6 +28,7 @@ mod control;
 mod dispatch;
 pub mod logs;
 mod overdue;
+mod priority;
 mod queue;
 mod read;
 mod reconcile;
@@ -83,6 +84,9 @@ struct Inner {
     progress: std::sync::Mutex<HashMap<TaskId, String>>,
     /// Why each pending task waits, as the last scheduling pass found. Transient: not stored.
     pending_reasons: std::sync::Mutex<HashMap<TaskId, String>>,
+    /// Each owner's decayed usage (core-seconds) and when it was read: fair share's input,
+    /// read again at most once a `USAGE_REFRESH`.
+    usage: std::sync::Mutex<Option<(i64, HashMap<String, f64>)>>,
 }
 
 impl TaskService {
@@ -108,6 +112,7 @@ impl TaskService {
                 kick: Notify::new(),
                 progress: Default::default(),
                 pending_reasons: Default::default(),
+                usage: Default::default(),
             }),
         }
     }

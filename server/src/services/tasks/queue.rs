@@ -1,7 +1,8 @@
 //! The queue's plan, pure: which pending tasks go where now, given each node's capacity.
 //!
 //! Rules (unit and property tests below):
-//! - Tasks are taken in submission order; none is placed on a node beyond its free cores,
+//! - Tasks are taken in order of effective priority (`priority`: the submit's priority, the
+//!   owner's fair share, the time waited; submission order when equal); none is placed on a node beyond its free cores,
 //!   memory or GPUs (`scheduler::place` decides one task; the plan books each placement).
 //! - A task waiting for its named node books what it needs there ahead, so later tasks for that
 //!   node take only what it leaves (backfill that never starves it).
@@ -138,15 +139,23 @@ pub(super) struct Context {
     pub(super) limits: Limits,
     /// Owners whose token carries its own limits.
     pub(super) own_limits: HashMap<String, UserLimits>,
+    /// Each owner's fair-share factor (`priority::fair_shares`), the time of the pass and the
+    /// priority age: the queue's order (`priority::order`).
+    pub(super) fair_share: HashMap<String, f64>,
+    pub(super) now_ms: i64,
 }
 
-/// Places pending tasks in submission order (see the module's rules).
+/// Places pending tasks in the order of their effective priority (`priority`; submission order
+/// when all are equal; see the module's rules).
 pub(super) fn plan<N: Clone>(
     pending: Vec<TaskRow>,
     mut capacity: Vec<(NodeCapacity, N)>,
     context: &Context,
 ) -> Plan<N> {
     let Context { parents, limits, own_limits, .. } = context;
+    let mut pending = pending;
+    let age_unit_ms = i64::try_from(limits.priority_age.0).unwrap_or(i64::MAX / 1_000).saturating_mul(1_000);
+    super::priority::order(&mut pending, &context.fair_share, context.now_ms, age_unit_ms);
     let mut held = context.held.clone();
     let mut plan = Plan::default();
     // The first host-placed task left waiting: every later host-placed one waits behind it.

@@ -106,6 +106,7 @@ impl TaskService {
             pending_reason: (t.status == TaskStatus::Pending).then(|| self.pending_reason_of(t.task_id)),
             retries: t.retries,
             attempt: t.attempt,
+            priority: t.priority,
         }
     }
 

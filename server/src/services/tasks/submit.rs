@@ -66,6 +66,7 @@ pub(crate) fn new_row(
         dependency: c.dependency,
         retries: c.retries,
         attempt: 1,
+        priority: c.priority,
     }
 }
 
