@@ -282,6 +282,9 @@ async fn a_vps_through_hakuriver_ssh_and_ssh_jump_survives_a_runner_restart_and_
 async fn a_vps_needs_sshd_and_a_real_key() {
     ensure_busybox();
     let cluster = ClusterDir::new();
+    // The bad requests below name no environment: the default must count as existing, or the
+    // host would refuse them for that first.
+    cluster.stand_in_tarball("hakuriver-base");
     let base = cluster.base_url();
     let _host = cluster.start_host();
     let _runner = cluster.start_runner("bare1");

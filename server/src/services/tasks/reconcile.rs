@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use hakuriver_model::task::revives;
-use hakuriver_model::{TaskId, TaskStatus};
+use hakuriver_model::{TaskId, TaskStatus, TaskType};
 
 use super::TaskService;
 use crate::db::nodes as node_store;
@@ -110,7 +110,11 @@ impl TaskService {
                 continue;
             }
             let Some(row) = store::get(&self.inner.pool, id).await? else { continue };
-            if row.assigned_node.as_deref() != Some(node) && !row.status.is_final() {
+            if row.task_type == TaskType::Command
+                && row.attempt > 1
+                && row.assigned_node.as_deref() != Some(node)
+                && !row.status.is_final()
+            {
                 // An attempt the host gave up on when this node went silent; the task was queued
                 // again (retries): the old attempt must not run on beside the new one.
                 if let Some(here) = node_store::get(&self.inner.pool, node).await? {
