@@ -7,11 +7,13 @@
 pub mod api;
 pub mod auth;
 pub mod bytes;
+pub mod dependency;
 pub mod env;
 pub mod events;
 pub mod health;
 pub mod history;
 pub mod ids;
+pub mod lifecycle;
 pub mod limits;
 pub mod node;
 pub mod operation;

@@ -1,9 +1,7 @@
-//! Tasks: their lifecycle (the one transition function everybody uses) and the wire types of
-//! submitting, querying and running them.
+//! Tasks: the wire types of submitting, querying and running them. Their lifecycle is
+//! `lifecycle` and their dependencies `dependency`, both re-exported here.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -11,196 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::ids::TaskId;
 use crate::protocol::{LogBytesDropped, TaskType};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum TaskStatus {
-    /// Waiting on the host for resources (nothing reserved yet).
-    Pending,
-    /// Resources reserved and sent to a runner, not yet confirmed running.
-    Assigning,
-    Running,
-    Paused,
-    Completed,
-    Failed,
-    Killed,
-    KilledOom,
-    /// Its node went offline while it ran.
-    Lost,
-    /// The original runner's word for "gone after a runner restart"; accepted and final.
-    Stopped,
-    /// A VPS stopped by request (`vps stop`): its container and disk are kept on its node, it
-    /// holds no cores, memory or GPUs; `vps start` queues it again for that node.
-    ShutOff,
-    /// Ours: stopped at its time limit (`time_limit_seconds`).
-    Timeout,
-}
-
-impl TaskStatus {
-    pub const ALL: [TaskStatus; 12] = [
-        TaskStatus::Pending,
-        TaskStatus::Assigning,
-        TaskStatus::Running,
-        TaskStatus::Paused,
-        TaskStatus::Completed,
-        TaskStatus::Failed,
-        TaskStatus::Killed,
-        TaskStatus::KilledOom,
-        TaskStatus::Lost,
-        TaskStatus::Stopped,
-        TaskStatus::ShutOff,
-        TaskStatus::Timeout,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Pending => "pending",
-            TaskStatus::Assigning => "assigning",
-            TaskStatus::Running => "running",
-            TaskStatus::Paused => "paused",
-            TaskStatus::Completed => "completed",
-            TaskStatus::Failed => "failed",
-            TaskStatus::Killed => "killed",
-            TaskStatus::KilledOom => "killed_oom",
-            TaskStatus::Lost => "lost",
-            TaskStatus::Stopped => "stopped",
-            TaskStatus::ShutOff => "shut_off",
-            TaskStatus::Timeout => "timeout",
-        }
-    }
-
-    /// Final states never change again.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            TaskStatus::Completed
-                | TaskStatus::Failed
-                | TaskStatus::Killed
-                | TaskStatus::KilledOom
-                | TaskStatus::Lost
-                | TaskStatus::Stopped
-                | TaskStatus::Timeout
-        )
-    }
-
-    /// Whether the task holds its node's resources (cores, memory, GPUs).
-    pub fn holds_resources(self) -> bool {
-        matches!(self, TaskStatus::Assigning | TaskStatus::Running | TaskStatus::Paused)
-    }
-}
-
-impl fmt::Display for TaskStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TaskStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        TaskStatus::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown task status {s:?}"))
-    }
-}
-
-/// What applying a reported or requested status to a task does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
-    /// Move to the new status.
-    Apply,
-    /// Already there (a duplicate report): nothing to do.
-    Same,
-    /// Not allowed from the current status; the task keeps it.
-    Refused,
-}
-
-/// The lifecycle, in one place:
-/// pending → assigning → running ⇄ paused → completed | failed | killed | killed_oom | lost | timeout.
-/// A VPS also goes running | paused → shut_off → pending (stopped, then started again).
-/// A task can be killed or fail from any non-final state; final states are final.
-pub fn transition(from: TaskStatus, to: TaskStatus) -> Transition {
-    use TaskStatus::*;
-    if from == to {
-        return Transition::Same;
-    }
-    if from.is_final() {
-        return Transition::Refused;
-    }
-    let allowed = match (from, to) {
-        (_, Killed | Failed) => true,
-        (Pending, Assigning) => true,
-        (Assigning, Pending) => true, // dispatch refused by a busy runner: back in the queue
-        (Assigning | Paused, Running) => true,
-        (Running, Paused) => true,
-        (Running | Paused, ShutOff) => true,
-        (ShutOff, Pending) => true,
-        (Assigning | Running | Paused, Completed | KilledOom | Lost | Stopped | Timeout) => true,
-        _ => false,
-    };
-    if allowed {
-        Transition::Apply
-    } else {
-        Transition::Refused
-    }
-}
-
-/// The one way back from a final state: a VPS marked `lost` because its node went silent, whose
-/// runner returns and reports its container still running. Its owner's machine kept running, so
-/// the record follows it. Command tasks stay lost (their runner stops what it finds of them).
-pub fn revives(task_type: TaskType, from: TaskStatus, to: TaskStatus) -> bool {
-    task_type == TaskType::Vps && from == TaskStatus::Lost && to == TaskStatus::Running
-}
-
-crate::protocol::wire_words! {
-    /// When a task with `depends_on` may start (Slurm's words).
-    #[derive(Default)]
-    Dependency {
-        /// Once every parent has `completed`; a parent that ends otherwise fails it.
-        #[default]
-        AfterOk => "afterok",
-        /// Once every parent has ended, however.
-        AfterAny => "afterany",
-        /// Once every parent has ended other than `completed`; a parent that completes fails it.
-        AfterNotOk => "afternotok",
-    }
-}
-
-/// What a dependent task's parents allow now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DependencyState {
-    Ready,
-    /// Waiting for this parent to end.
-    Waiting(TaskId),
-    /// Can never be met: this parent ended the wrong way (or is unknown).
-    Never(TaskId, String),
-}
-
-/// Whether a task that depends on `parents` (each with its status, none: not stored) may start.
-pub fn dependency_state(kind: Dependency, parents: &[(TaskId, Option<TaskStatus>)]) -> DependencyState {
-    let mut waiting = None;
-    for &(id, status) in parents {
-        let Some(status) = status else {
-            return DependencyState::Never(id, format!("its dependency task {id} does not exist"));
-        };
-        if !status.is_final() {
-            waiting = waiting.or(Some(id));
-            continue;
-        }
-        let ok = status == TaskStatus::Completed;
-        match kind {
-            Dependency::AfterOk if !ok => {
-                return DependencyState::Never(id, format!("its dependency task {id} ended {status} (afterok)"))
-            }
-            Dependency::AfterNotOk if ok => {
-                return DependencyState::Never(id, format!("its dependency task {id} completed (afternotok)"))
-            }
-            _ => {}
-        }
-    }
-    waiting.map_or(DependencyState::Ready, DependencyState::Waiting)
-}
-
-/// Most parents one task may name.
-pub const MAX_DEPENDENCIES: usize = 100;
+pub use crate::dependency::{dependency_state, Dependency, DependencyState, MAX_DEPENDENCIES};
+pub use crate::lifecycle::{revives, transition, TaskStatus, Transition};
 
 /// Most characters of a task's name.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -533,96 +343,9 @@ pub fn check_mount(mount: &str) -> Result<(), String> {
 
 /// `NULL` as the container name: run without Docker.
 pub const NO_CONTAINER: &str = "NULL";
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_lost_vps_comes_back() {
-        assert!(revives(TaskType::Vps, TaskStatus::Lost, TaskStatus::Running));
-        assert!(!revives(TaskType::Command, TaskStatus::Lost, TaskStatus::Running));
-        assert!(!revives(TaskType::Vps, TaskStatus::Killed, TaskStatus::Running));
-        assert!(!revives(TaskType::Vps, TaskStatus::Failed, TaskStatus::Running));
-        assert!(!revives(TaskType::Vps, TaskStatus::Lost, TaskStatus::Completed));
-    }
-
-    use TaskStatus::*;
-
-    #[test]
-    fn final_states_are_final() {
-        for from in TaskStatus::ALL.into_iter().filter(|s| s.is_final()) {
-            for to in TaskStatus::ALL {
-                let expected = if from == to { Transition::Same } else { Transition::Refused };
-                assert_eq!(transition(from, to), expected, "{from} -> {to}");
-            }
-        }
-    }
-
-    #[test]
-    fn the_normal_lifecycle() {
-        for (from, to) in [
-            (Pending, Assigning),
-            (Assigning, Running),
-            (Running, Paused),
-            (Paused, Running),
-            (Running, Completed),
-            (Running, KilledOom),
-            (Pending, Killed),
-            (Assigning, Killed),
-            (Paused, Killed),
-            (Assigning, Failed),
-            (Running, Lost),
-            (Running, ShutOff),
-            (Paused, ShutOff),
-            (ShutOff, Pending),
-            (ShutOff, Killed),
-            (Running, Timeout),
-            (Paused, Timeout),
-        ] {
-            assert_eq!(transition(from, to), Transition::Apply, "{from} -> {to}");
-        }
-        assert!(!ShutOff.is_final() && !ShutOff.holds_resources(), "its disk stays; its cores do not");
-        let refused =
-            [(Pending, Running), (Pending, Completed), (Paused, Paused), (Running, Pending), (ShutOff, Running)];
-        for (from, to) in refused {
-            assert_ne!(transition(from, to), Transition::Apply, "{from} -> {to}");
-        }
-    }
-
-    #[test]
-    fn dependencies_wait_start_or_never_start() {
-        let (a, b) = (TaskId(1), TaskId(2));
-        let state = |kind, pa, pb| dependency_state(kind, &[(a, Some(pa)), (b, pb)]);
-        use Dependency::*;
-        assert_eq!(state(AfterOk, Completed, Some(Running)), DependencyState::Waiting(b));
-        assert_eq!(state(AfterOk, Completed, Some(Completed)), DependencyState::Ready);
-        assert!(
-            matches!(state(AfterOk, Failed, Some(Running)), DependencyState::Never(id, m) if id == a && m.contains("ended failed"))
-        );
-        assert!(matches!(state(AfterOk, Completed, Some(Timeout)), DependencyState::Never(id, _) if id == b));
-        assert_eq!(state(AfterAny, Killed, Some(Completed)), DependencyState::Ready);
-        assert_eq!(state(AfterAny, Killed, Some(Pending)), DependencyState::Waiting(b));
-        assert_eq!(state(AfterNotOk, Failed, Some(Lost)), DependencyState::Ready);
-        assert!(
-            matches!(state(AfterNotOk, Failed, Some(Completed)), DependencyState::Never(id, m) if id == b && m.contains("afternotok"))
-        );
-        assert!(matches!(state(AfterAny, Completed, None), DependencyState::Never(id, _) if id == b));
-        assert_eq!(dependency_state(AfterOk, &[]), DependencyState::Ready);
-        assert_eq!(serde_json::to_string(&AfterNotOk).unwrap(), "\"afternotok\"");
-        assert!(check_task_name("train resnet #3").is_ok());
-        assert!(check_task_name(" ").is_err() && check_task_name("a\nb").is_err());
-        assert!(check_task_name(&"x".repeat(MAX_NAME_CHARS + 1)).is_err());
-    }
-
-    #[test]
-    fn statuses_use_the_original_strings() {
-        assert_eq!(serde_json::to_string(&KilledOom).unwrap(), "\"killed_oom\"");
-        for s in TaskStatus::ALL {
-            assert_eq!(s.as_str().parse::<TaskStatus>(), Ok(s));
-        }
-        assert!("done".parse::<TaskStatus>().is_err());
-    }
 
     #[test]
     fn an_original_submit_body_parses_with_defaults() {
@@ -640,6 +363,13 @@ mod tests {
         }
         assert!(is_env_var_name("CUDA_VISIBLE_DEVICES") && is_env_var_name("_x1"));
         assert!(!is_env_var_name("1A") && !is_env_var_name("A=B") && !is_env_var_name(""));
+    }
+
+    #[test]
+    fn task_names() {
+        assert!(check_task_name("train resnet #3").is_ok());
+        assert!(check_task_name(" ").is_err() && check_task_name("a\nb").is_err());
+        assert!(check_task_name(&"x".repeat(MAX_NAME_CHARS + 1)).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod nodes;
 pub mod original;
 pub mod snapshots;
 pub mod task_queue;
+mod task_row;
 pub mod tasks;
 
 use std::path::Path;

@@ -7,7 +7,7 @@ use hakuriver_model::limits::Held;
 use hakuriver_model::{TaskId, TaskStatus};
 use sqlx::{Any, Transaction};
 
-use super::tasks::{json, sql_id, RawTask, TaskRow, COLUMNS};
+use super::task_row::{json, sql_id, RawTask, TaskRow, COLUMNS};
 use super::{DbError, Pool};
 
 /// Pending tasks in submission order (ids grow with time).
