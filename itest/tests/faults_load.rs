@@ -87,6 +87,7 @@ async fn a_thousand_tasks_drain_under_a_mixed_api_load_of_200_requests_a_second(
     let batch: Vec<String> =
         answer["task_ids"].as_array().expect("ids").iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
     assert_eq!(batch.len(), 1000, "{answer}");
+    let queued = std::time::Instant::now();
 
     // 200 requests a second for 60 s while they drain; every answer timed.
     let figures = std::sync::Arc::new(tokio::sync::Mutex::new(LoadFigures::default()));
@@ -147,6 +148,7 @@ async fn a_thousand_tasks_drain_under_a_mixed_api_load_of_200_requests_a_second(
             format!("task {id}: {:?}, log {log:?}", view.map(|t| (t.status, t.error_message)))
         });
     }
+    println!("drain: {} tasks ended {:.0} s after the batch was queued", all.len(), queued.elapsed().as_secs_f64());
     let node = hakuriver_itest::nodes(&base).await.unwrap_or_default();
     faults.check(node.iter().all(|n| n.status == NodeStatus::Online), || "the node went offline under load".into());
     faults.report();

@@ -288,10 +288,10 @@ pub fn env_image(env: &str) -> String {
     format!("hakuriver/{}:base", env.to_ascii_lowercase())
 }
 
-/// Environment names: `[a-z0-9][a-z0-9._-]*`, at most 128 characters (safe as an image name and
-/// a file name).
+/// Environment names: `[a-z0-9][a-z0-9._-]+`, 2 to 128 characters (safe as an image name, a
+/// file name and a Docker container name, which needs two characters at least).
 pub fn is_valid_env_name(name: &str) -> bool {
-    name.len() <= 128
+    (2..=128).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
         && !name.contains("..")
@@ -376,7 +376,7 @@ mod tests {
     fn env_names() {
         assert!(is_valid_env_name("hakuriver-base"));
         assert!(is_valid_env_name("py3.12_cuda"));
-        for bad in ["", "Base", "a/b", "..", "a..b", "-x", "a b"] {
+        for bad in ["", "0", "Base", "a/b", "..", "a..b", "-x", "a b"] {
             assert!(!is_valid_env_name(bad), "{bad}");
         }
         assert_eq!(env_image("torch"), "hakuriver/torch:base");

@@ -10,13 +10,34 @@ use sqlx::{Any, Transaction};
 use super::task_row::{json, sql_id, RawTask, TaskRow, COLUMNS};
 use super::{DbError, Pool};
 
-/// Pending tasks in submission order (ids grow with time).
-pub async fn pending(tx: &mut Transaction<'_, Any>) -> Result<Vec<TaskRow>, DbError> {
-    let rows: Vec<RawTask> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE status = 'pending' ORDER BY task_id"))
+/// Every pending task's id with its attempt, in submission order (ids grow with time): what
+/// the queue's rows kept between passes are checked against.
+pub async fn pending_keys(tx: &mut Transaction<'_, Any>) -> Result<Vec<(TaskId, u32)>, DbError> {
+    let rows: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT task_id, attempt FROM tasks WHERE status = 'pending' ORDER BY task_id")
             .fetch_all(&mut **tx)
             .await?;
-    rows.into_iter().map(TaskRow::try_from).collect()
+    Ok(rows
+        .into_iter()
+        .map(|(id, attempt)| (TaskId(u64::try_from(id).unwrap_or_default()), u32::try_from(attempt).unwrap_or(1)))
+        .collect())
+}
+
+/// The rows of those of `ids` that are pending.
+pub async fn pending_rows(tx: &mut Transaction<'_, Any>, ids: &[TaskId]) -> Result<Vec<TaskRow>, DbError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!("SELECT {COLUMNS} FROM tasks WHERE status = 'pending' AND task_id IN ({})", marks.join(", "));
+        let mut q = sqlx::query_as::<_, RawTask>(&sql);
+        for id in chunk {
+            q = q.bind(sql_id(*id));
+        }
+        for raw in q.fetch_all(&mut **tx).await? {
+            found.push(TaskRow::try_from(raw)?);
+        }
+    }
+    Ok(found)
 }
 
 /// The status of each of `ids` that is stored (dependencies' parents; unknown ids are absent).

@@ -323,7 +323,7 @@ mod tests {
     use hakuriver_model::TaskType;
 
     use super::*;
-    use crate::db::task_queue::{assign, cores_in_use, pending, set_suspicion, usage};
+    use crate::db::task_queue::{assign, cores_in_use, pending_keys, pending_rows, set_suspicion, usage};
     use std::collections::{BTreeSet, HashMap};
 
     fn row(id: u64, batch: u64, args: &[&str]) -> TaskRow {
@@ -375,7 +375,11 @@ mod tests {
         for (id, args) in [(11, vec!["alpha"]), (12, vec!["beta", "x"]), (13, vec!["gamma"])] {
             insert(&mut tx, &row(id, 11, &args)).await.unwrap();
         }
-        assert_eq!(pending(&mut tx).await.unwrap().len(), 3);
+        let keys = pending_keys(&mut tx).await.unwrap();
+        assert_eq!(keys, vec![(TaskId(11), 1), (TaskId(12), 1), (TaskId(13), 1)]);
+        let rows = pending_rows(&mut tx, &[TaskId(13), TaskId(11), TaskId(99)]).await.unwrap();
+        assert_eq!(rows.len(), 2, "only stored pending tasks");
+        assert!(rows.iter().any(|r| r.task_id == TaskId(13) && r.depends_on == vec![TaskId(11), TaskId(12)]));
         assert!(assign(&mut tx, TaskId(11), "n1", &[0, 1], 5_000).await.unwrap());
         assert!(!assign(&mut tx, TaskId(11), "n1", &[], 5_000).await.unwrap(), "only a pending task");
         assert!(assign(&mut tx, TaskId(12), "n1", &[], 5_000).await.unwrap());

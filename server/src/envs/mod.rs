@@ -61,7 +61,7 @@ pub fn check_name(name: &str) -> Result<(), EnvError> {
         Ok(())
     } else {
         Err(EnvError::Invalid(format!(
-            "invalid environment name {name:?}: use lowercase letters, digits, '.', '_' or '-' (at most 128, no '..')"
+            "invalid environment name {name:?}: use lowercase letters, digits, '.', '_' or '-' (2 to 128 of them, no '..')"
         )))
     }
 }

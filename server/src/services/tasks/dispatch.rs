@@ -2,6 +2,7 @@
 //! compare-and-set writes, and each placed task sent to its runner (retried while the runner
 //! restarts, failed with the reason when it cannot be reached).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hakuriver_model::protocol::TaskInfo;
@@ -52,7 +53,16 @@ pub(super) struct Pass {
 
 /// Writes a plan: each change is a compare-and-set from `pending`, so a task killed meanwhile
 /// stays killed.
-pub(super) async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, plan: Plan) -> Result<Pass, ServiceError> {
+/// The plan's tasks leave the kept pending rows first: whether or not a write below
+/// happens, the next pass reads them again if they are still pending.
+pub(super) async fn apply(
+    service: &TaskService,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    plan: Plan,
+) -> Result<Pass, ServiceError> {
+    service
+        .kept_rows()
+        .forget(plan.assign.iter().map(|(t, _, _)| t.task_id).chain(plan.fail.iter().map(|(id, _)| *id)));
     let now = now_ms();
     let mut pass = Pass { placed: Vec::new(), failed: Vec::new() };
     for (mut task, node, gpus) in plan.assign {
@@ -101,6 +111,24 @@ impl TaskService {
     }
 }
 
+impl TaskService {
+    /// The pending tasks in submission order: their ids read, the rows of those not kept from
+    /// earlier passes read and kept (`pending_rows`).
+    async fn pending(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Vec<Arc<TaskRow>>, ServiceError> {
+        let keys = queue::pending_keys(tx).await?;
+        let missing = self.kept_rows().missing(&keys);
+        if !missing.is_empty() {
+            let rows = queue::pending_rows(tx, &missing).await?;
+            self.kept_rows().add(rows);
+        }
+        Ok(self.kept_rows().in_order(&keys))
+    }
+
+    fn kept_rows(&self) -> std::sync::MutexGuard<'_, super::pending_rows::PendingRows> {
+        self.inner.pending_rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// How long one reading of the owners' usage serves the queue's passes.
 const USAGE_REFRESH_MS: i64 = 60_000;
 
@@ -109,7 +137,7 @@ pub(super) async fn plan_from(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
 ) -> Result<Plan, ServiceError> {
     let limits = &service.inner.defaults.limits;
-    let pending = queue::pending(tx).await?;
+    let pending = service.pending(tx).await?;
     if pending.is_empty() {
         return Ok(Plan::default());
     }
@@ -132,7 +160,7 @@ impl TaskService {
     pub(super) async fn schedule_pass(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Pass, ServiceError> {
         let mut plan = plan_from(self, tx).await?;
         self.note_waiting(std::mem::take(&mut plan.waiting));
-        apply(tx, plan).await
+        apply(self, tx, plan).await
     }
 
     /// The reasons of the tasks a pass left waiting (those of the previous pass are dropped).
@@ -186,7 +214,7 @@ impl TaskService {
                 return Ok(());
             }
             let mut tx = crate::db::begin_write(&self.inner.pool).await.map_err(db)?;
-            let pass = apply(&mut tx, plan).await?;
+            let pass = apply(self, &mut tx, plan).await?;
             tx.commit().await.map_err(db)?;
             pass
         };

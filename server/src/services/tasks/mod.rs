@@ -28,6 +28,7 @@ mod control;
 mod dispatch;
 pub mod logs;
 mod overdue;
+mod pending_rows;
 mod priority;
 mod queue;
 mod read;
@@ -87,6 +88,8 @@ struct Inner {
     /// Each owner's decayed usage (core-seconds) and when it was read: fair share's input,
     /// read again at most once a `USAGE_REFRESH`.
     usage: std::sync::Mutex<Option<(i64, HashMap<String, f64>)>>,
+    /// The pending tasks' rows kept between passes (`pending_rows`).
+    pending_rows: std::sync::Mutex<pending_rows::PendingRows>,
 }
 
 impl TaskService {
@@ -113,6 +116,7 @@ impl TaskService {
                 progress: Default::default(),
                 pending_reasons: Default::default(),
                 usage: Default::default(),
+                pending_rows: Default::default(),
             }),
         }
     }

@@ -13,7 +13,8 @@
 //! has waited `3 × priority_age` longer than another is always ahead of it: nobody starves, however
 //! urgent, light or many the newcomers. Ties go to the older task.
 
-use std::cmp::Ordering;
+use std::borrow::Borrow;
+use std::cmp::{Ordering, Reverse};
 use std::collections::HashMap;
 
 use crate::db::tasks::TaskRow;
@@ -49,13 +50,36 @@ pub(super) fn fair_shares<'a>(
 }
 
 /// Sorts `pending` by effective priority, highest first; ties to the older task. A task without
-/// an owner (authentication off) has a fair share of 1.
-pub(super) fn order(pending: &mut [TaskRow], fair: &HashMap<String, f64>, now_ms: i64, age_unit_ms: i64) {
-    let score = |t: &TaskRow| {
+/// an owner (authentication off) has a fair share of 1. Each task's score is computed once.
+pub(super) fn order<T: Borrow<TaskRow>>(pending: &mut [T], fair: &HashMap<String, f64>, now_ms: i64, age_unit_ms: i64) {
+    pending.sort_by_cached_key(|t| {
+        let t = t.borrow();
         let share = t.owner.as_ref().and_then(|o| fair.get(o)).copied().unwrap_or(1.0);
-        effective(t.priority, share, now_ms - t.submitted_at_ms, age_unit_ms)
-    };
-    pending.sort_by(|a, b| score(b).partial_cmp(&score(a)).unwrap_or(Ordering::Equal).then(a.task_id.cmp(&b.task_id)));
+        (Reverse(Score(effective(t.priority, share, now_ms - t.submitted_at_ms, age_unit_ms))), t.task_id)
+    });
+}
+
+/// An effective priority, ordered as `f64::total_cmp` orders it.
+struct Score(f64);
+
+impl PartialEq for Score {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! - Every task left waiting gets its reason (`pending_reason`).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use hakuriver_model::limits::{Held, Limits, UserLimits};
 use hakuriver_model::task::{dependency_state, DependencyState, NO_CONTAINER};
@@ -75,10 +76,10 @@ pub(super) fn idle(nodes: Vec<node_store::NodeRow>) -> Vec<NodeCapacity> {
 }
 
 /// Whether the task's named node is registered and online (host-placed tasks: any node is).
-fn node_is_up<N>(capacity: &[(NodeCapacity, N)], node: Option<&str>) -> bool {
+fn node_is_up(capacity: &[NodeCapacity], node: Option<&str>) -> bool {
     match node {
-        Some(name) => capacity.iter().any(|(c, _)| c.hostname == name && c.online),
-        None => capacity.iter().any(|(c, _)| c.online),
+        Some(name) => capacity.iter().any(|c| c.hostname == name && c.online),
+        None => capacity.iter().any(|c| c.online),
     }
 }
 
@@ -107,11 +108,11 @@ impl<N> Plan<N> {
 
 /// The node a waiting host-placed task is held for: the one it would get with every node idle
 /// (best fit among online nodes large enough), so the choice does not move as load changes.
-fn held_for(capacity: &[(NodeCapacity, impl Sized)], demand: &Demand) -> Option<String> {
+fn held_for(capacity: &[NodeCapacity], demand: &Demand) -> Option<String> {
     let idle: Vec<NodeCapacity> = capacity
         .iter()
-        .filter(|(c, _)| c.online)
-        .map(|(c, _)| NodeCapacity { used_cores: 0, used_memory_bytes: 0, used_gpus: BTreeSet::new(), ..c.clone() })
+        .filter(|c| c.online)
+        .map(|c| NodeCapacity { used_cores: 0, used_memory_bytes: 0, used_gpus: BTreeSet::new(), ..c.clone() })
         .collect();
     match place(&idle, demand) {
         Placement::Place { node, .. } => Some(node),
@@ -146,16 +147,17 @@ pub(super) struct Context {
 }
 
 /// Places pending tasks in the order of their effective priority (`priority`; submission order
-/// when all are equal; see the module's rules).
+/// when all are equal; see the module's rules). `pending`: rows, or rows kept between passes.
 pub(super) fn plan<N: Clone>(
-    pending: Vec<TaskRow>,
-    mut capacity: Vec<(NodeCapacity, N)>,
+    pending: Vec<impl Into<Arc<TaskRow>>>,
+    capacity: Vec<(NodeCapacity, N)>,
     context: &Context,
 ) -> Plan<N> {
     let Context { parents, limits, own_limits, .. } = context;
-    let mut pending = pending;
+    let mut pending: Vec<Arc<TaskRow>> = pending.into_iter().map(Into::into).collect();
     let age_unit_ms = i64::try_from(limits.priority_age.0).unwrap_or(i64::MAX / 1_000).saturating_mul(1_000);
     super::priority::order(&mut pending, &context.fair_share, context.now_ms, age_unit_ms);
+    let (mut caps, rows): (Vec<NodeCapacity>, Vec<N>) = capacity.into_iter().unzip();
     let mut held = context.held.clone();
     let mut plan = Plan::default();
     // The first host-placed task left waiting: every later host-placed one waits behind it.
@@ -188,27 +190,26 @@ pub(super) fn plan<N: Clone>(
             continue;
         }
         let demand = row_demand(&task);
-        let caps: Vec<NodeCapacity> = capacity.iter().map(|(c, _)| c.clone()).collect();
         match place(&caps, &demand) {
             Placement::Place { node, gpus } => {
-                if let Some((cap, row)) = capacity.iter_mut().find(|(c, _)| c.hostname == node) {
-                    cap.reserve(&demand, &gpus);
+                if let Some(at) = caps.iter().position(|c| c.hostname == node) {
+                    caps[at].reserve(&demand, &gpus);
                     if let Some(owner) = &task.owner {
                         let entry = held.entry(owner.clone()).or_default();
                         *entry = entry.with(vps, task.required_cores, u32::try_from(gpus.len()).unwrap_or(u32::MAX));
                     }
-                    plan.assign.push((task, row.clone(), gpus));
+                    plan.assign.push((Arc::unwrap_or_clone(task), rows[at].clone(), gpus));
                 }
             }
             // A queued task whose node is gone or offline waits for it, like one whose node is busy.
-            Placement::Reject(reason) if node_is_up(&capacity, task.target_node.as_deref()) => {
+            Placement::Reject(reason) if node_is_up(&caps, task.target_node.as_deref()) => {
                 plan.fail.push((task.task_id, reason));
             }
             Placement::Wait(why) | Placement::Reject(why) => {
                 // It waits: what it needs is held on its node, so later tasks take only the rest.
-                let held = task.target_node.clone().or_else(|| held_for(&capacity, &demand));
+                let held = task.target_node.clone().or_else(|| held_for(&caps, &demand));
                 let reason = match (&task.target_node, &held) {
-                    (Some(node), _) if !node_is_up(&capacity, Some(node)) => {
+                    (Some(node), _) if !node_is_up(&caps, Some(node)) => {
                         format!("Node: {node} is offline or not registered")
                     }
                     (Some(node), _) => format!("Resources: {why} on {node}"),
@@ -216,7 +217,7 @@ pub(super) fn plan<N: Clone>(
                     (_, None) => format!("Resources: {why}"),
                 };
                 plan.waiting.push((task.task_id, reason));
-                if let Some((cap, _)) = held.and_then(|node| capacity.iter_mut().find(|(c, _)| c.hostname == node)) {
+                if let Some(cap) = held.and_then(|node| caps.iter_mut().find(|c| c.hostname == node)) {
                     cap.reserve(&demand, &demand.gpu_ids);
                 }
                 if task.target_node.is_none() {
@@ -511,7 +512,7 @@ mod tests {
             for (pos, waiting) in rows.iter().enumerate().filter(|(_, t)| !done(t.task_id)) {
                 let held = match &waiting.target_node {
                     Some(node) => Some(node.clone()),
-                    None => held_for(&caps, &row_demand(waiting)),
+                    None => held_for(&caps.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(), &row_demand(waiting)),
                 };
                 let Some(held) = held else { continue };
                 if waiting.target_node.is_none() && rows[..pos].iter().any(|t| t.target_node.is_none() && !done(t.task_id)) {

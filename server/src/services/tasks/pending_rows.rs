@@ -1,0 +1,89 @@
+//! The pending tasks' rows, kept between queue passes: a pass reads only the pending ids with
+//! their attempt, and the full rows of those it has not seen yet (decoding every waiting row on
+//! every pass made a long backlog drain slowly).
+//!
+//! Invariant: a kept row is the row of a task that is pending in the database, as it was read.
+//! A pending task's row does not change while it stays pending; a task that leaves `pending`
+//! drops out at the next pass (its id is gone) or at once when the pass itself placed or failed
+//! it (`forget`), so a task that comes back to `pending` (a retry, a VPS started again on its
+//! node) is always read anew. The attempt is part of the key as a second guard.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hakuriver_model::TaskId;
+
+use crate::db::tasks::TaskRow;
+
+#[derive(Default)]
+pub(super) struct PendingRows {
+    rows: HashMap<TaskId, Arc<TaskRow>>,
+}
+
+impl PendingRows {
+    /// Drops the rows of tasks no longer pending (or pending as another attempt) and returns the
+    /// ids among `keys` whose rows must be read.
+    pub(super) fn missing(&mut self, keys: &[(TaskId, u32)]) -> Vec<TaskId> {
+        let wanted: HashMap<TaskId, u32> = keys.iter().copied().collect();
+        self.rows.retain(|id, row| wanted.get(id) == Some(&row.attempt));
+        keys.iter().filter(|(id, _)| !self.rows.contains_key(id)).map(|(id, _)| *id).collect()
+    }
+
+    /// Keeps rows just read.
+    pub(super) fn add(&mut self, rows: Vec<TaskRow>) {
+        self.rows.extend(rows.into_iter().map(|row| (row.task_id, Arc::new(row))));
+    }
+
+    /// The rows of `keys` in their order (a task whose row could not be read, because it left
+    /// `pending` between the two reads, is left out).
+    pub(super) fn in_order(&self, keys: &[(TaskId, u32)]) -> Vec<Arc<TaskRow>> {
+        keys.iter().filter_map(|(id, _)| self.rows.get(id).cloned()).collect()
+    }
+
+    /// Forgets tasks a pass placed or failed.
+    pub(super) fn forget(&mut self, ids: impl IntoIterator<Item = TaskId>) {
+        for id in ids {
+            self.rows.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hakuriver_model::TaskStatus;
+
+    use super::*;
+    use crate::services::tasks::tests_support::row;
+
+    fn pending(id: u64, attempt: u32) -> TaskRow {
+        TaskRow { task_id: TaskId(id), attempt, ..row(TaskStatus::Pending) }
+    }
+
+    #[test]
+    fn only_rows_not_seen_yet_are_read_and_gone_tasks_drop_out() {
+        let mut kept = PendingRows::default();
+        let keys = [(TaskId(1), 1), (TaskId(2), 1)];
+        assert_eq!(kept.missing(&keys), vec![TaskId(1), TaskId(2)]);
+        kept.add(vec![pending(1, 1), pending(2, 1)]);
+        // Task 1 left the queue, task 3 joined it: only 3 is read.
+        let keys = [(TaskId(2), 1), (TaskId(3), 1)];
+        assert_eq!(kept.missing(&keys), vec![TaskId(3)]);
+        kept.add(vec![pending(3, 1)]);
+        let ids: Vec<TaskId> = kept.in_order(&keys).iter().map(|r| r.task_id).collect();
+        assert_eq!(ids, vec![TaskId(2), TaskId(3)]);
+        assert_eq!(kept.rows.len(), 2, "the row of a task gone from the queue is dropped");
+    }
+
+    #[test]
+    fn a_task_back_in_the_queue_is_read_anew() {
+        let mut kept = PendingRows::default();
+        kept.add(vec![pending(1, 1), pending(2, 1)]);
+        // Task 1 is pending again as its second attempt; task 2 was placed by the pass.
+        kept.forget([TaskId(2)]);
+        assert_eq!(kept.missing(&[(TaskId(1), 2), (TaskId(2), 1)]), vec![TaskId(1), TaskId(2)]);
+        // A row that could not be read (it left the queue meanwhile) is left out.
+        kept.add(vec![pending(1, 2)]);
+        let rows = kept.in_order(&[(TaskId(1), 2), (TaskId(2), 1)]);
+        assert_eq!(rows.iter().map(|r| (r.task_id, r.attempt)).collect::<Vec<_>>(), vec![(TaskId(1), 2)]);
+    }
+}
