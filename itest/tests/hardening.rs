@@ -315,9 +315,9 @@ async fn runners_are_reached_only_where_they_connect_from() {
     assert_eq!(register("http://10.77.3.4:8001", "natted").await.unwrap().status(), StatusCode::OK);
 
     // A VPS's ssh port is never a privileged one (the node's own sshd on 22).
-    c.dir.stand_in_tarball("x");
+    c.dir.stand_in_tarball("vps-env");
     let body = json!({"task_type": "vps", "command": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPIvHW968nTBxRcy05qQApqONnymK/1g3+0T1i0o/j3h a@b",
-        "targets": ["local"], "container_name": "x"});
+        "targets": ["local"], "container_name": "vps-env"});
     // The submit waits for the port: it goes on in the background.
     let submitting = tokio::spawn(c.post("/api/submit").json(&body).send());
     let id = wait_for("the VPS to be assigned", Duration::from_secs(10), || async {
