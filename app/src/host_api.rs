@@ -10,6 +10,7 @@ use hakuriver_model::env::{EnvContainer, EnvVersions, TarballList};
 use hakuriver_model::history::NodeSeries;
 use hakuriver_model::operation::Operation;
 use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
+use hakuriver_model::usage::{UsageQuery, UsageReport};
 use hakuriver_model::{ControlCommand, EnvAction, NodeInfo, TaskId, TaskRequest, TaskView};
 
 /// Why the host did not answer a dashboard call. What the browser sees is the message: a refusal
@@ -53,6 +54,8 @@ pub trait HostApi: Send + Sync + 'static {
     async fn history(&self) -> Result<Vec<NodeSeries>, HostError>;
     /// Command tasks per status.
     async fn task_counts(&self) -> Result<BTreeMap<String, u64>, HostError>;
+    /// Usage per user or node over a window (`GET /api/usage`).
+    async fn usage(&self, query: UsageQuery) -> Result<UsageReport, HostError>;
     async fn env_containers(&self) -> Result<Vec<EnvContainer>, HostError>;
     /// `start`, `stop` or `delete` (a running one is stopped first) an env container.
     async fn env_action(&self, name: String, action: EnvAction) -> Result<String, HostError>;

@@ -88,6 +88,7 @@ pub fn App() -> impl IntoView {
                     <A href=base::href("/tasks")>"Tasks"</A>
                     <A href=base::href("/vps")>"VPS"</A>
                     <A href=base::href("/docker")>"Docker"</A>
+                    <A href=base::href("/usage")>"Usage"</A>
                     <LinkBadge state=live.link/>
                     {session::signed_in().map(|who| view! {
                         <form class="session" method="post" action=base::href("/logout")>
@@ -104,6 +105,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/tasks") view=pages::TasksPage/>
                         <Route path=path!("/vps") view=pages::VpsPage/>
                         <Route path=path!("/docker") view=pages::DockerPage/>
+                        <Route path=path!("/usage") view=pages::UsagePage/>
                     </Routes>
                 </main>
             </div>

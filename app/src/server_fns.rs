@@ -7,6 +7,7 @@ use hakuriver_model::env::{EnvContainer, EnvVersions, TarballList};
 use hakuriver_model::history::NodeSeries;
 use hakuriver_model::operation::Operation;
 use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
+use hakuriver_model::usage::{UsageQuery, UsageReport};
 use hakuriver_model::{ControlCommand, NodeInfo, TaskId, TaskRequest, TaskView};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -65,6 +66,11 @@ pub async fn node_history() -> Result<Vec<NodeSeries>, ServerFnError> {
 #[server(prefix = "/api/ui", endpoint = "task_counts")]
 pub async fn task_counts() -> Result<BTreeMap<String, u64>, ServerFnError> {
     api()?.task_counts().await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/api/ui", endpoint = "usage_summary", input = Json)]
+pub async fn usage_summary(query: UsageQuery) -> Result<UsageReport, ServerFnError> {
+    api()?.usage(query).await.map_err(ServerFnError::new)
 }
 
 #[server(prefix = "/api/ui", endpoint = "env_containers")]

@@ -66,6 +66,7 @@ async fn seed(path: &std::path::Path, n: u64) -> anyhow::Result<Vec<TaskId>> {
                 retries: 0,
                 attempt: 1,
                 priority: 0,
+                measured: Default::default(),
             };
             db::tasks::insert(&mut tx, &row).await?;
             ids.push(id);

@@ -21,8 +21,8 @@ use hakuriver_host::services::runner_client::RunnerClient;
 use hakuriver_host::services::submit_request::SubmitDefaults;
 use hakuriver_host::services::tasks::TaskService;
 use hakuriver_model::limits::Limits;
-use hakuriver_model::protocol::RunnerInfo;
 use hakuriver_model::task::Dependency;
+use hakuriver_model::RunnerInfo;
 use hakuriver_model::{TaskId, TaskStatus, TaskType};
 use serde_json::json;
 
@@ -65,6 +65,7 @@ fn task(id: u64, owner: String, cores: u32, running_on: Option<String>, now: i64
         retries: 1,
         attempt: 1,
         priority: 0,
+        measured: Default::default(),
     }
 }
 

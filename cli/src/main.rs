@@ -76,6 +76,17 @@ enum Command {
         /// Only this node.
         node: Option<String>,
     },
+    /// Usage per user or node over a window: tasks, core-, CPU- and GPU-hours (like sreport).
+    #[command(after_help = "Examples:\n  hakuriver usage\n  hakuriver usage --since 30d --by node\n  \
+        hakuriver usage --since 2026-11-01 --json")]
+    Usage {
+        /// Start of the window: a span back from now (7d, 12h) or a UTC date (2026-11-01).
+        #[arg(long, default_value = hakuriver_model::usage::DEFAULT_SINCE)]
+        since: String,
+        /// Group by user or node.
+        #[arg(long, default_value = "user", value_parser = |s: &str| s.parse::<hakuriver_model::usage::UsageBy>())]
+        by: hakuriver_model::usage::UsageBy,
+    },
     /// Command tasks: submit, list, status, logs, wait, kill, pause, resume.
     #[command(subcommand)]
     Task(TaskCommand),
@@ -268,6 +279,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Node(c) => commands::node::run(&ctx, c).await?,
         Command::Nodes => commands::node::run(&ctx, NodeCommand::List).await?,
         Command::Health { node } => commands::health::run(&ctx, node).await?,
+        Command::Usage { since, by } => commands::usage::run(&ctx, since, by).await?,
         Command::Task(c) => commands::task::run(&ctx, c).await?,
         Command::Vps(c) => commands::vps::run(&ctx, c).await?,
         Command::Docker(c) => commands::docker::run(&ctx, c).await?,

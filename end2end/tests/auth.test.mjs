@@ -1,8 +1,9 @@
 // The dashboard with [auth] on: the login page, the session cookie, hydration and live updates
-// under the content security policy, task ownership in the page, and logging out.
+// under the content security policy, task ownership in the page, logging out, and the usage view
+// (a bar per user) as a viewer sees it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, launchBrowser, watchPage, waitForNode, screenshot } from './harness.mjs';
+import { Cluster, launchBrowser, watchPage, waitForNode, waitFor, screenshot } from './harness.mjs';
 
 const RUNNER_TOKEN = 'e2e-runner-token-3c9f1a7b5d2e80';
 const ADMIN_TOKEN = 'e2e-admin-token-6b2d8f0e4a1c97';
@@ -164,5 +165,43 @@ test('an open page goes to the login form when its token is revoked', async () =
   await page.waitForURL((url) => url.pathname === '/login', { timeout: 10000 }).catch(fail);
   assert.equal(new URL(page.url()).searchParams.get('next'), '/nodes?view=all');
   await page.waitForSelector('input[name="token"]');
+  await page.close();
+});
+
+test('the usage view charts what each user ran', async () => {
+  const run = (token, script) => api('/api/submit', token, {
+    command: 'sh', arguments: ['-c', script], targets: ['e2e-auth'], container_name: 'NULL', required_cores: 1,
+  }).then((r) => r.task_ids[0]);
+  const busy = await run(tokens.alice, 'end=$(($(date +%s)+2)); while [ $(date +%s) -lt $end ]; do :; done');
+  const idle = await run(tokens.bob, 'sleep 1');
+  for (const id of [busy, idle]) {
+    await waitFor(`task ${id} to end`, 30000, async () => (await api(`/api/status/${id}`, ADMIN_TOKEN)).status === 'completed')
+      .catch(fail);
+  }
+
+  // A viewer opens the view: a bar per user for core- and GPU-hours, and the table.
+  const page = await browser.newPage();
+  const problems = watchPage(page);
+  await page.goto(`${cluster.base}/login?next=%2Fusage`);
+  await page.fill('input[name="token"]', tokens.vera);
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20000 }).catch(fail);
+  assert.equal(new URL(page.url()).pathname, '/usage');
+  await page.waitForSelector('[data-testid="usage-chart"]', { timeout: 20000 }).catch(fail);
+  const bar = (name, metric) => page.getAttribute(`rect[data-name="${name}"][data-metric="${metric}"]`, 'width');
+  assert.ok(Number(await bar('alice', 'core_hours')) > 0, 'alice has a core-hours bar');
+  assert.ok(Number(await bar('bob', 'core_hours')) > 0, 'bob has a core-hours bar (his sleeper still runs)');
+  const table = await page.innerText('[data-testid="usage-table"]');
+  assert.match(table, /alice/);
+  assert.match(table, /bob/);
+  await screenshot(page, 'usage-by-user');
+
+  // By node: one row, this cluster's node, with every task.
+  await page.selectOption('[data-testid="usage-by"]', 'node');
+  await page.waitForSelector('rect[data-name="e2e-auth"][data-metric="core_hours"]', { timeout: 10000 }).catch(fail);
+  const report = await api('/api/usage?by=node', ADMIN_TOKEN);
+  const row = await page.innerText('[data-testid="usage-table"] tr[data-name="e2e-auth"]');
+  assert.match(row, new RegExp(`^e2e-auth\\s+${report.rows[0].tasks}\\b`));
+  assert.deepEqual(problems, []);
   await page.close();
 });

@@ -194,7 +194,8 @@ async fn importing_a_rootfs_or_an_image_tar_makes_a_usable_env() {
     assert_eq!(status, 400, "{answer}");
     assert!(answer["detail"].as_str().unwrap().contains("symbolic link"), "{answer}");
     let (status, _) =
-        post(&base, "/api/docker/import", json!({"path": cluster.shared().join("no-such.tar"), "name": "missing"})).await;
+        post(&base, "/api/docker/import", json!({"path": cluster.shared().join("no-such.tar"), "name": "missing"}))
+            .await;
     assert_eq!(status, 404);
     let (status, _) = post(&base, "/api/docker/import", json!({"path": "relative.tar", "name": "x"})).await;
     assert_eq!(status, 400);

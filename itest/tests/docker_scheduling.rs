@@ -1,7 +1,7 @@
 // suite: docker
 //! Lab scheduling on the real Docker engine: a container task and a VPS stopped at their time
 //! limits (SIGTERM, the grace, SIGKILL) end `timeout`, their containers gone; a container task
-//! waits for its parent.
+//! waits for its parent; a busy container's CPU time and peak memory are measured.
 
 use std::time::Duration;
 
@@ -71,4 +71,36 @@ async fn containers_and_a_vps_end_at_their_time_limits() {
     assert_eq!(vps.status, TaskStatus::Timeout, "{:?}", vps.error_message);
     assert!(vps.error_message.unwrap_or_default().contains("Time limit of 4s"));
     assert!(!container_exists(&vps_container_name(vps.task_id)), "the VPS container is removed at its limit");
+}
+
+#[tokio::test]
+async fn a_busy_containers_usage_is_measured() {
+    const BUSY_NODE: &str = "dock-usage";
+    ensure_busybox();
+    let cluster = ClusterDir::new();
+    let base = cluster.base_url();
+    let _host = cluster.start_host();
+    let _runner = cluster.start_runner(BUSY_NODE);
+    wait_for_node(&base, BUSY_NODE, NodeStatus::Online, Duration::from_secs(60)).await;
+    // 20 MB held in a variable, then busy for three seconds or so: the runner reads the
+    // container's cgroup every second while it runs.
+    let script = "x=$(head -c 20000000 /dev/zero | tr '\\0' a); end=$(($(date +%s)+4)); \
+                  while [ $(date +%s) -lt $end ]; do :; done; echo ${#x}";
+    let busy = submit(
+        &base,
+        json!({"command": "sh", "arguments": ["-c", script], "targets": [BUSY_NODE], "container_name": BUSYBOX_ENV,
+               "required_cores": 1}),
+    )
+    .await;
+    let done = wait_for_final(&base, &busy, Duration::from_secs(60)).await;
+    assert_eq!(done.status, TaskStatus::Completed, "{:?}", done.error_message);
+    let usage = done.usage.expect("usage recorded");
+    assert!(usage.wall_seconds >= 3.0, "{usage:?}");
+    let cpu = usage.cpu_seconds.expect("the container's CPU time");
+    assert!(cpu >= 1.0 && cpu <= usage.wall_seconds + 1.0, "one core, busy most of the time: {usage:?}");
+    assert!(usage.max_memory_bytes.expect("its peak memory") >= 20_000_000, "{usage:?}");
+    let report: Value =
+        reqwest::get(format!("{base}/api/usage?by=node&since=1h")).await.expect("usage").json().await.expect("JSON");
+    assert_eq!(report["rows"][0]["name"], BUSY_NODE, "{report}");
+    assert!(report["rows"][0]["cpu_hours"].as_f64().is_some_and(|h| h >= 1.0 / 3600.0), "{report}");
 }

@@ -25,6 +25,7 @@ pub mod target;
 pub mod task;
 pub mod text;
 pub mod time;
+pub mod usage;
 
 pub use bytes::{format_bytes, parse_bytes, ByteSizeError};
 pub use events::ClusterEvent;

@@ -204,6 +204,9 @@ pub struct TaskStatusUpdate {
     /// (`pulling IMAGE: 12.0 MB of 45.0 MB`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<String>,
+    /// Ours, with a final status: what the task's cgroup measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::MeasuredUsage>,
 }
 
 /// Runner `POST /kill`, `/pause`, `/resume` body.

@@ -202,6 +202,9 @@ pub struct TaskView {
     pub attempt: u32,
     #[serde(default, skip_serializing_if = "is_zero_priority")]
     pub priority: i32,
+    /// What it used, once it ran and ended (`usage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::TaskUsage>,
 }
 
 fn is_zero_priority(n: &i32) -> bool {

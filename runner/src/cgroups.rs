@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hakuriver_model::usage::MeasuredUsage;
+
 /// CFS period used for CPU quotas (100 ms).
 const PERIOD_US: u64 = 100_000;
 
@@ -47,8 +49,8 @@ pub struct TaskCgroup {
 }
 
 /// The v1 controllers every task joins, limits or not: `pids` lists its processes, `freezer`
-/// pauses them.
-pub const V1_EVERY_TASK: [&str; 2] = ["pids", "freezer"];
+/// pauses them, `cpuacct` and `memory` measure them (usage accounting).
+pub const V1_EVERY_TASK: [&str; 4] = ["pids", "freezer", "cpuacct", "memory"];
 
 /// The files a value goes to: `(path, content)`. Pure, so the layouts are tested. `mounted` says
 /// which of `V1_EVERY_TASK` a v1 machine has.
@@ -71,7 +73,9 @@ pub fn plan(
             if let Some(bytes) = memory {
                 let dir = root.join("memory/hakuriver").join(name);
                 writes.push((dir.join("memory.limit_in_bytes"), bytes.to_string()));
-                dirs.push(dir);
+                if !dirs.contains(&dir) {
+                    dirs.push(dir);
+                }
             }
             if cores > 0 {
                 let dir = root.join("cpu/hakuriver").join(name);
@@ -211,6 +215,16 @@ impl TaskCgroup {
         self.dirs.iter().any(|d| std::fs::read_to_string(d.join(file)).is_ok_and(|text| oom_kills(&text) > 0))
     }
 
+    /// What the task's processes used: CPU time and peak memory (v2: `cpu.stat`, `memory.peak`
+    /// where the kernel has it; v1: `cpuacct.usage`, `memory.max_usage_in_bytes`). Read before
+    /// `remove`.
+    pub fn usage(&self) -> MeasuredUsage {
+        match self.version {
+            Version::V2 => self.tracker().map(usage_v2).unwrap_or_default(),
+            Version::V1 => usage_v1(self.v1_dir("cpuacct"), self.v1_dir("memory")),
+        }
+    }
+
     pub fn remove(&self) {
         for dir in &self.dirs {
             if let Err(e) = std::fs::remove_dir(dir) {
@@ -229,7 +243,7 @@ pub async fn sweep(root: &Path, node: &str) -> usize {
     let parents: Vec<PathBuf> = match version {
         Version::V2 => vec![root.join("hakuriver").join(node)],
         Version::V1 => {
-            V1_EVERY_TASK.iter().chain(&["memory", "cpu"]).map(|c| root.join(c).join("hakuriver").join(node)).collect()
+            V1_EVERY_TASK.iter().chain(&["cpu"]).map(|c| root.join(c).join("hakuriver").join(node)).collect()
         }
     };
     // Each task's folders, in the order `plan` makes them (the tracker first).
@@ -255,6 +269,72 @@ pub async fn sweep(root: &Path, node: &str) -> usize {
     tasks.len()
 }
 
+/// What a v2 cgroup folder measured.
+pub fn usage_v2(dir: &Path) -> MeasuredUsage {
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).ok();
+    MeasuredUsage {
+        cpu_seconds: read("cpu.stat").and_then(|t| cpu_seconds_v2(&t)),
+        max_memory_bytes: read("memory.peak").and_then(|t| t.trim().parse().ok()),
+    }
+}
+
+/// What v1 `cpuacct` and `memory` folders measured.
+pub fn usage_v1(cpuacct: Option<&Path>, memory: Option<&Path>) -> MeasuredUsage {
+    let read = |dir: Option<&Path>, file: &str| dir.and_then(|d| std::fs::read_to_string(d.join(file)).ok());
+    MeasuredUsage {
+        cpu_seconds: read(cpuacct, "cpuacct.usage")
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .map(|ns| ns as f64 / 1e9),
+        max_memory_bytes: read(memory, "memory.max_usage_in_bytes").and_then(|t| t.trim().parse().ok()),
+    }
+}
+
+/// The CPU seconds of a v2 `cpu.stat` text (`usage_usec`).
+pub fn cpu_seconds_v2(text: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("usage_usec "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .map(|us| us as f64 / 1e6)
+}
+
+/// The folders measuring a process, from its `/proc/<pid>/cgroup` text: `(cpu, memory)` (the
+/// same folder on v2).
+pub fn cgroup_dirs_of(proc_cgroup: &str, root: &Path, version: Version) -> (Option<PathBuf>, Option<PathBuf>) {
+    let under = |path: &str| root.join(path.trim_start_matches('/'));
+    let mut cpu = None;
+    let mut memory = None;
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        match version {
+            Version::V2 if controllers.is_empty() => return (Some(under(path)), Some(under(path))),
+            Version::V2 => {}
+            Version::V1 => {
+                let has = |c: &str| controllers.split(',').any(|x| x == c);
+                if has("cpuacct") {
+                    cpu = Some(root.join("cpuacct").join(path.trim_start_matches('/')));
+                }
+                if has("memory") {
+                    memory = Some(root.join("memory").join(path.trim_start_matches('/')));
+                }
+            }
+        }
+    }
+    (cpu, memory)
+}
+
+/// What the cgroup of process `pid` measured so far (a container's, through its main process).
+pub fn usage_of_process(root: &Path, pid: i64) -> Option<MeasuredUsage> {
+    let version = detect(root)?;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let (cpu, memory) = cgroup_dirs_of(&text, root, version);
+    let usage = match version {
+        Version::V2 => usage_v2(cpu.as_deref()?),
+        Version::V1 => usage_v1(cpu.as_deref(), memory.as_deref()),
+    };
+    (usage != MeasuredUsage::default()).then_some(usage)
+}
+
 /// The pids of a `cgroup.procs` text.
 pub fn parse_procs(text: &str) -> Vec<i32> {
     text.lines().filter_map(|l| l.trim().parse().ok()).filter(|&p| p > 0).collect()
@@ -273,11 +353,13 @@ mod tests {
     fn v1_and_v2_layouts() {
         let all = |_: &str| true;
         let (dirs, writes) = plan(Path::new("/cg"), Version::V1, "task-7", 2, Some(1000), all);
-        let expected = ["pids", "freezer", "memory", "cpu"].map(|c| PathBuf::from(format!("/cg/{c}/hakuriver/task-7")));
+        let expected =
+            ["pids", "freezer", "cpuacct", "memory", "cpu"].map(|c| PathBuf::from(format!("/cg/{c}/hakuriver/task-7")));
         assert_eq!(dirs, expected);
         let (dirs, _) = plan(Path::new("/cg"), Version::V1, "task-8", 0, None, all);
-        let expected = ["/cg/pids/hakuriver/task-8", "/cg/freezer/hakuriver/task-8"].map(PathBuf::from);
-        assert_eq!(dirs, expected, "every task is tracked and can be paused, limits or not");
+        let expected =
+            ["pids", "freezer", "cpuacct", "memory"].map(|c| PathBuf::from(format!("/cg/{c}/hakuriver/task-8")));
+        assert_eq!(dirs, expected, "every task is tracked, can be paused and is measured, limits or not");
         let (dirs, _) = plan(Path::new("/cg"), Version::V1, "task-9", 0, None, |c| c == "freezer");
         assert_eq!(dirs, [PathBuf::from("/cg/freezer/hakuriver/task-9")], "only the controllers mounted");
         assert!(writes.contains(&(PathBuf::from("/cg/memory/hakuriver/task-7/memory.limit_in_bytes"), "1000".into())));
@@ -310,6 +392,39 @@ mod tests {
         assert_eq!(sweep(root.path(), "n1").await, 1, "one task, in two controllers");
         assert_eq!(sweep(root.path(), "n3").await, 0);
         assert!(!root.path().join("freezer/hakuriver/n2").exists());
+    }
+
+    #[test]
+    fn reads_usage_files_and_finds_a_processs_cgroup() {
+        assert_eq!(cpu_seconds_v2("usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n"), Some(2.5));
+        assert_eq!(cpu_seconds_v2("nr_periods 0\n"), None);
+        let root = Path::new("/sys/fs/cgroup");
+        let v1 =
+            "12:pids:/docker/abc\n4:cpu,cpuacct:/docker/abc\n9:memory:/docker/abc\n0::/system.slice/docker.service\n";
+        assert_eq!(
+            cgroup_dirs_of(v1, root, Version::V1),
+            (Some(root.join("cpuacct/docker/abc")), Some(root.join("memory/docker/abc")))
+        );
+        let v2 = "0::/system.slice/docker-abc.scope\n";
+        let dir = root.join("system.slice/docker-abc.scope");
+        assert_eq!(cgroup_dirs_of(v2, root, Version::V2), (Some(dir.clone()), Some(dir)));
+
+        let tmp = tempfile::tempdir().unwrap();
+        for (dir, file, text) in [
+            ("cpuacct/hakuriver/t", "cpuacct.usage", "1500000000\n"),
+            ("memory/hakuriver/t", "memory.max_usage_in_bytes", "4096\n"),
+        ] {
+            std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
+            std::fs::write(tmp.path().join(dir).join(file), text).unwrap();
+        }
+        let cg = TaskCgroup {
+            version: Version::V1,
+            dirs: ["cpuacct", "memory"].map(|c| tmp.path().join(c).join("hakuriver/t")).to_vec(),
+        };
+        assert_eq!(cg.usage(), MeasuredUsage { cpu_seconds: Some(1.5), max_memory_bytes: Some(4096) });
+        std::fs::write(tmp.path().join("cpu.stat"), "usage_usec 10\n").unwrap();
+        std::fs::write(tmp.path().join("memory.peak"), "77\n").unwrap();
+        assert_eq!(usage_v2(tmp.path()), MeasuredUsage { cpu_seconds: Some(0.00001), max_memory_bytes: Some(77) });
     }
 
     #[test]

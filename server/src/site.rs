@@ -19,6 +19,7 @@ use hakuriver_model::env::{CreateEnvRequest, EnvContainer, EnvVersions, TarballL
 use hakuriver_model::history::NodeSeries;
 use hakuriver_model::operation::Operation;
 use hakuriver_model::task::{LogChunk, SubmitResponse, TaskPage, TaskQuery};
+use hakuriver_model::usage::{UsageQuery, UsageReport};
 use hakuriver_model::{ControlCommand, EnvAction, NodeInfo, TaskId, TaskRequest, TaskView};
 
 use crate::api::ApiError;
@@ -179,6 +180,11 @@ impl hakuriver_app::HostApi for Acting {
     async fn task_counts(&self) -> Result<BTreeMap<String, u64>, HostError> {
         self.may("task_counts")?;
         self.tasks.counts().await.map_err(for_browser)
+    }
+
+    async fn usage(&self, query: UsageQuery) -> Result<UsageReport, HostError> {
+        self.may("usage_summary")?;
+        self.tasks.usage_report(&query).await.map_err(for_browser)
     }
 
     async fn env_containers(&self) -> Result<Vec<EnvContainer>, HostError> {

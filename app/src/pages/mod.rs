@@ -8,6 +8,7 @@ mod overview;
 mod task_submit;
 mod task_widgets;
 mod tasks;
+mod usage;
 mod vps;
 
 pub use docker::DockerPage;
@@ -16,6 +17,7 @@ pub use nodes::NodesPage;
 pub use not_found::NotFound;
 pub use overview::Overview;
 pub use tasks::TasksPage;
+pub use usage::UsagePage;
 pub use vps::VpsPage;
 
 use hakuriver_model::api::FieldError;

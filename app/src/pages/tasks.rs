@@ -286,6 +286,7 @@ fn TaskDetail(selected: Memo<Option<TaskId>>, query: Memo<TaskQuery>) -> impl In
                                             })}
                                             {(t.priority != 0).then(|| view! { <dt>"Priority"</dt><dd>{t.priority}</dd> })}
                                             <dt>"Time limit"</dt><dd>{t.time_limit_seconds.map_or("none".to_string(), |s| hakuriver_model::span::Span(s).to_string())}</dd>
+                                            {t.usage.map(|u| view! { <dt>"Usage"</dt><dd data-testid="task-usage">{u.to_string()}</dd> })}
                                             <dt>"Node"</dt><dd>{t.assigned_node.clone().unwrap_or_else(|| "–".into())}</dd>
                                             <dt>"Batch"</dt><dd class="mono">{t.batch_id.map(|b| b.to_string()).unwrap_or_default()}</dd>
                                             <dt>{if t.image.is_some() { "Image" } else { "Environment" }}</dt><dd>{t.container_name.clone().unwrap_or_default()}</dd>

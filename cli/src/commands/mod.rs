@@ -8,4 +8,5 @@ pub mod ssh;
 pub mod sweep;
 pub mod task;
 pub mod token;
+pub mod usage;
 pub mod vps;

@@ -11,6 +11,7 @@ pub mod native;
 mod report;
 mod task_image;
 mod time_limit;
+mod usage;
 pub mod vps;
 mod vps_power;
 mod vps_run;
@@ -57,6 +58,8 @@ struct Tracked {
     timed_out: bool,
     /// Which attempt of the task this is (1 for the first).
     attempt: u32,
+    /// What its cgroup measured, for the final report.
+    usage: Option<hakuriver_model::usage::MeasuredUsage>,
 }
 
 #[derive(Default)]
@@ -319,12 +322,22 @@ impl Executor {
     /// so the task then ends with the code it was stopped with, and the reason says so.
     async fn finish(&self, id: TaskId, docker: &DockerRunner, name: &str, paths: &TaskPaths) -> Outcome {
         let mut engine_restarted = false;
-        let exit = loop {
-            match docker.follow(name, paths).await {
-                Err(_) if docker.came_back(name).await => engine_restarted = true,
-                exit => break exit,
+        let mut measured = None;
+        let follow = async {
+            loop {
+                match docker.follow(name, paths).await {
+                    Err(_) if docker.came_back(name).await => engine_restarted = true,
+                    exit => break exit,
+                }
             }
         };
+        let exit = tokio::select! {
+            exit = follow => exit,
+            never = usage::sample_container(&docker.docker, name, &self.cgroup_root, &mut measured) => match never {},
+        };
+        if let Some(measured) = measured {
+            self.record_usage(id, measured).await;
+        }
         let killed = self.was_killed(id).await;
         let exit = match exit {
             Ok(exit) if !killed && exit.maybe_oom() => {
@@ -403,6 +416,7 @@ impl Executor {
                 tracing::error!(task = %task.task_id, error = %e, "task processes left behind");
                 note = Some(note.map_or(e.clone(), |n| format!("{n}; {e}")));
             }
+            self.record_usage(task.task_id, cg.usage()).await;
             cg.remove();
         }
         let with_note = |m: String| {
@@ -426,6 +440,12 @@ impl Executor {
                 (code, _) => (TaskStatus::Failed, Some(code), with_note(format!("Exited with code {code}."))),
             },
             Err(e) => (TaskStatus::Failed, None, Some(format!("Lost track of the process: {e}"))),
+        }
+    }
+
+    async fn record_usage(&self, id: TaskId, measured: hakuriver_model::usage::MeasuredUsage) {
+        if let Some(t) = self.table.lock().await.tasks.get_mut(&id) {
+            t.usage = Some(measured);
         }
     }
 

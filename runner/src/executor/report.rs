@@ -36,6 +36,7 @@ pub(super) fn status_update(
         ssh_port: None,
         log_bytes_dropped: None,
         progress: None,
+        usage: None,
     }
 }
 
@@ -46,7 +47,7 @@ impl Executor {
     /// cannot be reached or fails; only then is the task's container removed, so a runner killed
     /// before the host heard the end leaves the container for its successor to find and report.
     pub(super) async fn conclude(&self, id: TaskId, (status, exit_code, message): Outcome) {
-        let limit = self.table.lock().await.tasks.get(&id).and_then(|t| t.log_limit);
+        let (limit, usage) = self.table.lock().await.tasks.get(&id).map(|t| (t.log_limit, t.usage)).unwrap_or_default();
         let paths = self.paths(id);
         let failed = status == TaskStatus::Failed;
         let findings = {
@@ -58,6 +59,7 @@ impl Executor {
         let message = findings.message(message, &paths);
         let mut update = status_update(id, status, exit_code, message);
         update.log_bytes_dropped = findings.dropped;
+        update.usage = usage;
         let mut backoff = Backoff::new(Duration::from_millis(500), FINAL_REPORT_MAX_DELAY);
         loop {
             match self.host.update(&update).await {

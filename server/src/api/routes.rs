@@ -17,6 +17,7 @@ use hakuriver_model::health::HealthResponse;
 use hakuriver_model::operation::{Operation, OperationStarted, TarballSaved};
 use hakuriver_model::protocol::TaskStatusUpdate;
 use hakuriver_model::task::{SubmitResponse, TaskPage, TaskQuery};
+use hakuriver_model::usage::{UsageQuery, UsageReport};
 use hakuriver_model::{ControlCommand, HeartbeatData, NodeInfo, RunnerInfo, TaskId, TaskRequest, TaskView};
 
 use super::openapi::schema::{list, map, one, text, ParamsFn, SchemaFn};
@@ -185,6 +186,8 @@ route_table! {
         query(TaskQuery), ok(200 list TaskView);
     Get "/api/tasks/page" Json R(Viewer) => tasks::page, "A page of tasks with a cursor",
         query(TaskQuery), ok(200 one TaskPage);
+    Get "/api/usage" Json R(Viewer) => tasks::usage, "Usage per user or node over a window: core-, CPU- and GPU-hours, tasks",
+        query(UsageQuery), ok(200 one UsageReport);
     Post "/api/kill/{id}" Json R(User) => tasks::kill, "Kill a task (users: their own)",
         path(id: TaskId), ok(202 one Message), refuses(409 "the task is over");
     Post "/api/command/{id}/{command}" Json R(User) => tasks::command, "Pause or resume a task; stop (disk kept) or start a VPS (users: their own)",

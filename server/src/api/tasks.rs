@@ -10,6 +10,7 @@ use hakuriver_model::api::Message;
 use hakuriver_model::auth::Actor;
 use hakuriver_model::protocol::TaskStatusUpdate;
 use hakuriver_model::task::{TaskPage, TaskQuery};
+use hakuriver_model::usage::{UsageQuery, UsageReport};
 use hakuriver_model::{ControlCommand, TaskType};
 use hakuriver_model::{TaskId, TaskRequest, TaskStatus, TaskView};
 use serde::Deserialize;
@@ -92,6 +93,14 @@ pub async fn vps_list(
 /// Ours: `GET /api/tasks/page?status=running,paused&node=&batch=&q=&cursor=&limit=`.
 pub async fn page(State(s): State<AppState>, ApiQuery(q): ApiQuery<TaskQuery>) -> Result<Json<TaskPage>, ApiError> {
     Ok(Json(s.services.tasks.page(&q).await?))
+}
+
+/// Ours: `GET /api/usage?since=7d&by=user|node`.
+pub async fn usage(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<UsageQuery>,
+) -> Result<Json<UsageReport>, ApiError> {
+    Ok(Json(s.services.tasks.usage_report(&q).await?))
 }
 
 pub async fn kill(

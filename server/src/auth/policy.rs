@@ -46,6 +46,7 @@ const SERVER_FNS: &[(&str, Role)] = &[
     ("ssh_proxy_port", Role::Viewer),
     ("node_history", Role::Viewer),
     ("task_counts", Role::Viewer),
+    ("usage_summary", Role::Viewer),
     ("env_containers", Role::Viewer),
     ("get_operation", Role::Viewer),
     ("tarballs", Role::Viewer),

@@ -10,6 +10,7 @@ pub mod snapshots;
 pub mod task_queue;
 mod task_row;
 pub mod tasks;
+pub mod usage;
 
 use std::path::Path;
 use std::time::Duration;

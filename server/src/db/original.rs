@@ -250,6 +250,7 @@ impl OriginalTask {
             retries: 0,
             attempt: 1,
             priority: 0,
+            measured: Default::default(),
         })
     }
 }

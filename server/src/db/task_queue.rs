@@ -106,23 +106,6 @@ pub async fn held_by_owner(tx: &mut Transaction<'_, Any>) -> Result<HashMap<Stri
     Ok(held)
 }
 
-/// Tasks that ran since `since_ms` (or run now), per owner: `(owner, cores, started, ended)`, for
-/// fair share.
-pub async fn recent_runs(
-    tx: &mut Transaction<'_, Any>,
-    since_ms: i64,
-) -> Result<Vec<(String, u32, i64, Option<i64>)>, DbError> {
-    let rows: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT owner, required_cores, started_at_ms, completed_at_ms FROM tasks
-         WHERE owner IS NOT NULL AND started_at_ms IS NOT NULL
-           AND (completed_at_ms >= $1 OR (completed_at_ms IS NULL AND status IN ('running', 'paused')))",
-    )
-    .bind(since_ms)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows.into_iter().map(|(o, c, s, e)| (o, u32::try_from(c).unwrap_or(0), s, e)).collect())
-}
-
 /// Cores in use per node, for `GET /nodes`.
 pub async fn cores_in_use(pool: &Pool) -> Result<HashMap<String, u32>, DbError> {
     let rows: Vec<(String, i64)> = sqlx::query_as(

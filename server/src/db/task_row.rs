@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use hakuriver_model::protocol::LogBytesDropped;
 use hakuriver_model::task::Dependency;
+use hakuriver_model::usage::MeasuredUsage;
 use hakuriver_model::{TaskId, TaskStatus, TaskType};
 
 use super::DbError;
@@ -57,6 +58,8 @@ pub struct TaskRow {
     pub attempt: u32,
     /// -100..=100; the queue's order starts from it (`services::tasks::priority`).
     pub priority: i32,
+    /// What its runner measured, once it ended (`model::usage`).
+    pub measured: MeasuredUsage,
 }
 
 #[derive(sqlx::FromRow)]
@@ -97,6 +100,8 @@ pub(super) struct RawTask {
     retries: i64,
     attempt: i64,
     priority: i64,
+    cpu_seconds: Option<f64>,
+    max_memory_bytes: Option<i64>,
 }
 
 fn id(v: i64) -> TaskId {
@@ -164,6 +169,10 @@ impl TryFrom<RawTask> for TaskRow {
             retries: u32::try_from(r.retries).unwrap_or(0),
             attempt: u32::try_from(r.attempt).unwrap_or(1),
             priority: i32::try_from(r.priority).unwrap_or(0),
+            measured: MeasuredUsage {
+                cpu_seconds: r.cpu_seconds,
+                max_memory_bytes: r.max_memory_bytes.and_then(|b| u64::try_from(b).ok()),
+            },
         })
     }
 }
@@ -177,4 +186,5 @@ pub(super) const COLUMNS: &str = "task_id, batch_id, task_type, command, argumen
     required_memory_bytes, required_gpus, target_node, target_numa_node_id, assigned_node,
     container_name, privileged, additional_mounts, status, exit_code, error_message,
     submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner, run_as,
-    stdout_dropped, stderr_dropped, image, name, time_limit_seconds, depends_on, dependency, retries, attempt, priority";
+    stdout_dropped, stderr_dropped, image, name, time_limit_seconds, depends_on, dependency, retries, attempt, priority,
+    cpu_seconds, max_memory_bytes";

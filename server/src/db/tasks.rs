@@ -1,6 +1,7 @@
 //! The `tasks` table.
 
 use hakuriver_model::protocol::LogBytesDropped;
+use hakuriver_model::usage::MeasuredUsage;
 use hakuriver_model::{TaskId, TaskStatus};
 use sqlx::{Any, Transaction};
 
@@ -34,7 +35,7 @@ async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &s
     let done = sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
          $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
-         $33, $34, $35, $36){on_conflict}"
+         $33, $34, $35, $36, $37, $38){on_conflict}"
     ))
     .bind(sql_id(t.task_id))
     .bind(t.batch_id.map(sql_id))
@@ -72,6 +73,8 @@ async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &s
     .bind(i64::from(t.retries))
     .bind(i64::from(t.attempt))
     .bind(i64::from(t.priority))
+    .bind(t.measured.cpu_seconds)
+    .bind(t.measured.max_memory_bytes.map(sql_count))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())
@@ -303,6 +306,19 @@ pub async fn set_log_bytes_dropped(pool: &Pool, task_id: TaskId, dropped: LogByt
     Ok(())
 }
 
+/// What a task's runner measured of it (a reading that is not a finite, non-negative number is
+/// left out).
+pub async fn set_measured_usage(pool: &Pool, task_id: TaskId, measured: MeasuredUsage) -> Result<(), DbError> {
+    let cpu = measured.cpu_seconds.filter(|s| s.is_finite() && *s >= 0.0);
+    sqlx::query("UPDATE tasks SET cpu_seconds = $2, max_memory_bytes = $3 WHERE task_id = $1")
+        .bind(sql_id(task_id))
+        .bind(cpu)
+        .bind(measured.max_memory_bytes.map(sql_count))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Brings a `lost` task back to `running` (see `model::task::revives`); answers whether it was
 /// still lost.
 pub async fn revive(pool: &Pool, task_id: TaskId, note: &str) -> Result<bool, DbError> {
@@ -363,6 +379,10 @@ mod tests {
             retries: if id == 12 { 1 } else { 0 },
             attempt: 1,
             priority: if id == 13 { -5 } else { 0 },
+            measured: MeasuredUsage {
+                cpu_seconds: (id == 13).then_some(1.25),
+                max_memory_bytes: (id == 13).then_some(4096),
+            },
         }
     }
 
@@ -444,6 +464,12 @@ mod tests {
         assert_eq!((t13.ssh_port, t13.assignment_suspicion_count), (Some(2222), 2));
         assert_eq!(t13.log_bytes_dropped, None);
         assert_eq!(t13.priority, -5);
+        assert_eq!(t13.measured, MeasuredUsage { cpu_seconds: Some(1.25), max_memory_bytes: Some(4096) });
+        set_measured_usage(&pool, TaskId(12), MeasuredUsage { cpu_seconds: Some(f64::NAN), max_memory_bytes: Some(7) })
+            .await
+            .unwrap();
+        let t12 = get(&pool, TaskId(12)).await.unwrap().unwrap();
+        assert_eq!(t12.measured, MeasuredUsage { cpu_seconds: None, max_memory_bytes: Some(7) }, "no NaN stored");
         assert_eq!(
             (t13.depends_on, t13.dependency, t13.time_limit_seconds),
             (vec![TaskId(11), TaskId(12)], Some(Dependency::AfterAny), Some(60))

@@ -74,6 +74,9 @@ pub fn render_status(out: &Output, t: &TaskView) -> String {
     if let Some(limit) = t.time_limit_seconds {
         text += &line("time limit:", hakuriver_model::span::Span(limit).to_string());
     }
+    if let Some(usage) = &t.usage {
+        text += &line("usage:", usage.to_string());
+    }
     text += &line("node:", t.assigned_node.clone().unwrap_or_else(|| "-".into()));
     if let Some(b) = t.batch_id.filter(|b| *b != t.task_id) {
         text += &line("batch:", b.to_string());

@@ -99,11 +99,10 @@ impl TaskService {
             .unwrap_or(i64::MAX / 1_000)
             .saturating_mul(1_000);
         let mut usage: HashMap<String, f64> = HashMap::new();
-        for (owner, cores, started, ended) in
-            queue::recent_runs(tx, now.saturating_sub(half_life.saturating_mul(5))).await?
-        {
-            let end = ended.unwrap_or(now);
-            let core_seconds = f64::from(cores.max(1)) * (end - started).max(0) as f64 / 1_000.0;
+        for run in crate::db::usage::records(tx, now.saturating_sub(half_life.saturating_mul(5))).await? {
+            let Some(owner) = run.owner else { continue };
+            let end = run.ended_ms.unwrap_or(now);
+            let core_seconds = f64::from(run.cores.max(1)) * (end - run.started_ms).max(0) as f64 / 1_000.0;
             *usage.entry(owner).or_default() += priority::decayed(core_seconds, now - end, half_life);
         }
         *self.inner.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((now, usage.clone()));

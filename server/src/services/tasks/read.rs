@@ -4,12 +4,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use hakuriver_model::auth::Role;
 use hakuriver_model::task::{TaskPage, TaskQuery};
+use hakuriver_model::usage::{summarize, window_start, TaskUsage, UsageBy, UsageQuery, UsageReport, DEFAULT_SINCE};
 use hakuriver_model::{TaskId, TaskStatus, TaskView};
 
 use super::TaskService;
 use crate::db::task_queue as queue;
 use crate::db::tasks::{self as store, TaskFilter, TaskRow};
-use crate::services::{local_time, ServiceError};
+use crate::services::{local_time, now_ms, ServiceError};
 
 /// The store's filter for a list query: `task_type` defaults to `command`, the limit to
 /// `default_limit` (at most `max_limit`).
@@ -107,6 +108,12 @@ impl TaskService {
             retries: t.retries,
             attempt: t.attempt,
             priority: t.priority,
+            usage: match (t.started_at_ms, t.completed_at_ms) {
+                (Some(started), Some(ended)) if t.status.is_final() => {
+                    Some(TaskUsage::of(started, ended, t.required_gpus.len(), t.measured))
+                }
+                _ => None,
+            },
         }
     }
 
@@ -137,6 +144,16 @@ impl TaskService {
     pub async fn counts(&self) -> Result<BTreeMap<String, u64>, ServiceError> {
         let rows = store::count_by_status(&self.inner.pool, "command").await?;
         Ok(rows.into_iter().map(|(status, n)| (status, u64::try_from(n).unwrap_or(0))).collect())
+    }
+
+    /// Usage per user or node over a window (`GET /api/usage`, `hakuriver usage`).
+    pub async fn usage_report(&self, q: &UsageQuery) -> Result<UsageReport, ServiceError> {
+        let now = now_ms();
+        let since = window_start(q.since.as_deref().unwrap_or(DEFAULT_SINCE), now).map_err(ServiceError::Invalid)?;
+        let by: UsageBy = q.by.as_deref().unwrap_or("user").parse().map_err(ServiceError::Invalid)?;
+        let mut db = self.inner.pool.acquire().await.map_err(super::db)?;
+        let records = crate::db::usage::records(&mut db, since).await?;
+        Ok(summarize(&records, by, since, now))
     }
 
     pub async fn cores_in_use(&self) -> Result<HashMap<String, u32>, ServiceError> {

@@ -67,6 +67,7 @@ pub(crate) fn new_row(
         retries: c.retries,
         attempt: 1,
         priority: c.priority,
+        measured: Default::default(),
     }
 }
 

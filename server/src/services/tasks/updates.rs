@@ -74,6 +74,9 @@ impl TaskService {
                 store::set_log_bytes_dropped(&self.inner.pool, update.task_id, dropped).await?;
                 tracing::info!(task = %update.task_id, stdout = dropped.stdout, stderr = dropped.stderr, "output dropped past paths.max_log_bytes");
             }
+            if let Some(measured) = update.usage.filter(|_| to.is_final()) {
+                store::set_measured_usage(&self.inner.pool, update.task_id, measured).await?;
+            }
             let now = now_ms();
             let change = StatusChange {
                 exit_code: update.exit_code,
