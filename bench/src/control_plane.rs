@@ -4,12 +4,17 @@
 //! - heartbeats: `--runners` (default 1000) simulated runners heartbeating every 5 s for
 //!   `--secs` (default 60): the host's CPU as a share of one core, and nodes wrongly offline;
 //! - memory: host RSS idle (empty database), with the tasks loaded, and after the heartbeats;
-//!   runner RSS idle.
+//!   runner RSS idle;
+//! - single submits: `--submits` (default 2000) one-task requests from 8 clients, each task waiting
+//!   for a running one (`depends_on`), so the queue grows as they arrive.
 //!
 //! `scripts/build.sh --release` first, then:
-//! `HAKURIVER_BIN_DIR=target/release cargo run --release -p hakuriver-bench --bin control-plane`.
-//! Targets (issue [10]): status p99 ≤ 5 ms, page p99 ≤ 20 ms, nodes p99 ≤ 5 ms; heartbeat CPU
-//! ≤ 10 % of a core with no node offline; host RSS idle ≤ 30 MB; runner RSS idle ≤ 15 MB.
+//! `HAKURIVER_BIN_DIR=target/release cargo run --release -p hakuriver-bench --bin control-plane`
+//! (`--tasks 1000000` for issue [15]'s figures; `--postgres postgres://…/empty_db` to keep the
+//! state in PostgreSQL instead of a SQLite file).
+//! Targets (issues [10], [15]): status p99 ≤ 5 ms, page p99 ≤ 20 ms, nodes p99 ≤ 5 ms; heartbeat
+//! CPU ≤ 10 % of a core with no node offline; host RSS idle ≤ 30 MB; runner RSS idle ≤ 15 MB;
+//! single submits ≥ 2000 a second.
 
 use std::time::{Duration, Instant};
 
@@ -21,8 +26,8 @@ use hakuriver_model::{NodeStatus, TaskId, TaskStatus, TaskType};
 use serde_json::json;
 
 /// `n` completed tasks, as a long-used cluster has them, written straight into the database.
-async fn seed(path: &std::path::Path, n: u64) -> anyhow::Result<Vec<TaskId>> {
-    let pool = db::open(Location::File(path)).await?;
+async fn seed(location: Location<'_>, n: u64) -> anyhow::Result<Vec<TaskId>> {
+    let pool = db::open(location).await?;
     let now = 1_700_000_000_000i64;
     let mut ids = Vec::with_capacity(usize::try_from(n)?);
     for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
@@ -102,6 +107,33 @@ async fn latencies(
     Ok(futures::future::try_join_all(clients).await?.concat())
 }
 
+/// Single-task submits from 8 clients, each task waiting for a running `sleep` (so they queue up
+/// as they arrive): submits a second. The parent is killed afterwards, failing them all.
+async fn single_submits(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<f64> {
+    let parent = json!({"command": "sleep", "arguments": ["600"], "targets": ["bench-real"],
+        "container_name": "NULL", "required_cores": 0});
+    let answer: serde_json::Value = http.post(format!("{base}/api/submit")).json(&parent).send().await?.json().await?;
+    let parent = answer["task_ids"][0].as_str().context("the parent's id")?.to_string();
+    let started = Instant::now();
+    let clients = (0..8).map(|c| {
+        let (http, base, parent) = (http.clone(), base.to_string(), parent.clone());
+        async move {
+            for i in (c..n).step_by(8) {
+                let body = json!({"command": "echo", "arguments": [i.to_string()], "targets": ["bench-real"],
+                    "container_name": "NULL", "depends_on": [parent]});
+                let r = http.post(format!("{base}/api/submit")).json(&body).send().await?;
+                ensure!(r.status().as_u16() == 202, "submit {i}: HTTP {}", r.status());
+                r.bytes().await?;
+            }
+            anyhow::Ok(())
+        }
+    });
+    futures::future::try_join_all(clients).await?;
+    let per_second = n as f64 / started.elapsed().as_secs_f64();
+    http.post(format!("{base}/api/kill/{parent}")).send().await?;
+    Ok(per_second)
+}
+
 /// Registers one simulated runner; false when the host refused.
 async fn register(http: &reqwest::Client, base: &str, name: &str) -> bool {
     let body = json!({"hostname": name, "total_cores": 16, "total_ram_bytes": 64u64 << 30,
@@ -133,11 +165,16 @@ async fn main() -> anyhow::Result<()> {
     let runners: usize = arg("--runners", 1000)?;
     let secs: u64 = arg("--secs", 60)?;
     let requests: usize = arg("--requests", 500)?;
+    let submits: usize = arg("--submits", 2000)?;
+    let postgres: String = arg("--postgres", String::new())?;
     // Production timing: heartbeats every 5 s, offline after 30 s.
     let cluster = ClusterDir::with_timing(5.0, 6.0);
     let base = cluster.base_url();
     let http = reqwest::Client::new();
 
+    if !postgres.is_empty() {
+        cluster.append_config(&format!("[database]\nurl = \"{postgres}\"\n"));
+    }
     // Idle: an empty database, no runner.
     let mut host = cluster.start_host();
     hakuriver_itest::wait_for("the host", Duration::from_secs(30), || hakuriver_itest::nodes(&base)).await;
@@ -146,7 +183,8 @@ async fn main() -> anyhow::Result<()> {
     drop(host);
 
     let seeded = Instant::now();
-    let ids = seed(&cluster.path().join("host.db"), tasks).await?;
+    let file = cluster.path().join("host.db");
+    let ids = seed(if postgres.is_empty() { Location::File(&file) } else { Location::Url(&postgres) }, tasks).await?;
     let seed_secs = seeded.elapsed().as_secs_f64();
     host = cluster.start_host();
     hakuriver_itest::wait_for("the host", Duration::from_secs(60), || hakuriver_itest::nodes(&base)).await;
@@ -164,6 +202,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let nodes = latencies(&http, requests, |_| format!("{base}/api/nodes")).await?;
     let host_loaded_mb = rss_mb(host.pid())?;
+    let submits_per_second = single_submits(&http, &base, submits).await?;
 
     // Registration first (once per runner start), then the heartbeats alone: the host's CPU
     // over the heartbeat window, while nothing else asks it anything.
@@ -188,12 +227,14 @@ async fn main() -> anyhow::Result<()> {
     let (page_p50, page_p99) = percentiles(page);
     let (nodes_p50, nodes_p99) = percentiles(nodes);
     let report = json!({
+        "database": if postgres.is_empty() { "sqlite" } else { "postgresql" },
         "tasks_in_database": n,
         "seed_seconds": seed_secs,
         "api_clients": 4,
         "status_p50_ms": status_p50, "status_p99_ms": status_p99,
         "page_of_50_p50_ms": page_p50, "page_of_50_p99_ms": page_p99,
         "nodes_p50_ms": nodes_p50, "nodes_p99_ms": nodes_p99,
+        "single_submits": submits, "single_submits_per_second": submits_per_second,
         "simulated_runners": runners,
         "heartbeat_window_seconds": secs,
         "heartbeats_refused": refused,
@@ -205,7 +246,7 @@ async fn main() -> anyhow::Result<()> {
         "runner_rss_idle_mb": runner_idle_mb,
         "targets": {"status_p99_ms_max": 5.0, "page_p99_ms_max": 20.0, "nodes_p99_ms_max": 5.0,
             "host_cpu_share_max": 0.10, "nodes_wrongly_offline_max": 0,
-            "host_rss_idle_mb_max": 30.0, "runner_rss_idle_mb_max": 15.0},
+            "host_rss_idle_mb_max": 30.0, "runner_rss_idle_mb_max": 15.0, "single_submits_per_second_min": 2000.0},
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

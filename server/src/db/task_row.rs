@@ -100,7 +100,7 @@ pub(super) struct RawTask {
     retries: i64,
     attempt: i64,
     priority: i64,
-    cpu_seconds: Option<f64>,
+    cpu_microseconds: Option<i64>,
     max_memory_bytes: Option<i64>,
 }
 
@@ -170,11 +170,21 @@ impl TryFrom<RawTask> for TaskRow {
             attempt: u32::try_from(r.attempt).unwrap_or(1),
             priority: i32::try_from(r.priority).unwrap_or(0),
             measured: MeasuredUsage {
-                cpu_seconds: r.cpu_seconds,
+                cpu_seconds: r.cpu_microseconds.map(seconds_of_micros),
                 max_memory_bytes: r.max_memory_bytes.and_then(|b| u64::try_from(b).ok()),
             },
         })
     }
+}
+
+/// Seconds as the whole microseconds stored (none for a reading that is not a finite,
+/// non-negative number).
+pub(super) fn micros_of_seconds(seconds: f64) -> Option<i64> {
+    (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1e6).round().min(i64::MAX as f64) as i64)
+}
+
+pub(super) fn seconds_of_micros(micros: i64) -> f64 {
+    micros as f64 / 1e6
 }
 
 pub(super) fn json<T: serde::Serialize>(value: &T) -> String {
@@ -187,4 +197,4 @@ pub(super) const COLUMNS: &str = "task_id, batch_id, task_type, command, argumen
     container_name, privileged, additional_mounts, status, exit_code, error_message,
     submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner, run_as,
     stdout_dropped, stderr_dropped, image, name, time_limit_seconds, depends_on, dependency, retries, attempt, priority,
-    cpu_seconds, max_memory_bytes";
+    cpu_microseconds, max_memory_bytes";

@@ -7,7 +7,7 @@ use sqlx::{Any, Transaction};
 
 pub(crate) use super::task_row::sql_id;
 pub use super::task_row::TaskRow;
-use super::task_row::{json, RawTask, COLUMNS};
+use super::task_row::{json, micros_of_seconds, RawTask, COLUMNS};
 use super::{DbError, Pool};
 
 /// The newest task id stored (none: no task yet).
@@ -73,7 +73,7 @@ async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &s
     .bind(i64::from(t.retries))
     .bind(i64::from(t.attempt))
     .bind(i64::from(t.priority))
-    .bind(t.measured.cpu_seconds)
+    .bind(t.measured.cpu_seconds.and_then(micros_of_seconds))
     .bind(t.measured.max_memory_bytes.map(sql_count))
     .execute(&mut **tx)
     .await?;
@@ -309,8 +309,8 @@ pub async fn set_log_bytes_dropped(pool: &Pool, task_id: TaskId, dropped: LogByt
 /// What a task's runner measured of it (a reading that is not a finite, non-negative number is
 /// left out).
 pub async fn set_measured_usage(pool: &Pool, task_id: TaskId, measured: MeasuredUsage) -> Result<(), DbError> {
-    let cpu = measured.cpu_seconds.filter(|s| s.is_finite() && *s >= 0.0);
-    sqlx::query("UPDATE tasks SET cpu_seconds = $2, max_memory_bytes = $3 WHERE task_id = $1")
+    let cpu = measured.cpu_seconds.and_then(micros_of_seconds);
+    sqlx::query("UPDATE tasks SET cpu_microseconds = $2, max_memory_bytes = $3 WHERE task_id = $1")
         .bind(sql_id(task_id))
         .bind(cpu)
         .bind(measured.max_memory_bytes.map(sql_count))
@@ -476,5 +476,18 @@ mod tests {
         );
         let t11 = get(&pool, TaskId(11)).await.unwrap().unwrap();
         assert_eq!(t11.log_bytes_dropped, Some(LogBytesDropped { stdout: 5_000_000_000, stderr: 0 }));
+
+        // Usage: the one task that ran, with what its runner measured.
+        set_measured_usage(&pool, TaskId(11), MeasuredUsage { cpu_seconds: Some(0.5), max_memory_bytes: None })
+            .await
+            .unwrap();
+        let mut db = pool.acquire().await.unwrap();
+        let ran = crate::db::usage::records(&mut db, 6_500).await.unwrap();
+        assert_eq!(ran.len(), 1, "{ran:?}");
+        assert_eq!(
+            (ran[0].node.as_deref(), ran[0].cores, ran[0].started_ms, ran[0].ended_ms, ran[0].cpu_seconds),
+            (Some("n1"), 2, 6_000, Some(7_000), Some(0.5))
+        );
+        assert!(crate::db::usage::records(&mut db, 7_001).await.unwrap().is_empty(), "it ended before the window");
     }
 }
