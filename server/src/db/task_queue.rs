@@ -23,6 +23,32 @@ pub async fn pending_keys(tx: &mut Transaction<'_, Any>) -> Result<Vec<(TaskId, 
         .collect())
 }
 
+/// A summary of the pending set that changes whenever a task joins or leaves it: a new task
+/// raises the largest id; a task leaving lowers the count unless another joins (which raises the
+/// largest id, or, a task back for its next attempt, the attempts' sum). Two changes that cancel
+/// out in all five at once are possible in principle, which is why the ids are read again
+/// anyway after a while (`services::tasks::pending_rows`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingFingerprint {
+    pub count: i64,
+    pub id_residue_sum: i64,
+    pub attempt_sum: i64,
+    pub min_id: i64,
+    pub max_id: i64,
+}
+
+/// The pending set's fingerprint: one row, however long the queue.
+pub async fn pending_fingerprint(tx: &mut Transaction<'_, Any>) -> Result<PendingFingerprint, DbError> {
+    let (count, id_residue_sum, attempt_sum, min_id, max_id): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(task_id % 1000003), 0) AS BIGINT), CAST(COALESCE(SUM(attempt), 0) AS BIGINT),
+                COALESCE(MIN(task_id), 0), COALESCE(MAX(task_id), 0)
+         FROM tasks WHERE status = 'pending'",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(PendingFingerprint { count, id_residue_sum, attempt_sum, min_id, max_id })
+}
+
 /// The rows of those of `ids` that are pending.
 pub async fn pending_rows(tx: &mut Transaction<'_, Any>, ids: &[TaskId]) -> Result<Vec<TaskRow>, DbError> {
     let mut found = Vec::with_capacity(ids.len());

@@ -339,7 +339,9 @@ mod tests {
     use hakuriver_model::TaskType;
 
     use super::*;
-    use crate::db::task_queue::{assign, cores_in_use, pending_keys, pending_rows, set_suspicion, usage};
+    use crate::db::task_queue::{
+        assign, cores_in_use, pending_fingerprint, pending_keys, pending_rows, set_suspicion, usage,
+    };
     use std::collections::{BTreeSet, HashMap};
 
     fn row(id: u64, batch: u64, args: &[&str]) -> TaskRow {
@@ -397,6 +399,11 @@ mod tests {
         }
         let keys = pending_keys(&mut tx).await.unwrap();
         assert_eq!(keys, vec![(TaskId(11), 1), (TaskId(12), 1), (TaskId(13), 1)]);
+        let print = pending_fingerprint(&mut tx).await.unwrap();
+        assert_eq!(
+            (print.count, print.id_residue_sum, print.attempt_sum, print.min_id, print.max_id),
+            (3, 36, 3, 11, 13)
+        );
         let rows = pending_rows(&mut tx, &[TaskId(13), TaskId(11), TaskId(99)]).await.unwrap();
         assert_eq!(rows.len(), 2, "only stored pending tasks");
         assert!(rows.iter().any(|r| r.task_id == TaskId(13) && r.depends_on == vec![TaskId(11), TaskId(12)]));

@@ -111,10 +111,20 @@ impl TaskService {
 }
 
 impl TaskService {
-    /// The pending tasks in submission order: their ids read, the rows of those not kept from
-    /// earlier passes read and kept (`pending_rows`).
+    /// The pending tasks in submission order: their ids (kept while the pending set's fingerprint
+    /// holds), the rows of those not kept from earlier passes read and kept (`pending_rows`).
     async fn pending(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Vec<Arc<TaskRow>>, ServiceError> {
-        let keys = queue::pending_keys(tx).await?;
+        let print = queue::pending_fingerprint(tx).await?;
+        let now = std::time::Instant::now();
+        let kept = self.kept_rows().keys_for(&print, now);
+        let keys = match kept {
+            Some(keys) => keys,
+            None => {
+                let keys = queue::pending_keys(tx).await?;
+                self.kept_rows().set_keys(print, now, keys.clone());
+                keys
+            }
+        };
         let missing = self.kept_rows().missing(&keys);
         if !missing.is_empty() {
             let rows = queue::pending_rows(tx, &missing).await?;

@@ -1,6 +1,8 @@
-//! The pending tasks' rows, kept between queue passes: a pass reads only the pending ids with
-//! their attempt, and the full rows of those it has not seen yet (decoding every waiting row on
-//! every pass made a long backlog drain slowly).
+//! The pending tasks' rows, kept between queue passes: a pass reads the pending set's one-row
+//! fingerprint (`db::task_queue::pending_fingerprint`), the pending ids with their attempt only
+//! when it changed (or `KEYS_FRESH` passed), and the full rows only of tasks it has not seen yet.
+//! Decoding every waiting row on every pass made a long backlog drain slowly; reading 10 000 ids
+//! cost most of a pass.
 //!
 //! Invariant: a kept row is the row of a task that is pending in the database, as it was read.
 //! A pending task's row does not change while it stays pending; a task that leaves `pending`
@@ -10,17 +12,39 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hakuriver_model::TaskId;
 
+use crate::db::task_queue::PendingFingerprint;
 use crate::db::tasks::TaskRow;
+
+/// How long pending ids read once serve passes that find the same fingerprint.
+const KEYS_FRESH: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 pub(super) struct PendingRows {
     rows: HashMap<TaskId, Arc<TaskRow>>,
+    /// The pending ids as last read, with the fingerprint the queue had then and when.
+    keys: Option<(PendingFingerprint, Instant, Vec<(TaskId, u32)>)>,
 }
 
 impl PendingRows {
+    /// The pending ids kept, while the queue still has `print` and they are fresh.
+    pub(super) fn keys_for(&self, print: &PendingFingerprint, now: Instant) -> Option<Vec<(TaskId, u32)>> {
+        match &self.keys {
+            Some((kept, read_at, keys)) if kept == print && now.duration_since(*read_at) < KEYS_FRESH => {
+                Some(keys.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Keeps pending ids just read, with the fingerprint read before them in the same transaction.
+    pub(super) fn set_keys(&mut self, print: PendingFingerprint, now: Instant, keys: Vec<(TaskId, u32)>) {
+        self.keys = Some((print, now, keys));
+    }
+
     /// Drops the rows of tasks no longer pending (or pending as another attempt) and returns the
     /// ids among `keys` whose rows must be read.
     pub(super) fn missing(&mut self, keys: &[(TaskId, u32)]) -> Vec<TaskId> {
@@ -40,8 +64,9 @@ impl PendingRows {
         keys.iter().filter_map(|(id, _)| self.rows.get(id).cloned()).collect()
     }
 
-    /// Forgets tasks a pass placed or failed.
+    /// Forgets tasks a pass placed or failed (and the ids: the next pass reads them again).
     pub(super) fn forget(&mut self, ids: impl IntoIterator<Item = TaskId>) {
+        self.keys = None;
         for id in ids {
             self.rows.remove(&id);
         }
@@ -72,6 +97,20 @@ mod tests {
         let ids: Vec<TaskId> = kept.in_order(&keys).iter().map(|r| r.task_id).collect();
         assert_eq!(ids, vec![TaskId(2), TaskId(3)]);
         assert_eq!(kept.rows.len(), 2, "the row of a task gone from the queue is dropped");
+    }
+
+    #[test]
+    fn ids_are_reused_only_while_the_fingerprint_holds_and_they_are_fresh() {
+        let print = |count| PendingFingerprint { count, id_residue_sum: 3, attempt_sum: 2, min_id: 1, max_id: 2 };
+        let mut kept = PendingRows::default();
+        let now = Instant::now();
+        assert_eq!(kept.keys_for(&print(2), now), None, "nothing read yet");
+        kept.set_keys(print(2), now, vec![(TaskId(1), 1), (TaskId(2), 1)]);
+        assert_eq!(kept.keys_for(&print(2), now + Duration::from_secs(1)).map(|k| k.len()), Some(2));
+        assert_eq!(kept.keys_for(&print(1), now), None, "the queue changed");
+        assert_eq!(kept.keys_for(&print(2), now + KEYS_FRESH), None, "read again after a while");
+        kept.forget([TaskId(1)]);
+        assert_eq!(kept.keys_for(&print(2), now), None, "a pass placed a task: read again");
     }
 
     #[test]
