@@ -25,24 +25,28 @@ const KEYS_FRESH: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub(super) struct PendingRows {
     rows: HashMap<TaskId, Arc<TaskRow>>,
-    /// The pending ids as last read, with the fingerprint the queue had then and when.
-    keys: Option<(PendingFingerprint, Instant, Vec<(TaskId, u32)>)>,
+    keys: Option<KeptIds>,
+}
+
+/// The pending ids as last read, with the fingerprint the queue had then and when.
+struct KeptIds {
+    print: PendingFingerprint,
+    read_at: Instant,
+    ids: Vec<(TaskId, u32)>,
 }
 
 impl PendingRows {
     /// The pending ids kept, while the queue still has `print` and they are fresh.
     pub(super) fn keys_for(&self, print: &PendingFingerprint, now: Instant) -> Option<Vec<(TaskId, u32)>> {
-        match &self.keys {
-            Some((kept, read_at, keys)) if kept == print && now.duration_since(*read_at) < KEYS_FRESH => {
-                Some(keys.clone())
-            }
-            _ => None,
-        }
+        self.keys
+            .as_ref()
+            .filter(|k| k.print == *print && now.duration_since(k.read_at) < KEYS_FRESH)
+            .map(|k| k.ids.clone())
     }
 
     /// Keeps pending ids just read, with the fingerprint read before them in the same transaction.
     pub(super) fn set_keys(&mut self, print: PendingFingerprint, now: Instant, keys: Vec<(TaskId, u32)>) {
-        self.keys = Some((print, now, keys));
+        self.keys = Some(KeptIds { print, read_at: now, ids: keys });
     }
 
     /// Drops the rows of tasks no longer pending (or pending as another attempt) and returns the
