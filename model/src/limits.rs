@@ -140,13 +140,13 @@ impl Limits {
             ("GPUs", "per_user_gpus", own.gpus, self.per_user_gpus, held.gpus, after.gpus, gpus > 0),
             ("VPS", "per_user_vps", own.vps, self.per_user_vps, held.vps, after.vps, vps),
         ];
+        // Called for every waiting task on every queue pass: nothing is formatted unless hit.
         checks.into_iter().find_map(|(what, key, own, config, now, wanted, asks)| {
-            let (limit, source) = match own {
-                Some(limit) => (limit, "its token's limit".to_string()),
-                None => (config, format!("[limits] {key}")),
-            };
-            (asks && limit > 0 && wanted > limit)
-                .then(|| format!("User limit: {now} of {limit} {what} in use ({source})"))
+            let limit = own.unwrap_or(config);
+            (asks && limit > 0 && wanted > limit).then(|| {
+                let source = if own.is_some() { "its token's limit".to_string() } else { format!("[limits] {key}") };
+                format!("User limit: {now} of {limit} {what} in use ({source})")
+            })
         })
     }
 

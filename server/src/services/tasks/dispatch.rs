@@ -118,7 +118,8 @@ impl TaskService {
         let now = std::time::Instant::now();
         let kept = self.kept_rows().keys_for(&print, now);
         let keys = match kept {
-            Some(keys) => keys,
+            // The same pending set: every row that could be read is kept already.
+            Some(keys) => return Ok(self.kept_rows().in_order(&keys)),
             None => {
                 let keys = queue::pending_keys(tx).await?;
                 self.kept_rows().set_keys(print, now, keys.clone());
@@ -159,7 +160,8 @@ pub(super) async fn plan_from(
     let own_limits = crate::db::auth::token_limits(tx).await?;
     let now = now_ms();
     let usage = service.usage(tx, now).await?;
-    let fair_share = priority::fair_shares(&usage, pending.iter().filter_map(|t| t.owner.as_deref()));
+    let owners: std::collections::HashSet<&str> = pending.iter().filter_map(|t| t.owner.as_deref()).collect();
+    let fair_share = priority::fair_shares(&usage, owners.into_iter());
     let context = Context { parents, held, limits: limits.clone(), own_limits, fair_share, now_ms: now };
     Ok(plan(pending, capacity, &context))
 }
