@@ -50,8 +50,11 @@ const QUEUE_RECHECK: Duration = Duration::from_secs(1);
 /// The least time between the starts of two queue passes. A pass reads the whole backlog under
 /// the schedule lock; under a stream of submits and completions, kicks come faster than passes
 /// end, and back-to-back passes would leave submits waiting for that lock. Kicks that arrive
-/// within the gap are served by one pass at its end: a lone kick is served at once.
+/// within the gap are served by one pass at its end: a lone kick is served at once. A long pass
+/// (a deep backlog) widens the gap to `QUEUE_PASS_SHARE` times its own length, so the queue
+/// takes at most about a fifth of the lock's time however deep it gets.
 const QUEUE_PASS_GAP: Duration = Duration::from_millis(25);
+const QUEUE_PASS_SHARE: u32 = 5;
 
 /// Prepares storage and the database, then serves on `listener` until `shutdown` completes.
 pub async fn serve<L>(
@@ -284,6 +287,7 @@ async fn liveness_loop(services: Services, every: Duration, mut stop: watch::Rec
 async fn queue_loop(services: Services, mut stop: watch::Receiver<bool>) {
     let started = tokio::time::Instant::now();
     let mut last_pass = started.checked_sub(QUEUE_PASS_GAP).unwrap_or(started);
+    let mut gap = QUEUE_PASS_GAP;
     loop {
         tokio::select! {
             () = services.tasks.kicked() => {}
@@ -291,13 +295,14 @@ async fn queue_loop(services: Services, mut stop: watch::Receiver<bool>) {
             () = state::stopped(&mut stop) => return,
         }
         tokio::select! {
-            () = tokio::time::sleep_until(last_pass + QUEUE_PASS_GAP) => {}
+            () = tokio::time::sleep_until(last_pass + gap) => {}
             () = state::stopped(&mut stop) => return,
         }
         last_pass = tokio::time::Instant::now();
         if let Err(e) = services.tasks.run_queue().await {
             tracing::error!(error = %e, "queue pass failed");
         }
+        gap = (last_pass.elapsed() * QUEUE_PASS_SHARE).clamp(QUEUE_PASS_GAP, QUEUE_RECHECK);
     }
 }
 

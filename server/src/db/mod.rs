@@ -61,6 +61,9 @@ impl std::fmt::Display for Location<'_> {
     }
 }
 
+/// How long a PostgreSQL connection may sit idle in the pool before it is pinged on its next use.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Opens the database (creating an SQLite file if needed) and brings its schema up to date.
 pub async fn open(location: Location<'_>) -> Result<Pool, DbError> {
     sqlx::any::install_default_drivers();
@@ -70,6 +73,8 @@ pub async fn open(location: Location<'_>) -> Result<Pool, DbError> {
             let options: AnyConnectOptions = url.parse()?;
             AnyPoolOptions::new()
                 .max_connections(8)
+                // A file has no server to lose a connection to: no ping before each use.
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // WAL: readers never wait for the writer; a writer waits up to 10 s.
@@ -89,6 +94,18 @@ pub async fn open(location: Location<'_>) -> Result<Pool, DbError> {
             AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(30))
+                // A connection in steady use is not pinged before each query (a round trip per
+                // query); one idle for a while is, so a server restarted meanwhile costs a
+                // reconnect, not a failed request.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IDLE_AFTER {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(options)
                 .await?
         }

@@ -10,11 +10,13 @@ use sqlx::{Any, Transaction};
 use super::task_row::{json, sql_id, RawTask, TaskRow, COLUMNS};
 use super::{DbError, Pool};
 
-/// Every pending task's id with its attempt, in submission order (ids grow with time): what
-/// the queue's rows kept between passes are checked against.
-pub async fn pending_keys(tx: &mut Transaction<'_, Any>) -> Result<Vec<(TaskId, u32)>, DbError> {
+/// The id and attempt of every pending task whose id is above `after` (`TaskId(0)`: all of
+/// them), in submission order (ids grow with time): what the queue's rows kept between passes
+/// are checked against.
+pub async fn pending_keys(tx: &mut Transaction<'_, Any>, after: TaskId) -> Result<Vec<(TaskId, u32)>, DbError> {
     let rows: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT task_id, attempt FROM tasks WHERE status = 'pending' ORDER BY task_id")
+        sqlx::query_as("SELECT task_id, attempt FROM tasks WHERE status = 'pending' AND task_id > $1 ORDER BY task_id")
+            .bind(sql_id(after))
             .fetch_all(&mut **tx)
             .await?;
     Ok(rows
@@ -37,6 +39,24 @@ pub struct PendingFingerprint {
     pub max_id: i64,
 }
 
+/// The modulus of `id_residue_sum`, as written in `pending_fingerprint`'s query (a prime, so
+/// that ids far apart rarely share a residue).
+const ID_RESIDUE_MODULUS: u64 = 1_000_003;
+
+impl PendingFingerprint {
+    /// The fingerprint the database gives for exactly these pending ids and attempts.
+    pub fn of(keys: &[(TaskId, u32)]) -> Self {
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        PendingFingerprint {
+            count: to_i64(keys.len() as u64),
+            id_residue_sum: keys.iter().map(|(id, _)| to_i64(id.0 % ID_RESIDUE_MODULUS)).sum(),
+            attempt_sum: keys.iter().map(|&(_, attempt)| i64::from(attempt)).sum(),
+            min_id: keys.iter().map(|(id, _)| to_i64(id.0)).min().unwrap_or(0),
+            max_id: keys.iter().map(|(id, _)| to_i64(id.0)).max().unwrap_or(0),
+        }
+    }
+}
+
 /// The pending set's fingerprint: one row, however long the queue.
 pub async fn pending_fingerprint(tx: &mut Transaction<'_, Any>) -> Result<PendingFingerprint, DbError> {
     let (count, id_residue_sum, attempt_sum, min_id, max_id): (i64, i64, i64, i64, i64) = sqlx::query_as(
@@ -51,19 +71,7 @@ pub async fn pending_fingerprint(tx: &mut Transaction<'_, Any>) -> Result<Pendin
 
 /// The rows of those of `ids` that are pending.
 pub async fn pending_rows(tx: &mut Transaction<'_, Any>, ids: &[TaskId]) -> Result<Vec<TaskRow>, DbError> {
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-        let sql = format!("SELECT {COLUMNS} FROM tasks WHERE status = 'pending' AND task_id IN ({})", marks.join(", "));
-        let mut q = sqlx::query_as::<_, RawTask>(&sql);
-        for id in chunk {
-            q = q.bind(sql_id(*id));
-        }
-        for raw in q.fetch_all(&mut **tx).await? {
-            found.push(TaskRow::try_from(raw)?);
-        }
-    }
-    Ok(found)
+    super::tasks::rows_where(tx, "status = 'pending'", ids).await
 }
 
 /// The status of each of `ids` that is stored (dependencies' parents; unknown ids are absent).

@@ -198,3 +198,16 @@ pub(super) const COLUMNS: &str = "task_id, batch_id, task_type, command, argumen
     submitted_at_ms, started_at_ms, completed_at_ms, assignment_suspicion_count, ssh_port, assigned_at_ms, owner, run_as,
     stdout_dropped, stderr_dropped, image, name, time_limit_seconds, depends_on, dependency, retries, attempt, priority,
     cpu_microseconds, max_memory_bytes";
+
+/// How many columns `COLUMNS` names.
+pub(super) const COLUMN_COUNT: usize = 38;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_column_count_is_that_of_the_list() {
+        assert_eq!(COLUMNS.split(',').count(), COLUMN_COUNT);
+    }
+}

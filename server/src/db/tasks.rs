@@ -7,7 +7,7 @@ use sqlx::{Any, Transaction};
 
 pub(crate) use super::task_row::sql_id;
 pub use super::task_row::TaskRow;
-use super::task_row::{json, micros_of_seconds, RawTask, COLUMNS};
+use super::task_row::{json, micros_of_seconds, RawTask, COLUMNS, COLUMN_COUNT};
 use super::{DbError, Pool};
 
 /// The newest task id stored (none: no task yet).
@@ -23,61 +23,86 @@ pub async fn delete_in(tx: &mut Transaction<'_, Any>, id: TaskId) -> Result<(), 
 }
 
 pub async fn insert(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<(), DbError> {
-    insert_with(tx, t, "").await.map(|_| ())
+    insert_with(tx, &[t], "").await.map(|_| ())
+}
+
+/// Inserts every row of `rows`, up to `ROWS_PER_INSERT` a statement (a group commit's submits:
+/// one round trip instead of one per task).
+pub async fn insert_many(tx: &mut Transaction<'_, Any>, rows: &[&TaskRow]) -> Result<(), DbError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        insert_with(tx, chunk, "").await?;
+    }
+    Ok(())
 }
 
 /// Inserts `t` unless a task with its id exists; whether it was inserted (imports).
 pub async fn insert_if_absent(tx: &mut Transaction<'_, Any>, t: &TaskRow) -> Result<bool, DbError> {
-    insert_with(tx, t, " ON CONFLICT (task_id) DO NOTHING").await.map(|rows| rows == 1)
+    insert_with(tx, &[t], " ON CONFLICT (task_id) DO NOTHING").await.map(|rows| rows == 1)
 }
 
-async fn insert_with(tx: &mut Transaction<'_, Any>, t: &TaskRow, on_conflict: &str) -> Result<u64, DbError> {
-    let done = sqlx::query(&format!(
-        "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
-         $33, $34, $35, $36, $37, $38){on_conflict}"
-    ))
-    .bind(sql_id(t.task_id))
-    .bind(t.batch_id.map(sql_id))
-    .bind(t.task_type.as_str())
-    .bind(&t.command)
-    .bind(json(&t.arguments))
-    .bind(json(&t.env_vars))
-    .bind(i64::from(t.required_cores))
-    .bind(t.required_memory_bytes.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
-    .bind(json(&t.required_gpus))
-    .bind(&t.target_node)
-    .bind(t.target_numa_node_id.map(i64::from))
-    .bind(&t.assigned_node)
-    .bind(&t.container_name)
-    .bind(i64::from(t.privileged))
-    .bind(json(&t.additional_mounts))
-    .bind(t.status.as_str())
-    .bind(t.exit_code)
-    .bind(&t.error_message)
-    .bind(t.submitted_at_ms)
-    .bind(t.started_at_ms)
-    .bind(t.completed_at_ms)
-    .bind(i64::from(t.assignment_suspicion_count))
-    .bind(t.ssh_port.map(i64::from))
-    .bind(t.assigned_at_ms)
-    .bind(&t.owner)
-    .bind(&t.run_as)
-    .bind(t.log_bytes_dropped.map(|d| sql_count(d.stdout)))
-    .bind(t.log_bytes_dropped.map(|d| sql_count(d.stderr)))
-    .bind(&t.image)
-    .bind(&t.name)
-    .bind(t.time_limit_seconds.map(sql_count))
-    .bind(json(&t.depends_on))
-    .bind(t.dependency.map(|d| d.as_str()))
-    .bind(i64::from(t.retries))
-    .bind(i64::from(t.attempt))
-    .bind(i64::from(t.priority))
-    .bind(t.measured.cpu_seconds.and_then(micros_of_seconds))
-    .bind(t.measured.max_memory_bytes.map(sql_count))
-    .execute(&mut **tx)
-    .await?;
+/// Most rows one insert statement writes: `ROWS_PER_INSERT` × `COLUMN_COUNT` parameters stay
+/// far under either engine's limit (SQLite 32 766, PostgreSQL 65 535).
+const ROWS_PER_INSERT: usize = 100;
+
+async fn insert_with(tx: &mut Transaction<'_, Any>, rows: &[&TaskRow], on_conflict: &str) -> Result<u64, DbError> {
+    let values: Vec<String> = (0..rows.len())
+        .map(|r| {
+            let marks: Vec<String> = (1..=COLUMN_COUNT).map(|c| format!("${}", r * COLUMN_COUNT + c)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    let sql = format!("INSERT INTO tasks ({COLUMNS}) VALUES {}{on_conflict}", values.join(", "));
+    let mut query = sqlx::query(&sql);
+    for t in rows {
+        query = bind_row(query, t);
+    }
+    let done = query.execute(&mut **tx).await?;
     Ok(done.rows_affected())
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds every column of `t`, in `COLUMNS` order.
+fn bind_row<'q>(query: AnyQuery<'q>, t: &'q TaskRow) -> AnyQuery<'q> {
+    query
+        .bind(sql_id(t.task_id))
+        .bind(t.batch_id.map(sql_id))
+        .bind(t.task_type.as_str())
+        .bind(&t.command)
+        .bind(json(&t.arguments))
+        .bind(json(&t.env_vars))
+        .bind(i64::from(t.required_cores))
+        .bind(t.required_memory_bytes.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
+        .bind(json(&t.required_gpus))
+        .bind(&t.target_node)
+        .bind(t.target_numa_node_id.map(i64::from))
+        .bind(&t.assigned_node)
+        .bind(&t.container_name)
+        .bind(i64::from(t.privileged))
+        .bind(json(&t.additional_mounts))
+        .bind(t.status.as_str())
+        .bind(t.exit_code)
+        .bind(&t.error_message)
+        .bind(t.submitted_at_ms)
+        .bind(t.started_at_ms)
+        .bind(t.completed_at_ms)
+        .bind(i64::from(t.assignment_suspicion_count))
+        .bind(t.ssh_port.map(i64::from))
+        .bind(t.assigned_at_ms)
+        .bind(&t.owner)
+        .bind(&t.run_as)
+        .bind(t.log_bytes_dropped.map(|d| sql_count(d.stdout)))
+        .bind(t.log_bytes_dropped.map(|d| sql_count(d.stderr)))
+        .bind(&t.image)
+        .bind(&t.name)
+        .bind(t.time_limit_seconds.map(sql_count))
+        .bind(json(&t.depends_on))
+        .bind(t.dependency.map(|d| d.as_str()))
+        .bind(i64::from(t.retries))
+        .bind(i64::from(t.attempt))
+        .bind(i64::from(t.priority))
+        .bind(t.measured.cpu_seconds.and_then(micros_of_seconds))
+        .bind(t.measured.max_memory_bytes.map(sql_count))
 }
 
 pub async fn get(pool: &Pool, task_id: TaskId) -> Result<Option<TaskRow>, DbError> {
@@ -86,6 +111,34 @@ pub async fn get(pool: &Pool, task_id: TaskId) -> Result<Option<TaskRow>, DbErro
         .fetch_optional(pool)
         .await?;
     row.map(TaskRow::try_from).transpose()
+}
+
+/// The rows of those of `ids` that are stored, in no particular order.
+pub async fn get_many(pool: &Pool, ids: &[TaskId]) -> Result<Vec<TaskRow>, DbError> {
+    let mut conn = pool.acquire().await?;
+    rows_where(&mut conn, "1 = 1", ids).await
+}
+
+/// The rows of those of `ids` that meet `condition` (SQL over the task's columns, no
+/// parameters), read up to 500 ids a query.
+pub(super) async fn rows_where(
+    conn: &mut sqlx::AnyConnection,
+    condition: &str,
+    ids: &[TaskId],
+) -> Result<Vec<TaskRow>, DbError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!("SELECT {COLUMNS} FROM tasks WHERE {condition} AND task_id IN ({})", marks.join(", "));
+        let mut q = sqlx::query_as::<_, RawTask>(&sql);
+        for id in chunk {
+            q = q.bind(sql_id(*id));
+        }
+        for raw in q.fetch_all(&mut *conn).await? {
+            found.push(TaskRow::try_from(raw)?);
+        }
+    }
+    Ok(found)
 }
 
 /// Filters of the task list; every one optional.
@@ -340,7 +393,7 @@ mod tests {
 
     use super::*;
     use crate::db::task_queue::{
-        assign, cores_in_use, pending_fingerprint, pending_keys, pending_rows, set_suspicion, usage,
+        assign, cores_in_use, pending_fingerprint, pending_keys, pending_rows, set_suspicion, usage, PendingFingerprint,
     };
     use std::collections::{BTreeSet, HashMap};
 
@@ -388,6 +441,40 @@ mod tests {
         }
     }
 
+    /// A group commit's rows, more than one statement holds, are all stored as given.
+    #[tokio::test]
+    async fn many_rows_insert_in_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::test_pool(dir.path()).await;
+        let rows: Vec<TaskRow> = (1000..1250).map(|id| row(id, 1000, &["many", "rows"])).collect();
+        let refs: Vec<&TaskRow> = rows.iter().collect();
+        let mut tx = crate::db::begin_write(&pool).await.unwrap();
+        insert_many(&mut tx, &refs).await.unwrap();
+        let keys = pending_keys(&mut tx, TaskId(0)).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(keys.len(), 250);
+        for id in [1000, 1099, 1100, 1249] {
+            assert_eq!(get(&pool, TaskId(id)).await.unwrap().as_ref(), rows.iter().find(|r| r.task_id == TaskId(id)));
+        }
+    }
+
+    /// The pending set's fingerprint from ids as large as the generator makes them, read from
+    /// the database and computed from the ids, agree.
+    #[tokio::test]
+    async fn the_fingerprint_of_large_ids_is_the_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::test_pool(dir.path()).await;
+        let mut tx = crate::db::begin_write(&pool).await.unwrap();
+        for (id, attempt) in [(2_000_017u64, 1u32), (7_340_032_123_456_789, 3), (9_007_199_254_740_993, 2)] {
+            insert(&mut tx, &TaskRow { attempt, ..row(id, id, &["x"]) }).await.unwrap();
+        }
+        let keys = pending_keys(&mut tx, TaskId(0)).await.unwrap();
+        assert_eq!(keys.len(), 3);
+        let print = pending_fingerprint(&mut tx).await.unwrap();
+        assert_eq!((print.count, print.attempt_sum, print.max_id), (3, 6, 9_007_199_254_740_993));
+        assert_eq!(PendingFingerprint::of(&keys), print);
+    }
+
     /// Every query of the task store, on SQLite or (in the PostgreSQL suite) on PostgreSQL.
     #[tokio::test]
     async fn the_task_store_round_trips_and_filters() {
@@ -397,13 +484,15 @@ mod tests {
         for (id, args) in [(11, vec!["alpha"]), (12, vec!["beta", "x"]), (13, vec!["gamma"])] {
             insert(&mut tx, &row(id, 11, &args)).await.unwrap();
         }
-        let keys = pending_keys(&mut tx).await.unwrap();
+        let keys = pending_keys(&mut tx, TaskId(0)).await.unwrap();
         assert_eq!(keys, vec![(TaskId(11), 1), (TaskId(12), 1), (TaskId(13), 1)]);
+        assert_eq!(pending_keys(&mut tx, TaskId(11)).await.unwrap(), vec![(TaskId(12), 1), (TaskId(13), 1)]);
         let print = pending_fingerprint(&mut tx).await.unwrap();
         assert_eq!(
             (print.count, print.id_residue_sum, print.attempt_sum, print.min_id, print.max_id),
             (3, 36, 3, 11, 13)
         );
+        assert_eq!(PendingFingerprint::of(&keys), print, "the database's fingerprint, computed from the ids");
         let rows = pending_rows(&mut tx, &[TaskId(13), TaskId(11), TaskId(99)]).await.unwrap();
         assert_eq!(rows.len(), 2, "only stored pending tasks");
         assert!(rows.iter().any(|r| r.task_id == TaskId(13) && r.depends_on == vec![TaskId(11), TaskId(12)]));

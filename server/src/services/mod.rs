@@ -69,8 +69,6 @@ impl Services {
         Ok((id, done, pulls))
     }
 
-    /// A runner's status report: with name binding on, only the runner that owns the task's node
-    /// may report on it.
     /// A submit (REST and dashboard): refused at once (400, naming the fix) when its environment
     /// exists nowhere: no tarball, no image on the host, none reported by a node. Otherwise the
     /// task would fail on its runner with Docker's "No such image".
@@ -94,6 +92,8 @@ impl Services {
         self.tasks.submit(req, owner, role).await
     }
 
+    /// A runner's status report: with name binding on, only the runner that owns the task's node
+    /// may report on it.
     pub async fn runner_update(
         &self,
         update: hakuriver_model::protocol::TaskStatusUpdate,

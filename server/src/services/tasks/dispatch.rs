@@ -15,7 +15,7 @@ use super::priority;
 use super::queue::{capacity_of, plan, Context, Plan};
 use super::{db, TaskService};
 use crate::db::nodes as node_store;
-use crate::db::task_queue as queue;
+use crate::db::task_queue::{self as queue, PendingFingerprint};
 use crate::db::tasks::{self as store, StatusChange, TaskRow};
 use crate::scheduler::NodeCapacity;
 use crate::services::runner_client::RunnerError;
@@ -116,15 +116,22 @@ impl TaskService {
     async fn pending(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Vec<Arc<TaskRow>>, ServiceError> {
         let print = queue::pending_fingerprint(tx).await?;
         let now = std::time::Instant::now();
-        let kept = self.kept_rows().keys_for(&print, now);
+        let kept = self.kept_rows().fresh_keys(now);
         let keys = match kept {
             // The same pending set: every row that could be read is kept already.
-            Some(keys) => return Ok(self.kept_rows().in_order(&keys)),
-            None => {
-                let keys = queue::pending_keys(tx).await?;
-                self.kept_rows().set_keys(print, now, keys.clone());
-                keys
+            Some(keys) if PendingFingerprint::of(&keys) == print => return Ok(self.kept_rows().in_order(&keys)),
+            // New submits only, as a rule: the ids above the largest kept one complete the set.
+            Some(mut keys) => {
+                let after = keys.last().map_or(TaskId(0), |&(id, _)| id);
+                keys.extend(queue::pending_keys(tx, after).await?);
+                if PendingFingerprint::of(&keys) == print {
+                    self.kept_rows().extend_keys(keys.clone());
+                    keys
+                } else {
+                    self.read_every_key(tx, now).await?
+                }
             }
+            None => self.read_every_key(tx, now).await?,
         };
         let missing = self.kept_rows().missing(&keys);
         if !missing.is_empty() {
@@ -132,6 +139,17 @@ impl TaskService {
             self.kept_rows().add(rows);
         }
         Ok(self.kept_rows().in_order(&keys))
+    }
+
+    /// Every pending id, read and kept.
+    async fn read_every_key(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        now: std::time::Instant,
+    ) -> Result<Vec<(TaskId, u32)>, ServiceError> {
+        let keys = queue::pending_keys(tx, TaskId(0)).await?;
+        self.kept_rows().set_keys(now, keys.clone());
+        Ok(keys)
     }
 
     fn kept_rows(&self) -> std::sync::MutexGuard<'_, super::pending_rows::PendingRows> {
@@ -191,11 +209,7 @@ impl TaskService {
         };
         if !changed.is_empty() {
             let this = self.clone();
-            tokio::spawn(async move {
-                for id in changed {
-                    this.publish(id).await;
-                }
-            });
+            tokio::spawn(async move { this.publish_all(&changed).await });
         }
     }
 }

@@ -151,6 +151,14 @@ impl TaskService {
         }
     }
 
+    /// Publishes tasks `ids` as they are stored now, read together.
+    async fn publish_all(&self, ids: &[TaskId]) {
+        match store::get_many(&self.inner.pool, ids).await {
+            Ok(rows) => rows.iter().for_each(|row| self.publish_row(row)),
+            Err(e) => tracing::warn!(tasks = ids.len(), error = %e, "cannot read tasks for their events"),
+        }
+    }
+
     /// Resources may have freed up (a task ended, a node came online): run the queue soon.
     pub fn kick(&self) {
         self.inner.kick.notify_one();

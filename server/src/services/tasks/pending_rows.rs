@@ -1,8 +1,12 @@
 //! The pending tasks' rows, kept between queue passes: a pass reads the pending set's one-row
-//! fingerprint (`db::task_queue::pending_fingerprint`), the pending ids with their attempt only
-//! when it changed (or `KEYS_FRESH` passed), and the full rows only of tasks it has not seen yet.
-//! Decoding every waiting row on every pass made a long backlog drain slowly; reading 10 000 ids
-//! cost most of a pass.
+//! fingerprint (`db::task_queue::pending_fingerprint`) and compares it with the fingerprint of
+//! the ids it keeps. The same: nothing to read. Different: it reads the ids above the largest
+//! kept one (what a stream of submits adds) and, if the kept ids with those now give the
+//! database's fingerprint, reads nothing more; otherwise (a task left the queue by another way
+//! than the pass, or came back to it) it reads every pending id again, as it also does once
+//! `KEYS_FRESH` has passed. Full rows are read only for tasks not seen yet. Decoding every
+//! waiting row on every pass made a long backlog drain slowly; reading every pending id on every
+//! pass made a stream of queueing submits slow down as the queue grew.
 //!
 //! Invariant: a kept row is the row of a task that is pending in the database, as it was read.
 //! A pending task's row does not change while it stays pending; a task that leaves `pending`
@@ -10,13 +14,12 @@
 //! it (`forget`), so a task that comes back to `pending` (a retry, a VPS started again on its
 //! node) is always read anew. The attempt is part of the key as a second guard.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hakuriver_model::TaskId;
 
-use crate::db::task_queue::PendingFingerprint;
 use crate::db::tasks::TaskRow;
 
 /// How long pending ids read once serve passes that find the same fingerprint.
@@ -28,25 +31,28 @@ pub(super) struct PendingRows {
     keys: Option<KeptIds>,
 }
 
-/// The pending ids as last read, with the fingerprint the queue had then and when.
+/// The pending ids (ascending) as last known, and when they were last read in full.
 struct KeptIds {
-    print: PendingFingerprint,
     read_at: Instant,
     ids: Vec<(TaskId, u32)>,
 }
 
 impl PendingRows {
-    /// The pending ids kept, while the queue still has `print` and they are fresh.
-    pub(super) fn keys_for(&self, print: &PendingFingerprint, now: Instant) -> Option<Vec<(TaskId, u32)>> {
-        self.keys
-            .as_ref()
-            .filter(|k| k.print == *print && now.duration_since(k.read_at) < KEYS_FRESH)
-            .map(|k| k.ids.clone())
+    /// The pending ids kept, while they are fresh.
+    pub(super) fn fresh_keys(&self, now: Instant) -> Option<Vec<(TaskId, u32)>> {
+        self.keys.as_ref().filter(|k| now.duration_since(k.read_at) < KEYS_FRESH).map(|k| k.ids.clone())
     }
 
-    /// Keeps pending ids just read, with the fingerprint read before them in the same transaction.
-    pub(super) fn set_keys(&mut self, print: PendingFingerprint, now: Instant, keys: Vec<(TaskId, u32)>) {
-        self.keys = Some(KeptIds { print, read_at: now, ids: keys });
+    /// Keeps every pending id, just read.
+    pub(super) fn set_keys(&mut self, now: Instant, ids: Vec<(TaskId, u32)>) {
+        self.keys = Some(KeptIds { read_at: now, ids });
+    }
+
+    /// Keeps the pending ids as extended by the ids above them (their full read stays as old).
+    pub(super) fn extend_keys(&mut self, ids: Vec<(TaskId, u32)>) {
+        if let Some(kept) = &mut self.keys {
+            kept.ids = ids;
+        }
     }
 
     /// Drops the rows of tasks no longer pending (or pending as another attempt) and returns the
@@ -68,11 +74,12 @@ impl PendingRows {
         keys.iter().filter_map(|(id, _)| self.rows.get(id).cloned()).collect()
     }
 
-    /// Forgets tasks a pass placed or failed (and the ids: the next pass reads them again).
+    /// Forgets tasks a pass placed or failed: their rows, and their ids among those kept.
     pub(super) fn forget(&mut self, ids: impl IntoIterator<Item = TaskId>) {
-        self.keys = None;
-        for id in ids {
-            self.rows.remove(&id);
+        let gone: HashSet<TaskId> = ids.into_iter().collect();
+        self.rows.retain(|id, _| !gone.contains(id));
+        if let Some(kept) = &mut self.keys {
+            kept.ids.retain(|(id, _)| !gone.contains(id));
         }
     }
 }
@@ -104,17 +111,16 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_reused_only_while_the_fingerprint_holds_and_they_are_fresh() {
-        let print = |count| PendingFingerprint { count, id_residue_sum: 3, attempt_sum: 2, min_id: 1, max_id: 2 };
+    fn kept_ids_serve_while_fresh_and_lose_what_the_pass_placed() {
         let mut kept = PendingRows::default();
         let now = Instant::now();
-        assert_eq!(kept.keys_for(&print(2), now), None, "nothing read yet");
-        kept.set_keys(print(2), now, vec![(TaskId(1), 1), (TaskId(2), 1)]);
-        assert_eq!(kept.keys_for(&print(2), now + Duration::from_secs(1)).map(|k| k.len()), Some(2));
-        assert_eq!(kept.keys_for(&print(1), now), None, "the queue changed");
-        assert_eq!(kept.keys_for(&print(2), now + KEYS_FRESH), None, "read again after a while");
-        kept.forget([TaskId(1)]);
-        assert_eq!(kept.keys_for(&print(2), now), None, "a pass placed a task: read again");
+        assert_eq!(kept.fresh_keys(now), None, "nothing read yet");
+        kept.set_keys(now, vec![(TaskId(1), 1), (TaskId(2), 1)]);
+        kept.extend_keys(vec![(TaskId(1), 1), (TaskId(2), 1), (TaskId(5), 1)]);
+        assert_eq!(kept.fresh_keys(now + Duration::from_secs(1)).map(|k| k.len()), Some(3));
+        assert_eq!(kept.fresh_keys(now + KEYS_FRESH), None, "read in full again after a while, extended or not");
+        kept.forget([TaskId(2)]);
+        assert_eq!(kept.fresh_keys(now), Some(vec![(TaskId(1), 1), (TaskId(5), 1)]), "a placed task's id is dropped");
     }
 
     #[test]

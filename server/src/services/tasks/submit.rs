@@ -88,11 +88,16 @@ pub(super) struct Written {
     created: Vec<(TaskRow, String)>,
     /// The rows kept (all of them, unless the submit asked not to queue).
     task_ids: Vec<TaskId>,
+    /// Why nothing of the submit was stored (a task it waits for does not exist).
+    refused: Option<FieldError>,
 }
 
 impl Written {
     /// The submit's answer; `assigned_node` is where the last of its own tasks placed now went.
-    fn response(self, placed: &[(TaskRow, node_store::NodeRow)]) -> SubmitResponse {
+    fn response(self, placed: &[(TaskRow, node_store::NodeRow)]) -> Result<SubmitResponse, ServiceError> {
+        if let Some(refused) = self.refused {
+            return Err(ServiceError::BadRequest(refused));
+        }
         let assigned_node = placed
             .iter()
             .rev()
@@ -104,20 +109,38 @@ impl Written {
         } else {
             format!("Task batch submitted. {n} tasks created. Some targets failed.")
         };
-        SubmitResponse {
+        Ok(SubmitResponse {
             message,
             task_ids: self.task_ids,
             failed_targets: self.failed,
             assigned_node,
             runner_response: None,
-        }
+        })
     }
+}
+
+/// A task a submit waits for that is not stored. (A task can only name tasks stored before it,
+/// so dependencies never form a cycle.)
+fn unknown_parent(parents: &[TaskId], known: &HashMap<TaskId, TaskStatus>) -> Option<FieldError> {
+    parents.iter().find(|id| !known.contains_key(id)).map(|unknown| FieldError {
+        field: "depends_on".into(),
+        message: format!("task {unknown} does not exist: a task can wait only for tasks submitted before it"),
+    })
 }
 
 /// How long a VPS submit waits for the VPS to come up before answering without its port.
 pub(super) const VPS_SUBMIT_WAIT: Duration = Duration::from_secs(30);
 
 impl TaskService {
+    /// The environment a request's tasks would run in (none: without a container).
+    pub fn environment_of(&self, req: &TaskRequest) -> Option<String> {
+        if req.image.is_some() {
+            return None;
+        }
+        let env = req.container_name.clone().unwrap_or_else(|| self.inner.defaults.container_name.clone());
+        (env != NO_CONTAINER).then_some(env)
+    }
+
     /// Submits one task per target; `task_ids` empty in the answer means every target failed.
     ///
     /// Group commit: the submit joins the queue of submits waiting to be written, and a writer
@@ -128,15 +151,6 @@ impl TaskService {
     ///
     /// `role` is the submitter's: what it may ask for is checked against the resource policy
     /// before anything is stored.
-    /// The environment a request's tasks would run in (none: without a container).
-    pub fn environment_of(&self, req: &TaskRequest) -> Option<String> {
-        if req.image.is_some() {
-            return None;
-        }
-        let env = req.container_name.clone().unwrap_or_else(|| self.inner.defaults.container_name.clone());
-        (env != NO_CONTAINER).then_some(env)
-    }
-
     pub async fn submit(
         &self,
         req: TaskRequest,
@@ -150,7 +164,6 @@ impl TaskService {
                 ServiceError::Denied(d)
             }
         })?;
-        self.check_parents(&checked.depends_on).await?;
         let is_vps = checked.task_type == TaskType::Vps;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let queued = QueuedSubmit { checked, owner: owner.map(str::to_string), now: now_ms(), reply };
@@ -164,23 +177,6 @@ impl TaskService {
                 self.wait_for_ssh_port(id, VPS_SUBMIT_WAIT).await.map(|p| serde_json::json!({"ssh_port": p}));
         }
         Ok(response)
-    }
-
-    /// Every task a submit waits for exists. (A task can only name tasks stored before it, so
-    /// dependencies never form a cycle.)
-    async fn check_parents(&self, parents: &[TaskId]) -> Result<(), ServiceError> {
-        if parents.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.inner.pool.acquire().await.map_err(db)?;
-        let known = queue::statuses(&mut conn, parents).await?;
-        match parents.iter().find(|id| !known.contains_key(id)) {
-            Some(unknown) => Err(ServiceError::BadRequest(FieldError {
-                field: "depends_on".into(),
-                message: format!("task {unknown} does not exist: a task can wait only for tasks submitted before it"),
-            })),
-            None => Ok(()),
-        }
     }
 
     /// Writes every queued submit in one transaction, then publishes, dispatches and answers.
@@ -219,12 +215,15 @@ impl TaskService {
         for id in others {
             self.publish(id).await;
         }
-        let responses: Vec<SubmitResponse> = written.into_iter().map(|w| w.response(&pass.placed)).collect();
+        let responses: Vec<Result<SubmitResponse, ServiceError>> =
+            written.into_iter().map(|w| w.response(&pass.placed)).collect();
         self.dispatch(pass.placed);
         self.kick();
         for (q, response) in queued.into_iter().zip(responses) {
-            tracing::info!(tasks = response.task_ids.len(), failed = response.failed_targets.len(), "tasks submitted");
-            let _ = q.reply.send(Ok(response));
+            if let Ok(r) = &response {
+                tracing::info!(tasks = r.task_ids.len(), failed = r.failed_targets.len(), "tasks submitted");
+            }
+            let _ = q.reply.send(response);
         }
     }
 
@@ -243,9 +242,18 @@ impl TaskService {
         };
         // Checks that never change with load need the nodes, not what runs on them.
         let nodes = idle(node_store::list(&mut *tx).await?);
+        // The tasks the submits wait for, read once for all of them.
+        let mut parents: Vec<TaskId> = queued.iter().flat_map(|q| q.checked.depends_on.iter().copied()).collect();
+        parents.sort_unstable();
+        parents.dedup();
+        let known = queue::statuses(&mut tx, &parents).await?;
         let mut written = Vec::with_capacity(queued.len());
         for q in queued {
             let checked = &q.checked;
+            if let Some(refused) = unknown_parent(&checked.depends_on, &known) {
+                written.push(Written { refused: Some(refused), ..Written::default() });
+                continue;
+            }
             let targets: Vec<Option<(String, hakuriver_model::Target)>> = if checked.targets.is_empty() {
                 vec![None]
             } else {
@@ -269,12 +277,13 @@ impl TaskService {
                     let mut row = new_row(checked, arguments, id, batch_id, target.as_ref().map(|t| &t.1), q.now);
                     row.owner = q.owner.clone();
                     row.run_as = checked.run_as.clone();
-                    store::insert(&mut tx, &row).await?;
                     w.created.push((row, label(target)));
                 }
             }
             written.push(w);
         }
+        let rows: Vec<&TaskRow> = written.iter().flat_map(|w| w.created.iter().map(|(row, _)| row)).collect();
+        store::insert_many(&mut tx, &rows).await?;
         // Queued tasks behind older ones wait for the queue loop: a pass over a long backlog
         // here would hold the write lock on every submit. Tasks that must not queue, or that
         // nothing is ahead of, are placed now. Ids grow, so the first new row is the oldest.
@@ -320,5 +329,20 @@ impl TaskService {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_submit_may_wait_only_for_stored_tasks() {
+        let known = HashMap::from([(TaskId(1), TaskStatus::Running), (TaskId(2), TaskStatus::Completed)]);
+        assert_eq!(unknown_parent(&[], &known), None);
+        assert_eq!(unknown_parent(&[TaskId(1), TaskId(2)], &known), None);
+        let refused = unknown_parent(&[TaskId(2), TaskId(9)], &known).expect("task 9 is not stored");
+        assert_eq!(refused.field, "depends_on");
+        assert!(refused.message.starts_with("task 9 does not exist"), "{}", refused.message);
     }
 }
