@@ -6,7 +6,8 @@
 //! - memory: host RSS idle (empty database), with the tasks loaded, and after the heartbeats;
 //!   runner RSS idle;
 //! - single submits: `--submits` (default 2000) one-task requests from 8 clients, each task waiting
-//!   for a running one (`depends_on`), so the queue grows as they arrive.
+//!   for a running one (`depends_on`), so the queue grows as they arrive; with the host's and
+//!   this client's CPU per submit.
 //!
 //! `scripts/build.sh --release` first, then:
 //! `HAKURIVER_BIN_DIR=target/release cargo run --release -p hakuriver-bench --bin control-plane`
@@ -202,7 +203,15 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let nodes = latencies(&http, requests, |_| format!("{base}/api/nodes")).await?;
     let host_loaded_mb = rss_mb(host.pid())?;
+    let (host_cpu_before, own_cpu_before) =
+        (process_cpu_seconds(host.pid())?, process_cpu_seconds(std::process::id())?);
     let submits_per_second = single_submits(&http, &base, submits).await?;
+    // CPU per submit, in ms: the host's, and this client's (the 2 cores are shared).
+    let per_submit = |before: f64, pid: u32| -> anyhow::Result<f64> {
+        Ok((process_cpu_seconds(pid)? - before) * 1000.0 / submits as f64)
+    };
+    let host_cpu_ms_per_submit = per_submit(host_cpu_before, host.pid())?;
+    let client_cpu_ms_per_submit = per_submit(own_cpu_before, std::process::id())?;
 
     // Registration first (once per runner start), then the heartbeats alone: the host's CPU
     // over the heartbeat window, while nothing else asks it anything.
@@ -235,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
         "page_of_50_p50_ms": page_p50, "page_of_50_p99_ms": page_p99,
         "nodes_p50_ms": nodes_p50, "nodes_p99_ms": nodes_p99,
         "single_submits": submits, "single_submits_per_second": submits_per_second,
+        "host_cpu_ms_per_submit": host_cpu_ms_per_submit, "client_cpu_ms_per_submit": client_cpu_ms_per_submit,
         "simulated_runners": runners,
         "heartbeat_window_seconds": secs,
         "heartbeats_refused": refused,

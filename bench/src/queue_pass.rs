@@ -145,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..passes {
         let started = Instant::now();
         let mut tx = db::begin_read(&pool).await?;
-        let keys = db::task_queue::pending_keys(&mut tx).await?;
+        let keys = db::task_queue::pending_keys(&mut tx, TaskId(0)).await?;
         tx.rollback().await?;
         ensure!(keys.len() as u64 == pending, "{} pending ids read", keys.len());
         reads.push(started.elapsed().as_secs_f64() * 1000.0);
