@@ -57,6 +57,7 @@ impl Executor {
                 .unwrap_or_default()
         };
         let message = findings.message(message, &paths);
+        tracing::info!(task = %id, %status, exit_code, message = message.as_deref().unwrap_or(""), "task ended");
         let mut update = status_update(id, status, exit_code, message);
         update.log_bytes_dropped = findings.dropped;
         update.usage = usage;
